@@ -1,0 +1,90 @@
+//! Small value parsers shared by the configuration: durations, booleans, lists, origins.
+
+use std::time::Duration;
+
+use url::Url;
+
+/// `90s`, `30m`, `8h`, `7d`, or plain seconds.
+pub(crate) fn duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => value.split_at(i),
+        None => (value, "s"),
+    };
+    let amount: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration"))?;
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{value}` has an unknown unit (use s, m, h or d)")),
+    };
+    amount
+        .checked_mul(factor)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{value}` is too long"))
+}
+
+pub(crate) fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(format!("`{other}` is not a boolean (use true or false)")),
+    }
+}
+
+/// Splits on commas and whitespace, dropping empty items.
+pub(crate) fn list(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(crate) fn http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value.trim()).map_err(|e| format!("`{value}` is not a URL ({e})"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        _ => Err(format!("`{value}` must be an http:// or https:// URL")),
+    }
+}
+
+/// An origin such as `https://app.example.com` (scheme, host and port; nothing else).
+pub(crate) fn origin(value: &str) -> Result<url::Origin, String> {
+    let url = http_url(value)?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("`{value}` must be an origin only, like https://app.example.com"));
+    }
+    Ok(url.origin())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_units_and_plain_seconds() {
+        assert_eq!(duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(duration("8h").unwrap(), Duration::from_secs(28_800));
+        assert_eq!(duration("7d").unwrap(), Duration::from_secs(604_800));
+        assert_eq!(duration("45").unwrap(), Duration::from_secs(45));
+    }
+
+    #[test]
+    fn durations_reject_garbage_without_panicking() {
+        for bad in ["", "h", "10x", "-5s", "1.5h", "99999999999999999999d"] {
+            assert!(duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn origins_must_not_carry_a_path() {
+        assert!(origin("https://app.example.com").is_ok());
+        assert!(origin("https://app.example.com/x").is_err());
+        assert!(origin("javascript:alert(1)").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The one error shape of the JSON endpoints, the HTML page a browser lands on, and
+//! the mapping of service errors to status codes — all in one place.
+
+use poem_openapi::payload::{Html, Json};
+use poem_openapi::{ApiResponse, Object};
+
+use crate::oidc::provider::error_chain;
+use crate::service::login::LoginError;
+use crate::session::StoreError;
+
+/// `{"error": "<code>", "error_description": "<text>"}`
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    pub error: String,
+    pub error_description: String,
+}
+
+impl ErrorBody {
+    pub fn new(error: &str, description: impl Into<String>) -> Json<Self> {
+        Json(Self {
+            error: error.to_owned(),
+            error_description: description.into(),
+        })
+    }
+}
+
+/// Errors of the JSON endpoints.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "json_bad_request")]
+pub enum JsonError {
+    /// The request is malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No live session, or a wrong internal API secret.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A cross-site request to a state-changing endpoint.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// The provider failed.
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
+    /// Redis or the provider is unavailable; try again.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+pub fn json_bad_request(err: poem::Error) -> JsonError {
+    JsonError::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
+}
+
+impl From<StoreError> for JsonError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %error_chain(&e), "session store failed");
+        JsonError::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
+    }
+}
+
+/// Errors a browser lands on: a small HTML page with the reason, escaped.
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "page_bad_request")]
+pub enum PageError {
+    #[oai(status = 400)]
+    BadRequest(Html<String>),
+    #[oai(status = 401)]
+    Unauthorized(Html<String>),
+    #[oai(status = 403)]
+    Forbidden(Html<String>),
+    #[oai(status = 502)]
+    BadGateway(Html<String>),
+    #[oai(status = 503)]
+    Unavailable(Html<String>),
+}
+
+pub fn page_bad_request(err: poem::Error) -> PageError {
+    PageError::BadRequest(page("Bad request", &err.to_string()))
+}
+
+pub fn page(title: &str, detail: &str) -> Html<String> {
+    let title = html_escape::encode_text(title);
+    let detail = html_escape::encode_text(detail);
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head>\
+         <body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em\">\
+         <h1>{title}</h1><p>{detail}</p><p><a href=\"/auth/login\">Sign in again</a></p></body></html>"
+    ))
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %error_chain(&e), "session store failed");
+        PageError::Unavailable(page("Temporarily unavailable", "The session store is unavailable. Please try again shortly."))
+    }
+}
+
+impl From<LoginError> for PageError {
+    fn from(e: LoginError) -> Self {
+        let detail = error_chain(&e);
+        tracing::warn!(reason = e.reason(), error = %detail, "login failed");
+        match e {
+            LoginError::Store(store) => store.into(),
+            LoginError::ProviderNotReady(_) => PageError::Unavailable(page("Sign-in unavailable", &detail)),
+            LoginError::Token(ref t) if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) => {
+                PageError::BadGateway(page("Sign-in failed", &detail))
+            }
+            LoginError::GroupNotAllowed | LoginError::EmailNotVerified => {
+                PageError::Forbidden(page("Access denied", &detail))
+            }
+            LoginError::Provider { .. } => PageError::Forbidden(page("Sign-in was not completed", &detail)),
+            LoginError::IdToken(_) | LoginError::Userinfo(_) | LoginError::Token(_) => {
+                PageError::Unauthorized(page("Sign-in failed", &detail))
+            }
+            LoginError::ReturnTo(_)
+            | LoginError::MissingParameter(_)
+            | LoginError::UnknownState
+            | LoginError::NotBoundToBrowser
+            | LoginError::WrongIssuer => PageError::BadRequest(page("Sign-in failed", &detail)),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The internal listener: introspection and forward-auth for backends, probes.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::error::{ErrorBody, JsonError};
+use super::lenient::LenientJson;
+use crate::service::sessions::ActiveSession;
+use crate::service::Service;
+use crate::session::cookie::find_in_header;
+use crate::session::SessionStore;
+
+#[derive(Tags)]
+enum Tag {
+    /// For backend services: who is this session?
+    Sessions,
+    /// Liveness and readiness.
+    Health,
+}
+
+pub struct InternalApi {
+    pub service: Arc<Service>,
+}
+
+#[derive(Debug, Object)]
+pub struct IntrospectRequest {
+    /// The session cookie's value.
+    pub session: String,
+}
+
+/// `{"active": false}`, or the session's user when it is live.
+#[derive(Debug, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Introspection {
+    pub active: bool,
+    pub sub: Option<String>,
+    /// The provider's session id.
+    pub sid: Option<String>,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub groups: Option<Vec<String>>,
+    /// Every claim of the ID token and userinfo.
+    pub claims: Option<serde_json::Value>,
+    /// Unix seconds: when the session ends if it is not used again.
+    pub session_expires_at: Option<u64>,
+    /// Unix seconds.
+    pub access_token_expires_at: Option<u64>,
+    /// Only with `OIDC_INTROSPECTION_EXPOSE_TOKENS=true`.
+    pub access_token: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum IntrospectResponse {
+    #[oai(status = 200)]
+    Ok(Json<Introspection>),
+}
+
+#[derive(ApiResponse)]
+pub enum ForwardAuthResponse {
+    /// A live session; the user in headers.
+    #[oai(status = 200)]
+    Ok(
+        #[oai(header = "X-Auth-Request-User")] String,
+        #[oai(header = "X-Auth-Request-Email")] String,
+        #[oai(header = "X-Auth-Request-Groups")] String,
+        #[oai(header = "X-Auth-Request-Sub")] String,
+    ),
+}
+
+#[derive(ApiResponse)]
+pub enum Ready {
+    #[oai(status = 200)]
+    Ok(PlainText<&'static str>),
+    /// Not ready; the reason is in the body.
+    #[oai(status = 503)]
+    NotReady(Json<ErrorBody>),
+}
+
+#[OpenApi]
+impl InternalApi {
+    /// Who is this session? Always 200: `{"active": false}` for anything but a live session.
+    #[oai(path = "/introspect", method = "post", tag = "Tag::Sessions")]
+    async fn introspect(&self, req: &Request, body: LenientJson<IntrospectRequest>) -> Result<IntrospectResponse, JsonError> {
+        self.authorize(req)?;
+        let value = match body.0 {
+            Some(b) => Some(b.session),
+            None => self.cookie_from(req),
+        };
+        let session = self.service.session(value.as_deref()).await?;
+        Ok(IntrospectResponse::Ok(Json(match session {
+            Some(active) => self.introspection(active),
+            None => Introspection::default(),
+        })))
+    }
+
+    /// For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz: 200 with the user
+    /// in `X-Auth-Request-*` headers, or 401.
+    #[oai(path = "/forward-auth", method = "get", tag = "Tag::Sessions")]
+    async fn forward_auth(&self, req: &Request) -> Result<ForwardAuthResponse, JsonError> {
+        self.authorize(req)?;
+        let value = self.cookie_from(req);
+        let Some(active) = self.service.session(value.as_deref()).await? else {
+            return Err(JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session")));
+        };
+        let id = active.record.identity;
+        Ok(ForwardAuthResponse::Ok(
+            header_safe(id.username.unwrap_or_default()),
+            header_safe(id.email.unwrap_or_default()),
+            header_safe(id.groups.join(",")),
+            header_safe(id.sub),
+        ))
+    }
+
+    /// Liveness: 200 while the process serves.
+    #[oai(path = "/healthz", method = "get", tag = "Tag::Health")]
+    async fn healthz(&self) -> PlainText<&'static str> {
+        PlainText("ok")
+    }
+
+    /// Readiness: 200 when Redis answers and the provider's metadata and keys are loaded.
+    #[oai(path = "/readyz", method = "get", tag = "Tag::Health")]
+    async fn readyz(&self) -> Ready {
+        if let Err(e) = self.service.store.ping().await {
+            return Ready::NotReady(ErrorBody::new("not_ready", format!("redis: {e}")));
+        }
+        if let Err(reason) = self.service.provider.discovered() {
+            return Ready::NotReady(ErrorBody::new("not_ready", reason.to_string()));
+        }
+        Ready::Ok(PlainText("ready"))
+    }
+}
+
+impl InternalApi {
+    /// With `OIDC_INTROSPECTION_SECRET`, callers must send `Authorization: Bearer <secret>`.
+    fn authorize(&self, req: &Request) -> Result<(), JsonError> {
+        let Some(secret) = &self.service.settings.introspection_secret else {
+            return Ok(());
+        };
+        let given = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+        use subtle::ConstantTimeEq;
+        let expected = crate::session::sha256_hex(secret.expose().as_bytes());
+        let given = crate::session::sha256_hex(given.as_bytes());
+        if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+            Ok(())
+        } else {
+            Err(JsonError::Unauthorized(ErrorBody::new("unauthorized", "a valid internal API secret is required")))
+        }
+    }
+
+    fn cookie_from(&self, req: &Request) -> Option<String> {
+        let name = self.service.cookies.session_name();
+        req.headers()
+            .get_all("cookie")
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .find_map(|h| find_in_header(h, name))
+            .map(str::to_owned)
+    }
+
+    fn introspection(&self, active: ActiveSession) -> Introspection {
+        let ActiveSession { key, record, idle_expires_at } = active;
+        let access_token = if self.service.settings.introspection_expose_tokens {
+            self.service.tokens(&record, &key).map(|t| t.access_token)
+        } else {
+            None
+        };
+        let id = record.identity;
+        Introspection {
+            active: true,
+            sub: Some(id.sub),
+            sid: record.sid,
+            username: id.username,
+            email: id.email,
+            email_verified: id.email_verified,
+            name: id.name,
+            groups: Some(id.groups),
+            claims: Some(serde_json::Value::Object(record.claims)),
+            session_expires_at: Some(idle_expires_at),
+            access_token_expires_at: record.access_token_expires_at,
+            access_token,
+        }
+    }
+}
+
+/// Header values cannot hold control characters; a claim that does is cut there.
+fn header_safe(value: String) -> String {
+    match value.find(|c: char| c.is_control()) {
+        Some(i) => value[..i].to_owned(),
+        None => value,
+    }
+}

@@ -1,0 +1,44 @@
+//! A JSON request body that is optional and never fails to parse: introspection must
+//! answer `{"active": false}` for garbage, not a 400 or 415.
+
+use poem::{Request, RequestBody};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::types::{ParseFromJSON, Type};
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+
+/// The largest body read; anything larger is treated as garbage.
+const MAX_BODY: usize = 16 * 1024;
+
+pub struct LenientJson<T>(pub Option<T>);
+
+impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("Optional; without it the forwarded Cookie header is used."),
+            content: vec![MetaMediaType { content_type: "application/json", schema: T::schema_ref() }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        _request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let Ok(body) = body.take() else { return Ok(Self(None)) };
+        let Ok(bytes) = body.into_bytes_limit(MAX_BODY).await else { return Ok(Self(None)) };
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        let value = serde_json::from_slice(&bytes).ok();
+        Ok(Self(value.and_then(|v| T::parse_from_json(Some(v)).ok())))
+    }
+}

@@ -1,0 +1,134 @@
+//! The public listener: the browser's and the provider's endpoints.
+
+use std::sync::Arc;
+
+use poem::web::cookie::CookieJar;
+use poem::Request;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+
+use super::error::{ErrorBody, JsonError, PageError};
+use crate::service::login::Callback;
+use crate::service::Service;
+
+#[derive(Tags)]
+enum Tag {
+    /// Browser sign-in and sign-out.
+    Auth,
+}
+
+pub struct PublicApi {
+    pub service: Arc<Service>,
+}
+
+#[derive(ApiResponse)]
+pub enum Redirect {
+    /// Go on to `Location`.
+    #[oai(status = 302)]
+    Found(#[oai(header = "Location")] String),
+}
+
+/// The signed-in user, for the frontend. Never holds tokens.
+#[derive(Debug, Object)]
+pub struct Me {
+    pub sub: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+    /// Unix seconds: when the session ends if it is not used again.
+    pub session_expires_at: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum MeResponse {
+    #[oai(status = 200)]
+    Ok(Json<Me>),
+}
+
+#[OpenApi(tag = "Tag::Auth")]
+impl PublicApi {
+    /// Start signing in (authorization code flow with PKCE S256).
+    #[oai(path = "/auth/login", method = "get")]
+    async fn login(&self, return_to: Query<Option<String>>, jar: &CookieJar) -> Result<Redirect, PageError> {
+        let service = &self.service;
+        let started = service.start_login(return_to.0.as_deref()).await?;
+        let timeout = service.settings.session.login_timeout;
+        jar.add(service.cookies.binding(&started.state, &started.binding, timeout));
+        Ok(Redirect::Found(started.authorize_url.to_string()))
+    }
+
+    /// The provider's redirect back: finish signing in and set the session cookie.
+    #[oai(path = "/auth/callback", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn callback(
+        &self,
+        code: Query<Option<String>>,
+        state: Query<Option<String>>,
+        error: Query<Option<String>>,
+        error_description: Query<Option<String>>,
+        iss: Query<Option<String>>,
+        jar: &CookieJar,
+    ) -> Result<Redirect, PageError> {
+        let service = &self.service;
+        let binding = state.0.as_deref().and_then(|s| jar.get(&service.cookies.binding_name(s)));
+        if let Some(s) = state.0.as_deref() {
+            jar.add(service.cookies.clear_binding(s));
+        }
+        let callback = Callback { code: code.0, state: state.0, error: error.0, error_description: error_description.0, iss: iss.0 };
+        let finished = service
+            .finish_login(callback, binding.as_ref().map(|c| c.value_str()))
+            .await?;
+        let lifetime = service.settings.session.max_lifetime;
+        jar.add(service.cookies.session(&finished.session, lifetime));
+        tracing::info!("login completed");
+        Ok(Redirect::Found(finished.return_to))
+    }
+
+    /// The signed-in user; 401 without a live session.
+    #[oai(path = "/auth/me", method = "get")]
+    async fn me(&self, jar: &CookieJar) -> Result<MeResponse, JsonError> {
+        let cookie = jar.get(self.service.cookies.session_name());
+        let session = self.service.session(cookie.as_ref().map(|c| c.value_str())).await?;
+        let Some(active) = session else {
+            return Err(JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session")));
+        };
+        let identity = active.record.identity;
+        Ok(MeResponse::Ok(Json(Me {
+            sub: identity.sub,
+            username: identity.username,
+            email: identity.email,
+            name: identity.name,
+            groups: identity.groups,
+            session_expires_at: active.idle_expires_at,
+        })))
+    }
+
+    /// End the session and sign out at the provider (RP-Initiated Logout).
+    #[oai(path = "/auth/logout", method = "get")]
+    async fn logout_get(&self, jar: &CookieJar) -> Result<Redirect, PageError> {
+        self.logout(jar).await
+    }
+
+    /// End the session and sign out at the provider; refused for cross-site callers.
+    #[oai(path = "/auth/logout", method = "post")]
+    async fn logout_post(&self, req: &Request, jar: &CookieJar) -> Result<Redirect, PageError> {
+        if let Err(reason) = super::same_site::check(req, &self.service) {
+            return Err(PageError::Forbidden(super::error::page("Forbidden", reason)));
+        }
+        self.logout(jar).await
+    }
+}
+
+impl PublicApi {
+    async fn logout(&self, jar: &CookieJar) -> Result<Redirect, PageError> {
+        let service = &self.service;
+        let cookie = jar.get(service.cookies.session_name());
+        // The cookie goes whatever happens next.
+        jar.add(service.cookies.clear_session());
+        let url = service.logout(cookie.as_ref().map(|c| c.value_str())).await?;
+        tracing::info!("logout");
+        Ok(Redirect::Found(url.to_string()))
+    }
+}

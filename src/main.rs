@@ -1,0 +1,51 @@
+//! Wiring only: configuration, telemetry, then serve until SIGTERM or Ctrl-C.
+
+use std::process::ExitCode;
+
+use oidc_session::config::Settings;
+use oidc_session::startup::Application;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    let app = match Application::build(settings) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %oidc_session::oidc::provider::error_chain(&e), "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(public_port = app.public_port(), internal_port = app.internal_port(), "listening");
+    match app.run(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %oidc_session::oidc::provider::error_chain(&e), "stopped with an error");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

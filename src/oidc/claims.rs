@@ -1,0 +1,139 @@
+//! Mapping provider claims to the identity the service hands out.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Where a claim lives: a plain name (which may contain dots, like Auth0's
+/// `https://example.com/groups`) or a `$.a.b` path into nested objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimPath {
+    Name(String),
+    Path(Vec<String>),
+}
+
+impl ClaimPath {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if let Some(path) = value.strip_prefix("$.") {
+            let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
+            if parts.iter().any(String::is_empty) {
+                return Err(format!("`{value}` has an empty path segment"));
+            }
+            return Ok(Self::Path(parts));
+        }
+        if value.is_empty() || value.starts_with('$') {
+            return Err(format!("`{value}` is not a claim name or a $.a.b path"));
+        }
+        Ok(Self::Name(value.to_owned()))
+    }
+
+    pub fn get<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
+        match self {
+            Self::Name(name) => claims.get(name),
+            Self::Path(parts) => {
+                let (first, rest) = parts.split_first()?;
+                rest.iter()
+                    .try_fold(claims.get(first)?, |v, part| v.as_object()?.get(part))
+            }
+        }
+    }
+}
+
+/// The user as backends and the frontend see them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub sub: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// Which claims become username, email and groups.
+#[derive(Debug, Clone)]
+pub struct ClaimMapping {
+    pub username: ClaimPath,
+    pub email: ClaimPath,
+    pub groups: ClaimPath,
+}
+
+impl ClaimMapping {
+    pub fn identity(&self, sub: &str, claims: &Map<String, Value>) -> Identity {
+        let string = |path: &ClaimPath| path.get(claims).and_then(Value::as_str).map(str::to_owned);
+        let groups = match self.groups.get(claims) {
+            Some(Value::String(g)) => vec![g.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Identity {
+            sub: sub.to_owned(),
+            username: string(&self.username),
+            email: string(&self.email),
+            // Some providers send "true" as a string.
+            email_verified: match claims.get("email_verified") {
+                Some(Value::Bool(b)) => Some(*b),
+                Some(Value::String(s)) => Some(s == "true"),
+                _ => None,
+            },
+            name: claims.get("name").and_then(Value::as_str).map(str::to_owned),
+            groups,
+        }
+    }
+}
+
+/// Claims that describe the token rather than the user; not handed to backends.
+const TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti"];
+
+/// The user's claims: the ID token's, overlaid with userinfo's (which is fresher).
+pub fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
+    let mut claims: Map<String, Value> = id_token
+        .into_iter()
+        .filter(|(k, _)| !TOKEN_CLAIMS.contains(&k.as_str()))
+        .collect();
+    if let Some(userinfo) = userinfo {
+        claims.extend(userinfo);
+    }
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_path_reads_nested_claims_and_a_dotted_name_reads_a_flat_one() {
+        let c = claims(json!({"realm_access": {"username": "ann"}, "https://x.example/groups": ["a"]}));
+        assert_eq!(ClaimPath::parse("$.realm_access.username").unwrap().get(&c), Some(&json!("ann")));
+        assert_eq!(ClaimPath::parse("https://x.example/groups").unwrap().get(&c), Some(&json!(["a"])));
+        assert_eq!(ClaimPath::parse("$.realm_access.missing").unwrap().get(&c), None);
+    }
+
+    #[test]
+    fn groups_may_be_a_string_or_an_array_of_strings() {
+        let mapping = ClaimMapping {
+            username: ClaimPath::parse("preferred_username").unwrap(),
+            email: ClaimPath::parse("email").unwrap(),
+            groups: ClaimPath::parse("groups").unwrap(),
+        };
+        assert_eq!(mapping.identity("s", &claims(json!({"groups": "admins"}))).groups, vec!["admins"]);
+        assert_eq!(mapping.identity("s", &claims(json!({"groups": ["a", 1, "b"]}))).groups, vec!["a", "b"]);
+        assert!(mapping.identity("s", &claims(json!({"groups": {"x": 1}}))).groups.is_empty());
+    }
+
+    #[test]
+    fn bad_claim_paths_are_refused() {
+        for bad in ["", "$", "$.", "$.a..b", "$x"] {
+            assert!(ClaimPath::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

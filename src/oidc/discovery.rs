@@ -1,0 +1,208 @@
+//! Provider discovery: metadata (with per-endpoint overrides) and the signing keys.
+
+use openidconnect::core::{
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType,
+};
+use openidconnect::{reqwest, AdditionalProviderMetadata, ProviderMetadata};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::config::ProviderSettings;
+
+/// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraMetadata {
+    pub end_session_endpoint: Option<Url>,
+    pub revocation_endpoint: Option<Url>,
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    pub backchannel_logout_supported: Option<bool>,
+    pub backchannel_logout_session_supported: Option<bool>,
+}
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+pub type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot reach the provider at {url}")]
+    Unreachable {
+        url: Url,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the provider answered {status} for {url}")]
+    Status { url: Url, status: u16 },
+    #[error("{url} is not a valid OpenID discovery document")]
+    InvalidDocument {
+        url: Url,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{url} is not a valid JSON Web Key Set")]
+    InvalidJwks {
+        url: Url,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the provider's issuer is `{found}` but OIDC_ISSUER_URL is `{configured}`; {hint}")]
+    IssuerMismatch {
+        configured: String,
+        found: String,
+        hint: String,
+    },
+    #[error("the provider advertises no {0}; set {1}")]
+    MissingEndpoint(&'static str, &'static str),
+}
+
+impl DiscoveryError {
+    fn issuer_mismatch(configured: &str, found: &str) -> Self {
+        let hint = if configured.trim_end_matches('/') == found.trim_end_matches('/') {
+            format!("they differ only by the trailing slash: set OIDC_ISSUER_URL={found} exactly")
+        } else {
+            format!("set OIDC_ISSUER_URL={found} if that provider is the right one")
+        };
+        Self::IssuerMismatch {
+            configured: configured.to_owned(),
+            found: found.to_owned(),
+            hint,
+        }
+    }
+}
+
+/// The provider as this service uses it, overrides applied.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub authorization: Url,
+    pub token: Url,
+    pub userinfo: Option<Url>,
+    pub jwks: Url,
+    pub end_session: Option<Url>,
+    pub revocation: Option<Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub endpoints: Endpoints,
+    /// Algorithms accepted for ID tokens: the advertised ones, never `none`.
+    pub id_token_algs: Vec<CoreJwsSigningAlgorithm>,
+    /// The raw metadata, when discovery succeeded (the `check` command reads it).
+    pub metadata: Option<Metadata>,
+}
+
+async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
+    let unreachable = |source| DiscoveryError::Unreachable { url: url.clone(), source };
+    let response = http
+        .get(url.clone())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(unreachable)?;
+    if !response.status().is_success() {
+        return Err(DiscoveryError::Status {
+            url: url.clone(),
+            status: response.status().as_u16(),
+        });
+    }
+    Ok(response.bytes().await.map_err(unreachable)?.to_vec())
+}
+
+pub async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+    let body = get_json(http, url).await?;
+    serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks { url: url.clone(), source })
+}
+
+/// Fetches the discovery document (unless every core endpoint is overridden and it is
+/// unavailable) and checks its issuer byte for byte.
+pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Discovered, DiscoveryError> {
+    let metadata = match fetch_metadata(http, settings).await {
+        Ok(m) => Some(m),
+        // A wrong issuer is a misconfiguration; endpoint overrides must not paper over it.
+        Err(e @ DiscoveryError::IssuerMismatch { .. }) => return Err(e),
+        Err(e) if settings.discovery_optional() => {
+            tracing::warn!(error = %e, "discovery failed; using the configured endpoints");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let extra = metadata.as_ref().map(|m| m.additional_metadata().clone()).unwrap_or_default();
+    let pick = |over: &Option<Url>, found: Option<Url>| over.clone().or(found);
+    let authorization = pick(&settings.authorization_endpoint, metadata.as_ref().map(|m| m.authorization_endpoint().url().clone()))
+        .ok_or(DiscoveryError::MissingEndpoint("authorization endpoint", "OIDC_AUTHORIZATION_ENDPOINT"))?;
+    let token = pick(&settings.token_endpoint, metadata.as_ref().and_then(|m| m.token_endpoint()).map(|u| u.url().clone()))
+        .ok_or(DiscoveryError::MissingEndpoint("token endpoint", "OIDC_TOKEN_ENDPOINT"))?;
+    let jwks = pick(&settings.jwks_uri, metadata.as_ref().map(|m| m.jwks_uri().url().clone()))
+        .ok_or(DiscoveryError::MissingEndpoint("jwks_uri", "OIDC_JWKS_URI"))?;
+    let endpoints = Endpoints {
+        authorization,
+        token,
+        userinfo: pick(&settings.userinfo_endpoint, metadata.as_ref().and_then(|m| m.userinfo_endpoint()).map(|u| u.url().clone())),
+        jwks,
+        end_session: pick(&settings.end_session_endpoint, extra.end_session_endpoint.clone()),
+        revocation: extra.revocation_endpoint.clone(),
+    };
+    let advertised: Vec<CoreJwsSigningAlgorithm> = metadata
+        .as_ref()
+        .map(|m| m.id_token_signing_alg_values_supported().clone())
+        // OIDC Discovery: RS256 must be supported; without a document, it is the only safe guess.
+        .unwrap_or_else(|| vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
+    let id_token_algs = advertised
+        .into_iter()
+        .filter(|alg| *alg != CoreJwsSigningAlgorithm::None)
+        .filter(|alg| settings.client_secret.is_some() || !is_hmac(alg))
+        .collect();
+    Ok(Discovered { endpoints, id_token_algs, metadata })
+}
+
+pub fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {
+    matches!(
+        alg,
+        CoreJwsSigningAlgorithm::HmacSha256 | CoreJwsSigningAlgorithm::HmacSha384 | CoreJwsSigningAlgorithm::HmacSha512
+    )
+}
+
+async fn fetch_metadata(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Metadata, DiscoveryError> {
+    let url = &settings.discovery_url;
+    let body = get_json(http, url).await?;
+    // Read the issuer first: a mismatch is the most common misconfiguration and deserves
+    // its own message even when the rest of the document is unusual.
+    #[derive(Deserialize)]
+    struct IssuerOnly {
+        issuer: String,
+    }
+    let issuer = serde_json::from_slice::<IssuerOnly>(&body)
+        .map_err(|source| DiscoveryError::InvalidDocument { url: url.clone(), source })?
+        .issuer;
+    if issuer != settings.issuer {
+        return Err(DiscoveryError::issuer_mismatch(&settings.issuer, &issuer));
+    }
+    serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidDocument { url: url.clone(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issuer_that_differs_by_a_trailing_slash_names_the_exact_value_to_set() {
+        let e = DiscoveryError::issuer_mismatch("https://id.example/realms/x", "https://id.example/realms/x/");
+        let text = e.to_string();
+        assert!(text.contains("trailing slash"), "{text}");
+        assert!(text.contains("OIDC_ISSUER_URL=https://id.example/realms/x/ exactly"), "{text}");
+    }
+}

@@ -1,0 +1,116 @@
+//! ID token validation, OIDC Core §3.1.3.7: signature (advertised algorithms only,
+//! never `none`, HMAC only with the client secret), `iss`, `aud`, `azp`, `exp` and `iat`
+//! with the configured clock skew, and `nonce`.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
+use serde_json::{Map, Value};
+
+pub struct IdTokenPolicy<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: Option<&'a str>,
+    pub algs: &'a [CoreJwsSigningAlgorithm],
+    pub clock_skew: Duration,
+}
+
+/// A validated ID token: its subject, provider session and every claim as sent.
+#[derive(Debug, Clone)]
+pub struct VerifiedIdToken {
+    pub sub: String,
+    pub sid: Option<String>,
+    pub issuer: String,
+    pub expires_at: u64,
+    pub claims: Map<String, Value>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenError {
+    #[error("the ID token is signed with a key the provider does not publish")]
+    UnknownKey,
+    #[error("the ID token failed validation")]
+    Invalid(#[source] ClaimsVerificationError),
+    #[error("the ID token has several audiences but no `azp` claim")]
+    MissingAzp,
+    #[error("the ID token's `azp` claim names another client")]
+    WrongAzp,
+    #[error("the ID token's `iat` lies in the future")]
+    IssuedInFuture,
+    #[error("the ID token's payload is not a JSON object")]
+    Payload,
+}
+
+impl IdTokenError {
+    pub fn is_unknown_key(&self) -> bool {
+        matches!(self, Self::UnknownKey)
+    }
+}
+
+/// Validates `token`; `nonce` is the one sent with the authorization request, or `None`
+/// for a token from a refresh (OIDC Core §12.2: no nonce check there).
+pub fn verify(
+    token: &CoreIdToken,
+    keys: &CoreJsonWebKeySet,
+    policy: &IdTokenPolicy<'_>,
+    nonce: Option<&str>,
+) -> Result<VerifiedIdToken, IdTokenError> {
+    let client_id = ClientId::new(policy.client_id.to_owned());
+    let issuer = IssuerUrl::new(policy.issuer.to_owned()).map_err(|_| IdTokenError::Payload)?;
+    let verifier = match policy.client_secret {
+        Some(secret) => CoreIdTokenVerifier::new_confidential_client(
+            client_id,
+            ClientSecret::new(secret.to_owned()),
+            issuer,
+            keys.clone(),
+        ),
+        None => CoreIdTokenVerifier::new_public_client(client_id, issuer, keys.clone()),
+    };
+    let skew = chrono::Duration::from_std(policy.clock_skew).unwrap_or_default();
+    let verifier = verifier
+        .set_allowed_algs(policy.algs.iter().cloned())
+        // exp: still valid up to `skew` after it passed.
+        .set_time_fn(move || chrono::Utc::now() - skew)
+        // Extra audiences are allowed only with a matching azp, checked below (§3.1.3.7 4–5).
+        .set_other_audience_verifier_fn(|_| true);
+    let now = chrono::Utc::now();
+    let verifier = verifier.set_issue_time_verifier_fn(move |iat| {
+        if iat > now + skew {
+            Err("issued in the future".into())
+        } else {
+            Ok(())
+        }
+    });
+    let claims = match nonce {
+        Some(n) => token.claims(&verifier, &Nonce::new(n.to_owned())),
+        None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+    }
+    .map_err(|e| match e {
+        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
+            IdTokenError::UnknownKey
+        }
+        ClaimsVerificationError::Expired(m) if m == "issued in the future" => IdTokenError::IssuedInFuture,
+        other => IdTokenError::Invalid(other),
+    })?;
+    if claims.audiences().len() > 1 && claims.authorized_party().is_none() {
+        return Err(IdTokenError::MissingAzp);
+    }
+    if claims.authorized_party().is_some_and(|azp| azp.as_str() != policy.client_id) {
+        return Err(IdTokenError::WrongAzp);
+    }
+    // The signature is good, so the payload can be read as sent, with every claim.
+    let raw = token.to_string();
+    let payload = raw.split('.').nth(1).ok_or(IdTokenError::Payload)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| IdTokenError::Payload)?;
+    let raw_claims: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Payload)?;
+    Ok(VerifiedIdToken {
+        sub: claims.subject().to_string(),
+        sid: raw_claims.get("sid").and_then(Value::as_str).map(str::to_owned),
+        issuer: claims.issuer().to_string(),
+        expires_at: claims.expiration().timestamp().max(0) as u64,
+        claims: raw_claims,
+    })
+}

@@ -1,0 +1,225 @@
+//! The authorization code flow with PKCE: building the request, exchanging the code,
+//! refreshing, and reading userinfo.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
+use openidconnect::{
+    reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, RevocationUrl, Scope, TokenResponse, TokenUrl,
+};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::discovery::Endpoints;
+use super::provider::error_chain;
+use crate::config::{ClientAuthMethod, ProviderSettings};
+use crate::session::{now, Tokens};
+
+type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
+
+fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
+    // Keys are handled by `Provider` (re-fetched on rotation), not by this client.
+    let no_keys: CoreJsonWebKeySet = JsonWebKeySet::new(Vec::new());
+    let issuer = IssuerUrl::from_url(Url::parse(&settings.issuer).expect("validated at start"));
+    let mut client = CoreClient::new(ClientId::new(settings.client_id.clone()), issuer, no_keys)
+        .set_auth_uri(AuthUrl::from_url(endpoints.authorization.clone()))
+        .set_token_uri(TokenUrl::from_url(endpoints.token.clone()))
+        .set_redirect_uri(RedirectUrl::from_url(settings.redirect_uri.clone()));
+    if let Some(secret) = &settings.client_secret {
+        client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+    }
+    client.set_auth_type(match settings.auth_method {
+        ClientAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+        ClientAuthMethod::ClientSecretPost | ClientAuthMethod::None => AuthType::RequestBody,
+    })
+}
+
+/// A started login: where to send the browser, and what to remember until it returns.
+pub struct AuthRequest {
+    pub url: Url,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints) -> AuthRequest {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let client = client(settings, endpoints);
+    let mut request = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scopes(settings.scopes.iter().filter(|s| *s != "openid").cloned().map(Scope::new))
+        .set_pkce_challenge(challenge);
+    if let Some(prompt) = &settings.prompt {
+        request = request.add_extra_param("prompt", prompt.clone());
+    }
+    for (k, v) in &settings.extra_auth_params {
+        request = request.add_extra_param(k.clone(), v.clone());
+    }
+    let (url, state, nonce) = request.url();
+    AuthRequest {
+        url,
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        pkce_verifier: verifier.secret().clone(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    Rejected { error: String, description: Option<String> },
+    #[error("the provider could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the provider's token response is invalid: {0}")]
+    InvalidResponse(String),
+    #[error("the provider's token response holds no ID token")]
+    NoIdToken,
+}
+
+impl TokenError {
+    /// The provider no longer honours the grant (`invalid_grant`): the session is over.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, Self::Rejected { error, .. } if error == "invalid_grant")
+    }
+}
+
+/// What a token response holds, ready to store.
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub access_token_expires_at: Option<u64>,
+    pub id_token: Option<CoreIdToken>,
+}
+
+impl TokenSet {
+    pub fn into_tokens(self, id_token: String) -> Tokens {
+        Tokens {
+            id_token,
+            access_token: self.access_token,
+            refresh_token: self.refresh_token,
+        }
+    }
+}
+
+fn map_token_error<RE: std::error::Error + 'static>(
+    e: RequestTokenError<RE, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
+) -> TokenError {
+    match e {
+        RequestTokenError::ServerResponse(r) => TokenError::Rejected {
+            error: r.error().to_string(),
+            description: r.error_description().cloned(),
+        },
+        RequestTokenError::Request(e) => TokenError::Unreachable(error_chain(&e)),
+        // Never the body: it may hold tokens.
+        RequestTokenError::Parse(e, _) => TokenError::InvalidResponse(e.path().to_string()),
+        RequestTokenError::Other(m) => TokenError::InvalidResponse(m),
+    }
+}
+
+fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
+    TokenSet {
+        access_token: response.access_token().secret().clone(),
+        refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        access_token_expires_at: response.expires_in().map(|d| now() + d.as_secs()),
+        id_token: response.id_token().cloned(),
+    }
+}
+
+pub async fn exchange_code(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &reqwest::Client,
+    code: &str,
+    pkce_verifier: &str,
+) -> Result<TokenSet, TokenError> {
+    let response = client(settings, endpoints)
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+        .request_async(http)
+        .await
+        .map_err(map_token_error)?;
+    let set = token_set(response);
+    if set.id_token.is_none() {
+        return Err(TokenError::NoIdToken);
+    }
+    Ok(set)
+}
+
+pub async fn refresh(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &reqwest::Client,
+    refresh_token: &str,
+) -> Result<TokenSet, TokenError> {
+    let token = RefreshToken::new(refresh_token.to_owned());
+    let response = client(settings, endpoints)
+        .exchange_refresh_token(&token)
+        .request_async(http)
+        .await
+        .map_err(map_token_error)?;
+    Ok(token_set(response))
+}
+
+/// RFC 7009 revocation of a refresh token; failures are the caller's to log.
+pub async fn revoke(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &reqwest::Client,
+    refresh_token: &str,
+) -> Result<(), TokenError> {
+    let Some(url) = &endpoints.revocation else {
+        return Ok(());
+    };
+    let token = openidconnect::core::CoreRevocableToken::from(RefreshToken::new(refresh_token.to_owned()));
+    let client = client(settings, endpoints).set_revocation_url(RevocationUrl::from_url(url.clone()));
+    let request = client
+        .revoke_token(token)
+        .map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
+    request.request_async(http).await.map_err(|e| match e {
+        RequestTokenError::ServerResponse(r) => TokenError::Rejected {
+            error: r.error().to_string(),
+            description: r.error_description().cloned(),
+        },
+        RequestTokenError::Request(e) => TokenError::Unreachable(error_chain(&e)),
+        RequestTokenError::Parse(e, _) => TokenError::InvalidResponse(e.path().to_string()),
+        RequestTokenError::Other(m) => TokenError::InvalidResponse(m),
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserinfoError {
+    #[error("the userinfo endpoint could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the userinfo endpoint answered {0}")]
+    Status(u16),
+    #[error("the userinfo response is not a JSON object (signed userinfo is not supported; set OIDC_FETCH_USERINFO=false)")]
+    NotJson,
+    #[error("the userinfo `sub` differs from the ID token's")]
+    SubjectMismatch,
+}
+
+/// Userinfo claims; their `sub` must equal the ID token's (OIDC Core §5.3.2).
+pub async fn userinfo(
+    http: &reqwest::Client,
+    url: &Url,
+    access_token: &str,
+    expected_sub: &str,
+) -> Result<Map<String, Value>, UserinfoError> {
+    let response = http
+        .get(url.clone())
+        .bearer_auth(access_token)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
+    if !response.status().is_success() {
+        return Err(UserinfoError::Status(response.status().as_u16()));
+    }
+    let body = response.bytes().await.map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
+    let claims: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
+    if claims.get("sub").and_then(Value::as_str) != Some(expected_sub) {
+        return Err(UserinfoError::SubjectMismatch);
+    }
+    Ok(claims)
+}

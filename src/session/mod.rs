@@ -1,0 +1,166 @@
+//! Sessions: what a signed-in browser maps to, how it is stored, and its cookie.
+
+pub mod cookie;
+pub mod crypto;
+pub mod redis;
+pub mod store;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::oidc::claims::Identity;
+use crypto::{DecryptError, KeyRing};
+
+pub use store::{SessionStore, StoreError};
+
+/// The opaque value in the browser's cookie: 256 random bits, base64url.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId(***)")
+    }
+}
+
+impl SessionId {
+    pub fn generate() -> Self {
+        Self(random_token())
+    }
+
+    /// Accepts only values this service could have issued, so garbage never reaches Redis.
+    pub fn parse(value: &str) -> Option<Self> {
+        let ok = value.len() == 43 && URL_SAFE_NO_PAD.decode(value).is_ok_and(|b| b.len() == 32);
+        ok.then(|| Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What Redis knows the session by: a hash, so a dump yields no usable cookie.
+    pub fn key(&self) -> SessionKey {
+        SessionKey(sha256_hex(self.0.as_bytes()))
+    }
+}
+
+/// SHA-256 of a session id, hex; safe to store and to log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionKey(pub String);
+
+/// 256 random bits, base64url without padding.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The tokens a session holds; never leaves the service except as an opt-in
+/// `access_token` in introspection.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Tokens {
+    pub id_token: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tokens(***)")
+    }
+}
+
+/// Tokens as stored: sealed with the key ring when one is configured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredTokens {
+    Plain(Tokens),
+    Sealed(String),
+}
+
+impl StoredTokens {
+    pub fn seal(tokens: Tokens, keys: Option<&KeyRing>, key: &SessionKey) -> Self {
+        match keys {
+            None => Self::Plain(tokens),
+            Some(ring) => {
+                let json = serde_json::to_vec(&tokens).expect("tokens serialize");
+                Self::Sealed(URL_SAFE_NO_PAD.encode(ring.seal(&json, key.0.as_bytes())))
+            }
+        }
+    }
+
+    pub fn open(&self, keys: Option<&KeyRing>, key: &SessionKey) -> Result<Tokens, DecryptError> {
+        match (self, keys) {
+            (Self::Plain(t), _) => Ok(t.clone()),
+            (Self::Sealed(blob), Some(ring)) => {
+                let sealed = URL_SAFE_NO_PAD.decode(blob).map_err(|_| DecryptError)?;
+                let json = ring.open(&sealed, key.0.as_bytes())?;
+                serde_json::from_slice(&json).map_err(|_| DecryptError)
+            }
+            (Self::Sealed(_), None) => Err(DecryptError),
+        }
+    }
+}
+
+/// One signed-in browser.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub identity: Identity,
+    /// The provider's session id (`sid`), for back-channel logout.
+    pub sid: Option<String>,
+    pub claims: Map<String, Value>,
+    pub created_at: u64,
+    /// Absolute end (unix seconds); never moved by use or refresh.
+    pub expires_at: u64,
+    pub access_token_expires_at: Option<u64>,
+    pub tokens: StoredTokens,
+}
+
+/// A login that has been started and not yet finished. Single use.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+    /// SHA-256 of the browser-binding cookie's value.
+    pub binding_hash: String,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_session_ids_are_accepted() {
+        let id = SessionId::generate();
+        assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
+        for bad in ["", "x", "../../etc/passwd", &"A".repeat(44), &"!".repeat(43)] {
+            assert!(SessionId::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_session_key_does_not_contain_the_cookie_value() {
+        let id = SessionId::generate();
+        assert!(!id.key().0.contains(id.as_str()));
+        assert_eq!(id.key().0.len(), 64);
+    }
+}

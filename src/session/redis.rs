@@ -1,0 +1,242 @@
+//! The Redis implementation of [`SessionStore`].
+//!
+//! One multiplexed connection carries every command (pipelined by the client), so the
+//! hot path costs exactly one round trip. deadpool-redis is the connection factory: it
+//! bounds connection set-up and health-checks each fresh connection; when the shared
+//! connection breaks, the next request takes a new one, so an outage heals by itself.
+//!
+//! Key layout (`P` = `OIDC_REDIS_KEY_PREFIX`; `{…}` is a Cluster hash tag):
+//! - `P session:{K}`  hash `v` (record JSON) + `exp` (absolute end), TTL = idle timeout
+//! - `P login:{S}`    pending login JSON, TTL = login timeout, taken with GETDEL
+//! - `P sid:{H}` / `P sub:{H}`  sets of session keys for back-channel logout
+//! - `P jti:{H}`      seen logout-token ids
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use deadpool_redis::redis::aio::MultiplexedConnection;
+use deadpool_redis::{Config, Pool, Runtime};
+use redis::{AsyncCommands, RedisError, Script};
+
+use super::store::{SessionStore, StoreError};
+use super::{sha256_hex, PendingLogin, SessionKey, SessionRecord};
+use crate::config::RedisSettings;
+
+/// Every store call answers within this bound, or fails with [`StoreError::Timeout`].
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reads the record and slides the idle TTL, capped at the absolute end; deletes a
+/// record past its absolute end. One round trip.
+const LOAD_AND_TOUCH: &str = r#"
+local r = redis.call('HMGET', KEYS[1], 'v', 'exp')
+if not r[1] then return false end
+local left = tonumber(r[2]) - tonumber(ARGV[2])
+if left <= 0 then redis.call('DEL', KEYS[1]) return false end
+local ttl = tonumber(ARGV[1])
+if left < ttl then ttl = left end
+redis.call('EXPIRE', KEYS[1], ttl)
+return r[1]
+"#;
+
+pub struct RedisStore {
+    pool: Pool,
+    shared: Mutex<Option<MultiplexedConnection>>,
+    prefix: String,
+    load_script: Script,
+}
+
+impl RedisStore {
+    /// Builds the store; it connects lazily, so a Redis that is down at start is not fatal.
+    pub fn new(settings: &RedisSettings) -> Result<Self, deadpool_redis::CreatePoolError> {
+        let mut config = Config::from_url(settings.url.expose());
+        let mut pool_config = deadpool_redis::PoolConfig::new(4);
+        pool_config.timeouts.wait = Some(OPERATION_TIMEOUT);
+        pool_config.timeouts.create = Some(OPERATION_TIMEOUT);
+        pool_config.timeouts.recycle = Some(OPERATION_TIMEOUT);
+        config.pool = Some(pool_config);
+        Ok(Self {
+            pool: config.create_pool(Some(Runtime::Tokio1))?,
+            shared: Mutex::new(None),
+            prefix: settings.key_prefix.clone(),
+            load_script: Script::new(LOAD_AND_TOUCH),
+        })
+    }
+
+    fn session_key(&self, key: &SessionKey) -> String {
+        format!("{}session:{{{}}}", self.prefix, key.0)
+    }
+
+    fn index_key(&self, kind: &str, value: &str) -> String {
+        format!("{}{kind}:{{{}}}", self.prefix, sha256_hex(value.as_bytes()))
+    }
+
+    fn login_key(&self, state: &str) -> String {
+        format!("{}login:{{{}}}", self.prefix, sha256_hex(state.as_bytes()))
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+        if let Some(conn) = self.shared.lock().expect("not poisoned").clone() {
+            return Ok(conn);
+        }
+        let fresh = self.pool.get().await.map_err(StoreError::Connect)?;
+        let conn = deadpool_redis::Connection::take(fresh);
+        *self.shared.lock().expect("not poisoned") = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs one operation on the shared connection, bounded in time; a broken
+    /// connection is dropped so that the next call reconnects.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        let attempt = async {
+            let conn = self.connection().await?;
+            op(conn).await.map_err(|e| {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
+                    self.shared.lock().expect("not poisoned").take();
+                }
+                StoreError::Unavailable(e)
+            })
+        };
+        match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.shared.lock().expect("not poisoned").take();
+                Err(StoreError::Timeout(OPERATION_TIMEOUT))
+            }
+        }
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(raw: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+        raw.map(|bytes| serde_json::from_slice(&bytes).map_err(StoreError::Corrupt))
+            .transpose()
+    }
+
+    async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
+        let members: Vec<String> = self.run(|mut c| async move { c.smembers(index).await }).await?;
+        Ok(members.into_iter().map(SessionKey).collect())
+    }
+}
+
+impl SessionStore for RedisStore {
+    async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError> {
+        let now = super::now();
+        let left = record.expires_at.saturating_sub(now).max(1);
+        let ttl = idle.as_secs().clamp(1, left);
+        let value = serde_json::to_vec(record).expect("session records serialize");
+        let session_key = self.session_key(key);
+        let exp = record.expires_at;
+        self.run(|mut c| async move {
+            redis::pipe()
+                .atomic()
+                .del(&session_key)
+                .hset_multiple(&session_key, &[("v", value.as_slice()), ("exp", exp.to_string().as_bytes())])
+                .expire(&session_key, ttl as i64)
+                .query_async::<()>(&mut c)
+                .await
+        })
+        .await?;
+        // Indexes for back-channel logout: separate keys (other hash slots), so separate
+        // commands. They live as long as the longest session they can point to; stale
+        // members are dropped when a logout finds their session gone.
+        let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
+        if let Some(sid) = &record.sid {
+            indexes.push(self.index_key("sid", sid));
+        }
+        for index in indexes {
+            let member = key.0.clone();
+            self.run(|mut c| async move {
+                redis::pipe()
+                    .sadd(&index, member)
+                    .expire(&index, left as i64)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+        let session_key = self.session_key(key);
+        let raw: Option<Vec<u8>> = self
+            .run(|mut c| async move {
+                self.load_script
+                    .key(session_key)
+                    .arg(idle.as_secs().max(1))
+                    .arg(now)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Self::decode(raw)
+    }
+
+    async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        let session_key = self.session_key(key);
+        let (raw, _): (Option<Vec<u8>>, i64) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .atomic()
+                    .hget(&session_key, "v")
+                    .del(&session_key)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let record: Option<SessionRecord> = Self::decode(raw)?;
+        if let Some(record) = &record {
+            let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
+            indexes.extend(record.sid.as_deref().map(|sid| self.index_key("sid", sid)));
+            for index in indexes {
+                let member = key.0.clone();
+                self.run(|mut c| async move { c.srem::<_, _, ()>(index, member).await }).await?;
+            }
+        }
+        Ok(record)
+    }
+
+    async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError> {
+        self.keys_in(self.index_key("sid", sid)).await
+    }
+
+    async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError> {
+        self.keys_in(self.index_key("sub", sub)).await
+    }
+
+    async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        let session_key = self.session_key(key);
+        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.hget(session_key, "v").await }).await?;
+        Self::decode(raw)
+    }
+
+    async fn remember_jti(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = self.index_key("jti", id);
+        let ttl = ttl.as_secs().max(1);
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET").arg(key).arg(1).arg("NX").arg("EX").arg(ttl).query_async(&mut c).await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError> {
+        let key = self.login_key(state);
+        let value = serde_json::to_vec(login).expect("pending logins serialize");
+        let ttl = ttl.as_secs().max(1);
+        self.run(|mut c| async move { c.set_ex::<_, _, ()>(key, value, ttl).await }).await
+    }
+
+    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
+        let key = self.login_key(state);
+        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.get_del(key).await }).await?;
+        Self::decode(raw)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await }).await
+    }
+}

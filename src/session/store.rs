@@ -1,0 +1,75 @@
+//! The session store interface, apart from its Redis implementation.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::{PendingLogin, SessionKey, SessionRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the session store is unavailable")]
+    Unavailable(#[source] redis::RedisError),
+    #[error("the session store did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the session store could not be reached")]
+    Connect(#[source] deadpool_redis::PoolError),
+    #[error("a stored record could not be read")]
+    Corrupt(#[source] serde_json::Error),
+}
+
+/// Where sessions, pending logins and their indexes live. Every method is bounded in
+/// time: a store that does not answer yields [`StoreError`], never a hang.
+pub trait SessionStore: Send + Sync + 'static {
+    /// Writes a session; it expires after `idle`, and never after `record.expires_at`.
+    fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        idle: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Reads a live session and slides its idle timeout, in one round trip.
+    fn load(
+        &self,
+        key: &SessionKey,
+        idle: Duration,
+        now: u64,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Ends a session, returning what it held.
+    fn remove(
+        &self,
+        key: &SessionKey,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Keys of sessions created with this provider `sid`.
+    fn keys_by_sid(&self, sid: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+
+    /// Keys of sessions of this user.
+    fn keys_by_sub(&self, sub: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+
+    /// Reads a session without touching it (for back-channel checks).
+    fn peek(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Records a logout token id; false when it was seen before (a replay).
+    fn remember_jti(
+        &self,
+        id: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn put_pending(
+        &self,
+        state: &str,
+        login: &PendingLogin,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes a pending login out (single use): a second call finds nothing.
+    fn take_pending(
+        &self,
+        state: &str,
+    ) -> impl Future<Output = Result<Option<PendingLogin>, StoreError>> + Send;
+
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,98 @@
+//! The application: both listeners, the store, the provider and its background task.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::{AcceptorExt, TcpAcceptor};
+use poem::Server;
+
+use crate::config::Settings;
+use crate::http;
+use crate::oidc::provider::{self, HttpClientError, Provider};
+use crate::service::Service;
+use crate::session::redis::RedisStore;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr} ({var})")]
+    Bind {
+        addr: SocketAddr,
+        var: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    HttpClient(#[from] HttpClientError),
+    #[error("the Redis configuration (OIDC_REDIS_URL) is not usable")]
+    Redis(#[source] deadpool_redis::CreatePoolError),
+    #[error("a listener failed")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct Application {
+    service: Arc<Service>,
+    public: TcpListener,
+    internal: TcpListener,
+}
+
+impl Application {
+    /// Binds both listeners (port 0 picks a free port; see [`Application::public_port`]).
+    pub fn build(settings: Settings) -> Result<Self, StartupError> {
+        let bind = |addr: SocketAddr, var| TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, var, source });
+        let public = bind(settings.listen_addr, "OIDC_LISTEN_ADDR")?;
+        let internal = bind(settings.internal_listen_addr, "OIDC_INTERNAL_LISTEN_ADDR")?;
+        Self::with_listeners(settings, public, internal)
+    }
+
+    /// Uses listeners bound by the caller (tests that must know the port before the settings).
+    pub fn with_listeners(settings: Settings, public: TcpListener, internal: TcpListener) -> Result<Self, StartupError> {
+        let settings = Arc::new(settings);
+        let http = provider::http_client(&settings.provider)?;
+        let provider = Arc::new(Provider::new(settings.provider.clone(), http));
+        let store = Arc::new(RedisStore::new(&settings.redis).map_err(StartupError::Redis)?);
+        let service = Arc::new(Service::new(settings, provider, store));
+        Ok(Self { service, public, internal })
+    }
+
+    pub fn public_port(&self) -> u16 {
+        self.public.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn internal_port(&self) -> u16 {
+        self.internal.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests
+    /// (bounded) and stops the background discovery.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
+        let Self { service, public, internal } = self;
+        let provider = service.provider.clone();
+        let discovery = tokio::spawn(async move { provider.discover_until_ready().await });
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let acceptor = |l: TcpListener| -> Result<_, StartupError> {
+            l.set_nonblocking(true).map_err(StartupError::Serve)?;
+            TcpAcceptor::from_std(l).map_err(StartupError::Serve)
+        };
+        let public_server = Server::new_with_acceptor(acceptor(public)?.boxed())
+            .run_with_graceful_shutdown(http::public_routes(service.clone()), stopped(stop_rx.clone()), Some(DRAIN_TIMEOUT));
+        let internal_server = Server::new_with_acceptor(acceptor(internal)?.boxed())
+            .run_with_graceful_shutdown(http::internal_routes(service.clone()), stopped(stop_rx), Some(DRAIN_TIMEOUT));
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = stop_tx.send(true);
+        });
+        let (a, b) = tokio::join!(public_server, internal_server);
+        discovery.abort();
+        a.and(b).map_err(StartupError::Serve)
+    }
+}

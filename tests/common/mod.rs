@@ -1,0 +1,2 @@
+pub mod provider;
+pub mod redis;

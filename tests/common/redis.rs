@@ -1,0 +1,209 @@
+//! A throwaway `redis-server` per test: free port, no persistence, killed on drop.
+//!
+//! `stop()` / `restart()` simulate a Redis outage on the same address, so a
+//! client configured with `url` sees the very same server come back.
+//!
+//! Drop kills the server; a small `sh` watchdog whose stdin we hold also kills
+//! it if the test process dies without unwinding (SIGKILL, abort), since
+//! redis-server, unlike the test OP, does not watch its parent.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long a freshly spawned server gets to answer PING.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Fresh ports tried by `start()` if another process grabs ours first.
+const PORT_ATTEMPTS: usize = 5;
+
+pub struct TestRedis {
+    pub port: u16,
+    /// `redis://127.0.0.1:<port>`
+    pub url: String,
+    running: Option<Running>,
+}
+
+struct Running {
+    server: Child,
+    /// `sh` blocked reading its stdin (our pipe); on EOF it kills the server.
+    watchdog: Child,
+}
+
+impl TestRedis {
+    /// Starts `redis-server` on a free loopback port and waits until it answers PING.
+    pub fn start() -> TestRedis {
+        let mut last_error = String::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port();
+            match spawn_and_wait(port) {
+                Ok(running) => {
+                    return TestRedis {
+                        port,
+                        url: format!("redis://127.0.0.1:{port}"),
+                        running: Some(running),
+                    }
+                }
+                // Most likely the port was taken between probing and binding: retry.
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("could not start redis-server after {PORT_ATTEMPTS} attempts: {last_error}");
+    }
+
+    /// Kills the server and waits for it to exit (an outage). Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(Running {
+            mut server,
+            mut watchdog,
+        }) = self.running.take()
+        {
+            // Watchdog first, so it never signals a pid that was reaped and reused.
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+
+    /// Starts a new, empty server on the same port (data is not kept).
+    pub fn restart(&mut self) {
+        self.stop();
+        // The port was ours a moment ago; retry briefly in case the kernel
+        // has not released it yet.
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match spawn_and_wait(self.port) {
+                Ok(running) => {
+                    self.running = Some(running);
+                    return;
+                }
+                Err(e) if Instant::now() >= deadline => {
+                    panic!("could not restart redis-server on port {}: {e}", self.port)
+                }
+                Err(_) => sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// True while the server answers PING.
+    pub fn is_up(&self) -> bool {
+        ping(self.port)
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port that was free a moment ago (the listener is dropped before returning).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0 to find a free port")
+        .port()
+}
+
+fn spawn_and_wait(port: u16) -> Result<Running, String> {
+    let mut child = Command::new("redis-server")
+        .args(["--port", &port.to_string()])
+        .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+        .args(["--loglevel", "warning"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run redis-server (is it installed?): {e}"))?;
+
+    // Drain its log on a thread (a full pipe would stall the server) and keep
+    // the beginning of it to explain an early exit, e.g. "Address already in use".
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let sink = Arc::clone(&log);
+    let drain = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            let mut kept = sink.lock().unwrap();
+            if kept.len() < 16 * 1024 {
+                kept.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            let _ = drain.join();
+            let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+            return Err(format!(
+                "redis-server on port {port} exited early ({status}): {}",
+                log.trim()
+            ));
+        }
+        if ping(port) {
+            return match spawn_watchdog(child.id()) {
+                Ok(watchdog) => Ok(Running {
+                    server: child,
+                    watchdog,
+                }),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    Err(e)
+                }
+            };
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "redis-server on port {port} did not answer PING within {READY_TIMEOUT:?}"
+            ));
+        }
+        sleep(Duration::from_millis(25));
+    }
+}
+
+/// `sh` that kills `pid` once its stdin reaches EOF, i.e. when the pipe's
+/// write end (held in `Running`) is closed by our exit, however we exit.
+fn spawn_watchdog(pid: u32) -> Result<Child, String> {
+    Command::new("sh")
+        .args([
+            "-c",
+            r#"read -r _ ; kill -KILL "$1" 2>/dev/null"#,
+            "redis-watchdog",
+        ])
+        .arg(pid.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run sh for the redis-server watchdog: {e}"))
+}
+
+/// Inline-command PING over a raw socket: no Redis client needed.
+fn ping(port: u16) -> bool {
+    let addr = ([127, 0, 0, 1], port).into();
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    got.starts_with(b"+PONG")
+}

@@ -1,0 +1,276 @@
+// Test-only OpenID Provider for oidc-session's integration tests.
+//
+// A real, certified OP (panva's oidc-provider 9.x), configured from one JSON
+// document in the TEST_OP_CONFIG environment variable:
+//
+//   {
+//     "port": 0,                       // 0 = any free port
+//     "issuer_path": "",               // optional suffix, e.g. "/realms/x"
+//     "clients": [{
+//       "client_id": "rp",
+//       "client_secret": "…",          // omit for public clients
+//       "token_endpoint_auth_method": "none" | "client_secret_basic" | "client_secret_post",
+//       "redirect_uris": ["…"],
+//       "post_logout_redirect_uris": ["…"],
+//       "backchannel_logout_uri": "…",            // optional
+//       "backchannel_logout_session_required": true // optional, default true when a URI is set
+//       // any other client metadata (snake_case) is passed through unchanged
+//     }],
+//     "access_token_ttl": 300, "id_token_ttl": 300, "refresh_token_ttl": 86400,
+//     "rotate_refresh_tokens": true, "backchannel_logout": true, "revocation": true,
+//     "accounts": { "<login>": { "<claim>": value, … } }   // optional claim overrides
+//   }
+//
+// It listens on 127.0.0.1, prints exactly one line `READY <issuer>` on stdout,
+// and exits when its stdin closes (so a dead test process never leaves it
+// behind) or on SIGTERM/SIGINT. Everything else goes to stderr.
+//
+// Accounts are synthesised from the login name typed into the dev login form:
+//   sub = preferred_username = <login>, name = "<Login> Test",
+//   email = <login>@example.test, email_verified = !login.startsWith("unverified"),
+//   groups = ["users"] (+ "admins" when login starts with "admin").
+//
+// Browserless sign-in (what tests/common/provider.rs drives):
+//   GET  /auth?…                      -> 303 to /interaction/<uid>
+//   GET  /interaction/<uid>           -> login page, form with hidden prompt=login
+//   POST /interaction/<uid>  prompt=login&login=<user>&password=<any>
+//                                     -> 303 /auth/<uid> -> 303 /interaction/<uid>
+//   GET  /interaction/<uid>           -> consent page, form with hidden prompt=consent
+//   POST /interaction/<uid>  prompt=consent -> 303 /auth/<uid> -> 303 <redirect_uri>?code=…
+// End session (RP-initiated logout, v9):
+//   GET  /session/end?client_id=…&post_logout_redirect_uri=…&state=…  (or id_token_hint)
+//        -> 200 page with <form id="op.logoutForm" action="/session/end/confirm">
+//           holding a hidden `xsrf`; the "Yes, sign me out" button sits outside
+//           the form (form="op.logoutForm") with name=logout value=yes.
+//        (with no session at the OP it answers with an auto-submitting form_post
+//         page carrying xsrf and logout=yes instead)
+//   POST /session/end/confirm  xsrf=<value>&logout=yes
+//        -> back-channel logout POSTs are sent (and awaited) for every client of
+//           the session, then 303 to post_logout_redirect_uri?state=… or to
+//           /session/end/success.
+
+import * as crypto from 'node:crypto';
+import * as http from 'node:http';
+
+import Provider from 'oidc-provider';
+
+// oidc-provider prints NOTICE lines with console.info; stdout is reserved for
+// the READY line (the Rust harness stops reading it after that).
+console.info = (...args) => console.error(...args);
+console.log = (...args) => console.error(...args);
+console.debug = (...args) => console.error(...args);
+
+function fail(message) {
+  console.error(`test provider: ${message}`);
+  process.exit(2);
+}
+
+let config;
+try {
+  config = JSON.parse(process.env.TEST_OP_CONFIG ?? '{}');
+} catch (err) {
+  fail(`TEST_OP_CONFIG is not valid JSON: ${err.message}`);
+}
+
+const port = Number(config.port ?? 0);
+const issuerPath = config.issuer_path ?? '';
+if (issuerPath && !issuerPath.startsWith('/')) fail('issuer_path must start with "/"');
+// Requests are routed to the provider below this prefix (a trailing slash in
+// issuer_path stays in the issuer string only, for issuer-mismatch tests).
+const mountPrefix = issuerPath.replace(/\/+$/, '');
+
+const accessTokenTtl = Number(config.access_token_ttl ?? 300);
+const idTokenTtl = Number(config.id_token_ttl ?? 300);
+const refreshTokenTtl = Number(config.refresh_token_ttl ?? 24 * 60 * 60);
+const rotateRefreshTokens = config.rotate_refresh_tokens ?? true;
+const backchannelLogout = config.backchannel_logout ?? true;
+const revocation = config.revocation ?? true;
+const accounts = config.accounts ?? {};
+
+// Client metadata: sensible defaults for a code+PKCE RP with refresh tokens;
+// any other snake_case metadata given in the config is passed through.
+const clients = (config.clients ?? []).map((c) => {
+  if (!c.client_id) fail('every client needs a client_id');
+  const client = {
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: c.client_secret ? 'client_secret_basic' : 'none',
+    post_logout_redirect_uris: [],
+    ...c,
+  };
+  if (client.backchannel_logout_uri && client.backchannel_logout_session_required === undefined) {
+    // so ID tokens and logout tokens carry `sid`
+    client.backchannel_logout_session_required = true;
+  }
+  return client;
+});
+
+// Counters for GET /test/stats.
+const stats = {
+  token_requests: 0,
+  refresh_grants: 0,
+  authorization_code_grants: 0,
+  backchannel_logout_ok: 0,
+  backchannel_logout_errors: 0,
+  last_backchannel_error: null,
+};
+
+function claimsFor(login) {
+  const display = login.charAt(0).toUpperCase() + login.slice(1);
+  const groups = ['users'];
+  if (login.startsWith('admin')) groups.push('admins');
+  return {
+    sub: login,
+    preferred_username: login,
+    name: `${display} Test`,
+    email: `${login}@example.test`,
+    email_verified: !login.startsWith('unverified'),
+    groups,
+    ...(accounts[login] ?? {}),
+  };
+}
+
+// A fresh RS256 signing key per run; RPs must fetch the JWKS anyway.
+const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingKey = {
+  ...privateKey.export({ format: 'jwk' }),
+  kid: crypto.randomBytes(8).toString('hex'),
+  use: 'sig',
+  alg: 'RS256',
+};
+
+// Listen first: with port 0 the issuer (which contains the port) is only
+// known once the socket is bound.
+let handler = (_req, res) => { res.statusCode = 503; res.end(); };
+const server = http.createServer((req, res) => {
+  const path = req.url.split('?')[0];
+  if (req.method === 'GET' && (path === '/test/stats' || path === `${mountPrefix}/test/stats`)) {
+    res.setHeader('content-type', 'application/json');
+    res.setHeader('cache-control', 'no-store');
+    res.end(JSON.stringify(stats));
+    return;
+  }
+  if (mountPrefix) {
+    if (path !== mountPrefix && !path.startsWith(`${mountPrefix}/`)) {
+      res.statusCode = 404;
+      res.end('not under the issuer path\n');
+      return;
+    }
+    // Express-style mount: oidc-provider derives its mount path from
+    // req.originalUrl minus req.url, so every URL it emits keeps the prefix.
+    req.originalUrl = req.url;
+    req.url = req.url.slice(mountPrefix.length) || '/';
+  }
+  handler(req, res);
+});
+
+server.listen(port, '127.0.0.1', () => {
+  const actualPort = server.address().port;
+  const issuer = `http://127.0.0.1:${actualPort}${issuerPath}`;
+
+  const provider = new Provider(issuer, {
+    clients,
+    jwks: { keys: [signingKey] },
+    cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
+
+    async findAccount(_ctx, sub) {
+      return {
+        accountId: sub,
+        async claims() { return claimsFor(sub); },
+      };
+    },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'preferred_username', 'groups'],
+      email: ['email', 'email_verified'],
+      groups: ['groups'],
+      // sid must stay a claim so ID tokens of back-channel clients carry it
+      sid: null,
+      auth_time: null,
+      acr: null,
+      iss: null,
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
+    // Put the scope-granted claims into the ID token too (the RP reads
+    // preferred_username/email/groups from it without calling userinfo).
+    conformIdTokenClaims: false,
+
+    // PKCE S256 for every client, public or confidential.
+    pkce: { required: () => true },
+
+    // A refresh token whenever the client may use the grant and offline_access
+    // was granted. NB: oidc-provider drops offline_access from the request
+    // unless it carries prompt=consent (OIDC Core §11).
+    async issueRefreshToken(_ctx, client, code) {
+      return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
+    },
+    rotateRefreshToken: () => rotateRefreshTokens,
+
+    ttl: {
+      AccessToken: accessTokenTtl,
+      IdToken: idTokenTtl,
+      RefreshToken: refreshTokenTtl,
+      AuthorizationCode: 60,
+      Interaction: 600,
+      Session: Math.max(refreshTokenTtl, 3600),
+      Grant: Math.max(refreshTokenTtl, 3600),
+    },
+
+    features: {
+      devInteractions: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: backchannelLogout },
+      revocation: { enabled: revocation },
+      introspection: { enabled: true },
+      userinfo: { enabled: true },
+    },
+
+    // oidc-provider's SSRF guard refuses loopback targets, and the RP under
+    // test listens on 127.0.0.1: drop its guarded dispatcher.
+    fetch: (url, options) => {
+      delete options.dispatcher;
+      return globalThis.fetch(url, options);
+    },
+  });
+
+  // Count token-endpoint POSTs by grant type, successful or not (a replayed
+  // refresh token still counts as a refresh grant the OP saw).
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.method === 'POST' && ctx.oidc?.route === 'token') {
+      stats.token_requests += 1;
+      const grantType = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type;
+      if (grantType === 'refresh_token') stats.refresh_grants += 1;
+      if (grantType === 'authorization_code') stats.authorization_code_grants += 1;
+    }
+  });
+
+  provider.on('backchannel.success', (_ctx, client, accountId, sid) => {
+    stats.backchannel_logout_ok += 1;
+    console.error(`test provider: back-channel logout to ${client.clientId} ok (sub=${accountId} sid=${sid})`);
+  });
+  provider.on('backchannel.error', (_ctx, err, client, accountId, sid) => {
+    stats.backchannel_logout_errors += 1;
+    stats.last_backchannel_error = `${client.clientId}: ${err.message}`;
+    console.error(`test provider: back-channel logout to ${client.clientId} failed (sub=${accountId} sid=${sid}): ${err.message}`);
+  });
+  for (const event of ['grant.error', 'authorization.error', 'end_session.error', 'introspection.error', 'revocation.error', 'userinfo.error']) {
+    provider.on(event, (_ctx, err) => {
+      console.error(`test provider: ${event}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}`);
+    });
+  }
+  provider.on('server_error', (_ctx, err) => console.error('test provider: server_error', err));
+
+  handler = provider.callback();
+  process.stdout.write(`READY ${issuer}\n`);
+});
+
+server.on('error', (err) => fail(`cannot listen: ${err.message}`));
+
+// Exit when the parent goes away (stdin closes) or asks us to.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.on('close', () => process.exit(0));
+process.stdin.on('error', () => process.exit(0));
+process.stdin.resume();
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));
