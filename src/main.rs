@@ -25,7 +25,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(public_port = app.public_port(), internal_port = app.internal_port(), "listening");
+    tracing::info!(
+        public_port = app.public_port(),
+        internal_port = app.internal_port(),
+        "listening"
+    );
     match app.run(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

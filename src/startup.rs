@@ -43,20 +43,30 @@ pub struct Application {
 impl Application {
     /// Binds both listeners (port 0 picks a free port; see [`Application::public_port`]).
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
-        let bind = |addr: SocketAddr, var| TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, var, source });
+        let bind = |addr: SocketAddr, var| {
+            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, var, source })
+        };
         let public = bind(settings.listen_addr, "OIDC_LISTEN_ADDR")?;
         let internal = bind(settings.internal_listen_addr, "OIDC_INTERNAL_LISTEN_ADDR")?;
         Self::with_listeners(settings, public, internal)
     }
 
     /// Uses listeners bound by the caller (tests that must know the port before the settings).
-    pub fn with_listeners(settings: Settings, public: TcpListener, internal: TcpListener) -> Result<Self, StartupError> {
+    pub fn with_listeners(
+        settings: Settings,
+        public: TcpListener,
+        internal: TcpListener,
+    ) -> Result<Self, StartupError> {
         let settings = Arc::new(settings);
         let http = provider::http_client(&settings.provider)?;
         let provider = Arc::new(Provider::new(settings.provider.clone(), http));
         let store = Arc::new(RedisStore::new(&settings.redis).map_err(StartupError::Redis)?);
         let service = Arc::new(Service::new(settings, provider, store));
-        Ok(Self { service, public, internal })
+        Ok(Self {
+            service,
+            public,
+            internal,
+        })
     }
 
     pub fn public_port(&self) -> u16 {
@@ -69,8 +79,15 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests
     /// (bounded) and stops the background discovery.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
-        let Self { service, public, internal } = self;
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let Self {
+            service,
+            public,
+            internal,
+        } = self;
         let provider = service.provider.clone();
         let discovery = tokio::spawn(async move { provider.discover_until_ready().await });
 
@@ -83,9 +100,17 @@ impl Application {
             TcpAcceptor::from_std(l).map_err(StartupError::Serve)
         };
         let public_server = Server::new_with_acceptor(acceptor(public)?.boxed())
-            .run_with_graceful_shutdown(http::public_routes(service.clone()), stopped(stop_rx.clone()), Some(DRAIN_TIMEOUT));
+            .run_with_graceful_shutdown(
+                http::public_routes(service.clone()),
+                stopped(stop_rx.clone()),
+                Some(DRAIN_TIMEOUT),
+            );
         let internal_server = Server::new_with_acceptor(acceptor(internal)?.boxed())
-            .run_with_graceful_shutdown(http::internal_routes(service.clone()), stopped(stop_rx), Some(DRAIN_TIMEOUT));
+            .run_with_graceful_shutdown(
+                http::internal_routes(service.clone()),
+                stopped(stop_rx),
+                Some(DRAIN_TIMEOUT),
+            );
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");

@@ -56,7 +56,9 @@ pub(crate) fn http_url(value: &str) -> Result<Url, String> {
 pub(crate) fn origin(value: &str) -> Result<url::Origin, String> {
     let url = http_url(value)?;
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{value}` must be an origin only, like https://app.example.com"));
+        return Err(format!(
+            "`{value}` must be an origin only, like https://app.example.com"
+        ));
     }
     Ok(url.origin())
 }

@@ -90,7 +90,10 @@ pub fn page(title: &str, detail: &str) -> Html<String> {
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %error_chain(&e), "session store failed");
-        PageError::Unavailable(page("Temporarily unavailable", "The session store is unavailable. Please try again shortly."))
+        PageError::Unavailable(page(
+            "Temporarily unavailable",
+            "The session store is unavailable. Please try again shortly.",
+        ))
     }
 }
 
@@ -100,14 +103,20 @@ impl From<LoginError> for PageError {
         tracing::warn!(reason = e.reason(), error = %detail, "login failed");
         match e {
             LoginError::Store(store) => store.into(),
-            LoginError::ProviderNotReady(_) => PageError::Unavailable(page("Sign-in unavailable", &detail)),
-            LoginError::Token(ref t) if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) => {
+            LoginError::ProviderNotReady(_) => {
+                PageError::Unavailable(page("Sign-in unavailable", &detail))
+            }
+            LoginError::Token(ref t)
+                if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) =>
+            {
                 PageError::BadGateway(page("Sign-in failed", &detail))
             }
             LoginError::GroupNotAllowed | LoginError::EmailNotVerified => {
                 PageError::Forbidden(page("Access denied", &detail))
             }
-            LoginError::Provider { .. } => PageError::Forbidden(page("Sign-in was not completed", &detail)),
+            LoginError::Provider { .. } => {
+                PageError::Forbidden(page("Sign-in was not completed", &detail))
+            }
             LoginError::IdToken(_) | LoginError::Userinfo(_) | LoginError::Token(_) => {
                 PageError::Unauthorized(page("Sign-in failed", &detail))
             }

@@ -85,7 +85,11 @@ pub enum Ready {
 impl InternalApi {
     /// Who is this session? Always 200: `{"active": false}` for anything but a live session.
     #[oai(path = "/introspect", method = "post", tag = "Tag::Sessions")]
-    async fn introspect(&self, req: &Request, body: LenientJson<IntrospectRequest>) -> Result<IntrospectResponse, JsonError> {
+    async fn introspect(
+        &self,
+        req: &Request,
+        body: LenientJson<IntrospectRequest>,
+    ) -> Result<IntrospectResponse, JsonError> {
         self.authorize(req)?;
         let value = match body.0 {
             Some(b) => Some(b.session),
@@ -105,7 +109,10 @@ impl InternalApi {
         self.authorize(req)?;
         let value = self.cookie_from(req);
         let Some(active) = self.service.session(value.as_deref()).await? else {
-            return Err(JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session")));
+            return Err(JsonError::Unauthorized(ErrorBody::new(
+                "unauthorized",
+                "no live session",
+            )));
         };
         let id = active.record.identity;
         Ok(ForwardAuthResponse::Ok(
@@ -141,14 +148,20 @@ impl InternalApi {
         let Some(secret) = &self.service.settings.introspection_secret else {
             return Ok(());
         };
-        let given = req.header("authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or("");
+        let given = req
+            .header("authorization")
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .unwrap_or("");
         use subtle::ConstantTimeEq;
         let expected = crate::session::sha256_hex(secret.expose().as_bytes());
         let given = crate::session::sha256_hex(given.as_bytes());
         if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
             Ok(())
         } else {
-            Err(JsonError::Unauthorized(ErrorBody::new("unauthorized", "a valid internal API secret is required")))
+            Err(JsonError::Unauthorized(ErrorBody::new(
+                "unauthorized",
+                "a valid internal API secret is required",
+            )))
         }
     }
 
@@ -163,7 +176,11 @@ impl InternalApi {
     }
 
     fn introspection(&self, active: ActiveSession) -> Introspection {
-        let ActiveSession { key, record, idle_expires_at } = active;
+        let ActiveSession {
+            key,
+            record,
+            idle_expires_at,
+        } = active;
         let access_token = if self.service.settings.introspection_expose_tokens {
             self.service.tokens(&record, &key).map(|t| t.access_token)
         } else {

@@ -23,7 +23,10 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
             description: Some("Optional; without it the forwarded Cookie header is used."),
-            content: vec![MetaMediaType { content_type: "application/json", schema: T::schema_ref() }],
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
             required: false,
         })
     }
@@ -33,8 +36,12 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let Ok(body) = body.take() else { return Ok(Self(None)) };
-        let Ok(bytes) = body.into_bytes_limit(MAX_BODY).await else { return Ok(Self(None)) };
+        let Ok(body) = body.take() else {
+            return Ok(Self(None));
+        };
+        let Ok(bytes) = body.into_bytes_limit(MAX_BODY).await else {
+            return Ok(Self(None));
+        };
         if bytes.is_empty() {
             return Ok(Self(None));
         }

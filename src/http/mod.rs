@@ -22,7 +22,14 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The OpenAPI document of both listeners.
 pub fn openapi_json(service: &Arc<Service>) -> String {
     OpenApiService::new(
-        (public::PublicApi { service: service.clone() }, internal::InternalApi { service: service.clone() }),
+        (
+            public::PublicApi {
+                service: service.clone(),
+            },
+            internal::InternalApi {
+                service: service.clone(),
+            },
+        ),
         TITLE,
         VERSION,
     )
@@ -44,7 +51,9 @@ pub fn internal_routes(service: Arc<Service>) -> impl Endpoint {
         .at(
             "/openapi.json",
             poem::endpoint::make_sync(move |_| {
-                Response::builder().content_type("application/json").body(spec.clone())
+                Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
             }),
         )
         .nest("/", api)
@@ -72,13 +81,19 @@ async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, public: bool) -> poem::R
     };
     let status = response.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished");
+        tracing::info!(
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
     });
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
     if public {
-        response.headers_mut().insert("cache-control", HeaderValue::from_static("no-store"));
+        response
+            .headers_mut()
+            .insert("cache-control", HeaderValue::from_static("no-store"));
     }
     Ok(response)
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use poem::web::cookie::CookieJar;
 use poem::Request;
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{ErrorBody, JsonError, PageError};
+use crate::oidc::provider::error_chain;
 use crate::service::login::Callback;
 use crate::service::Service;
 
@@ -47,15 +48,48 @@ pub enum MeResponse {
     Ok(Json<Me>),
 }
 
+/// `application/x-www-form-urlencoded` body of a back-channel logout.
+#[derive(Debug, Object, serde::Deserialize)]
+pub struct BackchannelForm {
+    pub logout_token: String,
+}
+
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "backchannel_bad_request")]
+pub enum BackchannelResponse {
+    /// The token was valid; its sessions (if any) have ended.
+    #[oai(status = 200)]
+    Ok,
+    /// The token (or the request) is invalid; nothing was ended.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// The provider's keys or the session store are unavailable; try again.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+fn backchannel_bad_request(err: poem::Error) -> BackchannelResponse {
+    tracing::warn!(error = %err, "back-channel logout refused: malformed request");
+    BackchannelResponse::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
+}
+
 #[OpenApi(tag = "Tag::Auth")]
 impl PublicApi {
     /// Start signing in (authorization code flow with PKCE S256).
     #[oai(path = "/auth/login", method = "get")]
-    async fn login(&self, return_to: Query<Option<String>>, jar: &CookieJar) -> Result<Redirect, PageError> {
+    async fn login(
+        &self,
+        return_to: Query<Option<String>>,
+        jar: &CookieJar,
+    ) -> Result<Redirect, PageError> {
         let service = &self.service;
         let started = service.start_login(return_to.0.as_deref()).await?;
         let timeout = service.settings.session.login_timeout;
-        jar.add(service.cookies.binding(&started.state, &started.binding, timeout));
+        jar.add(
+            service
+                .cookies
+                .binding(&started.state, &started.binding, timeout),
+        );
         Ok(Redirect::Found(started.authorize_url.to_string()))
     }
 
@@ -72,11 +106,20 @@ impl PublicApi {
         jar: &CookieJar,
     ) -> Result<Redirect, PageError> {
         let service = &self.service;
-        let binding = state.0.as_deref().and_then(|s| jar.get(&service.cookies.binding_name(s)));
+        let binding = state
+            .0
+            .as_deref()
+            .and_then(|s| jar.get(&service.cookies.binding_name(s)));
         if let Some(s) = state.0.as_deref() {
             jar.add(service.cookies.clear_binding(s));
         }
-        let callback = Callback { code: code.0, state: state.0, error: error.0, error_description: error_description.0, iss: iss.0 };
+        let callback = Callback {
+            code: code.0,
+            state: state.0,
+            error: error.0,
+            error_description: error_description.0,
+            iss: iss.0,
+        };
         let finished = service
             .finish_login(callback, binding.as_ref().map(|c| c.value_str()))
             .await?;
@@ -90,9 +133,15 @@ impl PublicApi {
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, jar: &CookieJar) -> Result<MeResponse, JsonError> {
         let cookie = jar.get(self.service.cookies.session_name());
-        let session = self.service.session(cookie.as_ref().map(|c| c.value_str())).await?;
+        let session = self
+            .service
+            .session(cookie.as_ref().map(|c| c.value_str()))
+            .await?;
         let Some(active) = session else {
-            return Err(JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session")));
+            return Err(JsonError::Unauthorized(ErrorBody::new(
+                "unauthorized",
+                "no live session",
+            )));
         };
         let identity = active.record.identity;
         Ok(MeResponse::Ok(Json(Me {
@@ -115,9 +164,42 @@ impl PublicApi {
     #[oai(path = "/auth/logout", method = "post")]
     async fn logout_post(&self, req: &Request, jar: &CookieJar) -> Result<Redirect, PageError> {
         if let Err(reason) = super::same_site::check(req, &self.service) {
-            return Err(PageError::Forbidden(super::error::page("Forbidden", reason)));
+            return Err(PageError::Forbidden(super::error::page(
+                "Forbidden",
+                reason,
+            )));
         }
         self.logout(jar).await
+    }
+
+    /// Back-channel logout (OpenID Connect Back-Channel Logout 1.0) from the provider.
+    #[oai(path = "/auth/backchannel-logout", method = "post")]
+    async fn backchannel_logout(&self, form: Form<BackchannelForm>) -> BackchannelResponse {
+        use crate::service::backchannel::BackchannelError;
+        match self.service.backchannel_logout(&form.0.logout_token).await {
+            Ok(ended) => {
+                tracing::info!(sessions_ended = ended, "back-channel logout accepted");
+                BackchannelResponse::Ok
+            }
+            Err(BackchannelError::Store(e)) => {
+                tracing::error!(error = %error_chain(&e), "back-channel logout failed: session store");
+                BackchannelResponse::Unavailable(ErrorBody::new(
+                    "temporarily_unavailable",
+                    e.to_string(),
+                ))
+            }
+            Err(e @ BackchannelError::ProviderNotReady(_)) => {
+                tracing::warn!(error = %e, "back-channel logout deferred: provider not ready");
+                BackchannelResponse::Unavailable(ErrorBody::new(
+                    "temporarily_unavailable",
+                    e.to_string(),
+                ))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "back-channel logout refused");
+                BackchannelResponse::BadRequest(ErrorBody::new("invalid_request", e.to_string()))
+            }
+        }
     }
 }
 
@@ -127,7 +209,9 @@ impl PublicApi {
         let cookie = jar.get(service.cookies.session_name());
         // The cookie goes whatever happens next.
         jar.add(service.cookies.clear_session());
-        let url = service.logout(cookie.as_ref().map(|c| c.value_str())).await?;
+        let url = service
+            .logout(cookie.as_ref().map(|c| c.value_str()))
+            .await?;
         tracing::info!("logout");
         Ok(Redirect::Found(url.to_string()))
     }

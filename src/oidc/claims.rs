@@ -80,17 +80,25 @@ impl ClaimMapping {
                 Some(Value::String(s)) => Some(s == "true"),
                 _ => None,
             },
-            name: claims.get("name").and_then(Value::as_str).map(str::to_owned),
+            name: claims
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             groups,
         }
     }
 }
 
 /// Claims that describe the token rather than the user; not handed to backends.
-const TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti"];
+const TOKEN_CLAIMS: &[&str] = &[
+    "nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti",
+];
 
 /// The user's claims: the ID token's, overlaid with userinfo's (which is fresher).
-pub fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
+pub fn merge_claims(
+    id_token: Map<String, Value>,
+    userinfo: Option<Map<String, Value>>,
+) -> Map<String, Value> {
     let mut claims: Map<String, Value> = id_token
         .into_iter()
         .filter(|(k, _)| !TOKEN_CLAIMS.contains(&k.as_str()))
@@ -112,10 +120,22 @@ mod tests {
 
     #[test]
     fn a_path_reads_nested_claims_and_a_dotted_name_reads_a_flat_one() {
-        let c = claims(json!({"realm_access": {"username": "ann"}, "https://x.example/groups": ["a"]}));
-        assert_eq!(ClaimPath::parse("$.realm_access.username").unwrap().get(&c), Some(&json!("ann")));
-        assert_eq!(ClaimPath::parse("https://x.example/groups").unwrap().get(&c), Some(&json!(["a"])));
-        assert_eq!(ClaimPath::parse("$.realm_access.missing").unwrap().get(&c), None);
+        let c =
+            claims(json!({"realm_access": {"username": "ann"}, "https://x.example/groups": ["a"]}));
+        assert_eq!(
+            ClaimPath::parse("$.realm_access.username").unwrap().get(&c),
+            Some(&json!("ann"))
+        );
+        assert_eq!(
+            ClaimPath::parse("https://x.example/groups")
+                .unwrap()
+                .get(&c),
+            Some(&json!(["a"]))
+        );
+        assert_eq!(
+            ClaimPath::parse("$.realm_access.missing").unwrap().get(&c),
+            None
+        );
     }
 
     #[test]
@@ -125,9 +145,22 @@ mod tests {
             email: ClaimPath::parse("email").unwrap(),
             groups: ClaimPath::parse("groups").unwrap(),
         };
-        assert_eq!(mapping.identity("s", &claims(json!({"groups": "admins"}))).groups, vec!["admins"]);
-        assert_eq!(mapping.identity("s", &claims(json!({"groups": ["a", 1, "b"]}))).groups, vec!["a", "b"]);
-        assert!(mapping.identity("s", &claims(json!({"groups": {"x": 1}}))).groups.is_empty());
+        assert_eq!(
+            mapping
+                .identity("s", &claims(json!({"groups": "admins"})))
+                .groups,
+            vec!["admins"]
+        );
+        assert_eq!(
+            mapping
+                .identity("s", &claims(json!({"groups": ["a", 1, "b"]})))
+                .groups,
+            vec!["a", "b"]
+        );
+        assert!(mapping
+            .identity("s", &claims(json!({"groups": {"x": 1}})))
+            .groups
+            .is_empty());
     }
 
     #[test]

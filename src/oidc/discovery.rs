@@ -106,7 +106,10 @@ pub struct Discovered {
 }
 
 async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
-    let unreachable = |source| DiscoveryError::Unreachable { url: url.clone(), source };
+    let unreachable = |source| DiscoveryError::Unreachable {
+        url: url.clone(),
+        source,
+    };
     let response = http
         .get(url.clone())
         .header("accept", "application/json")
@@ -122,14 +125,23 @@ async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Discover
     Ok(response.bytes().await.map_err(unreachable)?.to_vec())
 }
 
-pub async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+pub async fn fetch_jwks(
+    http: &reqwest::Client,
+    url: &Url,
+) -> Result<CoreJsonWebKeySet, DiscoveryError> {
     let body = get_json(http, url).await?;
-    serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks { url: url.clone(), source })
+    serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks {
+        url: url.clone(),
+        source,
+    })
 }
 
 /// Fetches the discovery document (unless every core endpoint is overridden and it is
 /// unavailable) and checks its issuer byte for byte.
-pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Discovered, DiscoveryError> {
+pub async fn discover(
+    http: &reqwest::Client,
+    settings: &ProviderSettings,
+) -> Result<Discovered, DiscoveryError> {
     let metadata = match fetch_metadata(http, settings).await {
         Ok(m) => Some(m),
         // A wrong issuer is a misconfiguration; endpoint overrides must not paper over it.
@@ -140,20 +152,52 @@ pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Re
         }
         Err(e) => return Err(e),
     };
-    let extra = metadata.as_ref().map(|m| m.additional_metadata().clone()).unwrap_or_default();
+    let extra = metadata
+        .as_ref()
+        .map(|m| m.additional_metadata().clone())
+        .unwrap_or_default();
     let pick = |over: &Option<Url>, found: Option<Url>| over.clone().or(found);
-    let authorization = pick(&settings.authorization_endpoint, metadata.as_ref().map(|m| m.authorization_endpoint().url().clone()))
-        .ok_or(DiscoveryError::MissingEndpoint("authorization endpoint", "OIDC_AUTHORIZATION_ENDPOINT"))?;
-    let token = pick(&settings.token_endpoint, metadata.as_ref().and_then(|m| m.token_endpoint()).map(|u| u.url().clone()))
-        .ok_or(DiscoveryError::MissingEndpoint("token endpoint", "OIDC_TOKEN_ENDPOINT"))?;
-    let jwks = pick(&settings.jwks_uri, metadata.as_ref().map(|m| m.jwks_uri().url().clone()))
-        .ok_or(DiscoveryError::MissingEndpoint("jwks_uri", "OIDC_JWKS_URI"))?;
+    let authorization = pick(
+        &settings.authorization_endpoint,
+        metadata
+            .as_ref()
+            .map(|m| m.authorization_endpoint().url().clone()),
+    )
+    .ok_or(DiscoveryError::MissingEndpoint(
+        "authorization endpoint",
+        "OIDC_AUTHORIZATION_ENDPOINT",
+    ))?;
+    let token = pick(
+        &settings.token_endpoint,
+        metadata
+            .as_ref()
+            .and_then(|m| m.token_endpoint())
+            .map(|u| u.url().clone()),
+    )
+    .ok_or(DiscoveryError::MissingEndpoint(
+        "token endpoint",
+        "OIDC_TOKEN_ENDPOINT",
+    ))?;
+    let jwks = pick(
+        &settings.jwks_uri,
+        metadata.as_ref().map(|m| m.jwks_uri().url().clone()),
+    )
+    .ok_or(DiscoveryError::MissingEndpoint("jwks_uri", "OIDC_JWKS_URI"))?;
     let endpoints = Endpoints {
         authorization,
         token,
-        userinfo: pick(&settings.userinfo_endpoint, metadata.as_ref().and_then(|m| m.userinfo_endpoint()).map(|u| u.url().clone())),
+        userinfo: pick(
+            &settings.userinfo_endpoint,
+            metadata
+                .as_ref()
+                .and_then(|m| m.userinfo_endpoint())
+                .map(|u| u.url().clone()),
+        ),
         jwks,
-        end_session: pick(&settings.end_session_endpoint, extra.end_session_endpoint.clone()),
+        end_session: pick(
+            &settings.end_session_endpoint,
+            extra.end_session_endpoint.clone(),
+        ),
         revocation: extra.revocation_endpoint.clone(),
     };
     let advertised: Vec<CoreJwsSigningAlgorithm> = metadata
@@ -166,17 +210,26 @@ pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Re
         .filter(|alg| *alg != CoreJwsSigningAlgorithm::None)
         .filter(|alg| settings.client_secret.is_some() || !is_hmac(alg))
         .collect();
-    Ok(Discovered { endpoints, id_token_algs, metadata })
+    Ok(Discovered {
+        endpoints,
+        id_token_algs,
+        metadata,
+    })
 }
 
 pub fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {
     matches!(
         alg,
-        CoreJwsSigningAlgorithm::HmacSha256 | CoreJwsSigningAlgorithm::HmacSha384 | CoreJwsSigningAlgorithm::HmacSha512
+        CoreJwsSigningAlgorithm::HmacSha256
+            | CoreJwsSigningAlgorithm::HmacSha384
+            | CoreJwsSigningAlgorithm::HmacSha512
     )
 }
 
-async fn fetch_metadata(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Metadata, DiscoveryError> {
+async fn fetch_metadata(
+    http: &reqwest::Client,
+    settings: &ProviderSettings,
+) -> Result<Metadata, DiscoveryError> {
     let url = &settings.discovery_url;
     let body = get_json(http, url).await?;
     // Read the issuer first: a mismatch is the most common misconfiguration and deserves
@@ -186,12 +239,18 @@ async fn fetch_metadata(http: &reqwest::Client, settings: &ProviderSettings) -> 
         issuer: String,
     }
     let issuer = serde_json::from_slice::<IssuerOnly>(&body)
-        .map_err(|source| DiscoveryError::InvalidDocument { url: url.clone(), source })?
+        .map_err(|source| DiscoveryError::InvalidDocument {
+            url: url.clone(),
+            source,
+        })?
         .issuer;
     if issuer != settings.issuer {
         return Err(DiscoveryError::issuer_mismatch(&settings.issuer, &issuer));
     }
-    serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidDocument { url: url.clone(), source })
+    serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidDocument {
+        url: url.clone(),
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -200,9 +259,15 @@ mod tests {
 
     #[test]
     fn an_issuer_that_differs_by_a_trailing_slash_names_the_exact_value_to_set() {
-        let e = DiscoveryError::issuer_mismatch("https://id.example/realms/x", "https://id.example/realms/x/");
+        let e = DiscoveryError::issuer_mismatch(
+            "https://id.example/realms/x",
+            "https://id.example/realms/x/",
+        );
         let text = e.to_string();
         assert!(text.contains("trailing slash"), "{text}");
-        assert!(text.contains("OIDC_ISSUER_URL=https://id.example/realms/x/ exactly"), "{text}");
+        assert!(
+            text.contains("OIDC_ISSUER_URL=https://id.example/realms/x/ exactly"),
+            "{text}"
+        );
     }
 }

@@ -4,9 +4,9 @@
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
 use openidconnect::{
     reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
-    RequestTokenError, RevocationUrl, Scope, TokenResponse, TokenUrl,
+    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    RevocationUrl, Scope, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -16,7 +16,14 @@ use super::provider::error_chain;
 use crate::config::{ClientAuthMethod, ProviderSettings};
 use crate::session::{now, Tokens};
 
-type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
+type OidcClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+    EndpointNotSet,
+>;
 
 fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
     // Keys are handled by `Provider` (re-fetched on rotation), not by this client.
@@ -47,8 +54,19 @@ pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints)
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let client = client(settings, endpoints);
     let mut request = client
-        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
-        .add_scopes(settings.scopes.iter().filter(|s| *s != "openid").cloned().map(Scope::new))
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scopes(
+            settings
+                .scopes
+                .iter()
+                .filter(|s| *s != "openid")
+                .cloned()
+                .map(Scope::new),
+        )
         .set_pkce_challenge(challenge);
     if let Some(prompt) = &settings.prompt {
         request = request.add_extra_param("prompt", prompt.clone());
@@ -68,7 +86,10 @@ pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints)
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Rejected { error: String, description: Option<String> },
+    Rejected {
+        error: String,
+        description: Option<String>,
+    },
     #[error("the provider could not be reached: {0}")]
     Unreachable(String),
     #[error("the provider's token response is invalid: {0}")]
@@ -103,7 +124,10 @@ impl TokenSet {
 }
 
 fn map_token_error<RE: std::error::Error + 'static>(
-    e: RequestTokenError<RE, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
+    e: RequestTokenError<
+        RE,
+        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    >,
 ) -> TokenError {
     match e {
         RequestTokenError::ServerResponse(r) => TokenError::Rejected {
@@ -171,8 +195,10 @@ pub async fn revoke(
     let Some(url) = &endpoints.revocation else {
         return Ok(());
     };
-    let token = openidconnect::core::CoreRevocableToken::from(RefreshToken::new(refresh_token.to_owned()));
-    let client = client(settings, endpoints).set_revocation_url(RevocationUrl::from_url(url.clone()));
+    let token =
+        openidconnect::core::CoreRevocableToken::from(RefreshToken::new(refresh_token.to_owned()));
+    let client =
+        client(settings, endpoints).set_revocation_url(RevocationUrl::from_url(url.clone()));
     let request = client
         .revoke_token(token)
         .map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
@@ -216,8 +242,12 @@ pub async fn userinfo(
     if !response.status().is_success() {
         return Err(UserinfoError::Status(response.status().as_u16()));
     }
-    let body = response.bytes().await.map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
-    let claims: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
     if claims.get("sub").and_then(Value::as_str) != Some(expected_sub) {
         return Err(UserinfoError::SubjectMismatch);
     }

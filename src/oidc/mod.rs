@@ -6,4 +6,5 @@ pub mod discovery;
 pub mod id_token;
 pub mod login;
 pub mod logout;
+pub mod logout_token;
 pub mod provider;

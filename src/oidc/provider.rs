@@ -88,7 +88,11 @@ impl Provider {
 
     /// The current key set; `None` until discovery has loaded it.
     pub fn keys(&self) -> Option<Arc<CoreJsonWebKeySet>> {
-        self.keys.read().expect("not poisoned").as_ref().map(|k| k.set.clone())
+        self.keys
+            .read()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|k| k.set.clone())
     }
 
     /// One discovery attempt: metadata and keys, both or neither.
@@ -101,7 +105,10 @@ impl Provider {
         .await;
         match result {
             Ok((found, keys)) => {
-                *self.keys.write().expect("not poisoned") = Some(Keys { set: Arc::new(keys), refetched_at: None });
+                *self.keys.write().expect("not poisoned") = Some(Keys {
+                    set: Arc::new(keys),
+                    refetched_at: None,
+                });
                 *self.state.write().expect("not poisoned") = Ok(Arc::new(found));
                 Ok(())
             }
@@ -136,7 +143,10 @@ impl Provider {
     /// Re-fetches the key set after a token named an unknown key. Returns the new set, or
     /// `None` when a re-fetch happened too recently (so forged `kid`s cannot make us hammer
     /// the provider) or failed.
-    pub async fn refetch_keys(&self, seen: &Arc<CoreJsonWebKeySet>) -> Option<Arc<CoreJsonWebKeySet>> {
+    pub async fn refetch_keys(
+        &self,
+        seen: &Arc<CoreJsonWebKeySet>,
+    ) -> Option<Arc<CoreJsonWebKeySet>> {
         let _one_at_a_time = self.refetch.lock().await;
         {
             let keys = self.keys.read().expect("not poisoned");
@@ -145,7 +155,10 @@ impl Provider {
             if !Arc::ptr_eq(&keys.set, seen) {
                 return Some(keys.set.clone());
             }
-            if keys.refetched_at.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
+            if keys
+                .refetched_at
+                .is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL)
+            {
                 return None;
             }
         }

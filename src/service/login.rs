@@ -8,7 +8,10 @@ use crate::oidc::claims::merge_claims;
 use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
 use crate::oidc::login::{self, TokenError, UserinfoError};
 use crate::oidc::provider::NotReady;
-use crate::session::{now, random_token, sha256_hex, PendingLogin, SessionId, SessionRecord, SessionStore, StoreError, StoredTokens};
+use crate::session::{
+    now, random_token, sha256_hex, PendingLogin, SessionId, SessionRecord, SessionStore,
+    StoreError, StoredTokens,
+};
 
 pub struct StartedLogin {
     pub authorize_url: Url,
@@ -42,7 +45,10 @@ pub enum LoginError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the identity provider reported an error: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    Provider { error: String, description: Option<String> },
+    Provider {
+        error: String,
+        description: Option<String>,
+    },
     #[error("the callback lacks `{0}`")]
     MissingParameter(&'static str),
     #[error("this login is unknown, expired or already used; please start again")]
@@ -88,10 +94,18 @@ impl LoginError {
 impl Service {
     pub async fn start_login(&self, return_to: Option<&str>) -> Result<StartedLogin, LoginError> {
         let return_to = match return_to {
-            Some(raw) => ReturnTo::parse(raw, &self.own_origin, &self.settings.redirects.allowed_return_origins)?.into_string(),
+            Some(raw) => ReturnTo::parse(
+                raw,
+                &self.own_origin,
+                &self.settings.redirects.allowed_return_origins,
+            )?
+            .into_string(),
             None => self.settings.redirects.post_login.clone(),
         };
-        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
+        let discovered = self
+            .provider
+            .discovered()
+            .map_err(LoginError::ProviderNotReady)?;
         let request = login::authorization_request(&self.provider.settings, &discovered.endpoints);
         let binding = random_token();
         let pending = PendingLogin {
@@ -100,49 +114,103 @@ impl Service {
             return_to,
             binding_hash: sha256_hex(binding.as_bytes()),
         };
-        self.store.put_pending(&request.state, &pending, self.settings.session.login_timeout).await?;
-        Ok(StartedLogin { authorize_url: request.url, state: request.state, binding })
+        self.store
+            .put_pending(
+                &request.state,
+                &pending,
+                self.settings.session.login_timeout,
+            )
+            .await?;
+        Ok(StartedLogin {
+            authorize_url: request.url,
+            state: request.state,
+            binding,
+        })
     }
 
     /// `binding` is the value of this login's binding cookie, if the browser sent it.
-    pub async fn finish_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
+    pub async fn finish_login(
+        &self,
+        callback: Callback,
+        binding: Option<&str>,
+    ) -> Result<FinishedLogin, LoginError> {
         if let Some(error) = callback.error {
             // The attempt is over either way: burn its state so it cannot be resumed.
             if let Some(state) = &callback.state {
                 self.store.take_pending(state).await?;
             }
-            return Err(LoginError::Provider { error, description: callback.error_description });
+            return Err(LoginError::Provider {
+                error,
+                description: callback.error_description,
+            });
         }
-        let state = callback.state.clone().ok_or(LoginError::MissingParameter("state"))?;
+        let state = callback
+            .state
+            .clone()
+            .ok_or(LoginError::MissingParameter("state"))?;
         // Taken first, whatever follows: a state is good for one attempt only.
-        let pending = self.store.take_pending(&state).await?.ok_or(LoginError::UnknownState)?;
-        let bound = binding.is_some_and(|b| subtle_eq(&sha256_hex(b.as_bytes()), &pending.binding_hash));
+        let pending = self
+            .store
+            .take_pending(&state)
+            .await?
+            .ok_or(LoginError::UnknownState)?;
+        let bound =
+            binding.is_some_and(|b| subtle_eq(&sha256_hex(b.as_bytes()), &pending.binding_hash));
         if !bound {
             return Err(LoginError::NotBoundToBrowser);
         }
-        if callback.iss.as_deref().is_some_and(|iss| iss != self.provider.settings.issuer) {
+        if callback
+            .iss
+            .as_deref()
+            .is_some_and(|iss| iss != self.provider.settings.issuer)
+        {
             return Err(LoginError::WrongIssuer);
         }
         let code = callback.code.ok_or(LoginError::MissingParameter("code"))?;
-        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
+        let discovered = self
+            .provider
+            .discovered()
+            .map_err(LoginError::ProviderNotReady)?;
         let settings = &self.provider.settings;
-        let tokens = login::exchange_code(settings, &discovered.endpoints, &self.provider.http, &code, &pending.pkce_verifier)
+        let tokens = login::exchange_code(
+            settings,
+            &discovered.endpoints,
+            &self.provider.http,
+            &code,
+            &pending.pkce_verifier,
+        )
+        .await
+        .map_err(LoginError::Token)?;
+        let raw_id_token = tokens
+            .id_token
+            .clone()
+            .ok_or(LoginError::Token(TokenError::NoIdToken))?;
+        let verified = self
+            .verify_id_token(&raw_id_token, Some(&pending.nonce))
             .await
-            .map_err(LoginError::Token)?;
-        let raw_id_token = tokens.id_token.clone().ok_or(LoginError::Token(TokenError::NoIdToken))?;
-        let verified = self.verify_id_token(&raw_id_token, Some(&pending.nonce)).await.map_err(LoginError::IdToken)?;
+            .map_err(LoginError::IdToken)?;
         let userinfo = match (&discovered.endpoints.userinfo, settings.fetch_userinfo) {
             (Some(url), true) => Some(
-                login::userinfo(&self.provider.http, url, &tokens.access_token, &verified.sub)
-                    .await
-                    .map_err(LoginError::Userinfo)?,
+                login::userinfo(
+                    &self.provider.http,
+                    url,
+                    &tokens.access_token,
+                    &verified.sub,
+                )
+                .await
+                .map_err(LoginError::Userinfo)?,
             ),
             _ => None,
         };
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
         let policy = &self.settings.claims;
-        if !policy.allowed_groups.is_empty() && !identity.groups.iter().any(|g| policy.allowed_groups.contains(g)) {
+        if !policy.allowed_groups.is_empty()
+            && !identity
+                .groups
+                .iter()
+                .any(|g| policy.allowed_groups.contains(g))
+        {
             return Err(LoginError::GroupNotAllowed);
         }
         if policy.require_email_verified && identity.email_verified != Some(true) {
@@ -152,7 +220,11 @@ impl Service {
         let key = session.key();
         let created_at = now();
         let access_token_expires_at = tokens.access_token_expires_at;
-        let stored = StoredTokens::seal(tokens.into_tokens(raw_id_token.to_string()), self.settings.session.keys.as_ref(), &key);
+        let stored = StoredTokens::seal(
+            tokens.into_tokens(raw_id_token.to_string()),
+            self.settings.session.keys.as_ref(),
+            &key,
+        );
         let record = SessionRecord {
             identity,
             sid: verified.sid,
@@ -162,14 +234,27 @@ impl Service {
             access_token_expires_at,
             tokens: stored,
         };
-        self.store.save(&key, &record, self.settings.session.idle_timeout).await?;
-        Ok(FinishedLogin { session, return_to: pending.return_to, state })
+        self.store
+            .save(&key, &record, self.settings.session.idle_timeout)
+            .await?;
+        Ok(FinishedLogin {
+            session,
+            return_to: pending.return_to,
+            state,
+        })
     }
 
     /// Validates an ID token, re-fetching the provider's keys once when it names an unknown key.
-    pub async fn verify_id_token(&self, token: &openidconnect::core::CoreIdToken, nonce: Option<&str>) -> Result<VerifiedIdToken, IdTokenError> {
+    pub async fn verify_id_token(
+        &self,
+        token: &openidconnect::core::CoreIdToken,
+        nonce: Option<&str>,
+    ) -> Result<VerifiedIdToken, IdTokenError> {
         let settings = &self.provider.settings;
-        let discovered = self.provider.discovered().map_err(|_| IdTokenError::UnknownKey)?;
+        let discovered = self
+            .provider
+            .discovered()
+            .map_err(|_| IdTokenError::UnknownKey)?;
         let policy = IdTokenPolicy {
             issuer: &settings.issuer,
             client_id: &settings.client_id,

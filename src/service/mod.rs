@@ -1,6 +1,7 @@
 //! What the endpoints do, apart from HTTP: login, sessions, logout. Handlers translate
 //! requests into calls on [`Service`] and its answers back into responses.
 
+pub mod backchannel;
 pub mod login;
 pub mod return_to;
 pub mod sessions;
@@ -43,6 +44,11 @@ impl Service {
 impl Service {
     /// This site, or one of `OIDC_ALLOWED_RETURN_ORIGINS`.
     pub fn is_trusted_origin(&self, origin: &url::Origin) -> bool {
-        origin == &self.own_origin || self.settings.redirects.allowed_return_origins.contains(origin)
+        origin == &self.own_origin
+            || self
+                .settings
+                .redirects
+                .allowed_return_origins
+                .contains(origin)
     }
 }

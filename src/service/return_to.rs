@@ -14,7 +14,12 @@ impl ReturnTo {
     pub fn parse(raw: &str, own: &Origin, allowed: &[Origin]) -> Result<Self, ReturnToRejected> {
         // Browsers ignore tabs/newlines and treat `\` as `/` in URLs: anything of that kind
         // could turn a "path" into another host, so it is refused outright.
-        if raw.is_empty() || raw.len() > 2048 || raw.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace()) {
+        if raw.is_empty()
+            || raw.len() > 2048
+            || raw
+                .chars()
+                .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
+        {
             return Err(ReturnToRejected);
         }
         if raw.starts_with('/') {
@@ -24,7 +29,11 @@ impl ReturnTo {
             // Resolve as a browser would and make sure we stay home.
             let base = Url::parse(&own.ascii_serialization()).map_err(|_| ReturnToRejected)?;
             let resolved = base.join(raw).map_err(|_| ReturnToRejected)?;
-            return if &resolved.origin() == own { Ok(Self(raw.to_owned())) } else { Err(ReturnToRejected) };
+            return if &resolved.origin() == own {
+                Ok(Self(raw.to_owned()))
+            } else {
+                Err(ReturnToRejected)
+            };
         }
         let url = Url::parse(raw).map_err(|_| ReturnToRejected)?;
         let origin = url.origin();
@@ -62,7 +71,13 @@ mod tests {
 
     #[test]
     fn paths_on_the_own_origin_and_allowed_origins_are_accepted() {
-        for ok in ["/", "/dashboard?tab=1#x", "/a/%2F%2Fb", "https://admin.example.com/x", "https://app.example.com/y"] {
+        for ok in [
+            "/",
+            "/dashboard?tab=1#x",
+            "/a/%2F%2Fb",
+            "https://admin.example.com/x",
+            "https://app.example.com/y",
+        ] {
             assert!(ReturnTo::parse(ok, &own(), &allowed()).is_ok(), "{ok}");
         }
     }
@@ -70,14 +85,33 @@ mod tests {
     #[test]
     fn open_redirect_payloads_are_refused() {
         let payloads = [
-            "//evil.example", "///evil.example", "/\\evil.example", "\\\\evil.example", "https://evil.example",
-            "http://app.example.com", "https://app.example.com.evil.example", "https://admin.example.com@evil.example",
-            "https://user@admin.example.com/", "javascript:alert(1)", "JaVaScRiPt:alert(1)", "data:text/html,x",
-            "/\t/evil.example", "/\n/evil.example", "evil.example", "%2F%2Fevil.example", "https:evil.example",
-            "https:/evil.example", "", " /x",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example",
+            "http://app.example.com",
+            "https://app.example.com.evil.example",
+            "https://admin.example.com@evil.example",
+            "https://user@admin.example.com/",
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "data:text/html,x",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "evil.example",
+            "%2F%2Fevil.example",
+            "https:evil.example",
+            "https:/evil.example",
+            "",
+            " /x",
         ];
         for bad in payloads {
-            assert_eq!(ReturnTo::parse(bad, &own(), &allowed()), Err(ReturnToRejected), "{bad:?}");
+            assert_eq!(
+                ReturnTo::parse(bad, &own(), &allowed()),
+                Err(ReturnToRejected),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -8,7 +8,9 @@ use super::Service;
 use crate::oidc::login;
 use crate::oidc::logout::end_session_url;
 use crate::oidc::provider::error_chain;
-use crate::session::{now, random_token, SessionId, SessionKey, SessionRecord, SessionStore, StoreError, Tokens};
+use crate::session::{
+    now, random_token, SessionId, SessionKey, SessionRecord, SessionStore, StoreError, Tokens,
+};
 
 /// A live session, as read (and kept alive) by a request.
 pub struct ActiveSession {
@@ -21,7 +23,10 @@ pub struct ActiveSession {
 impl Service {
     /// The live session behind a cookie value, sliding its idle timeout: one Redis round
     /// trip. Garbage, unknown and ended sessions are all `None`.
-    pub async fn session(&self, cookie_value: Option<&str>) -> Result<Option<ActiveSession>, StoreError> {
+    pub async fn session(
+        &self,
+        cookie_value: Option<&str>,
+    ) -> Result<Option<ActiveSession>, StoreError> {
         let Some(id) = cookie_value.and_then(SessionId::parse) else {
             return Ok(None);
         };
@@ -35,21 +40,31 @@ impl Service {
             return Ok(None);
         }
         // Without a refresh token nothing can renew the access token: the session ends with it.
-        if record.access_token_expires_at.is_some_and(|at| at <= now) && !self.has_refresh_token(&record, &key) {
+        if record.access_token_expires_at.is_some_and(|at| at <= now)
+            && !self.has_refresh_token(&record, &key)
+        {
             self.end(&key).await?;
             return Ok(None);
         }
         let idle_expires_at = (now + idle.as_secs()).min(record.expires_at);
-        Ok(Some(ActiveSession { key, record, idle_expires_at }))
+        Ok(Some(ActiveSession {
+            key,
+            record,
+            idle_expires_at,
+        }))
     }
 
     fn has_refresh_token(&self, record: &SessionRecord, key: &SessionKey) -> bool {
-        self.tokens(record, key).is_some_and(|t| t.refresh_token.is_some())
+        self.tokens(record, key)
+            .is_some_and(|t| t.refresh_token.is_some())
     }
 
     /// The session's tokens; `None` when they cannot be decrypted with any configured key.
     pub fn tokens(&self, record: &SessionRecord, key: &SessionKey) -> Option<Tokens> {
-        record.tokens.open(self.settings.session.keys.as_ref(), key).ok()
+        record
+            .tokens
+            .open(self.settings.session.keys.as_ref(), key)
+            .ok()
     }
 
     /// Ends a session and revokes its refresh token at the provider (RFC 7009), so that
@@ -65,18 +80,27 @@ impl Service {
     }
 
     async fn revoke(&self, refresh_token: String) {
-        let Ok(discovered) = self.provider.discovered() else { return };
+        let Ok(discovered) = self.provider.discovered() else {
+            return;
+        };
         if discovered.endpoints.revocation.is_none() {
             return;
         }
         let revoked = tokio::time::timeout(
             self.provider.settings.http_timeout + Duration::from_secs(1),
-            login::revoke(&self.provider.settings, &discovered.endpoints, &self.provider.http, &refresh_token),
+            login::revoke(
+                &self.provider.settings,
+                &discovered.endpoints,
+                &self.provider.http,
+                &refresh_token,
+            ),
         )
         .await;
         match revoked {
             Ok(Ok(())) => tracing::debug!("refresh token revoked"),
-            Ok(Err(e)) => tracing::warn!(error = %error_chain(&e), "revoking the refresh token failed"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %error_chain(&e), "revoking the refresh token failed")
+            }
             Err(_) => tracing::warn!("revoking the refresh token timed out"),
         }
     }
@@ -92,7 +116,11 @@ impl Service {
             None => None,
         };
         let post_logout = self.settings.redirects.post_logout.as_ref();
-        let end_session = self.provider.discovered().ok().and_then(|d| d.endpoints.end_session.clone());
+        let end_session = self
+            .provider
+            .discovered()
+            .ok()
+            .and_then(|d| d.endpoints.end_session.clone());
         Ok(match end_session {
             Some(endpoint) => end_session_url(
                 &endpoint,
@@ -102,7 +130,11 @@ impl Service {
                 &random_token(),
             ),
             None => post_logout.cloned().unwrap_or_else(|| {
-                self.settings.provider.redirect_uri.join("/").expect("the redirect URI is absolute")
+                self.settings
+                    .provider
+                    .redirect_uri
+                    .join("/")
+                    .expect("the redirect URI is absolute")
             }),
         })
     }

@@ -35,7 +35,11 @@ impl KeyRing {
                     .or_else(|_| URL_SAFE_NO_PAD.decode(k))
                     .map_err(|_| format!("key #{} is not base64", i + 1))?;
                 if bytes.len() != 32 {
-                    return Err(format!("key #{} is {} bytes; it must be 32 (openssl rand -base64 32)", i + 1, bytes.len()));
+                    return Err(format!(
+                        "key #{} is {} bytes; it must be 32 (openssl rand -base64 32)",
+                        i + 1,
+                        bytes.len()
+                    ));
                 }
                 Ok(XChaCha20Poly1305::new_from_slice(&bytes).expect("32-byte key"))
             })
@@ -51,7 +55,13 @@ impl KeyRing {
         let mut nonce = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut nonce);
         let sealed = self.ciphers[0]
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("encryption of an in-memory buffer cannot fail");
         [nonce.as_slice(), &sealed].concat()
     }
@@ -63,7 +73,10 @@ impl KeyRing {
         let (nonce, msg) = sealed.split_at(24);
         self.ciphers
             .iter()
-            .find_map(|c| c.decrypt(XNonce::from_slice(nonce), Payload { msg, aad }).ok())
+            .find_map(|c| {
+                c.decrypt(XNonce::from_slice(nonce), Payload { msg, aad })
+                    .ok()
+            })
             .ok_or(DecryptError)
     }
 }
@@ -81,7 +94,10 @@ mod tests {
         let sealed = old.seal(b"refresh-token", b"session");
         let rotated = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
         assert_eq!(rotated.open(&sealed, b"session").unwrap(), b"refresh-token");
-        assert!(KeyRing::parse(K2).unwrap().open(&sealed, b"session").is_err());
+        assert!(KeyRing::parse(K2)
+            .unwrap()
+            .open(&sealed, b"session")
+            .is_err());
     }
 
     #[test]

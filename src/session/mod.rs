@@ -152,7 +152,13 @@ mod tests {
     fn only_well_formed_session_ids_are_accepted() {
         let id = SessionId::generate();
         assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
-        for bad in ["", "x", "../../etc/passwd", &"A".repeat(44), &"!".repeat(43)] {
+        for bad in [
+            "",
+            "x",
+            "../../etc/passwd",
+            &"A".repeat(44),
+            &"!".repeat(43),
+        ] {
             assert!(SessionId::parse(bad).is_none(), "{bad}");
         }
     }

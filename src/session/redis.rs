@@ -94,7 +94,11 @@ impl RedisStore {
         let attempt = async {
             let conn = self.connection().await?;
             op(conn).await.map_err(|e| {
-                if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
+                if e.is_io_error()
+                    || e.is_connection_dropped()
+                    || e.is_timeout()
+                    || e.is_connection_refusal()
+                {
                     self.shared.lock().expect("not poisoned").take();
                 }
                 StoreError::Unavailable(e)
@@ -109,19 +113,28 @@ impl RedisStore {
         }
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(raw: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+    fn decode<T: serde::de::DeserializeOwned>(
+        raw: Option<Vec<u8>>,
+    ) -> Result<Option<T>, StoreError> {
         raw.map(|bytes| serde_json::from_slice(&bytes).map_err(StoreError::Corrupt))
             .transpose()
     }
 
     async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
-        let members: Vec<String> = self.run(|mut c| async move { c.smembers(index).await }).await?;
+        let members: Vec<String> = self
+            .run(|mut c| async move { c.smembers(index).await })
+            .await?;
         Ok(members.into_iter().map(SessionKey).collect())
     }
 }
 
 impl SessionStore for RedisStore {
-    async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError> {
+    async fn save(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        idle: Duration,
+    ) -> Result<(), StoreError> {
         let now = super::now();
         let left = record.expires_at.saturating_sub(now).max(1);
         let ttl = idle.as_secs().clamp(1, left);
@@ -132,7 +145,10 @@ impl SessionStore for RedisStore {
             redis::pipe()
                 .atomic()
                 .del(&session_key)
-                .hset_multiple(&session_key, &[("v", value.as_slice()), ("exp", exp.to_string().as_bytes())])
+                .hset_multiple(
+                    &session_key,
+                    &[("v", value.as_slice()), ("exp", exp.to_string().as_bytes())],
+                )
                 .expire(&session_key, ttl as i64)
                 .query_async::<()>(&mut c)
                 .await
@@ -159,7 +175,12 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+    async fn load(
+        &self,
+        key: &SessionKey,
+        idle: Duration,
+        now: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
         let raw: Option<Vec<u8>> = self
             .run(|mut c| async move {
@@ -192,7 +213,8 @@ impl SessionStore for RedisStore {
             indexes.extend(record.sid.as_deref().map(|sid| self.index_key("sid", sid)));
             for index in indexes {
                 let member = key.0.clone();
-                self.run(|mut c| async move { c.srem::<_, _, ()>(index, member).await }).await?;
+                self.run(|mut c| async move { c.srem::<_, _, ()>(index, member).await })
+                    .await?;
             }
         }
         Ok(record)
@@ -208,7 +230,9 @@ impl SessionStore for RedisStore {
 
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
-        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.hget(session_key, "v").await }).await?;
+        let raw: Option<Vec<u8>> = self
+            .run(|mut c| async move { c.hget(session_key, "v").await })
+            .await?;
         Self::decode(raw)
     }
 
@@ -217,26 +241,42 @@ impl SessionStore for RedisStore {
         let ttl = ttl.as_secs().max(1);
         let set: Option<String> = self
             .run(|mut c| async move {
-                redis::cmd("SET").arg(key).arg(1).arg("NX").arg("EX").arg(ttl).query_async(&mut c).await
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async(&mut c)
+                    .await
             })
             .await?;
         Ok(set.is_some())
     }
 
-    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError> {
+    async fn put_pending(
+        &self,
+        state: &str,
+        login: &PendingLogin,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
         let key = self.login_key(state);
         let value = serde_json::to_vec(login).expect("pending logins serialize");
         let ttl = ttl.as_secs().max(1);
-        self.run(|mut c| async move { c.set_ex::<_, _, ()>(key, value, ttl).await }).await
+        self.run(|mut c| async move { c.set_ex::<_, _, ()>(key, value, ttl).await })
+            .await
     }
 
     async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
         let key = self.login_key(state);
-        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.get_del(key).await }).await?;
+        let raw: Option<Vec<u8>> = self
+            .run(|mut c| async move { c.get_del(key).await })
+            .await?;
         Self::decode(raw)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await }).await
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<()>(&mut c).await })
+            .await
     }
 }

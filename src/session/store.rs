@@ -43,13 +43,22 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// Keys of sessions created with this provider `sid`.
-    fn keys_by_sid(&self, sid: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    fn keys_by_sid(
+        &self,
+        sid: &str,
+    ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
 
     /// Keys of sessions of this user.
-    fn keys_by_sub(&self, sub: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    fn keys_by_sub(
+        &self,
+        sub: &str,
+    ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
 
     /// Reads a session without touching it (for back-channel checks).
-    fn peek(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    fn peek(
+        &self,
+        key: &SessionKey,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// Records a logout token id; false when it was seen before (a replay).
     fn remember_jti(

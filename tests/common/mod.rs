@@ -1,2 +1,3 @@
+pub mod forge;
 pub mod provider;
 pub mod redis;

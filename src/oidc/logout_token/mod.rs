@@ -1,0 +1,558 @@
+//! Verification of OpenID Connect Back-Channel Logout 1.0 `logout_token`s
+//! (<https://openid.net/specs/openid-connect-backchannel-1_0.html>, §2.4 and §2.6).
+//!
+//! openidconnect 4.1.0 cannot do this: its JWT internals are private and its
+//! `IdTokenVerifier` refuses `typ: logout+jwt` and tokens without `sub`. This module parses
+//! the compact JWS itself and uses only the crate's public JWKS pieces
+//! (`JsonWebKeySet::keys`, `JsonWebKey::key_id`/`key_type`/`key_use`/`signing_alg` and
+//! `JsonWebKey::verify_signature`) to check the signature.
+//!
+//! Order of checks: size, shape (three parts), header (`alg`, `typ`, `crit`, `kid`), key
+//! selection, signature. The claims are decoded and read only after the signature is good.
+//! Keys are only ever taken from the JWKS passed in: the header's `jwk`, `jku`, `x5u` and
+//! `x5c` are ignored.
+//!
+//! Left to the caller (§2.6 steps 8–11): remembering `jti`s to refuse replays until `exp`
+//! (or `iat` + a window, since `exp` may be absent), matching `sid`/`sub` to sessions,
+//! re-fetching the JWKS once (rate-limited) on [`LogoutTokenError::UnknownKey`], and answering
+//! `400 Bad Request` on any error.
+//!
+//! Error texts never repeat token content (claim values, header values), only names of
+//! claims, configured values and algorithm names from a fixed list, so they can be logged.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{
+    JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse, JwsSigningAlgorithm, SignatureVerificationError,
+};
+use serde_json::{Map, Value};
+
+/// Tokens longer than this are refused before anything is decoded.
+pub(crate) const MAX_LOGOUT_TOKEN_BYTES: usize = 16 * 1024;
+
+/// The member `events` must contain (§2.4).
+pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =
+    "http://schemas.openid.net/event/backchannel-logout";
+
+/// What a logout token is checked against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogoutTokenPolicy<'a> {
+    /// The issuer, compared byte for byte with `iss` (trailing slash included).
+    pub issuer: &'a str,
+    /// This relying party's client ID; `aud` must contain it.
+    pub client_id: &'a str,
+    /// Algorithms the provider advertises (`id_token_signing_alg_values_supported`). An empty
+    /// list means RS256 only, the default of §2.6 step 3. `none` and every HMAC algorithm are
+    /// refused whatever this list says.
+    pub allowed_algs: &'a [CoreJwsSigningAlgorithm],
+    /// Tolerance for clock differences, applied to `iat` and `exp`.
+    pub clock_skew: Duration,
+    /// The current time in seconds since the Unix epoch.
+    pub now: u64,
+}
+
+/// The claims of a verified logout token. At least one of `sub` and `sid` is `Some`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LogoutClaims {
+    pub iss: String,
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+    pub jti: String,
+    pub iat: u64,
+    pub exp: Option<u64>,
+}
+
+/// Why a logout token was refused. Each is answered with `400 Bad Request` (§2.8); only
+/// [`LogoutTokenError::UnknownKey`] is worth one retry after re-fetching the JWKS.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LogoutTokenError {
+    #[error("logout token is {len} bytes long, over the limit of {max} bytes")]
+    TooLarge { len: usize, max: usize },
+
+    #[error(
+        "logout token is encrypted (a JWE with five parts); encrypted logout tokens are not \
+         supported: register this client without ID token encryption"
+    )]
+    Encrypted,
+
+    #[error(
+        "logout token is not a compact JWS: expected 3 parts separated by dots, found {parts}"
+    )]
+    NotCompactJws { parts: usize },
+
+    #[error("logout token {part} is not valid base64url without padding")]
+    InvalidBase64 { part: &'static str },
+
+    #[error("logout token header is not a JSON object")]
+    HeaderNotJsonObject,
+
+    #[error("logout token header is invalid: {0}")]
+    InvalidHeader(&'static str),
+
+    #[error("logout token is signed with an algorithm (`alg`) this service does not recognise")]
+    UnrecognizedAlgorithm,
+
+    #[error(
+        "logout token uses alg `{alg}`, which is never accepted for logout tokens \
+         (unsigned, or a shared-secret MAC)"
+    )]
+    ForbiddenAlgorithm { alg: String },
+
+    #[error(
+        "logout token is signed with `{alg}`, which is not among the provider's advertised ID \
+         token signing algorithms ({allowed})"
+    )]
+    AlgorithmNotAllowed { alg: String, allowed: String },
+
+    #[error(
+        "logout token header `typ` is neither `logout+jwt` nor `JWT`; was an ID token or an \
+         access token sent to the back-channel logout endpoint?"
+    )]
+    WrongType,
+
+    #[error(
+        "logout token header lists critical extensions (`crit`), and this service supports none"
+    )]
+    UnsupportedCriticalHeader,
+
+    #[error(
+        "no key in the provider's JWKS matches the logout token's key ID and algorithm \
+         (the provider may have rotated its keys: re-fetch the JWKS)"
+    )]
+    UnknownKey,
+
+    #[error(
+        "the provider's JWKS holds {count} keys that could have signed this logout token \
+         (same key ID, or no key ID in the token), so none can be chosen"
+    )]
+    AmbiguousKey { count: usize },
+
+    #[error("the provider's JWKS key for this logout token cannot be used: {0}")]
+    UnusableKey(String),
+
+    #[error("logout token signature is invalid")]
+    BadSignature,
+
+    #[error("logout token payload is not a JSON object")]
+    PayloadNotJsonObject,
+
+    #[error("logout token has no `{0}` claim")]
+    MissingClaim(&'static str),
+
+    #[error("logout token claim `{claim}` is malformed: {reason}")]
+    InvalidClaim {
+        claim: &'static str,
+        reason: &'static str,
+    },
+
+    #[error(
+        "logout token `iss` is not exactly the configured issuer `{expected}` \
+         (compare scheme, host, path and trailing slash)"
+    )]
+    WrongIssuer { expected: String },
+
+    #[error("logout token `aud` does not include this client's ID `{client_id}`")]
+    WrongAudience { client_id: String },
+
+    #[error(
+        "logout token `iat` is more than {skew_secs} s in the future: check the clocks of this \
+         host and of the provider"
+    )]
+    IssuedInFuture { skew_secs: u64 },
+
+    #[error(
+        "logout token has expired (`exp` passed, beyond the {skew_secs} s clock skew allowed)"
+    )]
+    Expired { skew_secs: u64 },
+
+    #[error("logout token has no `events` claim with a `{BACKCHANNEL_LOGOUT_EVENT}` member")]
+    MissingLogoutEvent,
+
+    #[error("logout token `events` claim is malformed: {0}")]
+    InvalidEvents(&'static str),
+
+    #[error("logout token carries a `nonce` claim, which logout tokens must not have")]
+    NoncePresent,
+
+    #[error("logout token has neither a `sub` nor a `sid` claim")]
+    MissingSubjectAndSession,
+}
+
+impl LogoutTokenError {
+    /// True when the token names a key the JWKS in hand does not have: re-fetch the JWKS
+    /// once (rate-limited) and verify again.
+    pub(crate) fn is_unknown_key(&self) -> bool {
+        matches!(self, LogoutTokenError::UnknownKey)
+    }
+}
+
+/// Verifies a back-channel `logout_token` per §2.4 and §2.6 and returns its claims.
+pub(crate) fn verify_logout_token(
+    token: &str,
+    jwks: &CoreJsonWebKeySet,
+    policy: &LogoutTokenPolicy,
+) -> Result<LogoutClaims, LogoutTokenError> {
+    if token.len() > MAX_LOGOUT_TOKEN_BYTES {
+        return Err(LogoutTokenError::TooLarge {
+            len: token.len(),
+            max: MAX_LOGOUT_TOKEN_BYTES,
+        });
+    }
+
+    let parts: Vec<&str> = token.split('.').collect();
+    let (header_b64, payload_b64, signature_b64) = match parts.as_slice() {
+        [h, p, s] => (*h, *p, *s),
+        [jwe_header, _, _, _, _] if is_jwe_header(jwe_header) => {
+            return Err(LogoutTokenError::Encrypted)
+        }
+        other => return Err(LogoutTokenError::NotCompactJws { parts: other.len() }),
+    };
+
+    let header_bytes = decode_part(header_b64, "header")?;
+    let header = json_object(&header_bytes).ok_or(LogoutTokenError::HeaderNotJsonObject)?;
+
+    let alg = check_alg(&header, policy)?;
+    check_typ(&header)?;
+    if header.contains_key("crit") {
+        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood; we know none.
+        return Err(LogoutTokenError::UnsupportedCriticalHeader);
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.as_str()),
+        Some(_) => return Err(LogoutTokenError::InvalidHeader("`kid` is not a string")),
+    };
+
+    let key = select_key(jwks, kid, &alg)?;
+
+    let signature = decode_part(signature_b64, "signature")?;
+    if signature.is_empty() {
+        return Err(LogoutTokenError::BadSignature);
+    }
+    // The signing input is the first two parts exactly as received, with their dot.
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    key.verify_signature(&alg, signing_input.as_bytes(), &signature)
+        .map_err(signature_error)?;
+
+    // Signature good: only now look at the claims.
+    let payload_bytes = decode_part(payload_b64, "payload")?;
+    let claims = json_object(&payload_bytes).ok_or(LogoutTokenError::PayloadNotJsonObject)?;
+    check_claims(&claims, policy)
+}
+
+fn decode_part(part: &str, name: &'static str) -> Result<Vec<u8>, LogoutTokenError> {
+    // URL_SAFE_NO_PAD refuses padding, the standard alphabet, whitespace and
+    // non-canonical trailing bits.
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| LogoutTokenError::InvalidBase64 { part: name })
+}
+
+/// A five-part token is a JWE when its header is a JSON object with `enc` (RFC 7516 §4.1.2).
+fn is_jwe_header(part: &str) -> bool {
+    URL_SAFE_NO_PAD
+        .decode(part)
+        .ok()
+        .and_then(|bytes| json_object(&bytes))
+        .is_some_and(|header| header.contains_key("enc"))
+}
+
+fn json_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
+    }
+}
+
+/// The JWS name of an algorithm (`RS256`, …), from the fixed list the enum knows.
+fn alg_name(alg: &CoreJwsSigningAlgorithm) -> String {
+    match serde_json::to_value(alg) {
+        Ok(Value::String(name)) => name,
+        _ => format!("{alg:?}"),
+    }
+}
+
+fn check_alg(
+    header: &Map<String, Value>,
+    policy: &LogoutTokenPolicy,
+) -> Result<CoreJwsSigningAlgorithm, LogoutTokenError> {
+    let alg = match header.get("alg") {
+        None => return Err(LogoutTokenError::InvalidHeader("`alg` is missing")),
+        Some(Value::String(alg)) => alg,
+        Some(_) => return Err(LogoutTokenError::InvalidHeader("`alg` is not a string")),
+    };
+    let alg: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(alg.clone()))
+        .map_err(|_| LogoutTokenError::UnrecognizedAlgorithm)?;
+
+    // `none` has no key type; HS* use a shared secret. Either would let anyone who knows the
+    // (public) provider key forge tokens, so refuse them whatever the provider advertises.
+    if alg == CoreJwsSigningAlgorithm::None || alg.key_type().is_none() || alg.uses_shared_secret()
+    {
+        return Err(LogoutTokenError::ForbiddenAlgorithm {
+            alg: alg_name(&alg),
+        });
+    }
+
+    const DEFAULT_ALGS: &[CoreJwsSigningAlgorithm] =
+        &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
+    let allowed = if policy.allowed_algs.is_empty() {
+        DEFAULT_ALGS
+    } else {
+        policy.allowed_algs
+    };
+    if !allowed.contains(&alg) {
+        return Err(LogoutTokenError::AlgorithmNotAllowed {
+            alg: alg_name(&alg),
+            allowed: allowed.iter().map(alg_name).collect::<Vec<_>>().join(", "),
+        });
+    }
+    Ok(alg)
+}
+
+fn check_typ(header: &Map<String, Value>) -> Result<(), LogoutTokenError> {
+    match header.get("typ") {
+        None => Ok(()),
+        Some(Value::String(typ)) => {
+            // Media type names are case-insensitive (RFC 7515 §4.1.9). `JWT` is what
+            // Keycloak before 25 and Authentik send.
+            let accepted = ["logout+jwt", "application/logout+jwt", "JWT"]
+                .iter()
+                .any(|ok| typ.eq_ignore_ascii_case(ok));
+            if accepted {
+                Ok(())
+            } else {
+                Err(LogoutTokenError::WrongType)
+            }
+        }
+        Some(_) => Err(LogoutTokenError::InvalidHeader("`typ` is not a string")),
+    }
+}
+
+/// The `crv` a key must have for `alg`, for the algorithms that fix one.
+fn required_curve(alg: &CoreJwsSigningAlgorithm) -> Option<&'static str> {
+    match alg {
+        CoreJwsSigningAlgorithm::EcdsaP256Sha256 => Some("P-256"),
+        CoreJwsSigningAlgorithm::EcdsaP384Sha384 => Some("P-384"),
+        CoreJwsSigningAlgorithm::EcdsaP521Sha512 => Some("P-521"),
+        // openidconnect verifies EdDSA with Ed25519 keys only.
+        CoreJwsSigningAlgorithm::EdDsa => Some("Ed25519"),
+        _ => None,
+    }
+}
+
+/// `CoreJsonWebKey` has no public accessor for `crv`: read it from the key's JSON form.
+fn key_curve(key: &CoreJsonWebKey) -> Option<String> {
+    match serde_json::to_value(key).ok()?.get("crv")? {
+        Value::String(crv) => Some(crv.clone()),
+        _ => None,
+    }
+}
+
+/// Whether `key` may verify a signature made with `alg`: use `sig` (or unspecified), the
+/// key type of the algorithm, the key's own `alg` (if any) equal to it, and the right curve.
+fn key_usable_for(key: &CoreJsonWebKey, alg: &CoreJwsSigningAlgorithm) -> bool {
+    if let Some(key_use) = key.key_use() {
+        if !key_use.allows_signature() {
+            return false;
+        }
+    }
+    if alg.key_type().as_ref() != Some(key.key_type()) {
+        return false;
+    }
+    match key.signing_alg() {
+        JsonWebKeyAlgorithm::Unspecified => {}
+        JsonWebKeyAlgorithm::Algorithm(key_alg) if key_alg == alg => {}
+        _ => return false,
+    }
+    match required_curve(alg) {
+        Some(crv) => key_curve(key).as_deref() == Some(crv),
+        None => true,
+    }
+}
+
+fn select_key<'k>(
+    jwks: &'k CoreJsonWebKeySet,
+    kid: Option<&str>,
+    alg: &CoreJwsSigningAlgorithm,
+) -> Result<&'k CoreJsonWebKey, LogoutTokenError> {
+    let candidates: Vec<&CoreJsonWebKey> = jwks
+        .keys()
+        .iter()
+        .filter(|key| match kid {
+            Some(kid) => key.key_id().map(|id| id.as_str()) == Some(kid),
+            None => true,
+        })
+        .filter(|key| key_usable_for(key, alg))
+        .collect();
+    match candidates.as_slice() {
+        [] => Err(LogoutTokenError::UnknownKey),
+        [key] => Ok(key),
+        several => Err(LogoutTokenError::AmbiguousKey {
+            count: several.len(),
+        }),
+    }
+}
+
+fn signature_error(err: SignatureVerificationError) -> LogoutTokenError {
+    match err {
+        SignatureVerificationError::CryptoError(_) => LogoutTokenError::BadSignature,
+        // These describe the JWKS key or the algorithm, never the token.
+        SignatureVerificationError::InvalidKey(reason)
+        | SignatureVerificationError::UnsupportedAlg(reason)
+        | SignatureVerificationError::Other(reason) => LogoutTokenError::UnusableKey(reason),
+        other => LogoutTokenError::UnusableKey(other.to_string()),
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): a non-negative JSON number, fractions allowed (truncated).
+fn numeric_date(
+    claims: &Map<String, Value>,
+    claim: &'static str,
+) -> Result<Option<u64>, LogoutTokenError> {
+    let invalid = LogoutTokenError::InvalidClaim {
+        claim,
+        reason: "not a non-negative number of seconds",
+    };
+    match claims.get(claim) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(secs) = n.as_u64() {
+                Ok(Some(secs))
+            } else {
+                match n.as_f64() {
+                    // `as` saturates: no overflow for huge values.
+                    Some(secs) if secs.is_finite() && secs >= 0.0 => Ok(Some(secs as u64)),
+                    _ => Err(invalid),
+                }
+            }
+        }
+        Some(_) => Err(invalid),
+    }
+}
+
+/// `Ok(None)` when absent; a present value must be a non-empty string.
+fn optional_identifier(
+    claims: &Map<String, Value>,
+    claim: &'static str,
+) -> Result<Option<String>, LogoutTokenError> {
+    match claims.get(claim) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+        Some(Value::String(_)) => Err(LogoutTokenError::InvalidClaim {
+            claim,
+            reason: "empty string",
+        }),
+        Some(_) => Err(LogoutTokenError::InvalidClaim {
+            claim,
+            reason: "not a string",
+        }),
+    }
+}
+
+fn check_claims(
+    claims: &Map<String, Value>,
+    policy: &LogoutTokenPolicy,
+) -> Result<LogoutClaims, LogoutTokenError> {
+    // iss, aud, iat, exp: as for ID tokens (§2.6 step 4, Core §3.1.3.7).
+    let iss = match claims.get("iss") {
+        None => return Err(LogoutTokenError::MissingClaim("iss")),
+        Some(Value::String(iss)) => iss,
+        Some(_) => {
+            return Err(LogoutTokenError::InvalidClaim {
+                claim: "iss",
+                reason: "not a string",
+            })
+        }
+    };
+    if iss != policy.issuer {
+        return Err(LogoutTokenError::WrongIssuer {
+            expected: policy.issuer.to_owned(),
+        });
+    }
+
+    let aud_invalid = LogoutTokenError::InvalidClaim {
+        claim: "aud",
+        reason: "neither a string nor an array of strings",
+    };
+    let audience_matches = match claims.get("aud") {
+        None => return Err(LogoutTokenError::MissingClaim("aud")),
+        Some(Value::String(aud)) => aud == policy.client_id,
+        Some(Value::Array(auds)) => {
+            let mut found = false;
+            for aud in auds {
+                match aud {
+                    Value::String(aud) => found |= aud == policy.client_id,
+                    _ => return Err(aud_invalid),
+                }
+            }
+            found
+        }
+        Some(_) => return Err(aud_invalid),
+    };
+    if !audience_matches {
+        return Err(LogoutTokenError::WrongAudience {
+            client_id: policy.client_id.to_owned(),
+        });
+    }
+
+    let skew_secs = policy.clock_skew.as_secs();
+    let iat = numeric_date(claims, "iat")?.ok_or(LogoutTokenError::MissingClaim("iat"))?;
+    if iat > policy.now.saturating_add(skew_secs) {
+        return Err(LogoutTokenError::IssuedInFuture { skew_secs });
+    }
+    // `exp` is absent from tokens of older providers (drafts before 1.0 final): accepted.
+    let exp = numeric_date(claims, "exp")?;
+    if let Some(exp) = exp {
+        if policy.now >= exp.saturating_add(skew_secs) {
+            return Err(LogoutTokenError::Expired { skew_secs });
+        }
+    }
+
+    let jti = match optional_identifier(claims, "jti")? {
+        Some(jti) => jti,
+        None => return Err(LogoutTokenError::MissingClaim("jti")),
+    };
+
+    // §2.6 step 6.
+    let events = match claims.get("events") {
+        None => return Err(LogoutTokenError::MissingLogoutEvent),
+        Some(Value::Object(events)) => events,
+        Some(_) => return Err(LogoutTokenError::InvalidEvents("not a JSON object")),
+    };
+    match events.get(BACKCHANNEL_LOGOUT_EVENT) {
+        None => return Err(LogoutTokenError::MissingLogoutEvent),
+        Some(Value::Object(_)) => {}
+        Some(_) => {
+            return Err(LogoutTokenError::InvalidEvents(
+                "the back-channel logout member is not a JSON object",
+            ))
+        }
+    }
+
+    // §2.6 step 7: present at all, whatever its value.
+    if claims.contains_key("nonce") {
+        return Err(LogoutTokenError::NoncePresent);
+    }
+
+    // §2.6 step 5.
+    let sub = optional_identifier(claims, "sub")?;
+    let sid = optional_identifier(claims, "sid")?;
+    if sub.is_none() && sid.is_none() {
+        return Err(LogoutTokenError::MissingSubjectAndSession);
+    }
+
+    Ok(LogoutClaims {
+        iss: iss.clone(),
+        sub,
+        sid,
+        jti,
+        iat,
+        exp,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! `spawn_app()`: the service in-process against a real Redis and the real test
+//! provider, plus a browser-like client and typed request helpers.
+
+use std::net::TcpListener;
+
+use oidc_session::config::Settings;
+use oidc_session::startup::Application;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{redirect::Policy, Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::common::provider::{self, TestProvider};
+use crate::common::redis::TestRedis;
+
+pub const CLIENT_ID: &str = "rp";
+pub const CLIENT_SECRET: &str = "a-long-test-client-secret";
+
+/// How the test provider and the service are set up.
+pub struct Options {
+    pub confidential: Option<&'static str>,
+    /// Extra `OIDC_*` variables for the service.
+    pub env: Vec<(&'static str, String)>,
+    /// Extra keys merged into the test provider's config.
+    pub provider: Value,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            confidential: None,
+            env: Vec::new(),
+            provider: json!({}),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub public: String,
+    pub internal: String,
+    pub provider: TestProvider,
+    pub redis: TestRedis,
+    /// A browser: keeps cookies, follows no redirects.
+    pub browser: reqwest::Client,
+    /// A backend calling the internal API.
+    pub api: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn free_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let redis = TestRedis::start();
+    let public = free_listener();
+    let internal = free_listener();
+    let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
+    let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
+
+    let mut client = json!({
+        "client_id": CLIENT_ID,
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [format!("{public_url}/auth/callback")],
+        "post_logout_redirect_uris": [format!("{public_url}/bye")],
+        "backchannel_logout_uri": format!("{public_url}/auth/backchannel-logout"),
+    });
+    if let Some(method) = options.confidential {
+        client["client_secret"] = json!(CLIENT_SECRET);
+        client["token_endpoint_auth_method"] = json!(method);
+    }
+    let mut config = json!({ "port": 0, "clients": [client] });
+    for (k, v) in options.provider.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
+    let provider = TestProvider::start(config).await;
+
+    let mut vars: Vec<(String, String)> = vec![
+        ("OIDC_ISSUER_URL".into(), provider.issuer.clone()),
+        ("OIDC_CLIENT_ID".into(), CLIENT_ID.into()),
+        (
+            "OIDC_REDIRECT_URI".into(),
+            format!("{public_url}/auth/callback"),
+        ),
+        (
+            "OIDC_POST_LOGOUT_REDIRECT_URI".into(),
+            format!("{public_url}/bye"),
+        ),
+        ("OIDC_REDIS_URL".into(), redis.url.clone()),
+        // oidc-provider issues refresh tokens for offline_access only with consent.
+        ("OIDC_PROMPT".into(), "consent".into()),
+        ("OIDC_LOG".into(), "warn".into()),
+    ];
+    if let Some(method) = options.confidential {
+        vars.push(("OIDC_CLIENT_SECRET".into(), CLIENT_SECRET.into()));
+        vars.push(("OIDC_CLIENT_AUTH_METHOD".into(), method.into()));
+    }
+    for (k, v) in options.env {
+        vars.retain(|(name, _)| name != k);
+        vars.push((k.into(), v));
+    }
+    let settings = Settings::from_vars(vars).expect("test settings are valid");
+    oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
+    let app = Application::with_listeners(settings, public, internal).expect("the app builds");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+
+    let test_app = TestApp {
+        public: public_url,
+        internal: internal_url,
+        provider,
+        redis,
+        browser: browser(),
+        api: reqwest::Client::new(),
+        stop: Some(stop),
+    };
+    test_app.wait_until_ready().await;
+    test_app
+}
+
+impl TestApp {
+    pub async fn wait_until_ready(&self) {
+        for _ in 0..100 {
+            if let Ok(r) = self
+                .api
+                .get(format!("{}/readyz", self.internal))
+                .send()
+                .await
+            {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the service did not become ready");
+    }
+
+    pub async fn get_login(&self, browser: &reqwest::Client, query: &str) -> Response {
+        browser
+            .get(format!("{}/auth/login{query}", self.public))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs `user` in with `browser`, returning the session cookie's value.
+    pub async fn sign_in_with(&self, browser: &reqwest::Client, user: &str) -> String {
+        let callback = self.provider_callback(browser, user, "").await;
+        let response = browser.get(&callback).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FOUND,
+            "callback: {}",
+            response.text().await.unwrap()
+        );
+        session_cookie(response.headers()).expect("the callback sets a session cookie")
+    }
+
+    pub async fn sign_in(&self, user: &str) -> String {
+        self.sign_in_with(&self.browser, user).await
+    }
+
+    /// Starts a login and drives the provider's forms; returns the callback URL, not yet visited.
+    pub async fn provider_callback(
+        &self,
+        browser: &reqwest::Client,
+        user: &str,
+        query: &str,
+    ) -> String {
+        let login = self.get_login(browser, query).await;
+        assert_eq!(login.status(), StatusCode::FOUND);
+        let authorize = location(&login);
+        provider::sign_in(
+            browser,
+            &authorize,
+            user,
+            &format!("{}/auth/callback", self.public),
+        )
+        .await
+    }
+
+    pub async fn introspect(&self, session: &str) -> Value {
+        let response = self
+            .api
+            .post(format!("{}/introspect", self.internal))
+            .json(&json!({ "session": session }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    pub async fn is_active(&self, session: &str) -> bool {
+        self.introspect(session).await["active"] == json!(true)
+    }
+
+    /// Every key and value in the test Redis, as raw text.
+    pub fn redis_dump(&self) -> String {
+        let mut conn = redis::Client::open(self.redis.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+        let mut dump = String::new();
+        for key in keys {
+            let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).unwrap();
+            let value: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => vec![redis::cmd("GET").arg(&key).query(&mut conn).unwrap()],
+                "hash" => redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap(),
+                "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut conn).unwrap(),
+                other => panic!("unexpected Redis type {other}"),
+            };
+            dump.push_str(&key);
+            for v in value {
+                dump.push(' ');
+                dump.push_str(&String::from_utf8_lossy(&v));
+            }
+            dump.push('\n');
+        }
+        dump
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location in a {} response", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `oidc_session` value a response sets (not a removal).
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    set_cookies(headers)
+        .into_iter()
+        .find(|c| c.starts_with("oidc_session=") && !c.contains("Max-Age=0"))
+        .and_then(|c| {
+            c.split(';')
+                .next()
+                .map(|kv| kv["oidc_session=".len()..].to_owned())
+        })
+}
+
+pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
