@@ -144,7 +144,8 @@ def test_values_arrive_as_the_strings_the_service_parses(scenarios, scenario_val
     assert plain_value(docs, "OIDC_REDIRECT_URI") == config["redirectUri"]
     assert plain_value(docs, "OIDC_SCOPES") == ",".join(config["scopes"])
     assert plain_value(docs, "OIDC_ALLOWED_GROUPS") == "shop-users,shop-admins"
-    assert plain_value(docs, "OIDC_EXTRA_AUTH_PARAMS") == "acr_values=urn:example:loa:2&audience=shop-api"
+    # Form-URL-encoded: the service decodes OIDC_EXTRA_AUTH_PARAMS as a query string.
+    assert plain_value(docs, "OIDC_EXTRA_AUTH_PARAMS") == "acr_values=urn%3Aexample%3Aloa+2%26b&audience=shop-api"
     assert plain_value(docs, "OIDC_REQUIRE_EMAIL_VERIFIED") == "true"
     assert plain_value(docs, "OIDC_FETCH_USERINFO") == "false"
     assert plain_value(docs, "OIDC_CLOCK_SKEW") == "30"
@@ -251,6 +252,11 @@ def test_the_listen_addresses_follow_the_container_ports():
     assert plain_value(docs, "OIDC_INTERNAL_LISTEN_ADDR") == "[::]:9443"
     svc = one(docs, "Service", f"{FULLNAME}-internal")
     assert svc["spec"]["ports"][0]["targetPort"] == "internal"
+
+
+def test_rendering_fails_when_the_public_and_internal_ports_are_the_same():
+    with pytest.raises(Exception, match="must differ"):
+        chart_tool.render(with_required({"containerPorts": {"public": 8080, "internal": 8080}}))
 
 
 def test_pod_and_container_security_contexts_lock_the_service_down(scenarios):

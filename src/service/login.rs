@@ -81,7 +81,7 @@ impl LoginError {
             Self::UnknownState => "unknown_state",
             Self::NotBoundToBrowser => "not_bound_to_browser",
             Self::WrongIssuer => "wrong_issuer",
-            Self::Token(e) if matches!(e, TokenError::Unreachable(_)) => "provider_unreachable",
+            Self::Token(TokenError::Unreachable(_)) => "provider_unreachable",
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",
             Self::Userinfo(_) => "userinfo",

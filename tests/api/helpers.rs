@@ -63,7 +63,7 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-fn free_listener() -> TcpListener {
+pub fn free_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").unwrap()
 }
 
@@ -119,14 +119,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         vars.retain(|(name, _)| name != k);
         vars.push((k.into(), v));
     }
-    let settings = Settings::from_vars(vars).expect("test settings are valid");
-    oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
-    let app = Application::with_listeners(settings, public, internal).expect("the app builds");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run(async move {
-        let _ = stopped.await;
-    }));
-
+    let stop = start_service(vars, public, internal);
     let test_app = TestApp {
         public: public_url,
         internal: internal_url,
@@ -140,22 +133,38 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     test_app
 }
 
+/// Runs the service in-process on the given listeners; it stops when the sender drops.
+pub fn start_service(
+    vars: Vec<(String, String)>,
+    public: TcpListener,
+    internal: TcpListener,
+) -> oneshot::Sender<()> {
+    let settings = Settings::from_vars(vars).expect("test settings are valid");
+    oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
+    let app = Application::with_listeners(settings, public, internal).expect("the app builds");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run(async move {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+pub async fn wait_until_ready(internal: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{internal}/readyz")).send().await {
+            if r.status() == StatusCode::OK {
+                return;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the service did not become ready");
+}
+
 impl TestApp {
     pub async fn wait_until_ready(&self) {
-        for _ in 0..100 {
-            if let Ok(r) = self
-                .api
-                .get(format!("{}/readyz", self.internal))
-                .send()
-                .await
-            {
-                if r.status() == StatusCode::OK {
-                    return;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("the service did not become ready");
+        wait_until_ready(&self.internal).await;
     }
 
     pub async fn get_login(&self, browser: &reqwest::Client, query: &str) -> Response {

@@ -3,6 +3,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod backchannel;
+mod forging_provider;
 mod helpers;
+mod id_token;
 mod login;
 mod sessions;

@@ -83,7 +83,7 @@ app.kubernetes.io/part-of: oidc-session
 
 {{/*
 A setting as one string: lists are joined with commas, maps become k=v&k2=v2 (keys sorted,
-values as given: a value may not contain "&"), everything else is printed as is.
+form-URL-encoded as the service decodes them), everything else is printed as is.
 */}}
 {{- define "oidc-session.asString" -}}
 {{- $v := . -}}
@@ -92,11 +92,7 @@ values as given: a value may not contain "&"), everything else is printed as is.
 {{- else if kindIs "map" $v -}}
 {{- $pairs := list -}}
 {{- range $k := keys $v | sortAlpha -}}
-{{- $item := index $v $k | toString -}}
-{{- if contains "&" $item -}}
-{{- fail (printf "\n\nconfig.extraAuthParams.%s: a value may not contain \"&\" (got %q)." $k $item) -}}
-{{- end -}}
-{{- $pairs = append $pairs (printf "%s=%s" $k $item) -}}
+{{- $pairs = append $pairs (printf "%s=%s" (urlquery $k) (index $v $k | toString | urlquery)) -}}
 {{- end -}}
 {{- join "&" $pairs -}}
 {{- else if kindIs "float64" $v -}}

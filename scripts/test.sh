@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit and integration tests (real Redis, real OpenID Provider),
+# then the container and Helm chart checks. Installs what a fresh machine lacks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_root() { [ "$(id -u)" = 0 ] || { echo "missing $1: install it (e.g. apt-get install $2)" >&2; exit 1; }; }
+if ! command -v redis-server >/dev/null; then
+  need_root redis-server redis-server
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+command -v node >/dev/null || { echo "missing node (Node.js 20+): needed for the test OpenID Provider" >&2; exit 1; }
+if [ ! -d tests/provider/node_modules/oidc-provider ]; then
+  npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
+fi
+
+cargo test --locked --all-targets
+if [ -x .ci/deploy-checks ] && [ "${SKIP_DEPLOY_CHECKS:-}" != 1 ]; then
+  .ci/deploy-checks
+fi

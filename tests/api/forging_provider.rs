@@ -1,0 +1,256 @@
+//! A hand-written OpenID Provider that issues forged and defective ID tokens — the cases a
+//! real provider cannot produce. Everything else about it is minimal but well-formed.
+
+use std::sync::{Arc, Mutex};
+
+use poem::listener::TcpAcceptor;
+use poem::web::{Data, Json, Query};
+use poem::{get, handler, post, EndpointExt, Response, Route, Server};
+use serde_json::{json, Value};
+
+use reqwest::StatusCode;
+use tokio::sync::oneshot;
+
+use crate::common::forge::TestSigner;
+use crate::common::redis::TestRedis;
+use crate::helpers::{
+    browser, free_listener, location, session_cookie, start_service, wait_until_ready, CLIENT_ID,
+};
+
+/// What the token endpoint puts in `id_token`, given the request's nonce.
+pub type IdTokenMaker = Arc<dyn Fn(&Forge, &str) -> String + Send + Sync>;
+
+pub struct Forge {
+    pub issuer: String,
+    pub signer: TestSigner,
+    /// Published in the JWKS besides `signer`'s key (key rotation).
+    pub extra_keys: Mutex<Vec<Value>>,
+    nonce: Mutex<String>,
+    maker: Mutex<Option<IdTokenMaker>>,
+}
+
+impl Forge {
+    /// Valid claims for `sub` with this nonce; tests then break one thing.
+    pub fn claims(&self, client_id: &str, nonce: &str) -> Value {
+        let now = oidc_session::session::now();
+        json!({"iss": self.issuer, "sub": "forged-user", "aud": client_id, "iat": now, "exp": now + 300, "nonce": nonce})
+    }
+
+    pub fn header(&self) -> Value {
+        json!({"alg": "RS256", "typ": "JWT", "kid": self.signer.kid()})
+    }
+
+    pub fn set_maker(&self, maker: IdTokenMaker) {
+        *self.maker.lock().unwrap() = Some(maker);
+    }
+}
+
+pub struct ForgingProvider {
+    pub forge: Arc<Forge>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ForgingProvider {
+    fn drop(&mut self) {
+        self._server.abort();
+    }
+}
+
+impl ForgingProvider {
+    pub async fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let forge = Arc::new(Forge {
+            issuer,
+            signer: TestSigner::new("key-1"),
+            extra_keys: Mutex::new(Vec::new()),
+            nonce: Mutex::new(String::new()),
+            maker: Mutex::new(None),
+        });
+        let app = Route::new()
+            .at("/.well-known/openid-configuration", get(discovery))
+            .at("/jwks", get(jwks))
+            .at("/authorize", get(authorize))
+            .at("/token", post(token))
+            .at("/userinfo", get(userinfo))
+            .data(forge.clone());
+        let acceptor = TcpAcceptor::from_std(listener).unwrap();
+        let server = tokio::spawn(async move {
+            let _ = Server::new_with_acceptor(acceptor).run(app).await;
+        });
+        Self {
+            forge,
+            _server: server,
+        }
+    }
+}
+
+#[handler]
+fn discovery(forge: Data<&Arc<Forge>>) -> Json<Value> {
+    let i = &forge.issuer;
+    Json(json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}/authorize"),
+        "token_endpoint": format!("{i}/token"),
+        "userinfo_endpoint": format!("{i}/userinfo"),
+        "jwks_uri": format!("{i}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+    }))
+}
+
+#[handler]
+fn jwks(forge: Data<&Arc<Forge>>) -> Json<Value> {
+    let mut keys = vec![forge.signer.public_jwk()];
+    keys.extend(forge.extra_keys.lock().unwrap().iter().cloned());
+    Json(json!({ "keys": keys }))
+}
+
+#[derive(serde::Deserialize)]
+struct AuthorizeQuery {
+    redirect_uri: String,
+    state: String,
+    nonce: String,
+}
+
+#[handler]
+fn authorize(forge: Data<&Arc<Forge>>, Query(q): Query<AuthorizeQuery>) -> Response {
+    *forge.nonce.lock().unwrap() = q.nonce;
+    let to = format!("{}?code=forged-code&state={}", q.redirect_uri, q.state);
+    Response::builder()
+        .status(poem::http::StatusCode::FOUND)
+        .header("location", to)
+        .finish()
+}
+
+#[handler]
+fn token(forge: Data<&Arc<Forge>>) -> Json<Value> {
+    let nonce = forge.nonce.lock().unwrap().clone();
+    let maker = forge
+        .maker
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the test sets an ID token maker");
+    Json(json!({
+        "access_token": "forged-access-token",
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": maker(&forge, &nonce),
+    }))
+}
+
+#[handler]
+fn userinfo() -> Json<Value> {
+    Json(json!({"sub": "forged-user", "preferred_username": "forged"}))
+}
+
+pub struct ForgedApp {
+    pub public: String,
+    pub internal: String,
+    pub provider: ForgingProvider,
+    pub redis: TestRedis,
+    _stop: oneshot::Sender<()>,
+}
+
+pub async fn spawn_against_forger() -> ForgedApp {
+    let provider = ForgingProvider::start().await;
+    let redis = TestRedis::start();
+    let (public, internal) = (free_listener(), free_listener());
+    let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
+    let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
+    let vars = vec![
+        ("OIDC_ISSUER_URL".to_owned(), provider.forge.issuer.clone()),
+        ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+        (
+            "OIDC_REDIRECT_URI".to_owned(),
+            format!("{public_url}/auth/callback"),
+        ),
+        ("OIDC_REDIS_URL".to_owned(), redis.url.clone()),
+        ("OIDC_LOG".to_owned(), "error".to_owned()),
+        // Its userinfo knows one user only; ID-token claims are what these tests vary.
+        ("OIDC_FETCH_USERINFO".to_owned(), "false".to_owned()),
+    ];
+    let stop = start_service(vars, public, internal);
+    wait_until_ready(&internal_url).await;
+    ForgedApp {
+        public: public_url,
+        internal: internal_url,
+        provider,
+        redis,
+        _stop: stop,
+    }
+}
+
+impl ForgedApp {
+    /// A whole login in a fresh browser; returns the callback's status and session cookie.
+    pub async fn login(
+        &self,
+        maker: impl Fn(&Forge, &str) -> String + Send + Sync + 'static,
+    ) -> (StatusCode, Option<String>, String) {
+        self.provider.forge.set_maker(Arc::new(maker));
+        let browser = browser();
+        let login = browser
+            .get(format!("{}/auth/login", self.public))
+            .send()
+            .await
+            .unwrap();
+        let at_provider = browser.get(location(&login)).send().await.unwrap();
+        let callback = browser.get(location(&at_provider)).send().await.unwrap();
+        let status = callback.status();
+        let cookie = session_cookie(callback.headers());
+        (status, cookie, callback.text().await.unwrap())
+    }
+
+    /// Signs in as `sub` in provider session `sid`; returns the session cookie's value.
+    pub async fn session_for(&self, sub: &str, sid: &str) -> String {
+        let (sub, sid) = (sub.to_owned(), sid.to_owned());
+        let (status, cookie, page) = self
+            .login(move |f, nonce| {
+                let mut claims = f.claims(CLIENT_ID, nonce);
+                claims["sub"] = serde_json::json!(sub);
+                claims["sid"] = serde_json::json!(sid);
+                f.signer.sign(f.header(), claims)
+            })
+            .await;
+        assert_eq!(status, StatusCode::FOUND, "{page}");
+        cookie.unwrap()
+    }
+
+    pub async fn is_active(&self, session: &str) -> bool {
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/introspect", self.internal))
+            .json(&serde_json::json!({ "session": session }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["active"] == true
+    }
+
+    pub async fn post_logout_token(&self, logout_token: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/auth/backchannel-logout", self.public))
+            .form(&[("logout_token", logout_token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn sessions_in_redis(&self) -> usize {
+        let mut conn = redis::Client::open(self.redis.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("oidc:session:*")
+            .query(&mut conn)
+            .unwrap();
+        keys.len()
+    }
+}
