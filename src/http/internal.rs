@@ -95,7 +95,12 @@ impl InternalApi {
             Some(b) => Some(b.session),
             None => self.cookie_from(req),
         };
-        let session = self.service.session(value.as_deref()).await?;
+        let session = match self.service.session(value.as_deref()).await? {
+            Some(active) if self.service.settings.introspection_expose_tokens => {
+                self.fresh(active).await
+            }
+            other => other,
+        };
         Ok(IntrospectResponse::Ok(Json(match session {
             Some(active) => self.introspection(active),
             None => Introspection::default(),
@@ -162,6 +167,33 @@ impl InternalApi {
                 "unauthorized",
                 "a valid internal API secret is required",
             )))
+        }
+    }
+
+    /// Before an access token is handed out, refresh it if it expires within
+    /// `OIDC_REFRESH_LEEWAY`. A refused refresh ends the session; a provider that is down
+    /// leaves the current token in place.
+    async fn fresh(&self, active: ActiveSession) -> Option<ActiveSession> {
+        let leeway = self.service.settings.session.refresh_leeway.as_secs();
+        let due = active
+            .record
+            .access_token_expires_at
+            .is_some_and(|at| at <= crate::session::now() + leeway);
+        if !due {
+            return Some(active);
+        }
+        let fallback = ActiveSession {
+            key: active.key.clone(),
+            record: active.record.clone(),
+            idle_expires_at: active.idle_expires_at,
+        };
+        match self.service.refresh(active).await {
+            Ok(refreshed) => Some(refreshed),
+            Err(crate::service::refresh::RefreshError::Ended) => None,
+            Err(e) => {
+                tracing::warn!(error = %crate::oidc::provider::error_chain(&e), "refresh before introspection failed");
+                Some(fallback)
+            }
         }
     }
 

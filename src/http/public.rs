@@ -73,6 +73,19 @@ fn backchannel_bad_request(err: poem::Error) -> BackchannelResponse {
     BackchannelResponse::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
 }
 
+/// The refreshed access token's expiry.
+#[derive(Debug, Object)]
+pub struct Refreshed {
+    /// Unix seconds; absent when the provider did not say.
+    pub access_token_expires_at: Option<u64>,
+}
+
+#[derive(ApiResponse)]
+pub enum RefreshResponse {
+    #[oai(status = 200)]
+    Ok(Json<Refreshed>),
+}
+
 #[OpenApi(tag = "Tag::Auth")]
 impl PublicApi {
     /// Start signing in (authorization code flow with PKCE S256).
@@ -170,6 +183,57 @@ impl PublicApi {
             )));
         }
         self.logout(jar).await
+    }
+
+    /// Refresh the session's tokens now; 401 (and the session ends) when the provider
+    /// refuses the refresh token.
+    #[oai(path = "/auth/refresh", method = "post")]
+    async fn refresh(&self, req: &Request, jar: &CookieJar) -> Result<RefreshResponse, JsonError> {
+        use crate::service::refresh::RefreshError;
+        if let Err(reason) = super::same_site::check(req, &self.service) {
+            return Err(JsonError::Forbidden(ErrorBody::new("forbidden", reason)));
+        }
+        let cookie = jar.get(self.service.cookies.session_name());
+        let unauthorized =
+            || JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session"));
+        let Some(active) = self
+            .service
+            .session(cookie.as_ref().map(|c| c.value_str()))
+            .await?
+        else {
+            return Err(unauthorized());
+        };
+        match self.service.refresh(active).await {
+            Ok(active) => Ok(RefreshResponse::Ok(Json(Refreshed {
+                access_token_expires_at: active.record.access_token_expires_at,
+            }))),
+            Err(RefreshError::Ended) => {
+                jar.add(self.service.cookies.clear_session());
+                Err(unauthorized())
+            }
+            Err(e @ (RefreshError::IdToken(_) | RefreshError::IdentityChanged)) => {
+                tracing::warn!(error = %error_chain(&e), "refresh refused: session ended");
+                if let Some(c) = &cookie {
+                    if let Some(id) = crate::session::SessionId::parse(c.value_str()) {
+                        self.service.end(&id.key()).await?;
+                    }
+                }
+                jar.add(self.service.cookies.clear_session());
+                Err(unauthorized())
+            }
+            Err(RefreshError::NoRefreshToken) => Err(JsonError::BadRequest(ErrorBody::new(
+                "invalid_request",
+                "the session holds no refresh token (the provider issued none: see OIDC_SCOPES and OIDC_PROMPT)",
+            ))),
+            Err(RefreshError::Store(e)) => Err(e.into()),
+            Err(e @ RefreshError::Provider(_)) => {
+                tracing::warn!(error = %error_chain(&e), "refresh failed");
+                Err(JsonError::BadGateway(ErrorBody::new("bad_gateway", error_chain(&e))))
+            }
+            Err(e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy)) => {
+                Err(JsonError::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string())))
+            }
+        }
     }
 
     /// Back-channel logout (OpenID Connect Back-Channel Logout 1.0) from the provider.

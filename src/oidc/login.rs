@@ -5,8 +5,8 @@ use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJ
 use openidconnect::{
     reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
     EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
-    RevocationUrl, Scope, TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -185,7 +185,9 @@ pub async fn refresh(
     Ok(token_set(response))
 }
 
-/// RFC 7009 revocation of a refresh token; failures are the caller's to log.
+/// RFC 7009 revocation of a refresh token, authenticated as at the token endpoint.
+/// Done by hand: openidconnect refuses revocation endpoints that are not https, which
+/// would leave offline grants alive behind an http provider on a private network.
 pub async fn revoke(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
@@ -195,22 +197,48 @@ pub async fn revoke(
     let Some(url) = &endpoints.revocation else {
         return Ok(());
     };
-    let token =
-        openidconnect::core::CoreRevocableToken::from(RefreshToken::new(refresh_token.to_owned()));
-    let client =
-        client(settings, endpoints).set_revocation_url(RevocationUrl::from_url(url.clone()));
-    let request = client
-        .revoke_token(token)
-        .map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
-    request.request_async(http).await.map_err(|e| match e {
-        RequestTokenError::ServerResponse(r) => TokenError::Rejected {
-            error: r.error().to_string(),
-            description: r.error_description().cloned(),
-        },
-        RequestTokenError::Request(e) => TokenError::Unreachable(error_chain(&e)),
-        RequestTokenError::Parse(e, _) => TokenError::InvalidResponse(e.path().to_string()),
-        RequestTokenError::Other(m) => TokenError::InvalidResponse(m),
-    })
+    let mut form = vec![
+        ("token", refresh_token),
+        ("token_type_hint", "refresh_token"),
+    ];
+    let mut request = http.post(url.clone());
+    match (&settings.client_secret, settings.auth_method) {
+        (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
+            // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
+            let enc =
+                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            request = request.basic_auth(enc(&settings.client_id), Some(enc(secret.expose())));
+        }
+        (Some(secret), _) => {
+            form.push(("client_id", &settings.client_id));
+            form.push(("client_secret", secret.expose()));
+        }
+        (None, _) => form.push(("client_id", &settings.client_id)),
+    }
+    let response = request
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| TokenError::Unreachable(error_chain(&e)))?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let status = response.status().as_u16();
+    #[derive(serde::Deserialize)]
+    struct ErrorResponse {
+        error: String,
+        error_description: Option<String>,
+    }
+    let body = response.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<ErrorResponse>(&body) {
+        Ok(e) => Err(TokenError::Rejected {
+            error: e.error,
+            description: e.error_description,
+        }),
+        Err(_) => Err(TokenError::InvalidResponse(format!(
+            "revocation answered {status}"
+        ))),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -232,6 +232,7 @@ impl Service {
             created_at,
             expires_at: created_at + self.settings.session.max_lifetime.as_secs(),
             access_token_expires_at,
+            refreshed_at: 0,
             tokens: stored,
         };
         self.store

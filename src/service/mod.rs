@@ -3,6 +3,7 @@
 
 pub mod backchannel;
 pub mod login;
+pub mod refresh;
 pub mod return_to;
 pub mod sessions;
 

@@ -124,6 +124,10 @@ pub struct SessionRecord {
     /// Absolute end (unix seconds); never moved by use or refresh.
     pub expires_at: u64,
     pub access_token_expires_at: Option<u64>,
+    /// When the tokens were last refreshed (unix milliseconds); 0 before the first refresh.
+    /// Concurrent refreshers compare it to see whether someone else already refreshed.
+    #[serde(default)]
+    pub refreshed_at: u64,
     pub tokens: StoredTokens,
 }
 
@@ -135,6 +139,13 @@ pub struct PendingLogin {
     pub return_to: String,
     /// SHA-256 of the browser-binding cookie's value.
     pub binding_hash: String,
+}
+
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 pub fn now() -> u64 {

@@ -7,6 +7,7 @@
 //!
 //! Key layout (`P` = `OIDC_REDIS_KEY_PREFIX`; `{…}` is a Cluster hash tag):
 //! - `P session:{K}`  hash `v` (record JSON) + `exp` (absolute end), TTL = idle timeout
+//! - `P session:{K}:lock`  refresh lock (owner token), expires by itself
 //! - `P login:{S}`    pending login JSON, TTL = login timeout, taken with GETDEL
 //! - `P sid:{H}` / `P sub:{H}`  sets of session keys for back-channel logout
 //! - `P jti:{H}`      seen logout-token ids
@@ -38,11 +39,27 @@ redis.call('EXPIRE', KEYS[1], ttl)
 return r[1]
 "#;
 
+/// Rewrites a session only while it exists.
+const UPDATE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'exp', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"#;
+
+/// Deletes a lock only if its value is still ours.
+const UNLOCK: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
 pub struct RedisStore {
     pool: Pool,
     shared: Mutex<Option<MultiplexedConnection>>,
     prefix: String,
     load_script: Script,
+    update_script: Script,
+    unlock_script: Script,
 }
 
 impl RedisStore {
@@ -59,11 +76,23 @@ impl RedisStore {
             shared: Mutex::new(None),
             prefix: settings.key_prefix.clone(),
             load_script: Script::new(LOAD_AND_TOUCH),
+            update_script: Script::new(UPDATE),
+            unlock_script: Script::new(UNLOCK),
         })
     }
 
     fn session_key(&self, key: &SessionKey) -> String {
         format!("{}session:{{{}}}", self.prefix, key.0)
+    }
+
+    /// Same hash tag as the session: both live in one Cluster slot.
+    fn lock_key(&self, key: &SessionKey) -> String {
+        format!("{}session:{{{}}}:lock", self.prefix, key.0)
+    }
+
+    fn ttl_for(record: &SessionRecord, idle: Duration) -> (u64, u64) {
+        let left = record.expires_at.saturating_sub(super::now()).max(1);
+        (idle.as_secs().clamp(1, left), left)
     }
 
     fn index_key(&self, kind: &str, value: &str) -> String {
@@ -135,9 +164,7 @@ impl SessionStore for RedisStore {
         record: &SessionRecord,
         idle: Duration,
     ) -> Result<(), StoreError> {
-        let now = super::now();
-        let left = record.expires_at.saturating_sub(now).max(1);
-        let ttl = idle.as_secs().clamp(1, left);
+        let (ttl, left) = Self::ttl_for(record, idle);
         let value = serde_json::to_vec(record).expect("session records serialize");
         let session_key = self.session_key(key);
         let exp = record.expires_at;
@@ -173,6 +200,68 @@ impl SessionStore for RedisStore {
             .await?;
         }
         Ok(())
+    }
+
+    async fn update(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        idle: Duration,
+    ) -> Result<bool, StoreError> {
+        let (ttl, _) = Self::ttl_for(record, idle);
+        let value = serde_json::to_vec(record).expect("session records serialize");
+        let session_key = self.session_key(key);
+        let exp = record.expires_at;
+        let updated: i64 = self
+            .run(|mut c| async move {
+                self.update_script
+                    .key(session_key)
+                    .arg(value)
+                    .arg(exp)
+                    .arg(ttl)
+                    .invoke_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(updated == 1)
+    }
+
+    async fn try_lock(
+        &self,
+        key: &SessionKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let lock = self.lock_key(key);
+        let owner = owner.to_owned();
+        let ms = ttl.as_millis().max(1) as u64;
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(lock)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn unlock(&self, key: &SessionKey, owner: &str) -> Result<(), StoreError> {
+        let lock = self.lock_key(key);
+        let owner = owner.to_owned();
+        self.run(|mut c| async move {
+            self.unlock_script
+                .key(lock)
+                .arg(owner)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn load(

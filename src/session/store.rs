@@ -28,6 +28,31 @@ pub trait SessionStore: Send + Sync + 'static {
         idle: Duration,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Rewrites an existing session (after a refresh); false when it has ended meanwhile,
+    /// so a refresh can never bring a logged-out session back.
+    fn update(
+        &self,
+        key: &SessionKey,
+        record: &SessionRecord,
+        idle: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Takes the session's refresh lock for `ttl` (it expires by itself, so a crashed
+    /// holder cannot wedge the session); false when another holder has it.
+    fn try_lock(
+        &self,
+        key: &SessionKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Releases the lock if `owner` still holds it.
+    fn unlock(
+        &self,
+        key: &SessionKey,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Reads a live session and slides its idle timeout, in one round trip.
     fn load(
         &self,

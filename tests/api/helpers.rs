@@ -227,6 +227,53 @@ impl TestApp {
         self.introspect(session).await["active"] == json!(true)
     }
 
+    /// The tokens stored for a session (stored in clear: no encryption key configured).
+    pub fn stored_tokens(&self, session: &str) -> Value {
+        use sha2::Digest;
+        let hash: String = sha2::Sha256::digest(session.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut conn = redis::Client::open(self.redis.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let raw: String = redis::cmd("HGET")
+            .arg(format!("oidc:session:{{{hash}}}"))
+            .arg("v")
+            .query(&mut conn)
+            .unwrap();
+        let record: Value = serde_json::from_str(&raw).unwrap();
+        record["tokens"]["plain"].clone()
+    }
+
+    /// A refresh grant sent straight to the provider, as an attacker holding the token would.
+    pub async fn use_refresh_token_at_provider(&self, refresh_token: &str) -> StatusCode {
+        reqwest::Client::new()
+            .post(self.provider.url("/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", CLIENT_ID),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// `POST /auth/refresh` as the frontend sends it (same-origin).
+    pub fn refresh_request(&self, session: &str) -> reqwest::RequestBuilder {
+        self.api
+            .post(format!("{}/auth/refresh", self.public))
+            .header("cookie", format!("oidc_session={session}"))
+            .header("origin", &self.public)
+    }
+
+    pub async fn post_refresh(&self, session: &str) -> Response {
+        self.refresh_request(session).send().await.unwrap()
+    }
+
     /// Every key and value in the test Redis, as raw text.
     pub fn redis_dump(&self) -> String {
         let mut conn = redis::Client::open(self.redis.url.as_str())

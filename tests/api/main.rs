@@ -8,4 +8,5 @@ mod forging_provider;
 mod helpers;
 mod id_token;
 mod login;
+mod refresh;
 mod sessions;
