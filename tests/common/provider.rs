@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use url::Url;
 
-const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Redirects + form posts allowed in one `sign_in` (a full login takes ~7).
 const MAX_STEPS: usize = 20;
 /// Bytes of provider stderr kept for panic messages.
