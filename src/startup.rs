@@ -13,6 +13,7 @@ use crate::http;
 use crate::oidc::provider::{self, HttpClientError, Provider};
 use crate::service::Service;
 use crate::session::redis::RedisStore;
+use crate::telemetry::metrics::Metrics;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -59,9 +60,16 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let settings = Arc::new(settings);
         let http = provider::http_client(&settings.provider)?;
-        let provider = Arc::new(Provider::new(settings.provider.clone(), http));
-        let store = Arc::new(RedisStore::new(&settings.redis).map_err(StartupError::Redis)?);
-        let service = Arc::new(Service::new(settings, provider, store));
+        let metrics = Arc::new(Metrics::new());
+        let provider = Arc::new(Provider::new(
+            settings.provider.clone(),
+            http,
+            metrics.clone(),
+        ));
+        let store = Arc::new(
+            RedisStore::new(&settings.redis, metrics.clone()).map_err(StartupError::Redis)?,
+        );
+        let service = Arc::new(Service::new(settings, provider, store, metrics));
         Ok(Self {
             service,
             public,

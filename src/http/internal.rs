@@ -134,6 +134,23 @@ impl InternalApi {
         PlainText("ok")
     }
 
+    /// Prometheus metrics (text exposition format).
+    #[oai(path = "/metrics", method = "get", tag = "Tag::Health")]
+    async fn metrics(&self) -> PlainText<String> {
+        match self
+            .service
+            .store
+            .count_sessions(crate::session::now())
+            .await
+        {
+            Ok(n) => {
+                self.service.metrics.active_sessions.set(n as i64);
+            }
+            Err(e) => tracing::warn!(error = %e, "counting sessions for metrics failed"),
+        }
+        PlainText(self.service.metrics.encode())
+    }
+
     /// Readiness: 200 when Redis answers and the provider's metadata and keys are loaded.
     #[oai(path = "/readyz", method = "get", tag = "Tag::Health")]
     async fn readyz(&self) -> Ready {

@@ -15,6 +15,8 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::service::Service;
+use crate::telemetry::metrics::{Metrics, RequestLabels, RouteLabels};
+use tracing::Instrument;
 
 const TITLE: &str = "oidc-session";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,15 +39,17 @@ pub fn openapi_json(service: &Arc<Service>) -> String {
 }
 
 pub fn public_routes(service: Arc<Service>) -> impl Endpoint {
+    let metrics = service.metrics.clone();
     let api = OpenApiService::new(public::PublicApi { service }, TITLE, VERSION);
     Route::new()
         .nest("/", api)
         .with(CookieJarManager::new())
-        .around(|ep, req| observe(ep, req, true))
+        .around(move |ep, req| observe(ep, req, Listener::Public, metrics.clone()))
 }
 
 pub fn internal_routes(service: Arc<Service>) -> impl Endpoint {
     let spec = openapi_json(&service);
+    let metrics = service.metrics.clone();
     let api = OpenApiService::new(internal::InternalApi { service }, TITLE, VERSION);
     Route::new()
         .at(
@@ -57,40 +61,98 @@ pub fn internal_routes(service: Arc<Service>) -> impl Endpoint {
             }),
         )
         .nest("/", api)
-        .around(|ep, req| observe(ep, req, false))
+        .around(move |ep, req| observe(ep, req, Listener::Internal, metrics.clone()))
 }
 
-/// One span per request with a request id (echoed in `X-Request-Id`), the path, status
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    Public,
+    Internal,
+}
+
+const PUBLIC_ROUTES: &[&str] = &[
+    "/auth/login",
+    "/auth/callback",
+    "/auth/me",
+    "/auth/refresh",
+    "/auth/logout",
+    "/auth/backchannel-logout",
+];
+const INTERNAL_ROUTES: &[&str] = &[
+    "/introspect",
+    "/forward-auth",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+];
+
+/// The route template for metrics: a known path, or `other` (bounded label values).
+fn route_of(listener: Listener, path: &str) -> &'static str {
+    let routes = match listener {
+        Listener::Public => PUBLIC_ROUTES,
+        Listener::Internal => INTERNAL_ROUTES,
+    };
+    routes
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// One span per request with a request id (echoed in `X-Request-Id`), the route, status
 /// and latency. Public responses are never cached: they carry sessions and redirects.
-async fn observe<E: Endpoint>(ep: Arc<E>, req: Request, public: bool) -> poem::Result<Response> {
+async fn observe<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    listener: Listener,
+    metrics: Arc<Metrics>,
+) -> poem::Result<Response> {
     let request_id = req
         .header("x-request-id")
-        .filter(|v| v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(|| crate::session::random_token()[..22].to_owned());
+    let route = route_of(listener, req.uri().path());
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id, %method, path = %path);
+    let span = tracing::info_span!("request", request_id = %request_id, %method, route);
     let started = Instant::now();
-    let _entered = span.enter();
-    drop(_entered);
-    let result = tracing::Instrument::instrument(ep.call(req), span.clone()).await;
-    let mut response = match result {
+    let mut response = match ep.call(req).instrument(span.clone()).await {
         Ok(r) => r.into_response(),
         Err(e) => e.into_response(),
     };
     let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    let listener_name = match listener {
+        Listener::Public => "public",
+        Listener::Internal => "internal",
+    };
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            listener: listener_name,
+            route,
+            status,
+        })
+        .inc();
+    metrics
+        .request_seconds
+        .get_or_create(&RouteLabels {
+            listener: listener_name,
+            route,
+        })
+        .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
             "request finished"
         );
     });
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    if public {
+    if listener == Listener::Public {
         response
             .headers_mut()
             .insert("cache-control", HeaderValue::from_static("no-store"));

@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 
 use super::discovery::{self, Discovered, DiscoveryError};
 use crate::config::ProviderSettings;
+use crate::telemetry::metrics::Metrics;
 
 /// Minimum time between two key re-fetches triggered by unknown `kid`s.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -69,13 +70,15 @@ pub struct Provider {
     state: RwLock<Result<Arc<Discovered>, NotReady>>,
     keys: RwLock<Option<Keys>>,
     refetch: Mutex<()>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Provider {
-    pub fn new(settings: ProviderSettings, http: reqwest::Client) -> Self {
+    pub fn new(settings: ProviderSettings, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
         Self {
             settings,
             http,
+            metrics,
             state: RwLock::new(Err(NotReady::Starting)),
             keys: RwLock::new(None),
             refetch: Mutex::new(()),
@@ -98,8 +101,17 @@ impl Provider {
     /// One discovery attempt: metadata and keys, both or neither.
     pub async fn load(&self) -> Result<(), DiscoveryError> {
         let result = async {
-            let found = discovery::discover(&self.http, &self.settings).await?;
-            let keys = discovery::fetch_jwks(&self.http, &found.endpoints.jwks).await?;
+            let found = self
+                .metrics
+                .provider_call("discovery", discovery::discover(&self.http, &self.settings))
+                .await?;
+            let keys = self
+                .metrics
+                .provider_call(
+                    "jwks",
+                    discovery::fetch_jwks(&self.http, &found.endpoints.jwks),
+                )
+                .await?;
             Ok::<_, DiscoveryError>((found, keys))
         }
         .await;
@@ -163,7 +175,10 @@ impl Provider {
             }
         }
         let url = self.discovered().ok()?.endpoints.jwks.clone();
-        let fetched = discovery::fetch_jwks(&self.http, &url).await;
+        let fetched = self
+            .metrics
+            .provider_call("jwks", discovery::fetch_jwks(&self.http, &url))
+            .await;
         let mut keys = self.keys.write().expect("not poisoned");
         let keys = keys.as_mut()?;
         keys.refetched_at = Some(Instant::now());

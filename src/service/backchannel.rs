@@ -31,6 +31,18 @@ pub(crate) enum BackchannelError {
 impl Service {
     /// Verifies `token` and ends the sessions it names; returns how many ended.
     pub(crate) async fn backchannel_logout(&self, token: &str) -> Result<usize, BackchannelError> {
+        let result = self.verified_backchannel_logout(token).await;
+        self.metrics.logout(match &result {
+            Ok(_) => "backchannel_accepted",
+            Err(BackchannelError::Store(_) | BackchannelError::ProviderNotReady(_)) => {
+                "backchannel_deferred"
+            }
+            Err(_) => "backchannel_refused",
+        });
+        result
+    }
+
+    async fn verified_backchannel_logout(&self, token: &str) -> Result<usize, BackchannelError> {
         let claims = self.verify_logout_token(token).await?;
         let now = now();
         let skew = self.provider.settings.clock_skew.as_secs();

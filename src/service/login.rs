@@ -121,6 +121,7 @@ impl Service {
                 self.settings.session.login_timeout,
             )
             .await?;
+        self.metrics.login("started", "");
         Ok(StartedLogin {
             authorize_url: request.url,
             state: request.state,
@@ -130,6 +131,19 @@ impl Service {
 
     /// `binding` is the value of this login's binding cookie, if the browser sent it.
     pub async fn finish_login(
+        &self,
+        callback: Callback,
+        binding: Option<&str>,
+    ) -> Result<FinishedLogin, LoginError> {
+        let result = self.complete_login(callback, binding).await;
+        match &result {
+            Ok(_) => self.metrics.login("completed", ""),
+            Err(e) => self.metrics.login("failed", e.reason()),
+        }
+        result
+    }
+
+    async fn complete_login(
         &self,
         callback: Callback,
         binding: Option<&str>,
@@ -172,15 +186,18 @@ impl Service {
             .discovered()
             .map_err(LoginError::ProviderNotReady)?;
         let settings = &self.provider.settings;
-        let tokens = login::exchange_code(
+        let exchange = login::exchange_code(
             settings,
             &discovered.endpoints,
             &self.provider.http,
             &code,
             &pending.pkce_verifier,
-        )
-        .await
-        .map_err(LoginError::Token)?;
+        );
+        let tokens = self
+            .metrics
+            .provider_call("token", exchange)
+            .await
+            .map_err(LoginError::Token)?;
         let raw_id_token = tokens
             .id_token
             .clone()
@@ -191,14 +208,18 @@ impl Service {
             .map_err(LoginError::IdToken)?;
         let userinfo = match (&discovered.endpoints.userinfo, settings.fetch_userinfo) {
             (Some(url), true) => Some(
-                login::userinfo(
-                    &self.provider.http,
-                    url,
-                    &tokens.access_token,
-                    &verified.sub,
-                )
-                .await
-                .map_err(LoginError::Userinfo)?,
+                self.metrics
+                    .provider_call(
+                        "userinfo",
+                        login::userinfo(
+                            &self.provider.http,
+                            url,
+                            &tokens.access_token,
+                            &verified.sub,
+                        ),
+                    )
+                    .await
+                    .map_err(LoginError::Userinfo)?,
             ),
             _ => None,
         };

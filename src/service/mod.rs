@@ -14,6 +14,7 @@ use crate::oidc::claims::ClaimMapping;
 use crate::oidc::provider::Provider;
 use crate::session::cookie::Cookies;
 use crate::session::redis::RedisStore;
+use crate::telemetry::metrics::Metrics;
 
 pub struct Service {
     pub settings: Arc<Settings>,
@@ -21,11 +22,17 @@ pub struct Service {
     pub store: Arc<RedisStore>,
     pub cookies: Cookies,
     pub mapping: ClaimMapping,
+    pub metrics: Arc<Metrics>,
     own_origin: url::Origin,
 }
 
 impl Service {
-    pub fn new(settings: Arc<Settings>, provider: Arc<Provider>, store: Arc<RedisStore>) -> Self {
+    pub fn new(
+        settings: Arc<Settings>,
+        provider: Arc<Provider>,
+        store: Arc<RedisStore>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let mapping = ClaimMapping {
             username: settings.claims.username.clone(),
             email: settings.claims.email.clone(),
@@ -35,6 +42,7 @@ impl Service {
             cookies: Cookies::new(settings.cookie.clone()),
             own_origin: settings.provider.redirect_uri.origin(),
             mapping,
+            metrics,
             settings,
             provider,
             store,

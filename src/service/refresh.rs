@@ -46,6 +46,16 @@ pub enum RefreshError {
 impl Service {
     /// Refreshes the session's tokens, or reuses a refresh that just happened.
     pub async fn refresh(&self, active: ActiveSession) -> Result<ActiveSession, RefreshError> {
+        let result = self.refresh_or_reuse(active).await;
+        self.metrics.refresh(match &result {
+            Ok(_) => "ok",
+            Err(RefreshError::Ended) => "ended",
+            Err(_) => "failed",
+        });
+        result
+    }
+
+    async fn refresh_or_reuse(&self, active: ActiveSession) -> Result<ActiveSession, RefreshError> {
         let ActiveSession {
             key,
             record,
@@ -115,14 +125,13 @@ impl Service {
             .provider
             .discovered()
             .map_err(RefreshError::ProviderNotReady)?;
-        let set = match login::refresh(
+        let call = login::refresh(
             &self.provider.settings,
             &discovered.endpoints,
             &self.provider.http,
             &refresh_token,
-        )
-        .await
-        {
+        );
+        let set = match self.metrics.provider_call("token", call).await {
             Ok(set) => set,
             Err(e) if e.is_invalid_grant() => {
                 // The grant is gone at the provider: so is the session, on every replica.

@@ -88,11 +88,14 @@ impl Service {
         }
         let revoked = tokio::time::timeout(
             self.provider.settings.http_timeout + Duration::from_secs(1),
-            login::revoke(
-                &self.provider.settings,
-                &discovered.endpoints,
-                &self.provider.http,
-                &refresh_token,
+            self.metrics.provider_call(
+                "revocation",
+                login::revoke(
+                    &self.provider.settings,
+                    &discovered.endpoints,
+                    &self.provider.http,
+                    &refresh_token,
+                ),
             ),
         )
         .await;
@@ -107,6 +110,7 @@ impl Service {
 
     /// RP-initiated logout: ends the local session (if any) and says where the browser goes.
     pub async fn logout(&self, cookie_value: Option<&str>) -> Result<Url, StoreError> {
+        self.metrics.logout("rp_initiated");
         let ended = match cookie_value.and_then(SessionId::parse) {
             Some(id) => {
                 let key = id.key();

@@ -11,6 +11,7 @@
 //! - `P login:{S}`    pending login JSON, TTL = login timeout, taken with GETDEL
 //! - `P sid:{H}` / `P sub:{H}`  sets of session keys for back-channel logout
 //! - `P jti:{H}`      seen logout-token ids
+//! - `P sessions`     sorted set of session keys by absolute end (active-sessions gauge)
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -22,6 +23,7 @@ use redis::{AsyncCommands, RedisError, Script};
 use super::store::{SessionStore, StoreError};
 use super::{sha256_hex, PendingLogin, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
+use crate::telemetry::metrics::Metrics;
 
 /// Every store call answers within this bound, or fails with [`StoreError::Timeout`].
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -60,11 +62,15 @@ pub struct RedisStore {
     load_script: Script,
     update_script: Script,
     unlock_script: Script,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 impl RedisStore {
     /// Builds the store; it connects lazily, so a Redis that is down at start is not fatal.
-    pub fn new(settings: &RedisSettings) -> Result<Self, deadpool_redis::CreatePoolError> {
+    pub fn new(
+        settings: &RedisSettings,
+        metrics: std::sync::Arc<Metrics>,
+    ) -> Result<Self, deadpool_redis::CreatePoolError> {
         let mut config = Config::from_url(settings.url.expose());
         let mut pool_config = deadpool_redis::PoolConfig::new(4);
         pool_config.timeouts.wait = Some(OPERATION_TIMEOUT);
@@ -78,6 +84,7 @@ impl RedisStore {
             load_script: Script::new(LOAD_AND_TOUCH),
             update_script: Script::new(UPDATE),
             unlock_script: Script::new(UNLOCK),
+            metrics,
         })
     }
 
@@ -97,6 +104,11 @@ impl RedisStore {
 
     fn index_key(&self, kind: &str, value: &str) -> String {
         format!("{}{kind}:{{{}}}", self.prefix, sha256_hex(value.as_bytes()))
+    }
+
+    /// Every session by absolute end, for the active-sessions gauge.
+    fn all_sessions_key(&self) -> String {
+        format!("{}sessions", self.prefix)
     }
 
     fn login_key(&self, state: &str) -> String {
@@ -133,13 +145,17 @@ impl RedisStore {
                 StoreError::Unavailable(e)
             })
         };
-        match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
+        let result = match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
             Ok(result) => result,
             Err(_) => {
                 self.shared.lock().expect("not poisoned").take();
                 Err(StoreError::Timeout(OPERATION_TIMEOUT))
             }
+        };
+        if result.is_err() {
+            self.metrics.redis_errors.inc();
         }
+        result
     }
 
     fn decode<T: serde::de::DeserializeOwned>(
@@ -184,6 +200,10 @@ impl SessionStore for RedisStore {
         // Indexes for back-channel logout: separate keys (other hash slots), so separate
         // commands. They live as long as the longest session they can point to; stale
         // members are dropped when a logout finds their session gone.
+        let all = self.all_sessions_key();
+        let member = key.0.clone();
+        self.run(|mut c| async move { c.zadd::<_, _, _, ()>(all, member, exp).await })
+            .await?;
         let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
         if let Some(sid) = &record.sid {
             indexes.push(self.index_key("sid", sid));
@@ -297,6 +317,9 @@ impl SessionStore for RedisStore {
             })
             .await?;
         let record: Option<SessionRecord> = Self::decode(raw)?;
+        let (all, member) = (self.all_sessions_key(), key.0.clone());
+        self.run(|mut c| async move { c.zrem::<_, _, ()>(all, member).await })
+            .await?;
         if let Some(record) = &record {
             let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
             indexes.extend(record.sid.as_deref().map(|sid| self.index_key("sid", sid)));
@@ -362,6 +385,20 @@ impl SessionStore for RedisStore {
             .run(|mut c| async move { c.get_del(key).await })
             .await?;
         Self::decode(raw)
+    }
+
+    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
+        let all = self.all_sessions_key();
+        let (_, count): (i64, u64) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .zrembyscore(&all, "-inf", now)
+                    .zcard(&all)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(count)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -105,5 +105,9 @@ pub trait SessionStore: Send + Sync + 'static {
         state: &str,
     ) -> impl Future<Output = Result<Option<PendingLogin>, StoreError>> + Send;
 
+    /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions
+    /// count until then). For the metrics gauge, read at scrape time.
+    fn count_sessions(&self, now: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -8,5 +8,6 @@ mod forging_provider;
 mod helpers;
 mod id_token;
 mod login;
+mod outages;
 mod refresh;
 mod sessions;

@@ -154,6 +154,14 @@ impl TestProvider {
     }
 }
 
+impl TestProvider {
+    /// Stops the provider now (outage tests); its port closes.
+    pub async fn stop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
 impl Drop for TestProvider {
     fn drop(&mut self) {
         // kill_on_drop would do it too; be explicit. Closing stdin (dropped

@@ -20,3 +20,5 @@ pub fn init(format: LogFormat, filter: &str) {
         LogFormat::Pretty => builder.try_init(),
     };
 }
+
+pub mod metrics;
