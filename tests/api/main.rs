@@ -9,5 +9,6 @@ mod helpers;
 mod id_token;
 mod login;
 mod outages;
+mod process;
 mod refresh;
 mod sessions;

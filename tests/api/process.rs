@@ -1,0 +1,269 @@
+//! The real binary as a process: what it logs, and how it stops on SIGTERM.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::common::provider::{sign_in, TestProvider};
+use crate::common::redis::TestRedis;
+use crate::helpers::{
+    browser, free_listener, location, session_cookie, set_cookies, wait_until_ready, CLIENT_ID,
+    CLIENT_SECRET,
+};
+
+struct Binary {
+    child: Child,
+    public: String,
+    internal: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Binary {
+    fn start(issuer: &str, redis: &TestRedis, public_port: u16, internal_port: u16) -> Self {
+        let public = format!("http://127.0.0.1:{public_port}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_oidc-session"))
+            .env_clear()
+            .envs([
+                ("OIDC_ISSUER_URL", issuer.to_owned()),
+                ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+                ("OIDC_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+                ("OIDC_REDIRECT_URI", format!("{public}/auth/callback")),
+                ("OIDC_REDIS_URL", redis.url.clone()),
+                ("OIDC_PROMPT", "consent".to_owned()),
+                ("OIDC_LISTEN_ADDR", format!("127.0.0.1:{public_port}")),
+                (
+                    "OIDC_INTERNAL_LISTEN_ADDR",
+                    format!("127.0.0.1:{internal_port}"),
+                ),
+                // The strictest level: even debug output must not carry secrets.
+                ("OIDC_LOG", "debug".to_owned()),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Self {
+            child,
+            public,
+            internal: format!("http://127.0.0.1:{internal_port}"),
+            log,
+        }
+    }
+
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (bounded) and returns its exit code.
+    fn exit_code(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the process did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn ports() -> (u16, u16) {
+    let (a, b) = (free_listener(), free_listener());
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
+async fn provider_for(public_port: u16) -> TestProvider {
+    let public = format!("http://127.0.0.1:{public_port}");
+    TestProvider::start(json!({"port": 0, "clients": [{
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token_endpoint_auth_method": "client_secret_basic",
+        "redirect_uris": [format!("{public}/auth/callback")], "post_logout_redirect_uris": [format!("{public}/bye")],
+    }]}))
+    .await
+}
+
+fn stored_tokens(redis: &TestRedis) -> Vec<String> {
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("oidc:session:*")
+        .query(&mut conn)
+        .unwrap();
+    let mut tokens = Vec::new();
+    for key in keys {
+        let raw: String = redis::cmd("HGET")
+            .arg(&key)
+            .arg("v")
+            .query(&mut conn)
+            .unwrap();
+        let record: Value = serde_json::from_str(&raw).unwrap();
+        for name in ["id_token", "access_token", "refresh_token"] {
+            if let Some(t) = record["tokens"]["plain"][name].as_str() {
+                tokens.push(t.to_owned());
+            }
+        }
+    }
+    tokens
+}
+
+#[tokio::test]
+async fn the_logs_of_a_full_login_refresh_and_logout_hold_no_token_code_cookie_or_secret() {
+    let redis = TestRedis::start();
+    let (public_port, internal_port) = ports();
+    let provider = provider_for(public_port).await;
+    let mut binary = Binary::start(&provider.issuer, &redis, public_port, internal_port);
+    wait_until_ready(&binary.internal).await;
+
+    let browser = browser();
+    let login = browser
+        .get(format!("{}/auth/login", binary.public))
+        .send()
+        .await
+        .unwrap();
+    let binding = set_cookies(login.headers()).join(" ");
+    let callback = sign_in(
+        &browser,
+        &location(&login),
+        "alice",
+        &format!("{}/auth/callback", binary.public),
+    )
+    .await;
+    let code = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let landed = browser.get(&callback).send().await.unwrap();
+    let session = session_cookie(landed.headers()).unwrap();
+    let mut secrets = stored_tokens(&redis);
+    let refreshed = reqwest::Client::new()
+        .post(format!("{}/auth/refresh", binary.public))
+        .header("cookie", format!("oidc_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    secrets.extend(stored_tokens(&redis));
+    let logout = browser
+        .get(format!("{}/auth/logout", binary.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
+    binary.sigterm();
+    assert_eq!(binary.exit_code(), Some(0));
+
+    let log = binary.log.lock().unwrap().clone();
+    assert!(
+        log.contains("login completed") && log.contains("tokens refreshed"),
+        "the log is not empty:\n{log}"
+    );
+    assert!(
+        secrets.len() >= 5,
+        "id, access and refresh tokens before and after: {secrets:?}"
+    );
+    let binding_value = binding
+        .split(';')
+        .next()
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    for (what, secret) in [
+        ("session cookie", &session),
+        ("authorization code", &code),
+        ("client secret", &CLIENT_SECRET.to_owned()),
+        ("binding cookie", &binding_value),
+    ]
+    .into_iter()
+    .chain(secrets.iter().map(|t| ("token", t)))
+    {
+        assert!(!secret.is_empty());
+        assert!(
+            !log.contains(secret.as_str()),
+            "the {what} appears in the logs"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
+    let redis = TestRedis::start();
+    let (public_port, internal_port) = ports();
+    let provider = provider_for(public_port).await;
+    let mut binary = Binary::start(&provider.issuer, &redis, public_port, internal_port);
+    wait_until_ready(&binary.internal).await;
+
+    // Pause Redis' clients so that an introspection is in flight when SIGTERM arrives.
+    let url = redis.url.clone();
+    let sleeper = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(400)
+            .arg("ALL")
+            .query::<()>(&mut conn)
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let in_flight = tokio::spawn(
+        reqwest::Client::new()
+            .post(format!("{}/introspect", binary.internal))
+            .json(&json!({"session": "A".repeat(43)}))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    binary.sigterm();
+
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request completes");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+    assert_eq!(binary.exit_code(), Some(0));
+    sleeper.join().unwrap();
+}
