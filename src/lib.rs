@@ -1,6 +1,7 @@
 //! oidc-session: sign in with one OpenID Connect provider; sessions in Redis; an
 //! introspection API for backends. See README.md.
 
+pub mod check;
 pub mod config;
 pub mod http;
 pub mod oidc;

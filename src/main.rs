@@ -7,6 +7,20 @@ use oidc_session::startup::Application;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let check = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => false,
+        ["check"] => true,
+        _ => {
+            eprintln!("usage: oidc-session [check]");
+            return ExitCode::from(2);
+        }
+    };
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -14,6 +28,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if check {
+        for warning in &settings.warnings {
+            println!("warning  {warning}");
+        }
+        let report = oidc_session::check::run(&settings).await;
+        print!("{}", report.render());
+        return if report.problems == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");

@@ -27,6 +27,8 @@ pub struct Forge {
     pub extra_keys: Mutex<Vec<Value>>,
     nonce: Mutex<String>,
     maker: Mutex<Option<IdTokenMaker>>,
+    /// Merged into the discovery document (to add or remove features).
+    pub discovery_extra: Mutex<Value>,
 }
 
 impl Forge {
@@ -67,6 +69,7 @@ impl ForgingProvider {
             extra_keys: Mutex::new(Vec::new()),
             nonce: Mutex::new(String::new()),
             maker: Mutex::new(None),
+            discovery_extra: Mutex::new(json!({})),
         });
         let app = Route::new()
             .at("/.well-known/openid-configuration", get(discovery))
@@ -89,7 +92,7 @@ impl ForgingProvider {
 #[handler]
 fn discovery(forge: Data<&Arc<Forge>>) -> Json<Value> {
     let i = &forge.issuer;
-    Json(json!({
+    let mut doc = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}/authorize"),
         "token_endpoint": format!("{i}/token"),
@@ -99,7 +102,21 @@ fn discovery(forge: Data<&Arc<Forge>>) -> Json<Value> {
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
-    }))
+    });
+    for (k, v) in forge
+        .discovery_extra
+        .lock()
+        .unwrap()
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        match v {
+            Value::Null => doc.as_object_mut().unwrap().remove(k),
+            v => doc.as_object_mut().unwrap().insert(k.clone(), v.clone()),
+        };
+    }
+    Json(doc)
 }
 
 #[handler]

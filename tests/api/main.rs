@@ -4,6 +4,7 @@
 mod common;
 
 mod backchannel;
+mod check;
 mod forging_provider;
 mod helpers;
 mod id_token;
