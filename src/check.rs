@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use openidconnect::core::CoreClientAuthMethod;
 
-use crate::config::{ClientAuthMethod, Settings};
+use crate::config::{ClientAuthMethod, RedisMode, Settings};
 use crate::oidc::discovery::{self, Discovered, DiscoveryError};
 use crate::oidc::provider::{self, error_chain};
 use crate::session::redis::RedisStore;
@@ -64,7 +64,9 @@ pub async fn run(settings: &Settings) -> Report {
     ));
     match &settings.redirects.post_logout {
         Some(uri) => report.lines.push(format!("  post-logout redirect URI   {uri}")),
-        None => report.lines.push("  post-logout redirect URI   (none: set OIDC_POST_LOGOUT_REDIRECT_URI to return users to your app)".into()),
+        None => report.lines.push(
+            "  post-logout redirect URI   (none: set OIDC_POST_LOGOUT_REDIRECT_URI to return users to your app)".into(),
+        ),
     }
     report.lines.push(format!(
         "  back-channel logout URI    {} (backchannel_logout_session_required: true)",
@@ -80,11 +82,7 @@ pub async fn run(settings: &Settings) -> Report {
     report
 }
 
-async fn check_provider(
-    settings: &Settings,
-    http: &openidconnect::reqwest::Client,
-    report: &mut Report,
-) {
+async fn check_provider(settings: &Settings, http: &openidconnect::reqwest::Client, report: &mut Report) {
     let found = match discovery::discover(http, &settings.provider).await {
         Ok(found) => found,
         Err(e) => return report.problem(discovery_hint(settings, &e)),
@@ -111,9 +109,11 @@ async fn check_provider(
 fn discovery_hint(settings: &Settings, e: &DiscoveryError) -> String {
     let text = error_chain(e);
     match e {
-        DiscoveryError::Unreachable { .. } if text.contains("certificate") || text.to_lowercase().contains("tls") => format!(
-            "{text}: the provider's TLS certificate is not trusted; set OIDC_EXTRA_CA_FILE to its CA bundle (PEM)"
-        ),
+        DiscoveryError::Unreachable { .. } if text.contains("certificate") || text.to_lowercase().contains("tls") => {
+            format!(
+                "{text}: the provider's TLS certificate is not trusted; set OIDC_EXTRA_CA_FILE to its CA bundle (PEM)"
+            )
+        }
         DiscoveryError::Unreachable { .. } | DiscoveryError::Status { .. } => {
             let issuer = settings.provider.issuer.trim_end_matches('/');
             let derived = format!("{issuer}/.well-known/openid-configuration");
@@ -137,11 +137,7 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
         Some(methods) if methods.iter().any(|m| m == "S256") => report.ok("PKCE S256: supported"),
         _ => report.warn("PKCE S256 is not advertised (code_challenge_methods_supported); the service sends it anyway"),
     }
-    let wants_offline = settings
-        .provider
-        .scopes
-        .iter()
-        .any(|s| s == "offline_access");
+    let wants_offline = settings.provider.scopes.iter().any(|s| s == "offline_access");
     let offers_offline = metadata
         .scopes_supported()
         .is_some_and(|scopes| scopes.iter().any(|s| s.as_str() == "offline_access"));
@@ -178,11 +174,7 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
     } else {
         let names: Vec<String> = advertised
             .iter()
-            .filter_map(|m| {
-                serde_json::to_value(m)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-            })
+            .filter_map(|m| serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_owned)))
             .collect();
         let fix = match method {
             CoreClientAuthMethod::None => {
@@ -203,16 +195,36 @@ async fn check_redis(settings: &Settings, report: &mut Report) {
         Err(e) => return report.problem(format!("{}: fix OIDC_REDIS_URL", error_chain(&e))),
     };
     match store.ping().await {
-        Ok(()) => report.ok("redis: reachable (standalone)"),
+        Ok(()) => report.ok(match &settings.redis.mode {
+            RedisMode::Standalone { .. } => "redis: standalone, reachable".to_owned(),
+            RedisMode::Sentinel { master, .. } => format!("redis: sentinel, master `{master}` reached"),
+            RedisMode::Cluster { .. } => "redis: cluster, reachable".to_owned(),
+        }),
         Err(e) => {
             let text = error_chain(&e);
-            let hint =
-                if text.contains("NOAUTH") || text.contains("WRONGPASS") || text.contains("AUTH") {
-                    "Redis refuses the credentials: fix the user/password in OIDC_REDIS_URL"
-                } else {
-                    "Redis is unreachable: check OIDC_REDIS_URL"
-                };
+            let var = redis_vars(&settings.redis.mode);
+            let hint = if is_auth_error(&text) {
+                format!("Redis refuses the credentials: fix the user/password in {var}")
+            } else {
+                format!("Redis is unreachable: check {var}")
+            };
             report.problem(format!("{text}: {hint}"));
         }
     }
+}
+
+/// The variables that configure the Redis connection in this mode.
+pub fn redis_vars(mode: &RedisMode) -> &'static str {
+    match mode {
+        RedisMode::Standalone { .. } => "OIDC_REDIS_URL",
+        RedisMode::Sentinel { .. } => "OIDC_REDIS_SENTINELS (data nodes) or OIDC_REDIS_SENTINEL_PASSWORD (sentinels)",
+        RedisMode::Cluster { .. } => "OIDC_REDIS_CLUSTER_NODES",
+    }
+}
+
+/// Redis said the credentials are wrong or missing (not merely unreachable).
+pub fn is_auth_error(text: &str) -> bool {
+    ["WRONGPASS", "NOAUTH", "NOPERM", "invalid password", "Authentication"]
+        .iter()
+        .any(|m| text.contains(m))
 }

@@ -8,12 +8,7 @@ use oidc_session::startup::Application;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let check = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let check = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => false,
         ["check"] => true,
         _ => {
@@ -51,6 +46,10 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(e) = app.verify_store().await {
+        eprintln!("{}", oidc_session::oidc::provider::error_chain(&e));
+        return ExitCode::from(2);
+    }
     tracing::info!(
         public_port = app.public_port(),
         internal_port = app.internal_port(),

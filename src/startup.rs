@@ -13,6 +13,7 @@ use crate::http;
 use crate::oidc::provider::{self, HttpClientError, Provider};
 use crate::service::Service;
 use crate::session::redis::RedisStore;
+use crate::session::SessionStore;
 use crate::telemetry::metrics::Metrics;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -31,6 +32,12 @@ pub enum StartupError {
     HttpClient(#[from] HttpClientError),
     #[error("the Redis configuration (OIDC_REDIS_URL) is not usable")]
     Redis(#[source] deadpool_redis::CreatePoolError),
+    #[error("Redis refuses the credentials: fix {var}")]
+    RedisAuth {
+        var: &'static str,
+        #[source]
+        source: crate::session::StoreError,
+    },
     #[error("a listener failed")]
     Serve(#[source] std::io::Error),
 }
@@ -44,9 +51,8 @@ pub struct Application {
 impl Application {
     /// Binds both listeners (port 0 picks a free port; see [`Application::public_port`]).
     pub fn build(settings: Settings) -> Result<Self, StartupError> {
-        let bind = |addr: SocketAddr, var| {
-            TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, var, source })
-        };
+        let bind =
+            |addr: SocketAddr, var| TcpListener::bind(addr).map_err(|source| StartupError::Bind { addr, var, source });
         let public = bind(settings.listen_addr, "OIDC_LISTEN_ADDR")?;
         let internal = bind(settings.internal_listen_addr, "OIDC_INTERNAL_LISTEN_ADDR")?;
         Self::with_listeners(settings, public, internal)
@@ -61,20 +67,33 @@ impl Application {
         let settings = Arc::new(settings);
         let http = provider::http_client(&settings.provider)?;
         let metrics = Arc::new(Metrics::new());
-        let provider = Arc::new(Provider::new(
-            settings.provider.clone(),
-            http,
-            metrics.clone(),
-        ));
-        let store = Arc::new(
-            RedisStore::new(&settings.redis, metrics.clone()).map_err(StartupError::Redis)?,
-        );
+        let provider = Arc::new(Provider::new(settings.provider.clone(), http, metrics.clone()));
+        let store = Arc::new(RedisStore::new(&settings.redis, metrics.clone()).map_err(StartupError::Redis)?);
         let service = Arc::new(Service::new(settings, provider, store, metrics));
         Ok(Self {
             service,
             public,
             internal,
         })
+    }
+
+    /// One ping at start: wrong Redis credentials are a configuration error worth stopping
+    /// for; an unreachable Redis is not (the service recovers when it comes up).
+    pub async fn verify_store(&self) -> Result<(), StartupError> {
+        match self.service.store.ping().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let text = crate::oidc::provider::error_chain(&e);
+                if crate::check::is_auth_error(&text) {
+                    return Err(StartupError::RedisAuth {
+                        var: crate::check::redis_vars(&self.service.settings.redis.mode),
+                        source: e,
+                    });
+                }
+                tracing::warn!(error = %text, "Redis is not reachable yet; serving 503 until it is");
+                Ok(())
+            }
+        }
     }
 
     pub fn public_port(&self) -> u16 {
@@ -87,10 +106,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests
     /// (bounded) and stops the background discovery.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let Self {
             service,
             public,
@@ -107,18 +123,16 @@ impl Application {
             l.set_nonblocking(true).map_err(StartupError::Serve)?;
             TcpAcceptor::from_std(l).map_err(StartupError::Serve)
         };
-        let public_server = Server::new_with_acceptor(acceptor(public)?.boxed())
-            .run_with_graceful_shutdown(
-                http::public_routes(service.clone()),
-                stopped(stop_rx.clone()),
-                Some(DRAIN_TIMEOUT),
-            );
-        let internal_server = Server::new_with_acceptor(acceptor(internal)?.boxed())
-            .run_with_graceful_shutdown(
-                http::internal_routes(service.clone()),
-                stopped(stop_rx),
-                Some(DRAIN_TIMEOUT),
-            );
+        let public_server = Server::new_with_acceptor(acceptor(public)?.boxed()).run_with_graceful_shutdown(
+            http::public_routes(service.clone()),
+            stopped(stop_rx.clone()),
+            Some(DRAIN_TIMEOUT),
+        );
+        let internal_server = Server::new_with_acceptor(acceptor(internal)?.boxed()).run_with_graceful_shutdown(
+            http::internal_routes(service.clone()),
+            stopped(stop_rx),
+            Some(DRAIN_TIMEOUT),
+        );
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");

@@ -49,16 +49,10 @@ fn every_bad_value_is_reported_together_with_an_example() {
         "OIDC_LISTEN_ADDR",
         "OIDC_REDIS_URL",
     ] {
-        assert!(
-            stderr.contains(&format!("{var}:")),
-            "{var} not named in:\n{stderr}"
-        );
+        assert!(stderr.contains(&format!("{var}:")), "{var} not named in:\n{stderr}");
     }
     assert!(stderr.contains("for example"), "{stderr}");
-    assert!(
-        !stderr.contains("hunter2"),
-        "a secret leaked into the error: {stderr}"
-    );
+    assert!(!stderr.contains("hunter2"), "a secret leaked into the error: {stderr}");
 }
 
 #[test]

@@ -70,8 +70,7 @@ fn env_example_assignments() -> Vec<(String, bool)> {
 }
 
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries =
-        fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+    let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("directory entry").path();
         if path.is_dir() {
@@ -90,13 +89,8 @@ fn chart_names() -> BTreeMap<String, BTreeSet<String>> {
     files_under(&chart.join("templates"), &mut files);
     let mut found: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in files {
-        let text = fs::read_to_string(&file)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-        let shown = file
-            .strip_prefix(repo_root())
-            .unwrap_or(&file)
-            .display()
-            .to_string();
+        let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        let shown = file.strip_prefix(repo_root()).unwrap_or(&file).display().to_string();
         for name in names_in(&text) {
             found.entry(name).or_default().insert(shown.clone());
         }
@@ -125,12 +119,7 @@ fn readme_rows() -> Vec<Vec<String>> {
 }
 
 /// A failure message naming what is missing and what is extra in `place`.
-fn difference_report(
-    place: &str,
-    found: &BTreeSet<String>,
-    missing_hint: &str,
-    extra_hint: &str,
-) -> Option<String> {
+fn difference_report(place: &str, found: &BTreeSet<String>, missing_hint: &str, extra_hint: &str) -> Option<String> {
     let known = known();
     let missing: Vec<_> = known.difference(found).cloned().collect();
     let extra: Vec<_> = found.difference(&known).cloned().collect();
@@ -139,10 +128,7 @@ fn difference_report(
     }
     let mut report = format!("{place} disagrees with KNOWN_VARS (src/config/vars.rs):\n");
     if !missing.is_empty() {
-        report += &format!(
-            "  missing from {place}: {}\n    → {missing_hint}\n",
-            missing.join(", ")
-        );
+        report += &format!("  missing from {place}: {}\n    → {missing_hint}\n", missing.join(", "));
     }
     if !extra.is_empty() {
         report += &format!(
@@ -167,11 +153,7 @@ fn duplicates<'a>(names: impl IntoIterator<Item = &'a String>) -> Vec<String> {
 #[test]
 fn known_variables_are_listed_once_each_and_all_carry_the_prefix() {
     let all: Vec<String> = KNOWN_VARS.iter().map(|s| s.to_string()).collect();
-    assert_eq!(
-        duplicates(&all),
-        Vec::<String>::new(),
-        "KNOWN_VARS lists these twice"
-    );
+    assert_eq!(duplicates(&all), Vec::<String>::new(), "KNOWN_VARS lists these twice");
     for name in &all {
         assert_eq!(
             names_in(name),
@@ -184,10 +166,7 @@ fn known_variables_are_listed_once_each_and_all_carry_the_prefix() {
 #[test]
 fn every_secret_variable_is_a_known_variable() {
     let known = known();
-    let unknown: Vec<_> = SECRET_VARS
-        .iter()
-        .filter(|s| !known.contains(**s))
-        .collect();
+    let unknown: Vec<_> = SECRET_VARS.iter().filter(|s| !known.contains(**s)).collect();
     assert!(
         unknown.is_empty(),
         "SECRET_VARS names variables KNOWN_VARS lacks: {unknown:?}"
@@ -199,10 +178,7 @@ fn env_example_names_exactly_the_known_variables() {
     let assignments = env_example_assignments();
     let names: Vec<String> = assignments.iter().map(|(n, _)| n.clone()).collect();
     let dupes = duplicates(&names);
-    assert!(
-        dupes.is_empty(),
-        ".env.example assigns these more than once: {dupes:?}"
-    );
+    assert!(dupes.is_empty(), ".env.example assigns these more than once: {dupes:?}");
     let found: BTreeSet<String> = names.into_iter().collect();
     if let Some(report) = difference_report(
         ".env.example",

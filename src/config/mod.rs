@@ -1,7 +1,9 @@
 //! Configuration: raw `OIDC_*` strings (read with envy) turned into typed [`Settings`].
 //! Every problem is collected and reported at once, each naming its variable.
 
+mod env;
 mod parse;
+mod redis;
 mod settings;
 pub mod vars;
 
@@ -24,11 +26,7 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "invalid configuration ({} problem(s)):",
-            self.problems.len()
-        )?;
+        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
         for p in &self.problems {
             writeln!(f, "  {}: {}", p.var, p.message)?;
         }

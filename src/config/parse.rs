@@ -11,9 +11,7 @@ pub(crate) fn duration(value: &str) -> Result<Duration, String> {
         Some(i) => value.split_at(i),
         None => (value, "s"),
     };
-    let amount: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{value}` is not a duration"))?;
+    let amount: u64 = digits.parse().map_err(|_| format!("`{value}` is not a duration"))?;
     let factor = match unit {
         "s" => 1,
         "m" => 60,

@@ -103,20 +103,14 @@ impl From<LoginError> for PageError {
         tracing::warn!(reason = e.reason(), error = %detail, "login failed");
         match e {
             LoginError::Store(store) => store.into(),
-            LoginError::ProviderNotReady(_) => {
-                PageError::Unavailable(page("Sign-in unavailable", &detail))
-            }
-            LoginError::Token(ref t)
-                if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) =>
-            {
+            LoginError::ProviderNotReady(_) => PageError::Unavailable(page("Sign-in unavailable", &detail)),
+            LoginError::Token(ref t) if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) => {
                 PageError::BadGateway(page("Sign-in failed", &detail))
             }
             LoginError::GroupNotAllowed | LoginError::EmailNotVerified => {
                 PageError::Forbidden(page("Access denied", &detail))
             }
-            LoginError::Provider { .. } => {
-                PageError::Forbidden(page("Sign-in was not completed", &detail))
-            }
+            LoginError::Provider { .. } => PageError::Forbidden(page("Sign-in was not completed", &detail)),
             LoginError::IdToken(_) | LoginError::Userinfo(_) | LoginError::Token(_) => {
                 PageError::Unauthorized(page("Sign-in failed", &detail))
             }

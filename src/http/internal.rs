@@ -96,9 +96,7 @@ impl InternalApi {
             None => self.cookie_from(req),
         };
         let session = match self.service.session(value.as_deref()).await? {
-            Some(active) if self.service.settings.introspection_expose_tokens => {
-                self.fresh(active).await
-            }
+            Some(active) if self.service.settings.introspection_expose_tokens => self.fresh(active).await,
             other => other,
         };
         Ok(IntrospectResponse::Ok(Json(match session {
@@ -137,12 +135,7 @@ impl InternalApi {
     /// Prometheus metrics (text exposition format).
     #[oai(path = "/metrics", method = "get", tag = "Tag::Health")]
     async fn metrics(&self) -> PlainText<String> {
-        match self
-            .service
-            .store
-            .count_sessions(crate::session::now())
-            .await
-        {
+        match self.service.store.count_sessions(crate::session::now()).await {
             Ok(n) => {
                 self.service.metrics.active_sessions.set(n as i64);
             }

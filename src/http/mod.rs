@@ -54,11 +54,7 @@ pub fn internal_routes(service: Arc<Service>) -> impl Endpoint {
     Route::new()
         .at(
             "/openapi.json",
-            poem::endpoint::make_sync(move |_| {
-                Response::builder()
-                    .content_type("application/json")
-                    .body(spec.clone())
-            }),
+            poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(spec.clone())),
         )
         .nest("/", api)
         .around(move |ep, req| observe(ep, req, Listener::Internal, metrics.clone()))
@@ -93,11 +89,7 @@ fn route_of(listener: Listener, path: &str) -> &'static str {
         Listener::Public => PUBLIC_ROUTES,
         Listener::Internal => INTERNAL_ROUTES,
     };
-    routes
-        .iter()
-        .find(|r| **r == path)
-        .copied()
-        .unwrap_or("other")
+    routes.iter().find(|r| **r == path).copied().unwrap_or("other")
 }
 
 /// One span per request with a request id (echoed in `X-Request-Id`), the route, status
@@ -143,11 +135,7 @@ async fn observe<E: Endpoint>(
         })
         .observe(elapsed.as_secs_f64());
     span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "request finished"
-        );
+        tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1000.0, "request finished");
     });
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);

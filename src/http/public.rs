@@ -90,19 +90,11 @@ pub enum RefreshResponse {
 impl PublicApi {
     /// Start signing in (authorization code flow with PKCE S256).
     #[oai(path = "/auth/login", method = "get")]
-    async fn login(
-        &self,
-        return_to: Query<Option<String>>,
-        jar: &CookieJar,
-    ) -> Result<Redirect, PageError> {
+    async fn login(&self, return_to: Query<Option<String>>, jar: &CookieJar) -> Result<Redirect, PageError> {
         let service = &self.service;
         let started = service.start_login(return_to.0.as_deref()).await?;
         let timeout = service.settings.session.login_timeout;
-        jar.add(
-            service
-                .cookies
-                .binding(&started.state, &started.binding, timeout),
-        );
+        jar.add(service.cookies.binding(&started.state, &started.binding, timeout));
         Ok(Redirect::Found(started.authorize_url.to_string()))
     }
 
@@ -146,10 +138,7 @@ impl PublicApi {
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, jar: &CookieJar) -> Result<MeResponse, JsonError> {
         let cookie = jar.get(self.service.cookies.session_name());
-        let session = self
-            .service
-            .session(cookie.as_ref().map(|c| c.value_str()))
-            .await?;
+        let session = self.service.session(cookie.as_ref().map(|c| c.value_str())).await?;
         let Some(active) = session else {
             return Err(JsonError::Unauthorized(ErrorBody::new(
                 "unauthorized",
@@ -177,10 +166,7 @@ impl PublicApi {
     #[oai(path = "/auth/logout", method = "post")]
     async fn logout_post(&self, req: &Request, jar: &CookieJar) -> Result<Redirect, PageError> {
         if let Err(reason) = super::same_site::check(req, &self.service) {
-            return Err(PageError::Forbidden(super::error::page(
-                "Forbidden",
-                reason,
-            )));
+            return Err(PageError::Forbidden(super::error::page("Forbidden", reason)));
         }
         self.logout(jar).await
     }
@@ -194,13 +180,8 @@ impl PublicApi {
             return Err(JsonError::Forbidden(ErrorBody::new("forbidden", reason)));
         }
         let cookie = jar.get(self.service.cookies.session_name());
-        let unauthorized =
-            || JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session"));
-        let Some(active) = self
-            .service
-            .session(cookie.as_ref().map(|c| c.value_str()))
-            .await?
-        else {
+        let unauthorized = || JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session"));
+        let Some(active) = self.service.session(cookie.as_ref().map(|c| c.value_str())).await? else {
             return Err(unauthorized());
         };
         match self.service.refresh(active).await {
@@ -230,9 +211,9 @@ impl PublicApi {
                 tracing::warn!(error = %error_chain(&e), "refresh failed");
                 Err(JsonError::BadGateway(ErrorBody::new("bad_gateway", error_chain(&e))))
             }
-            Err(e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy)) => {
-                Err(JsonError::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string())))
-            }
+            Err(e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy)) => Err(JsonError::Unavailable(
+                ErrorBody::new("temporarily_unavailable", e.to_string()),
+            )),
         }
     }
 
@@ -247,17 +228,11 @@ impl PublicApi {
             }
             Err(BackchannelError::Store(e)) => {
                 tracing::error!(error = %error_chain(&e), "back-channel logout failed: session store");
-                BackchannelResponse::Unavailable(ErrorBody::new(
-                    "temporarily_unavailable",
-                    e.to_string(),
-                ))
+                BackchannelResponse::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
             }
             Err(e @ BackchannelError::ProviderNotReady(_)) => {
                 tracing::warn!(error = %e, "back-channel logout deferred: provider not ready");
-                BackchannelResponse::Unavailable(ErrorBody::new(
-                    "temporarily_unavailable",
-                    e.to_string(),
-                ))
+                BackchannelResponse::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "back-channel logout refused");
@@ -273,9 +248,7 @@ impl PublicApi {
         let cookie = jar.get(service.cookies.session_name());
         // The cookie goes whatever happens next.
         jar.add(service.cookies.clear_session());
-        let url = service
-            .logout(cookie.as_ref().map(|c| c.value_str()))
-            .await?;
+        let url = service.logout(cookie.as_ref().map(|c| c.value_str())).await?;
         tracing::info!("logout");
         Ok(Redirect::Found(url.to_string()))
     }

@@ -9,11 +9,7 @@ use crate::service::Service;
 pub fn check(req: &Request, service: &Service) -> Result<(), &'static str> {
     if let Some(origin) = req.header("origin") {
         let ok = url::Url::parse(origin).is_ok_and(|u| service.is_trusted_origin(&u.origin()));
-        return if ok {
-            Ok(())
-        } else {
-            Err("cross-site request refused")
-        };
+        return if ok { Ok(()) } else { Err("cross-site request refused") };
     }
     match req.header("sec-fetch-site") {
         None | Some("same-origin") | Some("none") => Ok(()),

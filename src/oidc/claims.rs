@@ -63,11 +63,7 @@ impl ClaimMapping {
         let string = |path: &ClaimPath| path.get(claims).and_then(Value::as_str).map(str::to_owned);
         let groups = match self.groups.get(claims) {
             Some(Value::String(g)) => vec![g.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
             _ => Vec::new(),
         };
         Identity {
@@ -80,25 +76,17 @@ impl ClaimMapping {
                 Some(Value::String(s)) => Some(s == "true"),
                 _ => None,
             },
-            name: claims
-                .get("name")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
+            name: claims.get("name").and_then(Value::as_str).map(str::to_owned),
             groups,
         }
     }
 }
 
 /// Claims that describe the token rather than the user; not handed to backends.
-const TOKEN_CLAIMS: &[&str] = &[
-    "nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti",
-];
+const TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti"];
 
 /// The user's claims: the ID token's, overlaid with userinfo's (which is fresher).
-pub fn merge_claims(
-    id_token: Map<String, Value>,
-    userinfo: Option<Map<String, Value>>,
-) -> Map<String, Value> {
+pub fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
     let mut claims: Map<String, Value> = id_token
         .into_iter()
         .filter(|(k, _)| !TOKEN_CLAIMS.contains(&k.as_str()))
@@ -120,22 +108,16 @@ mod tests {
 
     #[test]
     fn a_path_reads_nested_claims_and_a_dotted_name_reads_a_flat_one() {
-        let c =
-            claims(json!({"realm_access": {"username": "ann"}, "https://x.example/groups": ["a"]}));
+        let c = claims(json!({"realm_access": {"username": "ann"}, "https://x.example/groups": ["a"]}));
         assert_eq!(
             ClaimPath::parse("$.realm_access.username").unwrap().get(&c),
             Some(&json!("ann"))
         );
         assert_eq!(
-            ClaimPath::parse("https://x.example/groups")
-                .unwrap()
-                .get(&c),
+            ClaimPath::parse("https://x.example/groups").unwrap().get(&c),
             Some(&json!(["a"]))
         );
-        assert_eq!(
-            ClaimPath::parse("$.realm_access.missing").unwrap().get(&c),
-            None
-        );
+        assert_eq!(ClaimPath::parse("$.realm_access.missing").unwrap().get(&c), None);
     }
 
     #[test]
@@ -146,15 +128,11 @@ mod tests {
             groups: ClaimPath::parse("groups").unwrap(),
         };
         assert_eq!(
-            mapping
-                .identity("s", &claims(json!({"groups": "admins"})))
-                .groups,
+            mapping.identity("s", &claims(json!({"groups": "admins"}))).groups,
             vec!["admins"]
         );
         assert_eq!(
-            mapping
-                .identity("s", &claims(json!({"groups": ["a", 1, "b"]})))
-                .groups,
+            mapping.identity("s", &claims(json!({"groups": ["a", 1, "b"]}))).groups,
             vec!["a", "b"]
         );
         assert!(mapping

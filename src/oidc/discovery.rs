@@ -1,10 +1,9 @@
 //! Provider discovery: metadata (with per-endpoint overrides) and the signing keys.
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
-    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
+    CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{reqwest, AdditionalProviderMetadata, ProviderMetadata};
 use serde::{Deserialize, Serialize};
@@ -125,10 +124,7 @@ async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Discover
     Ok(response.bytes().await.map_err(unreachable)?.to_vec())
 }
 
-pub async fn fetch_jwks(
-    http: &reqwest::Client,
-    url: &Url,
-) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+pub async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
     let body = get_json(http, url).await?;
     serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks {
         url: url.clone(),
@@ -138,10 +134,7 @@ pub async fn fetch_jwks(
 
 /// Fetches the discovery document (unless every core endpoint is overridden and it is
 /// unavailable) and checks its issuer byte for byte.
-pub async fn discover(
-    http: &reqwest::Client,
-    settings: &ProviderSettings,
-) -> Result<Discovered, DiscoveryError> {
+pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Discovered, DiscoveryError> {
     let metadata = match fetch_metadata(http, settings).await {
         Ok(m) => Some(m),
         // A wrong issuer is a misconfiguration; endpoint overrides must not paper over it.
@@ -159,9 +152,7 @@ pub async fn discover(
     let pick = |over: &Option<Url>, found: Option<Url>| over.clone().or(found);
     let authorization = pick(
         &settings.authorization_endpoint,
-        metadata
-            .as_ref()
-            .map(|m| m.authorization_endpoint().url().clone()),
+        metadata.as_ref().map(|m| m.authorization_endpoint().url().clone()),
     )
     .ok_or(DiscoveryError::MissingEndpoint(
         "authorization endpoint",
@@ -174,10 +165,7 @@ pub async fn discover(
             .and_then(|m| m.token_endpoint())
             .map(|u| u.url().clone()),
     )
-    .ok_or(DiscoveryError::MissingEndpoint(
-        "token endpoint",
-        "OIDC_TOKEN_ENDPOINT",
-    ))?;
+    .ok_or(DiscoveryError::MissingEndpoint("token endpoint", "OIDC_TOKEN_ENDPOINT"))?;
     let jwks = pick(
         &settings.jwks_uri,
         metadata.as_ref().map(|m| m.jwks_uri().url().clone()),
@@ -194,10 +182,7 @@ pub async fn discover(
                 .map(|u| u.url().clone()),
         ),
         jwks,
-        end_session: pick(
-            &settings.end_session_endpoint,
-            extra.end_session_endpoint.clone(),
-        ),
+        end_session: pick(&settings.end_session_endpoint, extra.end_session_endpoint.clone()),
         revocation: extra.revocation_endpoint.clone(),
     };
     let advertised: Vec<CoreJwsSigningAlgorithm> = metadata
@@ -220,16 +205,11 @@ pub async fn discover(
 pub fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {
     matches!(
         alg,
-        CoreJwsSigningAlgorithm::HmacSha256
-            | CoreJwsSigningAlgorithm::HmacSha384
-            | CoreJwsSigningAlgorithm::HmacSha512
+        CoreJwsSigningAlgorithm::HmacSha256 | CoreJwsSigningAlgorithm::HmacSha384 | CoreJwsSigningAlgorithm::HmacSha512
     )
 }
 
-async fn fetch_metadata(
-    http: &reqwest::Client,
-    settings: &ProviderSettings,
-) -> Result<Metadata, DiscoveryError> {
+async fn fetch_metadata(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Metadata, DiscoveryError> {
     let url = &settings.discovery_url;
     let body = get_json(http, url).await?;
     // Read the issuer first: a mismatch is the most common misconfiguration and deserves
@@ -259,10 +239,7 @@ mod tests {
 
     #[test]
     fn an_issuer_that_differs_by_a_trailing_slash_names_the_exact_value_to_set() {
-        let e = DiscoveryError::issuer_mismatch(
-            "https://id.example/realms/x",
-            "https://id.example/realms/x/",
-        );
+        let e = DiscoveryError::issuer_mismatch("https://id.example/realms/x", "https://id.example/realms/x/");
         let text = e.to_string();
         assert!(text.contains("trailing slash"), "{text}");
         assert!(

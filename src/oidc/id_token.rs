@@ -6,12 +6,8 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use openidconnect::core::{
-    CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-};
-use openidconnect::{
-    ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError,
-};
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
 pub struct IdTokenPolicy<'a> {
@@ -93,12 +89,10 @@ pub fn verify(
         None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
     }
     .map_err(|e| match e {
-        ClaimsVerificationError::SignatureVerification(
-            SignatureVerificationError::NoMatchingKey,
-        ) => IdTokenError::UnknownKey,
-        ClaimsVerificationError::Expired(m) if m == "issued in the future" => {
-            IdTokenError::IssuedInFuture
+        ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey) => {
+            IdTokenError::UnknownKey
         }
+        ClaimsVerificationError::Expired(m) if m == "issued in the future" => IdTokenError::IssuedInFuture,
         other => IdTokenError::Invalid(other),
     })?;
     if claims.audiences().len() > 1 && claims.authorized_party().is_none() {
@@ -113,17 +107,11 @@ pub fn verify(
     // The signature is good, so the payload can be read as sent, with every claim.
     let raw = token.to_string();
     let payload = raw.split('.').nth(1).ok_or(IdTokenError::Payload)?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| IdTokenError::Payload)?;
-    let raw_claims: Map<String, Value> =
-        serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Payload)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).map_err(|_| IdTokenError::Payload)?;
+    let raw_claims: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Payload)?;
     Ok(VerifiedIdToken {
         sub: claims.subject().to_string(),
-        sid: raw_claims
-            .get("sid")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        sid: raw_claims.get("sid").and_then(Value::as_str).map(str::to_owned),
         issuer: claims.issuer().to_string(),
         expires_at: claims.expiration().timestamp().max(0) as u64,
         claims: raw_claims,

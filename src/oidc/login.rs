@@ -3,10 +3,9 @@
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
 use openidconnect::{
-    reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+    reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -16,14 +15,7 @@ use super::provider::error_chain;
 use crate::config::{ClientAuthMethod, ProviderSettings};
 use crate::session::{now, Tokens};
 
-type OidcClient = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
-    EndpointNotSet,
->;
+type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
 
 fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
     // Keys are handled by `Provider` (re-fetched on rotation), not by this client.
@@ -86,10 +78,7 @@ pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints)
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
-    Rejected {
-        error: String,
-        description: Option<String>,
-    },
+    Rejected { error: String, description: Option<String> },
     #[error("the provider could not be reached: {0}")]
     Unreachable(String),
     #[error("the provider's token response is invalid: {0}")]
@@ -124,10 +113,7 @@ impl TokenSet {
 }
 
 fn map_token_error<RE: std::error::Error + 'static>(
-    e: RequestTokenError<
-        RE,
-        openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
-    >,
+    e: RequestTokenError<RE, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
 ) -> TokenError {
     match e {
         RequestTokenError::ServerResponse(r) => TokenError::Rejected {
@@ -197,16 +183,12 @@ pub async fn revoke(
     let Some(url) = &endpoints.revocation else {
         return Ok(());
     };
-    let mut form = vec![
-        ("token", refresh_token),
-        ("token_type_hint", "refresh_token"),
-    ];
+    let mut form = vec![("token", refresh_token), ("token_type_hint", "refresh_token")];
     let mut request = http.post(url.clone());
     match (&settings.client_secret, settings.auth_method) {
         (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-            let enc =
-                |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
             request = request.basic_auth(enc(&settings.client_id), Some(enc(secret.expose())));
         }
         (Some(secret), _) => {
@@ -235,9 +217,7 @@ pub async fn revoke(
             error: e.error,
             description: e.error_description,
         }),
-        Err(_) => Err(TokenError::InvalidResponse(format!(
-            "revocation answered {status}"
-        ))),
+        Err(_) => Err(TokenError::InvalidResponse(format!("revocation answered {status}"))),
     }
 }
 
@@ -247,7 +227,9 @@ pub enum UserinfoError {
     Unreachable(String),
     #[error("the userinfo endpoint answered {0}")]
     Status(u16),
-    #[error("the userinfo response is not a JSON object (signed userinfo is not supported; set OIDC_FETCH_USERINFO=false)")]
+    #[error(
+        "the userinfo response is not a JSON object (signed userinfo is not supported; set OIDC_FETCH_USERINFO=false)"
+    )]
     NotJson,
     #[error("the userinfo `sub` differs from the ID token's")]
     SubjectMismatch,
@@ -274,8 +256,7 @@ pub async fn userinfo(
         .bytes()
         .await
         .map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
-    let claims: Map<String, Value> =
-        serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
+    let claims: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
     if claims.get("sub").and_then(Value::as_str) != Some(expected_sub) {
         return Err(UserinfoError::SubjectMismatch);
     }

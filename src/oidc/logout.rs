@@ -38,10 +38,7 @@ mod tests {
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         assert_eq!(pairs[0], ("realm".into(), "x".into()));
         assert!(pairs.contains(&("id_token_hint".into(), "hint".into())));
-        assert!(pairs.contains(&(
-            "post_logout_redirect_uri".into(),
-            "https://app.example/bye".into()
-        )));
+        assert!(pairs.contains(&("post_logout_redirect_uri".into(), "https://app.example/bye".into())));
         assert!(pairs.contains(&("state".into(), "s1".into())));
     }
 }

@@ -91,11 +91,7 @@ impl Provider {
 
     /// The current key set; `None` until discovery has loaded it.
     pub fn keys(&self) -> Option<Arc<CoreJsonWebKeySet>> {
-        self.keys
-            .read()
-            .expect("not poisoned")
-            .as_ref()
-            .map(|k| k.set.clone())
+        self.keys.read().expect("not poisoned").as_ref().map(|k| k.set.clone())
     }
 
     /// One discovery attempt: metadata and keys, both or neither.
@@ -107,10 +103,7 @@ impl Provider {
                 .await?;
             let keys = self
                 .metrics
-                .provider_call(
-                    "jwks",
-                    discovery::fetch_jwks(&self.http, &found.endpoints.jwks),
-                )
+                .provider_call("jwks", discovery::fetch_jwks(&self.http, &found.endpoints.jwks))
                 .await?;
             Ok::<_, DiscoveryError>((found, keys))
         }
@@ -155,10 +148,7 @@ impl Provider {
     /// Re-fetches the key set after a token named an unknown key. Returns the new set, or
     /// `None` when a re-fetch happened too recently (so forged `kid`s cannot make us hammer
     /// the provider) or failed.
-    pub async fn refetch_keys(
-        &self,
-        seen: &Arc<CoreJsonWebKeySet>,
-    ) -> Option<Arc<CoreJsonWebKeySet>> {
+    pub async fn refetch_keys(&self, seen: &Arc<CoreJsonWebKeySet>) -> Option<Arc<CoreJsonWebKeySet>> {
         let _one_at_a_time = self.refetch.lock().await;
         {
             let keys = self.keys.read().expect("not poisoned");
@@ -167,10 +157,7 @@ impl Provider {
             if !Arc::ptr_eq(&keys.set, seen) {
                 return Some(keys.set.clone());
             }
-            if keys
-                .refetched_at
-                .is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL)
-            {
+            if keys.refetched_at.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
                 return None;
             }
         }

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use super::Service;
-use crate::oidc::logout_token::{
-    verify_logout_token, LogoutClaims, LogoutTokenError, LogoutTokenPolicy,
-};
+use crate::oidc::logout_token::{verify_logout_token, LogoutClaims, LogoutTokenError, LogoutTokenPolicy};
 use crate::oidc::provider::NotReady;
 use crate::session::{now, SessionKey, SessionStore, StoreError};
 
@@ -34,9 +32,7 @@ impl Service {
         let result = self.verified_backchannel_logout(token).await;
         self.metrics.logout(match &result {
             Ok(_) => "backchannel_accepted",
-            Err(BackchannelError::Store(_) | BackchannelError::ProviderNotReady(_)) => {
-                "backchannel_deferred"
-            }
+            Err(BackchannelError::Store(_) | BackchannelError::ProviderNotReady(_)) => "backchannel_deferred",
             Err(_) => "backchannel_refused",
         });
         result
@@ -70,10 +66,7 @@ impl Service {
     }
 
     async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, BackchannelError> {
-        let discovered = self
-            .provider
-            .discovered()
-            .map_err(BackchannelError::ProviderNotReady)?;
+        let discovered = self.provider.discovered().map_err(BackchannelError::ProviderNotReady)?;
         let settings = &self.provider.settings;
         let policy = LogoutTokenPolicy {
             issuer: &settings.issuer,
@@ -97,15 +90,9 @@ impl Service {
 
     /// With `sid`: the sessions of that provider session (and of `sub`, when both are
     /// given). With only `sub`: every session of that user.
-    async fn matching_sessions(
-        &self,
-        claims: &LogoutClaims,
-    ) -> Result<Vec<SessionKey>, StoreError> {
+    async fn matching_sessions(&self, claims: &LogoutClaims) -> Result<Vec<SessionKey>, StoreError> {
         let Some(sid) = &claims.sid else {
-            let sub = claims
-                .sub
-                .as_deref()
-                .expect("a verified token has sid or sub");
+            let sub = claims.sub.as_deref().expect("a verified token has sid or sub");
             return self.store.keys_by_sub(sub).await;
         };
         let mut matching = Vec::new();
@@ -113,10 +100,7 @@ impl Service {
             let Some(record) = self.store.peek(&key).await? else {
                 continue;
             };
-            let same_user = claims
-                .sub
-                .as_ref()
-                .is_none_or(|sub| *sub == record.identity.sub);
+            let same_user = claims.sub.as_ref().is_none_or(|sub| *sub == record.identity.sub);
             if record.sid.as_deref() == Some(sid.as_str()) && same_user {
                 matching.push(key);
             }

@@ -9,8 +9,7 @@ use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
 use crate::oidc::login::{self, TokenError, UserinfoError};
 use crate::oidc::provider::NotReady;
 use crate::session::{
-    now, random_token, sha256_hex, PendingLogin, SessionId, SessionRecord, SessionStore,
-    StoreError, StoredTokens,
+    now, random_token, sha256_hex, PendingLogin, SessionId, SessionRecord, SessionStore, StoreError, StoredTokens,
 };
 
 pub struct StartedLogin {
@@ -45,10 +44,7 @@ pub enum LoginError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the identity provider reported an error: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
-    Provider {
-        error: String,
-        description: Option<String>,
-    },
+    Provider { error: String, description: Option<String> },
     #[error("the callback lacks `{0}`")]
     MissingParameter(&'static str),
     #[error("this login is unknown, expired or already used; please start again")]
@@ -94,18 +90,12 @@ impl LoginError {
 impl Service {
     pub async fn start_login(&self, return_to: Option<&str>) -> Result<StartedLogin, LoginError> {
         let return_to = match return_to {
-            Some(raw) => ReturnTo::parse(
-                raw,
-                &self.own_origin,
-                &self.settings.redirects.allowed_return_origins,
-            )?
-            .into_string(),
+            Some(raw) => {
+                ReturnTo::parse(raw, &self.own_origin, &self.settings.redirects.allowed_return_origins)?.into_string()
+            }
             None => self.settings.redirects.post_login.clone(),
         };
-        let discovered = self
-            .provider
-            .discovered()
-            .map_err(LoginError::ProviderNotReady)?;
+        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
         let request = login::authorization_request(&self.provider.settings, &discovered.endpoints);
         let binding = random_token();
         let pending = PendingLogin {
@@ -115,11 +105,7 @@ impl Service {
             binding_hash: sha256_hex(binding.as_bytes()),
         };
         self.store
-            .put_pending(
-                &request.state,
-                &pending,
-                self.settings.session.login_timeout,
-            )
+            .put_pending(&request.state, &pending, self.settings.session.login_timeout)
             .await?;
         self.metrics.login("started", "");
         Ok(StartedLogin {
@@ -130,11 +116,7 @@ impl Service {
     }
 
     /// `binding` is the value of this login's binding cookie, if the browser sent it.
-    pub async fn finish_login(
-        &self,
-        callback: Callback,
-        binding: Option<&str>,
-    ) -> Result<FinishedLogin, LoginError> {
+    pub async fn finish_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
         let result = self.complete_login(callback, binding).await;
         match &result {
             Ok(_) => self.metrics.login("completed", ""),
@@ -143,11 +125,7 @@ impl Service {
         result
     }
 
-    async fn complete_login(
-        &self,
-        callback: Callback,
-        binding: Option<&str>,
-    ) -> Result<FinishedLogin, LoginError> {
+    async fn complete_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
         if let Some(error) = callback.error {
             // The attempt is over either way: burn its state so it cannot be resumed.
             if let Some(state) = &callback.state {
@@ -158,18 +136,10 @@ impl Service {
                 description: callback.error_description,
             });
         }
-        let state = callback
-            .state
-            .clone()
-            .ok_or(LoginError::MissingParameter("state"))?;
+        let state = callback.state.clone().ok_or(LoginError::MissingParameter("state"))?;
         // Taken first, whatever follows: a state is good for one attempt only.
-        let pending = self
-            .store
-            .take_pending(&state)
-            .await?
-            .ok_or(LoginError::UnknownState)?;
-        let bound =
-            binding.is_some_and(|b| subtle_eq(&sha256_hex(b.as_bytes()), &pending.binding_hash));
+        let pending = self.store.take_pending(&state).await?.ok_or(LoginError::UnknownState)?;
+        let bound = binding.is_some_and(|b| subtle_eq(&sha256_hex(b.as_bytes()), &pending.binding_hash));
         if !bound {
             return Err(LoginError::NotBoundToBrowser);
         }
@@ -181,10 +151,7 @@ impl Service {
             return Err(LoginError::WrongIssuer);
         }
         let code = callback.code.ok_or(LoginError::MissingParameter("code"))?;
-        let discovered = self
-            .provider
-            .discovered()
-            .map_err(LoginError::ProviderNotReady)?;
+        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
         let settings = &self.provider.settings;
         let exchange = login::exchange_code(
             settings,
@@ -211,12 +178,7 @@ impl Service {
                 self.metrics
                     .provider_call(
                         "userinfo",
-                        login::userinfo(
-                            &self.provider.http,
-                            url,
-                            &tokens.access_token,
-                            &verified.sub,
-                        ),
+                        login::userinfo(&self.provider.http, url, &tokens.access_token, &verified.sub),
                     )
                     .await
                     .map_err(LoginError::Userinfo)?,
@@ -226,12 +188,7 @@ impl Service {
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
         let policy = &self.settings.claims;
-        if !policy.allowed_groups.is_empty()
-            && !identity
-                .groups
-                .iter()
-                .any(|g| policy.allowed_groups.contains(g))
-        {
+        if !policy.allowed_groups.is_empty() && !identity.groups.iter().any(|g| policy.allowed_groups.contains(g)) {
             return Err(LoginError::GroupNotAllowed);
         }
         if policy.require_email_verified && identity.email_verified != Some(true) {
@@ -273,10 +230,7 @@ impl Service {
         nonce: Option<&str>,
     ) -> Result<VerifiedIdToken, IdTokenError> {
         let settings = &self.provider.settings;
-        let discovered = self
-            .provider
-            .discovered()
-            .map_err(|_| IdTokenError::UnknownKey)?;
+        let discovered = self.provider.discovered().map_err(|_| IdTokenError::UnknownKey)?;
         let policy = IdTokenPolicy {
             issuer: &settings.issuer,
             client_id: &settings.client_id,

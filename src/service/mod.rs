@@ -53,11 +53,6 @@ impl Service {
 impl Service {
     /// This site, or one of `OIDC_ALLOWED_RETURN_ORIGINS`.
     pub fn is_trusted_origin(&self, origin: &url::Origin) -> bool {
-        origin == &self.own_origin
-            || self
-                .settings
-                .redirects
-                .allowed_return_origins
-                .contains(origin)
+        origin == &self.own_origin || self.settings.redirects.allowed_return_origins.contains(origin)
     }
 }

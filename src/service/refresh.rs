@@ -15,8 +15,7 @@ use crate::oidc::id_token::IdTokenError;
 use crate::oidc::login::{self, TokenError};
 use crate::oidc::provider::NotReady;
 use crate::session::{
-    now, now_millis, random_token, SessionKey, SessionRecord, SessionStore, StoreError,
-    StoredTokens, Tokens,
+    now, now_millis, random_token, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens,
 };
 
 /// A refresh younger than this is reused instead of starting another.
@@ -84,9 +83,7 @@ impl Service {
             tokio::time::sleep(POLL).await;
             match self.store.peek(&key).await? {
                 None => return Err(RefreshError::Ended),
-                Some(current) if current.refreshed_at != seen => {
-                    return Ok(self.active(key, current))
-                }
+                Some(current) if current.refreshed_at != seen => return Ok(self.active(key, current)),
                 Some(_) if Instant::now() > deadline => return Err(RefreshError::Busy),
                 Some(_) => {}
             }
@@ -94,8 +91,7 @@ impl Service {
     }
 
     fn active(&self, key: SessionKey, record: SessionRecord) -> ActiveSession {
-        let idle_expires_at =
-            (now() + self.settings.session.idle_timeout.as_secs()).min(record.expires_at);
+        let idle_expires_at = (now() + self.settings.session.idle_timeout.as_secs()).min(record.expires_at);
         ActiveSession {
             key,
             record,
@@ -103,28 +99,15 @@ impl Service {
         }
     }
 
-    async fn refresh_locked(
-        &self,
-        key: &SessionKey,
-        seen: u64,
-    ) -> Result<SessionRecord, RefreshError> {
+    async fn refresh_locked(&self, key: &SessionKey, seen: u64) -> Result<SessionRecord, RefreshError> {
         let mut record = self.store.peek(key).await?.ok_or(RefreshError::Ended)?;
         if record.refreshed_at != seen {
             return Ok(record); // refreshed between our read and our lock
         }
         let keys = self.settings.session.keys.as_ref();
-        let old = record
-            .tokens
-            .open(keys, key)
-            .map_err(|_| RefreshError::Ended)?;
-        let refresh_token = old
-            .refresh_token
-            .clone()
-            .ok_or(RefreshError::NoRefreshToken)?;
-        let discovered = self
-            .provider
-            .discovered()
-            .map_err(RefreshError::ProviderNotReady)?;
+        let old = record.tokens.open(keys, key).map_err(|_| RefreshError::Ended)?;
+        let refresh_token = old.refresh_token.clone().ok_or(RefreshError::NoRefreshToken)?;
+        let discovered = self.provider.discovered().map_err(RefreshError::ProviderNotReady)?;
         let call = login::refresh(
             &self.provider.settings,
             &discovered.endpoints,
@@ -143,10 +126,7 @@ impl Service {
         };
         let id_token = match &set.id_token {
             Some(token) => {
-                let verified = self
-                    .verify_id_token(token, None)
-                    .await
-                    .map_err(RefreshError::IdToken)?;
+                let verified = self.verify_id_token(token, None).await.map_err(RefreshError::IdToken)?;
                 let same_issuer = record
                     .claims
                     .get("iss")

@@ -14,12 +14,7 @@ impl ReturnTo {
     pub fn parse(raw: &str, own: &Origin, allowed: &[Origin]) -> Result<Self, ReturnToRejected> {
         // Browsers ignore tabs/newlines and treat `\` as `/` in URLs: anything of that kind
         // could turn a "path" into another host, so it is refused outright.
-        if raw.is_empty()
-            || raw.len() > 2048
-            || raw
-                .chars()
-                .any(|c| c.is_control() || c == '\\' || c.is_whitespace())
-        {
+        if raw.is_empty() || raw.len() > 2048 || raw.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace()) {
             return Err(ReturnToRejected);
         }
         if raw.starts_with('/') {

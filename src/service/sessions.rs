@@ -8,9 +8,7 @@ use super::Service;
 use crate::oidc::login;
 use crate::oidc::logout::end_session_url;
 use crate::oidc::provider::error_chain;
-use crate::session::{
-    now, random_token, SessionId, SessionKey, SessionRecord, SessionStore, StoreError, Tokens,
-};
+use crate::session::{now, random_token, SessionId, SessionKey, SessionRecord, SessionStore, StoreError, Tokens};
 
 /// A live session, as read (and kept alive) by a request.
 pub struct ActiveSession {
@@ -23,10 +21,7 @@ pub struct ActiveSession {
 impl Service {
     /// The live session behind a cookie value, sliding its idle timeout: one Redis round
     /// trip. Garbage, unknown and ended sessions are all `None`.
-    pub async fn session(
-        &self,
-        cookie_value: Option<&str>,
-    ) -> Result<Option<ActiveSession>, StoreError> {
+    pub async fn session(&self, cookie_value: Option<&str>) -> Result<Option<ActiveSession>, StoreError> {
         let Some(id) = cookie_value.and_then(SessionId::parse) else {
             return Ok(None);
         };
@@ -40,9 +35,7 @@ impl Service {
             return Ok(None);
         }
         // Without a refresh token nothing can renew the access token: the session ends with it.
-        if record.access_token_expires_at.is_some_and(|at| at <= now)
-            && !self.has_refresh_token(&record, &key)
-        {
+        if record.access_token_expires_at.is_some_and(|at| at <= now) && !self.has_refresh_token(&record, &key) {
             self.end(&key).await?;
             return Ok(None);
         }
@@ -55,16 +48,12 @@ impl Service {
     }
 
     fn has_refresh_token(&self, record: &SessionRecord, key: &SessionKey) -> bool {
-        self.tokens(record, key)
-            .is_some_and(|t| t.refresh_token.is_some())
+        self.tokens(record, key).is_some_and(|t| t.refresh_token.is_some())
     }
 
     /// The session's tokens; `None` when they cannot be decrypted with any configured key.
     pub fn tokens(&self, record: &SessionRecord, key: &SessionKey) -> Option<Tokens> {
-        record
-            .tokens
-            .open(self.settings.session.keys.as_ref(), key)
-            .ok()
+        record.tokens.open(self.settings.session.keys.as_ref(), key).ok()
     }
 
     /// Ends a session and revokes its refresh token at the provider (RFC 7009), so that

@@ -23,11 +23,7 @@ impl Cookies {
 
     /// One binding cookie per pending login, so logins in two tabs do not collide.
     pub fn binding_name(&self, state: &str) -> String {
-        format!(
-            "{}_login_{}",
-            self.settings.name,
-            &sha256_hex(state.as_bytes())[..12]
-        )
+        format!("{}_login_{}", self.settings.name, &sha256_hex(state.as_bytes())[..12])
     }
 
     fn base(&self, name: String, value: &str) -> Cookie {

@@ -55,13 +55,7 @@ impl KeyRing {
         let mut nonce = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut nonce);
         let sealed = self.ciphers[0]
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .expect("encryption of an in-memory buffer cannot fail");
         [nonce.as_slice(), &sealed].concat()
     }
@@ -73,10 +67,7 @@ impl KeyRing {
         let (nonce, msg) = sealed.split_at(24);
         self.ciphers
             .iter()
-            .find_map(|c| {
-                c.decrypt(XNonce::from_slice(nonce), Payload { msg, aad })
-                    .ok()
-            })
+            .find_map(|c| c.decrypt(XNonce::from_slice(nonce), Payload { msg, aad }).ok())
             .ok_or(DecryptError)
     }
 }
@@ -94,10 +85,7 @@ mod tests {
         let sealed = old.seal(b"refresh-token", b"session");
         let rotated = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
         assert_eq!(rotated.open(&sealed, b"session").unwrap(), b"refresh-token");
-        assert!(KeyRing::parse(K2)
-            .unwrap()
-            .open(&sealed, b"session")
-            .is_err());
+        assert!(KeyRing::parse(K2).unwrap().open(&sealed, b"session").is_err());
     }
 
     #[test]

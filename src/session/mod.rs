@@ -60,10 +60,7 @@ pub fn random_token() -> String {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The tokens a session holds; never leaves the service except as an opt-in
@@ -163,13 +160,7 @@ mod tests {
     fn only_well_formed_session_ids_are_accepted() {
         let id = SessionId::generate();
         assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
-        for bad in [
-            "",
-            "x",
-            "../../etc/passwd",
-            &"A".repeat(44),
-            &"!".repeat(43),
-        ] {
+        for bad in ["", "x", "../../etc/passwd", &"A".repeat(44), &"!".repeat(43)] {
             assert!(SessionId::parse(bad).is_none(), "{bad}");
         }
     }

@@ -47,11 +47,7 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Releases the lock if `owner` still holds it.
-    fn unlock(
-        &self,
-        key: &SessionKey,
-        owner: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn unlock(&self, key: &SessionKey, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Reads a live session and slides its idle timeout, in one round trip.
     fn load(
@@ -62,35 +58,19 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// Ends a session, returning what it held.
-    fn remove(
-        &self,
-        key: &SessionKey,
-    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    fn remove(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// Keys of sessions created with this provider `sid`.
-    fn keys_by_sid(
-        &self,
-        sid: &str,
-    ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    fn keys_by_sid(&self, sid: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
 
     /// Keys of sessions of this user.
-    fn keys_by_sub(
-        &self,
-        sub: &str,
-    ) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    fn keys_by_sub(&self, sub: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
 
     /// Reads a session without touching it (for back-channel checks).
-    fn peek(
-        &self,
-        key: &SessionKey,
-    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    fn peek(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// Records a logout token id; false when it was seen before (a replay).
-    fn remember_jti(
-        &self,
-        id: &str,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn remember_jti(&self, id: &str, ttl: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn put_pending(
         &self,
@@ -100,10 +80,7 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes a pending login out (single use): a second call finds nothing.
-    fn take_pending(
-        &self,
-        state: &str,
-    ) -> impl Future<Output = Result<Option<PendingLogin>, StoreError>> + Send;
+    fn take_pending(&self, state: &str) -> impl Future<Output = Result<Option<PendingLogin>, StoreError>> + Send;
 
     /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions
     /// count until then). For the metrics gauge, read at scrape time.

@@ -68,17 +68,15 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("oidc_session");
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_seconds =
-            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram as fn() -> Histogram,
-            );
+        let request_seconds = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let logins = Family::<OutcomeLabels, Counter>::default();
         let refreshes = Family::<KindLabels, Counter>::default();
         let logouts = Family::<KindLabels, Counter>::default();
-        let provider_seconds =
-            Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                latency_histogram as fn() -> Histogram,
-            );
+        let provider_seconds = Family::<EndpointLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         let provider_errors = Family::<EndpointLabels, Counter>::default();
         let redis_errors = Counter::default();
         let active_sessions = Gauge::default();
@@ -109,11 +107,7 @@ impl Metrics {
             "Failed calls to the OpenID Provider by endpoint",
             provider_errors.clone(),
         );
-        registry.register(
-            "redis_errors",
-            "Failed Redis operations",
-            redis_errors.clone(),
-        );
+        registry.register("redis_errors", "Failed Redis operations", redis_errors.clone());
         registry.register(
             "active_sessions",
             "Sessions not past their absolute end (approximate: idle-expired ones count until then)",
@@ -135,15 +129,12 @@ impl Metrics {
 
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String cannot fail");
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 
     pub fn login(&self, outcome: &'static str, reason: &'static str) {
-        self.logins
-            .get_or_create(&OutcomeLabels { outcome, reason })
-            .inc();
+        self.logins.get_or_create(&OutcomeLabels { outcome, reason }).inc();
     }
 
     pub fn logout(&self, kind: &'static str) {

@@ -24,9 +24,7 @@ async fn assert_refused(app: &ForgedApp, response: reqwest::Response, what: &str
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_request", "{what}");
     assert!(
-        body["error_description"]
-            .as_str()
-            .is_some_and(|d| !d.is_empty()),
+        body["error_description"].as_str().is_some_and(|d| !d.is_empty()),
         "{what}"
     );
     let _ = app;
@@ -62,9 +60,7 @@ async fn a_sid_token_ends_that_session_and_a_sub_token_ends_all_of_the_users_ses
 async fn a_token_whose_sid_matches_but_whose_sub_is_another_users_ends_nothing() {
     let app = spawn_against_forger().await;
     let ann = app.session_for("ann", "sid-ann-1").await;
-    let response = app
-        .post_logout_token(&token(&app, |c| c["sub"] = json!("ben")))
-        .await;
+    let response = app.post_logout_token(&token(&app, |c| c["sub"] = json!("ben"))).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(app.is_active(&ann).await);
 }
@@ -94,11 +90,7 @@ async fn every_defective_logout_token_is_refused_with_400_and_ends_nothing() {
     let bad_signature = {
         let t = valid(|_| {});
         let (head, sig) = t.rsplit_once('.').unwrap();
-        format!(
-            "{head}.{}{}",
-            if sig.starts_with('A') { "B" } else { "A" },
-            &sig[1..]
-        )
+        format!("{head}.{}{}", if sig.starts_with('A') { "B" } else { "A" }, &sig[1..])
     };
     let defects: Vec<(&str, String)> = vec![
         ("bad signature", bad_signature),
@@ -123,10 +115,7 @@ async fn every_defective_logout_token_is_refused_with_400_and_ends_nothing() {
                 claims(),
             ),
         ),
-        (
-            "wrong iss",
-            valid(|c| c["iss"] = json!("https://evil.example")),
-        ),
+        ("wrong iss", valid(|c| c["iss"] = json!("https://evil.example"))),
         ("wrong aud", valid(|c| c["aud"] = json!("another-client"))),
         (
             "missing iat",
@@ -185,12 +174,7 @@ async fn every_defective_logout_token_is_refused_with_400_and_ends_nothing() {
 
     let client = reqwest::Client::new();
     let url = format!("{}/auth/backchannel-logout", app.public);
-    let missing = client
-        .post(&url)
-        .form(&[("other", "x")])
-        .send()
-        .await
-        .unwrap();
+    let missing = client.post(&url).form(&[("other", "x")]).send().await.unwrap();
     assert_refused(&app, missing, "missing logout_token").await;
     let json_body = client
         .post(&url)
@@ -219,14 +203,10 @@ async fn typ_jwt_as_older_keycloak_sends_is_accepted() {
     let mut claims = logout_claims(&forge.issuer, CLIENT_ID, oidc_session::session::now());
     claims["sub"] = json!("ann");
     claims["sid"] = json!("sid-ann-1");
-    let keycloak_style = forge.signer.sign(
-        json!({"alg": "RS256", "typ": "JWT", "kid": forge.signer.kid()}),
-        claims,
-    );
-    assert_eq!(
-        app.post_logout_token(&keycloak_style).await.status(),
-        StatusCode::OK
-    );
+    let keycloak_style = forge
+        .signer
+        .sign(json!({"alg": "RS256", "typ": "JWT", "kid": forge.signer.kid()}), claims);
+    assert_eq!(app.post_logout_token(&keycloak_style).await.status(), StatusCode::OK);
     assert!(!app.is_active(&ann).await);
 }
 
@@ -235,22 +215,13 @@ async fn a_logout_sent_to_one_replica_ends_a_session_created_through_another() {
     let app = spawn_against_forger().await;
     let ann = app.session_for("ann", "sid-ann-1").await;
     // A second replica: same provider, same Redis, its own listeners.
-    let (public, internal) = (
-        crate::helpers::free_listener(),
-        crate::helpers::free_listener(),
-    );
+    let (public, internal) = (crate::helpers::free_listener(), crate::helpers::free_listener());
     let replica = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
     let replica_internal = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
     let vars = vec![
-        (
-            "OIDC_ISSUER_URL".to_owned(),
-            app.provider.forge.issuer.clone(),
-        ),
+        ("OIDC_ISSUER_URL".to_owned(), app.provider.forge.issuer.clone()),
         ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-        (
-            "OIDC_REDIRECT_URI".to_owned(),
-            format!("{}/auth/callback", app.public),
-        ),
+        ("OIDC_REDIRECT_URI".to_owned(), format!("{}/auth/callback", app.public)),
         ("OIDC_REDIS_URL".to_owned(), app.redis.url.clone()),
         ("OIDC_LOG".to_owned(), "error".to_owned()),
     ];

@@ -15,8 +15,7 @@ async fn check(vars: &[(&str, String)]) -> (Option<i32>, String) {
         .output()
         .await
         .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     (output.status.code(), text)
 }
 
@@ -24,14 +23,8 @@ fn base(issuer: &str, redis: &str) -> Vec<(&'static str, String)> {
     vec![
         ("OIDC_ISSUER_URL", issuer.to_owned()),
         ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
-        (
-            "OIDC_REDIRECT_URI",
-            "https://app.example.com/auth/callback".to_owned(),
-        ),
-        (
-            "OIDC_POST_LOGOUT_REDIRECT_URI",
-            "https://app.example.com/".to_owned(),
-        ),
+        ("OIDC_REDIRECT_URI", "https://app.example.com/auth/callback".to_owned()),
+        ("OIDC_POST_LOGOUT_REDIRECT_URI", "https://app.example.com/".to_owned()),
         ("OIDC_REDIS_URL", redis.to_owned()),
     ]
 }
@@ -50,7 +43,7 @@ async fn against_the_real_provider_check_prints_what_to_register_and_passes() {
         "ok       end_session_endpoint:",
         "ok       back-channel logout: supported, with sid",
         "ok       client authentication none: supported",
-        "ok       redis: reachable",
+        "ok       redis: standalone, reachable",
         "login can work",
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
@@ -119,24 +112,14 @@ async fn an_issuer_differing_by_a_trailing_slash_says_exactly_what_to_set() {
     let (code, out) = check(&vars).await;
     assert_eq!(code, Some(1), "{out}");
     let expected = format!("set OIDC_ISSUER_URL={} exactly", provider.forge.issuer);
-    assert!(
-        out.contains("trailing slash") && out.contains(&expected),
-        "{out}"
-    );
+    assert!(out.contains("trailing slash") && out.contains(&expected), "{out}");
 }
 
 #[tokio::test]
 async fn an_unreachable_redis_names_oidc_redis_url() {
     let provider = ForgingProvider::start().await;
     let closed = free_listener().local_addr().unwrap().port();
-    let (code, out) = check(&base(
-        &provider.forge.issuer,
-        &format!("redis://127.0.0.1:{closed}"),
-    ))
-    .await;
+    let (code, out) = check(&base(&provider.forge.issuer, &format!("redis://127.0.0.1:{closed}"))).await;
     assert_eq!(code, Some(1), "{out}");
-    assert!(
-        out.contains("Redis is unreachable: check OIDC_REDIS_URL"),
-        "{out}"
-    );
+    assert!(out.contains("Redis is unreachable: check OIDC_REDIS_URL"), "{out}");
 }

@@ -13,9 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::common::forge::TestSigner;
 use crate::common::redis::TestRedis;
-use crate::helpers::{
-    browser, free_listener, location, session_cookie, start_service, wait_until_ready, CLIENT_ID,
-};
+use crate::helpers::{browser, free_listener, location, session_cookie, start_service, wait_until_ready, CLIENT_ID};
 
 /// What the token endpoint puts in `id_token`, given the request's nonce.
 pub type IdTokenMaker = Arc<dyn Fn(&Forge, &str) -> String + Send + Sync>;
@@ -82,10 +80,7 @@ impl ForgingProvider {
         let server = tokio::spawn(async move {
             let _ = Server::new_with_acceptor(acceptor).run(app).await;
         });
-        Self {
-            forge,
-            _server: server,
-        }
+        Self { forge, _server: server }
     }
 }
 
@@ -103,14 +98,7 @@ fn discovery(forge: Data<&Arc<Forge>>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["RS256"],
         "code_challenge_methods_supported": ["S256"],
     });
-    for (k, v) in forge
-        .discovery_extra
-        .lock()
-        .unwrap()
-        .as_object()
-        .into_iter()
-        .flatten()
-    {
+    for (k, v) in forge.discovery_extra.lock().unwrap().as_object().into_iter().flatten() {
         match v {
             Value::Null => doc.as_object_mut().unwrap().remove(k),
             v => doc.as_object_mut().unwrap().insert(k.clone(), v.clone()),
@@ -182,10 +170,7 @@ pub async fn spawn_against_forger() -> ForgedApp {
     let vars = vec![
         ("OIDC_ISSUER_URL".to_owned(), provider.forge.issuer.clone()),
         ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-        (
-            "OIDC_REDIRECT_URI".to_owned(),
-            format!("{public_url}/auth/callback"),
-        ),
+        ("OIDC_REDIRECT_URI".to_owned(), format!("{public_url}/auth/callback")),
         ("OIDC_REDIS_URL".to_owned(), redis.url.clone()),
         ("OIDC_LOG".to_owned(), "error".to_owned()),
         // Its userinfo knows one user only; ID-token claims are what these tests vary.
@@ -210,11 +195,7 @@ impl ForgedApp {
     ) -> (StatusCode, Option<String>, String) {
         self.provider.forge.set_maker(Arc::new(maker));
         let browser = browser();
-        let login = browser
-            .get(format!("{}/auth/login", self.public))
-            .send()
-            .await
-            .unwrap();
+        let login = browser.get(format!("{}/auth/login", self.public)).send().await.unwrap();
         let at_provider = browser.get(location(&login)).send().await.unwrap();
         let callback = browser.get(location(&at_provider)).send().await.unwrap();
         let status = callback.status();
@@ -264,10 +245,7 @@ impl ForgedApp {
             .unwrap()
             .get_connection()
             .unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg("oidc:session:*")
-            .query(&mut conn)
-            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS").arg("oidc:session:*").query(&mut conn).unwrap();
         keys.len()
     }
 }

@@ -98,14 +98,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mut vars: Vec<(String, String)> = vec![
         ("OIDC_ISSUER_URL".into(), provider.issuer.clone()),
         ("OIDC_CLIENT_ID".into(), CLIENT_ID.into()),
-        (
-            "OIDC_REDIRECT_URI".into(),
-            format!("{public_url}/auth/callback"),
-        ),
-        (
-            "OIDC_POST_LOGOUT_REDIRECT_URI".into(),
-            format!("{public_url}/bye"),
-        ),
+        ("OIDC_REDIRECT_URI".into(), format!("{public_url}/auth/callback")),
+        ("OIDC_POST_LOGOUT_REDIRECT_URI".into(), format!("{public_url}/bye")),
         ("OIDC_REDIS_URL".into(), redis.url.clone()),
         // oidc-provider issues refresh tokens for offline_access only with consent.
         ("OIDC_PROMPT".into(), "consent".into()),
@@ -134,11 +128,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 /// Runs the service in-process on the given listeners; it stops when the sender drops.
-pub fn start_service(
-    vars: Vec<(String, String)>,
-    public: TcpListener,
-    internal: TcpListener,
-) -> oneshot::Sender<()> {
+pub fn start_service(vars: Vec<(String, String)>, public: TcpListener, internal: TcpListener) -> oneshot::Sender<()> {
     let settings = Settings::from_vars(vars).expect("test settings are valid");
     oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
     let app = Application::with_listeners(settings, public, internal).expect("the app builds");
@@ -193,22 +183,11 @@ impl TestApp {
     }
 
     /// Starts a login and drives the provider's forms; returns the callback URL, not yet visited.
-    pub async fn provider_callback(
-        &self,
-        browser: &reqwest::Client,
-        user: &str,
-        query: &str,
-    ) -> String {
+    pub async fn provider_callback(&self, browser: &reqwest::Client, user: &str, query: &str) -> String {
         let login = self.get_login(browser, query).await;
         assert_eq!(login.status(), StatusCode::FOUND);
         let authorize = location(&login);
-        provider::sign_in(
-            browser,
-            &authorize,
-            user,
-            &format!("{}/auth/callback", self.public),
-        )
-        .await
+        provider::sign_in(browser, &authorize, user, &format!("{}/auth/callback", self.public)).await
     }
 
     pub async fn introspect(&self, session: &str) -> Value {
@@ -288,6 +267,7 @@ impl TestApp {
                 "string" => vec![redis::cmd("GET").arg(&key).query(&mut conn).unwrap()],
                 "hash" => redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap(),
                 "set" => redis::cmd("SMEMBERS").arg(&key).query(&mut conn).unwrap(),
+                "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query(&mut conn).unwrap(),
                 other => panic!("unexpected Redis type {other}"),
             };
             dump.push_str(&key);
@@ -316,11 +296,7 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
     set_cookies(headers)
         .into_iter()
         .find(|c| c.starts_with("oidc_session=") && !c.contains("Max-Age=0"))
-        .and_then(|c| {
-            c.split(';')
-                .next()
-                .map(|kv| kv["oidc_session=".len()..].to_owned())
-        })
+        .and_then(|c| c.split(';').next().map(|kv| kv["oidc_session=".len()..].to_owned()))
 }
 
 pub fn set_cookies(headers: &HeaderMap) -> Vec<String> {

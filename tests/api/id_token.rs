@@ -15,9 +15,7 @@ fn signed(forge: &Forge, claims: Value) -> String {
 #[tokio::test]
 async fn a_correctly_signed_token_is_accepted_so_the_defect_tests_are_meaningful() {
     let app = spawn_against_forger().await;
-    let (status, cookie, _) = app
-        .login(|f, nonce| signed(f, f.claims(CLIENT_ID, nonce)))
-        .await;
+    let (status, cookie, _) = app.login(|f, nonce| signed(f, f.claims(CLIENT_ID, nonce))).await;
     assert_eq!(status, StatusCode::FOUND);
     assert!(cookie.is_some());
     assert_eq!(app.sessions_in_redis(), 1);
@@ -46,10 +44,7 @@ async fn every_forged_or_defective_id_token_is_refused_and_creates_no_session() 
         ),
         (
             "alg none",
-            Box::new(|f: &Forge, n: &str| {
-                f.signer
-                    .unsigned(json!({"alg": "none"}), f.claims(CLIENT_ID, n))
-            }),
+            Box::new(|f: &Forge, n: &str| f.signer.unsigned(json!({"alg": "none"}), f.claims(CLIENT_ID, n))),
         ),
         (
             "HS256 keyed with the RSA public key",
@@ -66,16 +61,10 @@ async fn every_forged_or_defective_id_token_is_refused_and_creates_no_session() 
             "unknown kid",
             Box::new(|f: &Forge, n: &str| {
                 let stranger = TestSigner::new("not-published");
-                stranger.sign(
-                    json!({"alg": "RS256", "kid": "not-published"}),
-                    f.claims(CLIENT_ID, n),
-                )
+                stranger.sign(json!({"alg": "RS256", "kid": "not-published"}), f.claims(CLIENT_ID, n))
             }),
         ),
-        (
-            "wrong iss",
-            with(|c| c["iss"] = json!("https://evil.example")),
-        ),
+        ("wrong iss", with(|c| c["iss"] = json!("https://evil.example"))),
         ("wrong aud", with(|c| c["aud"] = json!("another-client"))),
         (
             "extra audience without azp",
@@ -117,10 +106,7 @@ async fn every_forged_or_defective_id_token_is_refused_and_creates_no_session() 
                 c.as_object_mut().unwrap().remove("sub");
             }),
         ),
-        (
-            "not a JWT",
-            Box::new(|_: &Forge, _: &str| "not.a.jwt".to_owned()),
-        ),
+        ("not a JWT", Box::new(|_: &Forge, _: &str| "not.a.jwt".to_owned())),
     ];
     assert!(now > 0);
     let app = spawn_against_forger().await;
@@ -137,19 +123,9 @@ async fn a_key_published_after_rotation_is_accepted_after_one_jwks_refetch() {
     let app = spawn_against_forger().await;
     // The provider rotates: the new key appears in its JWKS only after we loaded it.
     let rotated = TestSigner::new("key-2");
-    app.provider
-        .forge
-        .extra_keys
-        .lock()
-        .unwrap()
-        .push(rotated.public_jwk());
+    app.provider.forge.extra_keys.lock().unwrap().push(rotated.public_jwk());
     let (status, cookie, page) = app
-        .login(move |f, nonce| {
-            rotated.sign(
-                json!({"alg": "RS256", "kid": "key-2"}),
-                f.claims(CLIENT_ID, nonce),
-            )
-        })
+        .login(move |f, nonce| rotated.sign(json!({"alg": "RS256", "kid": "key-2"}), f.claims(CLIENT_ID, nonce)))
         .await;
     assert_eq!(status, StatusCode::FOUND, "{page}");
     assert!(cookie.is_some());

@@ -3,9 +3,7 @@ use serde_json::json;
 use url::Url;
 
 use crate::common::provider::sign_in;
-use crate::helpers::{
-    browser, location, session_cookie, set_cookies, spawn_app, spawn_app_with, Options,
-};
+use crate::helpers::{browser, location, session_cookie, set_cookies, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn a_public_client_signs_in_and_gets_an_httponly_session_cookie() {
@@ -23,10 +21,7 @@ async fn a_public_client_signs_in_and_gets_an_httponly_session_cookie() {
     assert!(session.contains("HttpOnly"), "{session}");
     assert!(session.contains("SameSite=Lax"), "{session}");
     assert!(session.contains("Path=/"), "{session}");
-    assert!(
-        !session.contains("Secure"),
-        "plain-http redirect URI: {session}"
-    );
+    assert!(!session.contains("Secure"), "plain-http redirect URI: {session}");
     // The login-binding cookie is cleared on the way out.
     assert!(
         cookies
@@ -76,9 +71,9 @@ async fn the_authorization_request_carries_pkce_s256_state_nonce_and_the_scopes(
     assert_eq!(query["prompt"], "consent");
     let binding = set_cookies(response.headers());
     assert!(
-        binding.iter().any(|c| c.starts_with("oidc_session_login_")
-            && c.contains("HttpOnly")
-            && c.contains("SameSite=Lax")),
+        binding
+            .iter()
+            .any(|c| c.starts_with("oidc_session_login_") && c.contains("HttpOnly") && c.contains("SameSite=Lax")),
         "{binding:?}"
     );
 }
@@ -87,12 +82,7 @@ async fn the_authorization_request_carries_pkce_s256_state_nonce_and_the_scopes(
 async fn me_returns_the_signed_in_user_and_never_tokens() {
     let app = spawn_app().await;
     app.sign_in("admin-dave").await;
-    let response = app
-        .browser
-        .get(format!("{}/auth/me", app.public))
-        .send()
-        .await
-        .unwrap();
+    let response = app.browser.get(format!("{}/auth/me", app.public)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let me: serde_json::Value = response.json().await.unwrap();
 
@@ -109,12 +99,7 @@ async fn me_returns_the_signed_in_user_and_never_tokens() {
 #[tokio::test]
 async fn me_without_a_session_is_401() {
     let app = spawn_app().await;
-    let response = app
-        .browser
-        .get(format!("{}/auth/me", app.public))
-        .send()
-        .await
-        .unwrap();
+    let response = app.browser.get(format!("{}/auth/me", app.public)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized");
@@ -140,10 +125,7 @@ async fn an_unknown_state_is_refused_without_creating_a_session() {
     let app = spawn_app().await;
     let response = app
         .browser
-        .get(format!(
-            "{}/auth/callback?code=abc&state=never-issued",
-            app.public
-        ))
+        .get(format!("{}/auth/callback?code=abc&state=never-issued", app.public))
         .send()
         .await
         .unwrap();
@@ -244,18 +226,9 @@ async fn open_redirect_payloads_never_produce_an_off_site_location() {
         let status = response.status();
         if status == StatusCode::FOUND {
             let to = location(&response);
-            assert!(
-                to.starts_with(&app.provider.issuer),
-                "{payload:?} redirected to {to}"
-            );
+            assert!(to.starts_with(&app.provider.issuer), "{payload:?} redirected to {to}");
             // The provider hop is fine; what matters is where the login lands afterwards.
-            let callback = sign_in(
-                &app.browser,
-                &to,
-                "mallory",
-                &format!("{}/auth/callback", app.public),
-            )
-            .await;
+            let callback = sign_in(&app.browser, &to, "mallory", &format!("{}/auth/callback", app.public)).await;
             let landed = app.browser.get(&callback).send().await.unwrap();
             let target = location(&landed);
             assert!(
@@ -281,19 +254,12 @@ async fn a_same_site_return_to_is_where_the_login_lands() {
 #[tokio::test]
 async fn a_return_to_on_an_allowed_origin_is_accepted() {
     let app = spawn_app_with(Options {
-        env: vec![(
-            "OIDC_ALLOWED_RETURN_ORIGINS",
-            "https://admin.example.com".into(),
-        )],
+        env: vec![("OIDC_ALLOWED_RETURN_ORIGINS", "https://admin.example.com".into())],
         ..Options::default()
     })
     .await;
     let callback = app
-        .provider_callback(
-            &app.browser,
-            "hank",
-            "?return_to=https%3A%2F%2Fadmin.example.com%2Fx",
-        )
+        .provider_callback(&app.browser, "hank", "?return_to=https%3A%2F%2Fadmin.example.com%2Fx")
         .await;
     let response = app.browser.get(&callback).send().await.unwrap();
     assert_eq!(location(&response), "https://admin.example.com/x");
@@ -322,9 +288,7 @@ async fn an_unverified_email_is_refused_when_verification_is_required() {
         ..Options::default()
     })
     .await;
-    let callback = app
-        .provider_callback(&app.browser, "unverified-kim", "")
-        .await;
+    let callback = app.provider_callback(&app.browser, "unverified-kim", "").await;
     let response = app.browser.get(&callback).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.text().await.unwrap().contains("not verified"));

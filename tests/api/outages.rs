@@ -42,33 +42,18 @@ async fn with_redis_down_every_endpoint_answers_503_and_recovers_without_a_resta
         .await
         .unwrap();
     assert_eq!(me.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let login = client
-        .get(format!("{}/auth/login", app.public))
-        .send()
-        .await
-        .unwrap();
+    let login = client.get(format!("{}/auth/login", app.public)).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let ready = client
-        .get(format!("{}/readyz", app.internal))
-        .send()
-        .await
-        .unwrap();
+    let ready = client.get(format!("{}/readyz", app.internal)).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.text().await.unwrap().contains("redis"));
-    let live = client
-        .get(format!("{}/healthz", app.internal))
-        .send()
-        .await
-        .unwrap();
+    let live = client.get(format!("{}/healthz", app.internal)).send().await.unwrap();
     assert_eq!(live.status(), StatusCode::OK);
 
     // Back, empty, on the same address: the service heals by itself.
     app.redis.restart();
     app.wait_until_ready().await;
-    assert!(
-        !app.is_active(&session).await,
-        "the restarted Redis is empty"
-    );
+    assert!(!app.is_active(&session).await, "the restarted Redis is empty");
     let fresh = app.sign_in_with(&browser(), "bob").await;
     assert!(app.is_active(&fresh).await);
 }
@@ -81,15 +66,9 @@ async fn a_provider_down_at_start_leaves_the_service_live_but_unready_until_it_a
     let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
     let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
     let vars = vec![
-        (
-            "OIDC_ISSUER_URL".to_owned(),
-            format!("http://127.0.0.1:{op_port}"),
-        ),
+        ("OIDC_ISSUER_URL".to_owned(), format!("http://127.0.0.1:{op_port}")),
         ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-        (
-            "OIDC_REDIRECT_URI".to_owned(),
-            format!("{public_url}/auth/callback"),
-        ),
+        ("OIDC_REDIRECT_URI".to_owned(), format!("{public_url}/auth/callback")),
         ("OIDC_REDIS_URL".to_owned(), redis.url.clone()),
         ("OIDC_PROMPT".to_owned(), "consent".to_owned()),
         ("OIDC_LOG".to_owned(), "error".to_owned()),
@@ -98,24 +77,12 @@ async fn a_provider_down_at_start_leaves_the_service_live_but_unready_until_it_a
     let client = bounded();
 
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let live = client
-        .get(format!("{internal_url}/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let live = client.get(format!("{internal_url}/healthz")).send().await.unwrap();
     assert_eq!(live.status(), StatusCode::OK);
-    let ready = client
-        .get(format!("{internal_url}/readyz"))
-        .send()
-        .await
-        .unwrap();
+    let ready = client.get(format!("{internal_url}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.text().await.unwrap().contains("provider"));
-    let login = client
-        .get(format!("{public_url}/auth/login"))
-        .send()
-        .await
-        .unwrap();
+    let login = client.get(format!("{public_url}/auth/login")).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     let provider = TestProvider::start(json!({
@@ -147,11 +114,7 @@ async fn a_provider_down_at_start_leaves_the_service_live_but_unready_until_it_a
             .status(),
         StatusCode::OK
     );
-    let login = browser()
-        .get(format!("{public_url}/auth/login"))
-        .send()
-        .await
-        .unwrap();
+    let login = browser().get(format!("{public_url}/auth/login")).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::FOUND);
     drop(provider);
 }
@@ -204,12 +167,7 @@ async fn metrics_count_logins_requests_and_sessions() {
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_a_given_one_is_echoed() {
     let app = spawn_app().await;
-    let generated = app
-        .api
-        .get(format!("{}/healthz", app.internal))
-        .send()
-        .await
-        .unwrap();
+    let generated = app.api.get(format!("{}/healthz", app.internal)).send().await.unwrap();
     assert!(generated.headers()["x-request-id"].len() >= 16);
     let echoed = app
         .api

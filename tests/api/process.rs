@@ -11,8 +11,7 @@ use serde_json::{json, Value};
 use crate::common::provider::{sign_in, TestProvider};
 use crate::common::redis::TestRedis;
 use crate::helpers::{
-    browser, free_listener, location, session_cookie, set_cookies, wait_until_ready, CLIENT_ID,
-    CLIENT_SECRET,
+    browser, free_listener, location, session_cookie, set_cookies, wait_until_ready, CLIENT_ID, CLIENT_SECRET,
 };
 
 struct Binary {
@@ -42,10 +41,7 @@ impl Binary {
                 ("OIDC_REDIS_URL", redis.url.clone()),
                 ("OIDC_PROMPT", "consent".to_owned()),
                 ("OIDC_LISTEN_ADDR", format!("127.0.0.1:{public_port}")),
-                (
-                    "OIDC_INTERNAL_LISTEN_ADDR",
-                    format!("127.0.0.1:{internal_port}"),
-                ),
+                ("OIDC_INTERNAL_LISTEN_ADDR", format!("127.0.0.1:{internal_port}")),
                 // The strictest level: even debug output must not carry secrets.
                 ("OIDC_LOG", "debug".to_owned()),
             ])
@@ -59,9 +55,7 @@ impl Binary {
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n @ 1..) = stderr.read(&mut buf) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         Self {
@@ -88,10 +82,7 @@ impl Binary {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(
-                Instant::now() < deadline,
-                "the process did not exit after SIGTERM"
-            );
+            assert!(Instant::now() < deadline, "the process did not exit after SIGTERM");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -99,10 +90,7 @@ impl Binary {
 
 fn ports() -> (u16, u16) {
     let (a, b) = (free_listener(), free_listener());
-    (
-        a.local_addr().unwrap().port(),
-        b.local_addr().unwrap().port(),
-    )
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 async fn provider_for(public_port: u16) -> TestProvider {
@@ -119,17 +107,10 @@ fn stored_tokens(redis: &TestRedis) -> Vec<String> {
         .unwrap()
         .get_connection()
         .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("oidc:session:*")
-        .query(&mut conn)
-        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("oidc:session:*").query(&mut conn).unwrap();
     let mut tokens = Vec::new();
     for key in keys {
-        let raw: String = redis::cmd("HGET")
-            .arg(&key)
-            .arg("v")
-            .query(&mut conn)
-            .unwrap();
+        let raw: String = redis::cmd("HGET").arg(&key).arg("v").query(&mut conn).unwrap();
         let record: Value = serde_json::from_str(&raw).unwrap();
         for name in ["id_token", "access_token", "refresh_token"] {
             if let Some(t) = record["tokens"]["plain"][name].as_str() {
@@ -198,14 +179,7 @@ async fn the_logs_of_a_full_login_refresh_and_logout_hold_no_token_code_cookie_o
         secrets.len() >= 5,
         "id, access and refresh tokens before and after: {secrets:?}"
     );
-    let binding_value = binding
-        .split(';')
-        .next()
-        .unwrap()
-        .split('=')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let binding_value = binding.split(';').next().unwrap().split('=').nth(1).unwrap().to_owned();
     for (what, secret) in [
         ("session cookie", &session),
         ("authorization code", &code),
@@ -216,10 +190,7 @@ async fn the_logs_of_a_full_login_refresh_and_logout_hold_no_token_code_cookie_o
     .chain(secrets.iter().map(|t| ("token", t)))
     {
         assert!(!secret.is_empty());
-        assert!(
-            !log.contains(secret.as_str()),
-            "the {what} appears in the logs"
-        );
+        assert!(!log.contains(secret.as_str()), "the {what} appears in the logs");
     }
 }
 
@@ -234,10 +205,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
     // Pause Redis' clients so that an introspection is in flight when SIGTERM arrives.
     let url = redis.url.clone();
     let sleeper = std::thread::spawn(move || {
-        let mut conn = redis::Client::open(url.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut conn = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
         redis::cmd("CLIENT")
             .arg("PAUSE")
             .arg(400)
@@ -255,15 +223,9 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     binary.sigterm();
 
-    let response = in_flight
-        .await
-        .unwrap()
-        .expect("the in-flight request completes");
+    let response = in_flight.await.unwrap().expect("the in-flight request completes");
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({"active": false})
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"active": false}));
     assert_eq!(binary.exit_code(), Some(0));
     sleeper.join().unwrap();
 }

@@ -5,9 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{
-    free_listener, spawn_app, spawn_app_with, start_service, wait_until_ready, Options, CLIENT_ID,
-};
+use crate::helpers::{free_listener, spawn_app, spawn_app_with, start_service, wait_until_ready, Options, CLIENT_ID};
 
 async fn sleep_secs(secs: f64) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
@@ -104,10 +102,7 @@ async fn an_exposed_access_token_is_refreshed_first_when_it_expires_within_the_l
     })
     .await;
     let session = app.sign_in("erin").await;
-    let original = app.stored_tokens(&session)["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let original = app.stored_tokens(&session)["access_token"].as_str().unwrap().to_owned();
 
     let body = app.introspect(&session).await;
     let handed_out = body["access_token"].as_str().unwrap();
@@ -188,19 +183,10 @@ async fn a_session_sealed_under_an_old_key_is_read_after_key_rotation() {
     let vars = vec![
         ("OIDC_ISSUER_URL".to_owned(), app.provider.issuer.clone()),
         ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-        (
-            "OIDC_REDIRECT_URI".to_owned(),
-            format!("{}/auth/callback", app.public),
-        ),
+        ("OIDC_REDIRECT_URI".to_owned(), format!("{}/auth/callback", app.public)),
         ("OIDC_REDIS_URL".to_owned(), app.redis.url.clone()),
-        (
-            "OIDC_SESSION_ENCRYPTION_KEY".to_owned(),
-            format!("{new},{old}"),
-        ),
-        (
-            "OIDC_INTROSPECTION_EXPOSE_TOKENS".to_owned(),
-            "true".to_owned(),
-        ),
+        ("OIDC_SESSION_ENCRYPTION_KEY".to_owned(), format!("{new},{old}")),
+        ("OIDC_INTROSPECTION_EXPOSE_TOKENS".to_owned(), "true".to_owned()),
     ];
     let _stop = start_service(vars, public, internal);
     wait_until_ready(&internal_url).await;
@@ -214,8 +200,5 @@ async fn a_session_sealed_under_an_old_key_is_read_after_key_rotation() {
         .await
         .unwrap();
     assert_eq!(body["active"], true);
-    assert!(
-        body["access_token"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
+    assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
 }

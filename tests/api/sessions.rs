@@ -31,10 +31,7 @@ async fn introspection_reads_a_forwarded_cookie_header_when_there_is_no_body() {
     let response = app
         .api
         .post(format!("{}/introspect", app.internal))
-        .header(
-            "cookie",
-            format!("theme=dark; oidc_session={session}; other=1"),
-        )
+        .header("cookie", format!("theme=dark; oidc_session={session}; other=1"))
         .send()
         .await
         .unwrap();
@@ -48,18 +45,8 @@ async fn introspection_reads_a_forwarded_cookie_header_when_there_is_no_body() {
 async fn garbage_and_unknown_sessions_are_inactive_never_an_error() {
     let app = spawn_app().await;
     let unknown = "A".repeat(43);
-    for session in [
-        "",
-        "garbage",
-        "../../etc/passwd",
-        &unknown,
-        &"x".repeat(10_000),
-    ] {
-        assert_eq!(
-            app.introspect(session).await,
-            json!({"active": false}),
-            "{session:.20}"
-        );
+    for session in ["", "garbage", "../../etc/passwd", &unknown, &"x".repeat(10_000)] {
+        assert_eq!(app.introspect(session).await, json!({"active": false}), "{session:.20}");
     }
     for body in ["not json", "{\"session\": 42}", "[]", "{}"] {
         let response = app
@@ -130,10 +117,7 @@ async fn logout_redirects_to_the_provider_with_the_hint_and_ends_the_session() {
     let query: std::collections::HashMap<String, String> = to.query_pairs().into_owned().collect();
     assert!(query["id_token_hint"].starts_with("eyJ"));
     assert_eq!(query["client_id"], "rp");
-    assert_eq!(
-        query["post_logout_redirect_uri"],
-        format!("{}/bye", app.public)
-    );
+    assert_eq!(query["post_logout_redirect_uri"], format!("{}/bye", app.public));
     assert!(query["state"].len() >= 22);
     assert!(set_cookies(response.headers())
         .iter()
@@ -165,9 +149,7 @@ async fn logout_without_a_session_still_clears_the_cookie_and_redirects() {
         .into_owned()
         .collect();
     assert!(!query.contains_key("id_token_hint"));
-    assert!(set_cookies(response.headers())
-        .iter()
-        .any(|c| c.contains("Max-Age=0")));
+    assert!(set_cookies(response.headers()).iter().any(|c| c.contains("Max-Age=0")));
 }
 
 #[tokio::test]
@@ -209,14 +191,7 @@ async fn the_internal_api_requires_the_secret_when_one_is_set() {
 
     let missing = app.api.post(&url).json(&body).send().await.unwrap();
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
-    let wrong = app
-        .api
-        .post(&url)
-        .bearer_auth("nope")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let wrong = app.api.post(&url).bearer_auth("nope").json(&body).send().await.unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let right = app
         .api
@@ -227,10 +202,7 @@ async fn the_internal_api_requires_the_secret_when_one_is_set() {
         .await
         .unwrap();
     assert_eq!(right.status(), StatusCode::OK);
-    assert_eq!(
-        right.json::<serde_json::Value>().await.unwrap()["active"],
-        true
-    );
+    assert_eq!(right.json::<serde_json::Value>().await.unwrap()["active"], true);
 }
 
 #[tokio::test]
@@ -270,20 +242,14 @@ async fn the_provider_ending_its_session_ends_ours_through_back_channel_logout()
     let other_user = browser();
     let other = app.sign_in_with(&other_user, "jack").await;
 
-    let ended = crate::common::provider::end_session_at_provider(
-        &app.browser,
-        &app.provider.issuer,
-        &[("client_id", "rp")],
-    )
-    .await;
+    let ended =
+        crate::common::provider::end_session_at_provider(&app.browser, &app.provider.issuer, &[("client_id", "rp")])
+            .await;
     assert!(!ended.is_empty());
     assert_eq!(app.provider.stats().await["backchannel_logout_errors"], 0);
 
     assert!(!app.is_active(&session).await);
-    assert!(
-        app.is_active(&other).await,
-        "another user's session is untouched"
-    );
+    assert!(app.is_active(&other).await, "another user's session is untouched");
 }
 
 #[tokio::test]
@@ -310,10 +276,6 @@ async fn the_openapi_document_lists_every_endpoint_of_both_listeners() {
         "/healthz",
         "/readyz",
     ] {
-        assert!(
-            paths.contains_key(path),
-            "{path} missing from {:?}",
-            paths.keys()
-        );
+        assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
     }
 }

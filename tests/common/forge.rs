@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use openidconnect::core::{
-    CoreHmacKey, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreRsaPrivateSigningKey,
+    CoreHmacKey, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
 };
 use openidconnect::{JsonWebKeyId, PrivateSigningKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -38,8 +37,7 @@ impl TestSigner {
 
     /// A fresh RSA key of `bits` bits (1024 is quicker for throwaway "attacker" keys).
     pub fn with_bits(kid: &str, bits: usize) -> Self {
-        let private =
-            rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits).expect("generate RSA key");
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits).expect("generate RSA key");
         let pem = private
             .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
             .expect("encode RSA key as PKCS#1 PEM");
@@ -106,19 +104,15 @@ impl TestSigner {
     pub fn sign(&self, header: Value, claims: Value) -> String {
         let alg = match header.get("alg") {
             None => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            Some(alg) => serde_json::from_value(alg.clone())
-                .unwrap_or_else(|_| panic!("TestSigner::sign: unknown alg {alg}")),
+            Some(alg) => {
+                serde_json::from_value(alg.clone()).unwrap_or_else(|_| panic!("TestSigner::sign: unknown alg {alg}"))
+            }
         };
         self.sign_with_alg(alg, header, claims)
     }
 
     /// Signs with `alg` whatever `header["alg"]` says (for alg-mismatch tests).
-    pub fn sign_with_alg(
-        &self,
-        alg: CoreJwsSigningAlgorithm,
-        header: Value,
-        claims: Value,
-    ) -> String {
+    pub fn sign_with_alg(&self, alg: CoreJwsSigningAlgorithm, header: Value, claims: Value) -> String {
         let input = signing_input(&header, &claims);
         let signature = self
             .key

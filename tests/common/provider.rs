@@ -87,10 +87,7 @@ impl TestProvider {
                 let _ = tokio::time::timeout(Duration::from_secs(2), stderr_task).await;
                 let why = match failure {
                     Err(_) => format!("no READY line within {READY_TIMEOUT:?}"),
-                    _ => format!(
-                        "it exited before READY ({:?})",
-                        child.try_wait().ok().flatten()
-                    ),
+                    _ => format!("it exited before READY ({:?})", child.try_wait().ok().flatten()),
                 };
                 panic!(
                     "test OpenID Provider failed to start: {why}\nconfig: {config}\nstderr:\n{}",
@@ -128,23 +125,17 @@ impl TestProvider {
             .await
             .unwrap_or_else(|e| panic!("GET {url}: {e}"));
         assert_eq!(resp.status(), StatusCode::OK, "GET {url}");
-        resp.json()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: bad JSON: {e}"))
+        resp.json().await.unwrap_or_else(|e| panic!("GET {url}: bad JSON: {e}"))
     }
 
     /// Refresh-token grants POSTed to the token endpoint so far (failed ones included).
     pub async fn refresh_grants(&self) -> u64 {
-        self.stats().await["refresh_grants"]
-            .as_u64()
-            .expect("refresh_grants")
+        self.stats().await["refresh_grants"].as_u64().expect("refresh_grants")
     }
 
     /// All POSTs to the token endpoint so far, any grant type.
     pub async fn token_requests(&self) -> u64 {
-        self.stats().await["token_requests"]
-            .as_u64()
-            .expect("token_requests")
+        self.stats().await["token_requests"].as_u64().expect("token_requests")
     }
 
     /// What the provider wrote to stderr so far (start of it): its warnings,
@@ -188,12 +179,7 @@ async fn keep_output(mut out: impl AsyncRead + Unpin, log: Arc<Mutex<String>>) {
 /// are followed by hand; the dev login form is posted with `login` and any
 /// password, the consent form as it is. A provider session already held in
 /// the cookie store skips the login form, an existing grant skips consent.
-pub async fn sign_in(
-    client: &reqwest::Client,
-    authorize_url: &str,
-    login: &str,
-    redirect_prefix: &str,
-) -> String {
+pub async fn sign_in(client: &reqwest::Client, authorize_url: &str, login: &str, redirect_prefix: &str) -> String {
     let mut method = Method::GET;
     let mut url = authorize_url.to_owned();
     let mut form: Vec<(String, String)> = Vec::new();
@@ -218,12 +204,7 @@ pub async fn sign_in(
             flow_failed("unexpected response", status, &trail, &body);
         }
         let Some(page_form) = find_form(&body, &url, |f| f.field("prompt").is_some()) else {
-            flow_failed(
-                "page without a login or consent form",
-                status,
-                &trail,
-                &body,
-            );
+            flow_failed("page without a login or consent form", status, &trail, &body);
         };
         form = page_form.fields.clone();
         match page_form.field("prompt") {
@@ -232,12 +213,7 @@ pub async fn sign_in(
                 set_field(&mut form, "password", "any-password");
             }
             Some("consent") => {}
-            other => flow_failed(
-                &format!("unknown interaction prompt {other:?}"),
-                status,
-                &trail,
-                &body,
-            ),
+            other => flow_failed(&format!("unknown interaction prompt {other:?}"), status, &trail, &body),
         }
         (method, url) = (Method::POST, page_form.action);
     }
@@ -258,13 +234,8 @@ pub async fn sign_in(
 /// for them before answering, so they have been delivered when this returns.
 /// Returns the redirect target, not followed: `post_logout_redirect_uri`
 /// (with `state`) or `{issuer}/session/end/success`.
-pub async fn end_session_at_provider(
-    client: &reqwest::Client,
-    issuer: &str,
-    params: &[(&str, &str)],
-) -> String {
-    let mut url = Url::parse(&format!("{}/session/end", issuer.trim_end_matches('/')))
-        .expect("issuer is a URL");
+pub async fn end_session_at_provider(client: &reqwest::Client, issuer: &str, params: &[(&str, &str)]) -> String {
+    let mut url = Url::parse(&format!("{}/session/end", issuer.trim_end_matches('/'))).expect("issuer is a URL");
     if !params.is_empty() {
         url.query_pairs_mut().extend_pairs(params);
     }
@@ -281,12 +252,7 @@ pub async fn end_session_at_provider(
     // button (name=logout value=yes) outside it. Without one: an
     // auto-submitting form that already has logout=yes.
     let Some(confirm) = find_form(&body, &url, |f| f.field("xsrf").is_some()) else {
-        flow_failed(
-            "end-session page without the confirmation form",
-            status,
-            &trail,
-            &body,
-        );
+        flow_failed("end-session page without the confirmation form", status, &trail, &body);
     };
     let mut form = confirm.fields.clone();
     set_field(&mut form, "logout", "yes");
@@ -296,29 +262,17 @@ pub async fn end_session_at_provider(
     let status = resp.status();
     if !status.is_redirection() {
         let body = resp.text().await.unwrap_or_default();
-        flow_failed(
-            "end-session confirmation did not redirect",
-            status,
-            &trail,
-            &body,
-        );
+        flow_failed("end-session confirmation did not redirect", status, &trail, &body);
     }
     location(&resp, &confirm.action)
 }
 
-async fn send(
-    client: &reqwest::Client,
-    method: &Method,
-    url: &str,
-    form: &[(String, String)],
-) -> reqwest::Response {
+async fn send(client: &reqwest::Client, method: &Method, url: &str, form: &[(String, String)]) -> reqwest::Response {
     let mut req = client.request(method.clone(), url);
     if *method == Method::POST {
         req = req.form(form);
     }
-    req.send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+    req.send().await.unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
 /// The `Location` header made absolute against the request URL.
@@ -327,12 +281,7 @@ fn location(resp: &reqwest::Response, request_url: &str) -> String {
         .headers()
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} from {request_url} without a Location header",
-                resp.status()
-            )
-        });
+        .unwrap_or_else(|| panic!("{} from {request_url} without a Location header", resp.status()));
     Url::parse(request_url)
         .and_then(|base| base.join(raw))
         .map(String::from)
@@ -349,10 +298,7 @@ struct HtmlForm {
 
 impl HtmlForm {
     fn field(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -417,11 +363,7 @@ fn page_text(body: &str) -> String {
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let mut text = if text.is_empty() {
-        body.to_owned()
-    } else {
-        text
-    };
+    let mut text = if text.is_empty() { body.to_owned() } else { text };
     if text.len() > 1500 {
         let mut cut = 1500;
         while !text.is_char_boundary(cut) {

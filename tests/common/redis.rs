@@ -174,11 +174,7 @@ fn spawn_and_wait(port: u16) -> Result<Running, String> {
 /// write end (held in `Running`) is closed by our exit, however we exit.
 fn spawn_watchdog(pid: u32) -> Result<Child, String> {
     Command::new("sh")
-        .args([
-            "-c",
-            r#"read -r _ ; kill -KILL "$1" 2>/dev/null"#,
-            "redis-watchdog",
-        ])
+        .args(["-c", r#"read -r _ ; kill -KILL "$1" 2>/dev/null"#, "redis-watchdog"])
         .arg(pid.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -25,17 +25,14 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use openidconnect::core::{CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::{
-    JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse, JwsSigningAlgorithm, SignatureVerificationError,
-};
+use openidconnect::{JsonWebKey, JsonWebKeyAlgorithm, JsonWebKeyUse, JwsSigningAlgorithm, SignatureVerificationError};
 use serde_json::{Map, Value};
 
 /// Tokens longer than this are refused before anything is decoded.
 pub(crate) const MAX_LOGOUT_TOKEN_BYTES: usize = 16 * 1024;
 
 /// The member `events` must contain (§2.4).
-pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str =
-    "http://schemas.openid.net/event/backchannel-logout";
+pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// What a logout token is checked against.
 #[derive(Debug, Clone, Copy)]
@@ -78,9 +75,7 @@ pub(crate) enum LogoutTokenError {
     )]
     Encrypted,
 
-    #[error(
-        "logout token is not a compact JWS: expected 3 parts separated by dots, found {parts}"
-    )]
+    #[error("logout token is not a compact JWS: expected 3 parts separated by dots, found {parts}")]
     NotCompactJws { parts: usize },
 
     #[error("logout token {part} is not valid base64url without padding")]
@@ -113,9 +108,7 @@ pub(crate) enum LogoutTokenError {
     )]
     WrongType,
 
-    #[error(
-        "logout token header lists critical extensions (`crit`), and this service supports none"
-    )]
+    #[error("logout token header lists critical extensions (`crit`), and this service supports none")]
     UnsupportedCriticalHeader,
 
     #[error(
@@ -143,10 +136,7 @@ pub(crate) enum LogoutTokenError {
     MissingClaim(&'static str),
 
     #[error("logout token claim `{claim}` is malformed: {reason}")]
-    InvalidClaim {
-        claim: &'static str,
-        reason: &'static str,
-    },
+    InvalidClaim { claim: &'static str, reason: &'static str },
 
     #[error(
         "logout token `iss` is not exactly the configured issuer `{expected}` \
@@ -163,9 +153,7 @@ pub(crate) enum LogoutTokenError {
     )]
     IssuedInFuture { skew_secs: u64 },
 
-    #[error(
-        "logout token has expired (`exp` passed, beyond the {skew_secs} s clock skew allowed)"
-    )]
+    #[error("logout token has expired (`exp` passed, beyond the {skew_secs} s clock skew allowed)")]
     Expired { skew_secs: u64 },
 
     #[error("logout token has no `events` claim with a `{BACKCHANNEL_LOGOUT_EVENT}` member")]
@@ -205,9 +193,7 @@ pub(crate) fn verify_logout_token(
     let parts: Vec<&str> = token.split('.').collect();
     let (header_b64, payload_b64, signature_b64) = match parts.as_slice() {
         [h, p, s] => (*h, *p, *s),
-        [jwe_header, _, _, _, _] if is_jwe_header(jwe_header) => {
-            return Err(LogoutTokenError::Encrypted)
-        }
+        [jwe_header, _, _, _, _] if is_jwe_header(jwe_header) => return Err(LogoutTokenError::Encrypted),
         other => return Err(LogoutTokenError::NotCompactJws { parts: other.len() }),
     };
 
@@ -284,20 +270,16 @@ fn check_alg(
         Some(Value::String(alg)) => alg,
         Some(_) => return Err(LogoutTokenError::InvalidHeader("`alg` is not a string")),
     };
-    let alg: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(alg.clone()))
-        .map_err(|_| LogoutTokenError::UnrecognizedAlgorithm)?;
+    let alg: CoreJwsSigningAlgorithm =
+        serde_json::from_value(Value::String(alg.clone())).map_err(|_| LogoutTokenError::UnrecognizedAlgorithm)?;
 
     // `none` has no key type; HS* use a shared secret. Either would let anyone who knows the
     // (public) provider key forge tokens, so refuse them whatever the provider advertises.
-    if alg == CoreJwsSigningAlgorithm::None || alg.key_type().is_none() || alg.uses_shared_secret()
-    {
-        return Err(LogoutTokenError::ForbiddenAlgorithm {
-            alg: alg_name(&alg),
-        });
+    if alg == CoreJwsSigningAlgorithm::None || alg.key_type().is_none() || alg.uses_shared_secret() {
+        return Err(LogoutTokenError::ForbiddenAlgorithm { alg: alg_name(&alg) });
     }
 
-    const DEFAULT_ALGS: &[CoreJwsSigningAlgorithm] =
-        &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
+    const DEFAULT_ALGS: &[CoreJwsSigningAlgorithm] = &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
     let allowed = if policy.allowed_algs.is_empty() {
         DEFAULT_ALGS
     } else {
@@ -390,9 +372,7 @@ fn select_key<'k>(
     match candidates.as_slice() {
         [] => Err(LogoutTokenError::UnknownKey),
         [key] => Ok(key),
-        several => Err(LogoutTokenError::AmbiguousKey {
-            count: several.len(),
-        }),
+        several => Err(LogoutTokenError::AmbiguousKey { count: several.len() }),
     }
 }
 
@@ -408,10 +388,7 @@ fn signature_error(err: SignatureVerificationError) -> LogoutTokenError {
 }
 
 /// A NumericDate (RFC 7519 §2): a non-negative JSON number, fractions allowed (truncated).
-fn numeric_date(
-    claims: &Map<String, Value>,
-    claim: &'static str,
-) -> Result<Option<u64>, LogoutTokenError> {
+fn numeric_date(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<u64>, LogoutTokenError> {
     let invalid = LogoutTokenError::InvalidClaim {
         claim,
         reason: "not a non-negative number of seconds",
@@ -434,10 +411,7 @@ fn numeric_date(
 }
 
 /// `Ok(None)` when absent; a present value must be a non-empty string.
-fn optional_identifier(
-    claims: &Map<String, Value>,
-    claim: &'static str,
-) -> Result<Option<String>, LogoutTokenError> {
+fn optional_identifier(claims: &Map<String, Value>, claim: &'static str) -> Result<Option<String>, LogoutTokenError> {
     match claims.get(claim) {
         None => Ok(None),
         Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
@@ -452,10 +426,7 @@ fn optional_identifier(
     }
 }
 
-fn check_claims(
-    claims: &Map<String, Value>,
-    policy: &LogoutTokenPolicy,
-) -> Result<LogoutClaims, LogoutTokenError> {
+fn check_claims(claims: &Map<String, Value>, policy: &LogoutTokenPolicy) -> Result<LogoutClaims, LogoutTokenError> {
     // iss, aud, iat, exp: as for ID tokens (§2.6 step 4, Core §3.1.3.7).
     let iss = match claims.get("iss") {
         None => return Err(LogoutTokenError::MissingClaim("iss")),

@@ -28,13 +28,9 @@ struct Signer {
 fn signer() -> &'static Signer {
     static SIGNER: OnceLock<Signer> = OnceLock::new();
     SIGNER.get_or_init(|| {
-        let private =
-            rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("generate RSA key");
-        let pem = private
-            .to_pkcs1_pem(rsa::pkcs1::LineEnding::LF)
-            .expect("encode PEM");
-        let key = CoreRsaPrivateSigningKey::from_pem(&pem, Some(JsonWebKeyId::new(KID.into())))
-            .expect("load PEM");
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("generate RSA key");
+        let pem = private.to_pkcs1_pem(rsa::pkcs1::LineEnding::LF).expect("encode PEM");
+        let key = CoreRsaPrivateSigningKey::from_pem(&pem, Some(JsonWebKeyId::new(KID.into()))).expect("load PEM");
         let public = private.to_public_key();
         let public_pem = public
             .to_public_key_pem(rsa::pkcs8::LineEnding::LF)
@@ -97,10 +93,7 @@ fn claims() -> Value {
 }
 
 fn with(mut value: Value, name: &str, member: Value) -> Value {
-    value
-        .as_object_mut()
-        .expect("object")
-        .insert(name.into(), member);
+    value.as_object_mut().expect("object").insert(name.into(), member);
     value
 }
 
@@ -226,11 +219,7 @@ fn a_token_without_kid_is_verified_with_the_only_usable_key() {
 #[test]
 fn a_ps256_token_is_accepted_when_the_provider_advertises_ps256() {
     let ps256 = [CoreJwsSigningAlgorithm::RsaSsaPssSha256];
-    let token = sign_as(
-        ps256[0].clone(),
-        with(header(), "alg", json!("PS256")),
-        claims(),
-    );
+    let token = sign_as(ps256[0].clone(), with(header(), "alg", json!("PS256")), claims());
     verify_logout_token(&token, &signer().jwks, &policy_with(&ps256)).expect("valid");
 }
 
@@ -244,10 +233,7 @@ fn an_empty_allowed_alg_list_means_rs256_only() {
         claims(),
     );
     let err = verify_logout_token(&token, &signer().jwks, &policy_with(&[])).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::AlgorithmNotAllowed { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::AlgorithmNotAllowed { .. }), "{err:?}");
 }
 
 // ---- header and signature ----
@@ -305,18 +291,12 @@ fn a_token_with_alg_none_is_refused_even_if_the_provider_lists_none() {
     let token = format!("{}.", signing_input(&header, &claims()));
     let algs = [CoreJwsSigningAlgorithm::None, RS256];
     let err = verify_logout_token(&token, &signer().jwks, &policy_with(&algs)).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }), "{err:?}");
     // "None" in another letter case is not a known algorithm at all.
     let header = json!({ "alg": "None", "typ": "logout+jwt" });
     let token = format!("{}.", signing_input(&header, &claims()));
     let err = verify(&token).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::UnrecognizedAlgorithm),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::UnrecognizedAlgorithm), "{err:?}");
 }
 
 #[test]
@@ -325,10 +305,7 @@ fn a_token_signed_with_hs256_using_the_rsa_modulus_is_refused() {
     let token = sign_hs256(&signer().modulus, header, claims());
     let algs = [CoreJwsSigningAlgorithm::HmacSha256, RS256];
     let err = verify_logout_token(&token, &signer().jwks, &policy_with(&algs)).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }), "{err:?}");
 }
 
 #[test]
@@ -337,10 +314,7 @@ fn a_token_signed_with_hs256_using_the_rsa_public_key_pem_is_refused() {
     let token = sign_hs256(signer().public_pem.as_bytes(), header, claims());
     let algs = [CoreJwsSigningAlgorithm::HmacSha256, RS256];
     let err = verify_logout_token(&token, &signer().jwks, &policy_with(&algs)).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }), "{err:?}");
 }
 
 #[test]
@@ -351,10 +325,7 @@ fn an_hs256_token_is_refused_even_when_the_jwks_holds_the_matching_symmetric_key
     let token = sign_hs256(secret, header, claims());
     let algs = [CoreJwsSigningAlgorithm::HmacSha256];
     let err = verify_logout_token(&token, &keys, &policy_with(&algs)).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::ForbiddenAlgorithm { .. }), "{err:?}");
 }
 
 #[test]
@@ -365,10 +336,7 @@ fn an_algorithm_the_provider_does_not_advertise_is_refused() {
         claims(),
     );
     let err = verify(&token).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::AlgorithmNotAllowed { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::AlgorithmNotAllowed { .. }), "{err:?}");
     assert!(err.to_string().contains("RS384") && err.to_string().contains("RS256"));
 }
 
@@ -376,10 +344,7 @@ fn an_algorithm_the_provider_does_not_advertise_is_refused() {
 fn an_unrecognised_or_missing_alg_is_refused() {
     let token = sign(with(header(), "alg", json!("RS257")), claims());
     let err = verify(&token).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::UnrecognizedAlgorithm),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::UnrecognizedAlgorithm), "{err:?}");
     let token = sign(without(header(), "alg"), claims());
     let err = verify(&token).unwrap_err();
     assert!(matches!(err, LogoutTokenError::InvalidHeader(_)), "{err:?}");
@@ -415,10 +380,7 @@ fn a_token_without_kid_is_refused_when_several_keys_could_have_signed_it() {
     let keys = jwks(json!([public_jwk(), second]));
     let token = sign(without(header(), "kid"), claims());
     let err = verify_logout_token(&token, &keys, &policy_with(&[RS256])).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::AmbiguousKey { count: 2 }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::AmbiguousKey { count: 2 }), "{err:?}");
     // With its kid, the same token picks one key and passes.
     let token = sign(header(), claims());
     verify_logout_token(&token, &keys, &policy_with(&[RS256])).expect("valid");
@@ -449,10 +411,7 @@ fn elliptic_curve_keys_are_chosen_by_curve_and_es512_is_refused_without_panickin
     let es256 = [CoreJwsSigningAlgorithm::EcdsaP256Sha256];
     let es256_header = json!({ "alg": "ES256", "typ": "logout+jwt", "kid": "ec" });
     let fake_signature = b64(&[1u8; 64]);
-    let token = format!(
-        "{}.{fake_signature}",
-        signing_input(&es256_header, &claims())
-    );
+    let token = format!("{}.{fake_signature}", signing_input(&es256_header, &claims()));
     // The only key with that kid is on P-384: not usable for ES256.
     let keys = jwks(json!([ec("ec", "P-384")]));
     let err = verify_logout_token(&token, &keys, &policy_with(&es256)).unwrap_err();
@@ -464,10 +423,7 @@ fn elliptic_curve_keys_are_chosen_by_curve_and_es512_is_refused_without_panickin
     let token = format!("{}.{fake_signature}", signing_input(&header, &claims()));
     let err = verify_logout_token(&token, &keys, &policy_with(&es256)).unwrap_err();
     assert!(
-        matches!(
-            err,
-            LogoutTokenError::UnusableKey(_) | LogoutTokenError::BadSignature
-        ),
+        matches!(err, LogoutTokenError::UnusableKey(_) | LogoutTokenError::BadSignature),
         "{err:?}"
     );
     // openidconnect 4.1.0 cannot verify ES512: an error, not a panic.
@@ -491,10 +447,7 @@ fn a_crit_header_is_refused() {
     let header = with(header(), "crit", json!(["exp"]));
     let token = sign(with(header, "exp", json!(NOW + 60)), claims());
     let err = verify(&token).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::UnsupportedCriticalHeader),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::UnsupportedCriticalHeader), "{err:?}");
 }
 
 #[test]
@@ -513,48 +466,30 @@ fn a_wrong_issuer_is_refused_even_if_it_differs_only_by_a_trailing_slash() {
         "https://op.example.com/realms/main/",
     ] {
         let err = verify_claims(with(claims(), "iss", json!(iss))).unwrap_err();
-        assert!(
-            matches!(err, LogoutTokenError::WrongIssuer { .. }),
-            "{iss}: {err:?}"
-        );
+        assert!(matches!(err, LogoutTokenError::WrongIssuer { .. }), "{iss}: {err:?}");
     }
     let err = verify_claims(without(claims(), "iss")).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::MissingClaim("iss")),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::MissingClaim("iss")), "{err:?}");
 }
 
 #[test]
 fn a_wrong_audience_is_refused() {
     let err = verify_claims(with(claims(), "aud", json!("other-rp"))).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::WrongAudience { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::WrongAudience { .. }), "{err:?}");
 }
 
 #[test]
 fn an_aud_array_without_the_client_id_is_refused() {
     let err = verify_claims(with(claims(), "aud", json!(["a", "b"]))).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::WrongAudience { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::WrongAudience { .. }), "{err:?}");
     let err = verify_claims(with(claims(), "aud", json!([]))).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::WrongAudience { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::WrongAudience { .. }), "{err:?}");
 }
 
 #[test]
 fn a_missing_or_malformed_aud_is_refused() {
     let err = verify_claims(without(claims(), "aud")).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::MissingClaim("aud")),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::MissingClaim("aud")), "{err:?}");
     let err = verify_claims(with(claims(), "aud", json!([CLIENT_ID, 7]))).unwrap_err();
     assert!(
         matches!(err, LogoutTokenError::InvalidClaim { claim: "aud", .. }),
@@ -565,10 +500,7 @@ fn a_missing_or_malformed_aud_is_refused() {
 #[test]
 fn a_missing_iat_is_refused() {
     let err = verify_claims(without(claims(), "iat")).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::MissingClaim("iat")),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::MissingClaim("iat")), "{err:?}");
 }
 
 #[test]
@@ -585,10 +517,7 @@ fn a_non_numeric_or_negative_iat_is_refused() {
 #[test]
 fn an_iat_in_the_future_beyond_the_clock_skew_is_refused() {
     let err = verify_claims(with(claims(), "iat", json!(NOW + SKEW + 1))).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::IssuedInFuture { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::IssuedInFuture { .. }), "{err:?}");
 }
 
 #[test]
@@ -605,10 +534,7 @@ fn an_expired_token_is_refused() {
 #[test]
 fn a_missing_or_empty_jti_is_refused() {
     let err = verify_claims(without(claims(), "jti")).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::MissingClaim("jti")),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::MissingClaim("jti")), "{err:?}");
     let err = verify_claims(with(claims(), "jti", json!(""))).unwrap_err();
     assert!(
         matches!(err, LogoutTokenError::InvalidClaim { claim: "jti", .. }),
@@ -624,20 +550,14 @@ fn a_missing_or_empty_jti_is_refused() {
 #[test]
 fn a_missing_events_claim_is_refused() {
     let err = verify_claims(without(claims(), "events")).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::MissingLogoutEvent),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::MissingLogoutEvent), "{err:?}");
 }
 
 #[test]
 fn events_without_the_backchannel_logout_member_is_refused() {
     let events = json!({ "http://schemas.openid.net/event/other": {} });
     let err = verify_claims(with(claims(), "events", events)).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::MissingLogoutEvent),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::MissingLogoutEvent), "{err:?}");
 }
 
 #[test]
@@ -667,10 +587,7 @@ fn a_nonce_claim_is_refused_whatever_its_value() {
 #[test]
 fn a_token_with_neither_sid_nor_sub_is_refused() {
     let err = verify_claims(without(without(claims(), "sid"), "sub")).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::MissingSubjectAndSession),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::MissingSubjectAndSession), "{err:?}");
 }
 
 #[test]
@@ -693,10 +610,7 @@ fn a_signed_payload_that_is_not_a_json_object_is_refused() {
         let input = format!("{}.{}", b64_json(&header()), b64(payload));
         let sig = signer().key.sign(&RS256, input.as_bytes()).unwrap();
         let err = verify(&format!("{input}.{}", b64(&sig))).unwrap_err();
-        assert!(
-            matches!(err, LogoutTokenError::PayloadNotJsonObject),
-            "{err:?}"
-        );
+        assert!(matches!(err, LogoutTokenError::PayloadNotJsonObject), "{err:?}");
     }
 }
 
@@ -717,10 +631,7 @@ fn garbage_is_not_a_jwt() {
 fn a_token_with_two_parts_is_not_a_jwt() {
     let token = signing_input(&header(), &claims());
     let err = verify(&token).unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::NotCompactJws { parts: 2 }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::NotCompactJws { parts: 2 }), "{err:?}");
 }
 
 #[test]
@@ -730,10 +641,7 @@ fn a_five_part_token_is_refused_as_encrypted() {
     assert!(matches!(err, LogoutTokenError::Encrypted), "{err:?}");
     // Five parts without a JWE header are just not a JWT.
     let err = verify("....").unwrap_err();
-    assert!(
-        matches!(err, LogoutTokenError::NotCompactJws { parts: 5 }),
-        "{err:?}"
-    );
+    assert!(matches!(err, LogoutTokenError::NotCompactJws { parts: 5 }), "{err:?}");
 }
 
 #[test]
@@ -760,10 +668,7 @@ fn a_header_that_is_not_a_json_object_is_refused() {
     for header in [b"not json".as_slice(), b"[]", b"\"RS256\""] {
         let token = format!("{}.{}.c2ln", b64(header), b64_json(&claims()));
         let err = verify(&token).unwrap_err();
-        assert!(
-            matches!(err, LogoutTokenError::HeaderNotJsonObject),
-            "{err:?}"
-        );
+        assert!(matches!(err, LogoutTokenError::HeaderNotJsonObject), "{err:?}");
     }
 }
 
@@ -795,11 +700,7 @@ fn mutated_and_truncated_tokens_never_panic_and_are_refused() {
     for (i, &original) in bytes.iter().enumerate() {
         let odd = [b'.', b'=', b' ', b'+', b'/'][i % 5];
         let other = if original == b'A' { b'_' } else { b'A' };
-        let replacements = if i % 5 == 0 {
-            vec![odd, other]
-        } else {
-            vec![odd]
-        };
+        let replacements = if i % 5 == 0 { vec![odd, other] } else { vec![odd] };
         for replacement in replacements {
             if original == replacement {
                 continue;
@@ -809,10 +710,7 @@ fn mutated_and_truncated_tokens_never_panic_and_are_refused() {
             let mutated = String::from_utf8(mutated).unwrap();
             // Every change must be caught: by the shape, base64 (including its
             // canonical-trailing-bits check), the header checks or the signature.
-            assert!(
-                verify(&mutated).is_err(),
-                "mutation at {i} to {replacement}"
-            );
+            assert!(verify(&mutated).is_err(), "mutation at {i} to {replacement}");
         }
     }
 }

@@ -16,8 +16,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::MultiplexedConnection;
-use deadpool_redis::{Config, Pool, Runtime};
+mod connection;
+
+use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, Script};
 
 use super::store::{SessionStore, StoreError};
@@ -56,8 +57,8 @@ return 0
 "#;
 
 pub struct RedisStore {
-    pool: Pool,
-    shared: Mutex<Option<MultiplexedConnection>>,
+    factory: Factory,
+    shared: Mutex<Option<Conn>>,
     prefix: String,
     load_script: Script,
     update_script: Script,
@@ -71,14 +72,8 @@ impl RedisStore {
         settings: &RedisSettings,
         metrics: std::sync::Arc<Metrics>,
     ) -> Result<Self, deadpool_redis::CreatePoolError> {
-        let mut config = Config::from_url(settings.url.expose());
-        let mut pool_config = deadpool_redis::PoolConfig::new(4);
-        pool_config.timeouts.wait = Some(OPERATION_TIMEOUT);
-        pool_config.timeouts.create = Some(OPERATION_TIMEOUT);
-        pool_config.timeouts.recycle = Some(OPERATION_TIMEOUT);
-        config.pool = Some(pool_config);
         Ok(Self {
-            pool: config.create_pool(Some(Runtime::Tokio1))?,
+            factory: Factory::new(&settings.mode, OPERATION_TIMEOUT)?,
             shared: Mutex::new(None),
             prefix: settings.key_prefix.clone(),
             load_script: Script::new(LOAD_AND_TOUCH),
@@ -115,12 +110,11 @@ impl RedisStore {
         format!("{}login:{{{}}}", self.prefix, sha256_hex(state.as_bytes()))
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, StoreError> {
+    async fn connection(&self) -> Result<Conn, StoreError> {
         if let Some(conn) = self.shared.lock().expect("not poisoned").clone() {
             return Ok(conn);
         }
-        let fresh = self.pool.get().await.map_err(StoreError::Connect)?;
-        let conn = deadpool_redis::Connection::take(fresh);
+        let conn = self.factory.connect().await.map_err(StoreError::Connect)?;
         *self.shared.lock().expect("not poisoned") = Some(conn.clone());
         Ok(conn)
     }
@@ -129,13 +123,17 @@ impl RedisStore {
     /// connection is dropped so that the next call reconnects.
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(MultiplexedConnection) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         let attempt = async {
             let conn = self.connection().await?;
             op(conn).await.map_err(|e| {
-                if e.is_io_error()
+                // READONLY: a failover demoted the node we talk to; MASTERDOWN likewise.
+                // Reconnecting asks the sentinels (or the cluster) for the master again.
+                let demoted = matches!(e.code(), Some("READONLY" | "MASTERDOWN"));
+                if demoted
+                    || e.is_io_error()
                     || e.is_connection_dropped()
                     || e.is_timeout()
                     || e.is_connection_refusal()
@@ -158,28 +156,19 @@ impl RedisStore {
         result
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(
-        raw: Option<Vec<u8>>,
-    ) -> Result<Option<T>, StoreError> {
+    fn decode<T: serde::de::DeserializeOwned>(raw: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
         raw.map(|bytes| serde_json::from_slice(&bytes).map_err(StoreError::Corrupt))
             .transpose()
     }
 
     async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
-        let members: Vec<String> = self
-            .run(|mut c| async move { c.smembers(index).await })
-            .await?;
+        let members: Vec<String> = self.run(|mut c| async move { c.smembers(index).await }).await?;
         Ok(members.into_iter().map(SessionKey).collect())
     }
 }
 
 impl SessionStore for RedisStore {
-    async fn save(
-        &self,
-        key: &SessionKey,
-        record: &SessionRecord,
-        idle: Duration,
-    ) -> Result<(), StoreError> {
+    async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError> {
         let (ttl, left) = Self::ttl_for(record, idle);
         let value = serde_json::to_vec(record).expect("session records serialize");
         let session_key = self.session_key(key);
@@ -222,12 +211,7 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    async fn update(
-        &self,
-        key: &SessionKey,
-        record: &SessionRecord,
-        idle: Duration,
-    ) -> Result<bool, StoreError> {
+    async fn update(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<bool, StoreError> {
         let (ttl, _) = Self::ttl_for(record, idle);
         let value = serde_json::to_vec(record).expect("session records serialize");
         let session_key = self.session_key(key);
@@ -246,12 +230,7 @@ impl SessionStore for RedisStore {
         Ok(updated == 1)
     }
 
-    async fn try_lock(
-        &self,
-        key: &SessionKey,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    async fn try_lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
         let lock = self.lock_key(key);
         let owner = owner.to_owned();
         let ms = ttl.as_millis().max(1) as u64;
@@ -284,12 +263,7 @@ impl SessionStore for RedisStore {
         .map(|_| ())
     }
 
-    async fn load(
-        &self,
-        key: &SessionKey,
-        idle: Duration,
-        now: u64,
-    ) -> Result<Option<SessionRecord>, StoreError> {
+    async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
         let raw: Option<Vec<u8>> = self
             .run(|mut c| async move {
@@ -342,9 +316,7 @@ impl SessionStore for RedisStore {
 
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
-        let raw: Option<Vec<u8>> = self
-            .run(|mut c| async move { c.hget(session_key, "v").await })
-            .await?;
+        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.hget(session_key, "v").await }).await?;
         Self::decode(raw)
     }
 
@@ -366,12 +338,7 @@ impl SessionStore for RedisStore {
         Ok(set.is_some())
     }
 
-    async fn put_pending(
-        &self,
-        state: &str,
-        login: &PendingLogin,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
+    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError> {
         let key = self.login_key(state);
         let value = serde_json::to_vec(login).expect("pending logins serialize");
         let ttl = ttl.as_secs().max(1);
@@ -381,9 +348,7 @@ impl SessionStore for RedisStore {
 
     async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
         let key = self.login_key(state);
-        let raw: Option<Vec<u8>> = self
-            .run(|mut c| async move { c.get_del(key).await })
-            .await?;
+        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.get_del(key).await }).await?;
         Self::decode(raw)
     }
 

@@ -1,0 +1,463 @@
+//! Raw `OIDC_*` strings (read with envy) turned into [`Settings`], every problem collected.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use super::settings::*;
+use super::{parse, ConfigError, Problems, Secret};
+use crate::oidc::claims::ClaimPath;
+use crate::session::crypto::KeyRing;
+
+/// Raw strings as envy reads them; every field is optional so that all problems can be
+/// collected (envy alone stops at the first and names fields, not variables).
+#[derive(Default, Deserialize)]
+pub(super) struct Raw {
+    issuer_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_auth_method: Option<String>,
+    redirect_uri: Option<String>,
+    scopes: Option<String>,
+    prompt: Option<String>,
+    extra_auth_params: Option<String>,
+    discovery_url: Option<String>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    userinfo_endpoint: Option<String>,
+    jwks_uri: Option<String>,
+    end_session_endpoint: Option<String>,
+    post_login_redirect_uri: Option<String>,
+    post_logout_redirect_uri: Option<String>,
+    allowed_return_origins: Option<String>,
+    listen_addr: Option<String>,
+    internal_listen_addr: Option<String>,
+    introspection_secret: Option<String>,
+    introspection_expose_tokens: Option<String>,
+    redis_url: Option<String>,
+    redis_sentinels: Option<String>,
+    redis_sentinel_master: Option<String>,
+    redis_sentinel_password: Option<String>,
+    redis_cluster_nodes: Option<String>,
+    redis_key_prefix: Option<String>,
+    session_encryption_key: Option<String>,
+    session_idle_timeout: Option<String>,
+    session_max_lifetime: Option<String>,
+    login_timeout: Option<String>,
+    refresh_leeway: Option<String>,
+    clock_skew: Option<String>,
+    cookie_name: Option<String>,
+    cookie_samesite: Option<String>,
+    cookie_domain: Option<String>,
+    username_claim: Option<String>,
+    email_claim: Option<String>,
+    groups_claim: Option<String>,
+    allowed_groups: Option<String>,
+    require_email_verified: Option<String>,
+    fetch_userinfo: Option<String>,
+    http_timeout: Option<String>,
+    extra_ca_file: Option<String>,
+    log_format: Option<String>,
+    log: Option<String>,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Builds settings from `(name, value)` pairs; every problem is reported together.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().filter(|(k, _)| k.starts_with("OIDC_")).collect();
+        let mut warnings: Vec<String> = super::unknown_vars(vars.iter().map(|(k, _)| k.as_str()))
+            .into_iter()
+            .map(|v| format!("{v} is not a known variable (a typo?); it is ignored"))
+            .collect();
+        let raw: Raw = envy::prefixed("OIDC_").from_iter(vars).unwrap_or_default();
+        let mut p = Problems::default();
+        let settings = build(&raw, &mut p, &mut warnings);
+        p.into_result()?;
+        Ok(settings.expect("no problems means every field parsed"))
+    }
+}
+
+fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Settings> {
+    let r = |v: &Option<String>| v.as_deref().map(str::to_owned);
+    let issuer = p.required(
+        "OIDC_ISSUER_URL",
+        raw.issuer_url.as_deref(),
+        "https://id.example.com/realms/main",
+        |v| parse::http_url(v).map(|_| v.to_owned()),
+    );
+    let client_id = p.required("OIDC_CLIENT_ID", raw.client_id.as_deref(), "my-app", |v| {
+        Ok(v.to_owned())
+    });
+    let client_secret = r(&raw.client_secret).filter(|s| !s.is_empty()).map(Secret::new);
+    let auth_method = p.optional(
+        "OIDC_CLIENT_AUTH_METHOD",
+        raw.client_auth_method.as_deref(),
+        "client_secret_basic",
+        |v| match v {
+            "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
+            "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
+            _ => Err(format!("`{v}` is not client_secret_basic or client_secret_post")),
+        },
+    );
+    let auth_method = match (&client_secret, auth_method) {
+        (None, Some(_)) => {
+            p.push(
+                "OIDC_CLIENT_AUTH_METHOD",
+                "is set but OIDC_CLIENT_SECRET is not; set the secret or remove the method",
+            );
+            None
+        }
+        (None, None) => Some(ClientAuthMethod::None),
+        (Some(_), m) => Some(m.unwrap_or(ClientAuthMethod::ClientSecretBasic)),
+    };
+    let redirect_uri = p.required(
+        "OIDC_REDIRECT_URI",
+        raw.redirect_uri.as_deref(),
+        "https://app.example.com/auth/callback",
+        parse::http_url,
+    );
+    let mut scopes = parse::list(raw.scopes.as_deref().unwrap_or("openid profile email offline_access"));
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".into());
+    }
+    let extra_auth_params = p.optional(
+        "OIDC_EXTRA_AUTH_PARAMS",
+        raw.extra_auth_params.as_deref(),
+        "audience=api&acr_values=mfa",
+        |v| {
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(v.as_bytes()).into_owned().collect();
+            const RESERVED: &[&str] = &[
+                "response_type",
+                "client_id",
+                "redirect_uri",
+                "scope",
+                "state",
+                "nonce",
+                "code_challenge",
+                "code_challenge_method",
+            ];
+            match pairs
+                .iter()
+                .find(|(k, _)| RESERVED.contains(&k.as_str()) || k.is_empty())
+            {
+                Some((k, _)) => Err(format!("`{k}` may not be overridden")),
+                None => Ok(pairs),
+            }
+        },
+    );
+    let endpoint = |p: &mut Problems, var, raw: &Option<String>| {
+        p.optional(var, raw.as_deref(), "https://id.example.com/token", parse::http_url)
+    };
+    let authorization_endpoint = endpoint(p, "OIDC_AUTHORIZATION_ENDPOINT", &raw.authorization_endpoint);
+    let token_endpoint = endpoint(p, "OIDC_TOKEN_ENDPOINT", &raw.token_endpoint);
+    let userinfo_endpoint = endpoint(p, "OIDC_USERINFO_ENDPOINT", &raw.userinfo_endpoint);
+    let jwks_uri = endpoint(p, "OIDC_JWKS_URI", &raw.jwks_uri);
+    let end_session_endpoint = endpoint(p, "OIDC_END_SESSION_ENDPOINT", &raw.end_session_endpoint);
+    let discovery_url = p.optional(
+        "OIDC_DISCOVERY_URL",
+        raw.discovery_url.as_deref(),
+        "http://keycloak.auth.svc:8080/realms/main/.well-known/openid-configuration",
+        parse::http_url,
+    );
+    let discovery_url = discovery_url.or_else(|| {
+        let issuer = issuer.as_ref()?;
+        Url::parse(&format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ))
+        .ok()
+    });
+    let duration = |p: &mut Problems, var, raw: &Option<String>, default| {
+        p.or_default(var, raw.as_deref(), default, parse::duration)
+    };
+    let http_timeout = duration(p, "OIDC_HTTP_TIMEOUT", &raw.http_timeout, "10s");
+    let clock_skew = duration(p, "OIDC_CLOCK_SKEW", &raw.clock_skew, "60s");
+    let idle_timeout = duration(p, "OIDC_SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout, "8h");
+    let max_lifetime = duration(p, "OIDC_SESSION_MAX_LIFETIME", &raw.session_max_lifetime, "7d");
+    let login_timeout = duration(p, "OIDC_LOGIN_TIMEOUT", &raw.login_timeout, "10m");
+    let refresh_leeway = duration(p, "OIDC_REFRESH_LEEWAY", &raw.refresh_leeway, "60s");
+    for (var, d) in [
+        ("OIDC_SESSION_IDLE_TIMEOUT", idle_timeout),
+        ("OIDC_SESSION_MAX_LIFETIME", max_lifetime),
+        ("OIDC_LOGIN_TIMEOUT", login_timeout),
+        ("OIDC_HTTP_TIMEOUT", http_timeout),
+    ] {
+        if d == Some(Duration::ZERO) {
+            p.push(var, "must be longer than zero; for example 30m");
+        }
+    }
+    let boolean = |p: &mut Problems, var, raw: &Option<String>, default| {
+        p.or_default(var, raw.as_deref(), default, parse::boolean)
+    };
+    let fetch_userinfo = boolean(p, "OIDC_FETCH_USERINFO", &raw.fetch_userinfo, "true");
+    let require_email_verified = boolean(p, "OIDC_REQUIRE_EMAIL_VERIFIED", &raw.require_email_verified, "false");
+    let introspection_expose_tokens = boolean(
+        p,
+        "OIDC_INTROSPECTION_EXPOSE_TOKENS",
+        &raw.introspection_expose_tokens,
+        "false",
+    );
+    let extra_ca_file = p.optional(
+        "OIDC_EXTRA_CA_FILE",
+        raw.extra_ca_file.as_deref(),
+        "/etc/ssl/homelab-ca.pem",
+        |v| {
+            let path = PathBuf::from(v);
+            std::fs::metadata(&path).map_err(|e| format!("cannot read `{v}` ({e})"))?;
+            Ok(path)
+        },
+    );
+
+    let secure = redirect_uri.as_ref().is_some_and(|u| u.scheme() == "https");
+    let same_site = p.or_default(
+        "OIDC_COOKIE_SAMESITE",
+        raw.cookie_samesite.as_deref(),
+        "lax",
+        |v| match v.to_ascii_lowercase().as_str() {
+            "lax" => Ok(SameSite::Lax),
+            "strict" => Ok(SameSite::Strict),
+            "none" => Ok(SameSite::None),
+            _ => Err(format!("`{v}` is not lax, strict or none")),
+        },
+    );
+    if same_site == Some(SameSite::None) && redirect_uri.is_some() && !secure {
+        p.push(
+            "OIDC_COOKIE_SAMESITE",
+            "`none` needs an https OIDC_REDIRECT_URI (browsers drop SameSite=None cookies without Secure)",
+        );
+    }
+    let cookie_domain = r(&raw.cookie_domain).filter(|s| !s.is_empty());
+    let default_cookie = match (secure, &cookie_domain) {
+        (true, None) => "__Host-oidc_session",
+        _ => "oidc_session",
+    };
+    let cookie_name = p.or_default("OIDC_COOKIE_NAME", raw.cookie_name.as_deref(), default_cookie, |v| {
+        let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !ok {
+            return Err(format!("`{v}` is not a valid cookie name (letters, digits, - _ .)"));
+        }
+        Ok(v.to_owned())
+    });
+    if let Some(name) = &cookie_name {
+        if name.starts_with("__Host-") && (!secure || cookie_domain.is_some()) {
+            p.push(
+                "OIDC_COOKIE_NAME",
+                "a __Host- cookie needs an https OIDC_REDIRECT_URI and no OIDC_COOKIE_DOMAIN",
+            );
+        }
+        if name.starts_with("__Secure-") && !secure {
+            p.push(
+                "OIDC_COOKIE_NAME",
+                "a __Secure- cookie needs an https OIDC_REDIRECT_URI",
+            );
+        }
+    }
+
+    let claim = |p: &mut Problems, var, raw: &Option<String>, default| {
+        p.or_default(var, raw.as_deref(), default, ClaimPath::parse)
+    };
+    let username = claim(p, "OIDC_USERNAME_CLAIM", &raw.username_claim, "preferred_username");
+    let email = claim(p, "OIDC_EMAIL_CLAIM", &raw.email_claim, "email");
+    let groups = claim(p, "OIDC_GROUPS_CLAIM", &raw.groups_claim, "groups");
+
+    let post_login = p.or_default(
+        "OIDC_POST_LOGIN_REDIRECT_URI",
+        raw.post_login_redirect_uri.as_deref(),
+        "/",
+        |v| {
+            if v.starts_with('/') && !v.starts_with("//") && !v.contains('\\') {
+                Ok(v.to_owned())
+            } else {
+                parse::http_url(v).map(|u| u.to_string())
+            }
+        },
+    );
+    let post_logout = p.optional(
+        "OIDC_POST_LOGOUT_REDIRECT_URI",
+        raw.post_logout_redirect_uri.as_deref(),
+        "https://app.example.com/",
+        parse::http_url,
+    );
+    let allowed_return_origins = p.optional(
+        "OIDC_ALLOWED_RETURN_ORIGINS",
+        raw.allowed_return_origins.as_deref(),
+        "https://app.example.com,https://admin.example.com",
+        |v| {
+            parse::list(v)
+                .iter()
+                .map(|o| parse::origin(o))
+                .collect::<Result<Vec<_>, _>>()
+        },
+    );
+
+    let addr = |p: &mut Problems, var, raw: &Option<String>, default| {
+        p.or_default(var, raw.as_deref(), default, |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| format!("`{v}` is not an address like 0.0.0.0:8080"))
+        })
+    };
+    let listen_addr = addr(p, "OIDC_LISTEN_ADDR", &raw.listen_addr, "0.0.0.0:8080");
+    let internal_listen_addr = addr(
+        p,
+        "OIDC_INTERNAL_LISTEN_ADDR",
+        &raw.internal_listen_addr,
+        "0.0.0.0:9090",
+    );
+    if listen_addr.is_some() && listen_addr == internal_listen_addr && listen_addr.is_some_and(|a| a.port() != 0) {
+        p.push(
+            "OIDC_INTERNAL_LISTEN_ADDR",
+            "must differ from OIDC_LISTEN_ADDR (the internal API must not be reachable through the public port)",
+        );
+    }
+
+    let redis = super::redis::parse(
+        super::redis::RawRedis {
+            url: raw.redis_url.as_deref(),
+            sentinels: raw.redis_sentinels.as_deref(),
+            master: raw.redis_sentinel_master.as_deref(),
+            sentinel_password: raw.redis_sentinel_password.as_deref(),
+            cluster_nodes: raw.redis_cluster_nodes.as_deref(),
+        },
+        p,
+    );
+    let key_prefix = r(&raw.redis_key_prefix).unwrap_or_else(|| "oidc:".into());
+    let keys = p.optional(
+        "OIDC_SESSION_ENCRYPTION_KEY",
+        raw.session_encryption_key.as_deref(),
+        "$(openssl rand -base64 32)",
+        KeyRing::parse,
+    );
+    if keys.is_none() && raw.session_encryption_key.as_deref().is_none_or(str::is_empty) {
+        warnings.push("OIDC_SESSION_ENCRYPTION_KEY is not set: tokens are stored in Redis unencrypted".into());
+    }
+    let log_format = p.or_default("OIDC_LOG_FORMAT", raw.log_format.as_deref(), "json", |v| match v {
+        "json" => Ok(LogFormat::Json),
+        "pretty" => Ok(LogFormat::Pretty),
+        _ => Err(format!("`{v}` is not json or pretty")),
+    });
+    let log_filter = r(&raw.log).unwrap_or_else(|| "info".into());
+
+    let provider = ProviderSettings {
+        issuer: issuer?,
+        client_id: client_id?,
+        client_secret,
+        auth_method: auth_method?,
+        redirect_uri: redirect_uri?,
+        scopes,
+        prompt: r(&raw.prompt).filter(|s| !s.is_empty()),
+        extra_auth_params: extra_auth_params.unwrap_or_default(),
+        discovery_url: discovery_url?,
+        authorization_endpoint,
+        token_endpoint,
+        userinfo_endpoint,
+        jwks_uri,
+        end_session_endpoint,
+        fetch_userinfo: fetch_userinfo?,
+        http_timeout: http_timeout?,
+        clock_skew: clock_skew?,
+        extra_ca_file,
+    };
+    Some(Settings {
+        provider,
+        cookie: CookieSettings {
+            name: cookie_name?,
+            secure,
+            same_site: same_site?,
+            domain: cookie_domain,
+        },
+        session: SessionSettings {
+            idle_timeout: idle_timeout?,
+            max_lifetime: max_lifetime?,
+            login_timeout: login_timeout?,
+            refresh_leeway: refresh_leeway?,
+            keys,
+        },
+        claims: ClaimSettings {
+            username: username?,
+            email: email?,
+            groups: groups?,
+            allowed_groups: raw.allowed_groups.as_deref().map(parse::list).unwrap_or_default(),
+            require_email_verified: require_email_verified?,
+        },
+        redirects: RedirectSettings {
+            post_login: post_login?,
+            post_logout,
+            allowed_return_origins: allowed_return_origins.unwrap_or_default(),
+        },
+        listen_addr: listen_addr?,
+        internal_listen_addr: internal_listen_addr?,
+        introspection_secret: r(&raw.introspection_secret).filter(|s| !s.is_empty()).map(Secret::new),
+        introspection_expose_tokens: introspection_expose_tokens?,
+        redis: RedisSettings {
+            mode: redis?,
+            key_prefix,
+        },
+        log_format: log_format?,
+        log_filter,
+        warnings: std::mem::take(warnings),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = [
+            ("OIDC_ISSUER_URL", "https://id.example.com/realms/main"),
+            ("OIDC_CLIENT_ID", "app"),
+            ("OIDC_REDIRECT_URI", "https://app.example.com/auth/callback"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        v.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        v
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.cookie.name, "__Host-oidc_session");
+        assert!(s.cookie.secure);
+        assert_eq!(s.session.idle_timeout, Duration::from_secs(8 * 3600));
+        assert_eq!(s.session.max_lifetime, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.provider.scopes, ["openid", "profile", "email", "offline_access"]);
+        assert_eq!(s.provider.auth_method, ClientAuthMethod::None);
+        assert_eq!(s.redis.key_prefix, "oidc:");
+        assert_eq!(s.listen_addr.port(), 8080);
+        assert_eq!(s.internal_listen_addr.port(), 9090);
+    }
+
+    #[test]
+    fn an_unknown_oidc_variable_is_a_warning_not_an_error() {
+        let s = Settings::from_vars(vars(&[("OIDC_CLIENT_SECERT", "x")])).unwrap();
+        assert!(
+            s.warnings.iter().any(|w| w.contains("OIDC_CLIENT_SECERT")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn openid_is_always_requested_and_a_secret_means_basic_auth() {
+        let s = Settings::from_vars(vars(&[("OIDC_SCOPES", "email,profile"), ("OIDC_CLIENT_SECRET", "s")])).unwrap();
+        assert_eq!(s.provider.scopes, ["openid", "email", "profile"]);
+        assert_eq!(s.provider.auth_method, ClientAuthMethod::ClientSecretBasic);
+        assert!(!format!("{s:?}").contains("\"s\""), "secrets stay out of Debug");
+    }
+
+    #[test]
+    fn a_cookie_domain_drops_the_host_prefix() {
+        let s = Settings::from_vars(vars(&[("OIDC_COOKIE_DOMAIN", "example.com")])).unwrap();
+        assert_eq!(s.cookie.name, "oidc_session");
+    }
+}
