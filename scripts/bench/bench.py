@@ -15,6 +15,10 @@ Subcommands:
   refused-logout-token --jwks URL --iss ISS --aud AUD
                                     a well-formed logout token with the provider's real kid
                                     and a wrong signature (refused at the signature check)
+  kc-record --redis HOST:PORT/DB --prefix P --logins FILE --out FILE
+                                    sizes of one stored session (record, sealed tokens)
+  meta --repo DIR --binary PATH --command CMD --out FILE …
+                                    machine, date, versions
   redis-info HOST:PORT[/DB] KEY     one INFO field
   render --dir DIR --out FILE       results of a run -> docs/PERFORMANCE.md
 """
@@ -238,6 +242,97 @@ def cmd_refused_logout_token(argv):
     }
     sig = os.urandom(256)  # RS256 with a 2048-bit key: a signature of the right length, wrong
     print(".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(sig)]))
+
+
+def cmd_kc_record(argv):
+    """One Keycloak-sized session as stored: its record's size and its sealed tokens' size."""
+    o = opts(argv)
+    redis, prefix = o["redis"], o["prefix"]
+    cursor, key = "0", None
+    while key is None:
+        cursor, keys = redis_cmd(redis, "SCAN", cursor, "MATCH", f"{prefix}session:*", "COUNT", "1000")
+        key = next((k for k in keys if redis_cmd(redis, "TYPE", k) == "hash"), None)
+        if cursor == "0":
+            break
+    if key is None:
+        raise SystemExit(f"no session hash under {prefix}session:* in {redis}")
+    fields = redis_cmd(redis, "HGETALL", key)
+    fields = dict(zip(fields[0::2], fields[1::2]))
+    raw = max(fields.values(), key=len)  # the record (JSON); the other field is the expiry
+    sealed = None
+    try:
+        tokens = json.loads(raw).get("tokens")
+        if isinstance(tokens, dict) and isinstance(tokens.get("sealed"), str):
+            sealed = len(tokens["sealed"])
+    except ValueError:
+        pass
+    logins = json.load(open(o["logins"]))
+    result = {
+        "record_bytes": len(raw.encode()),
+        "sealed_tokens_bytes": sealed,
+        "memory_usage_session": redis_cmd(redis, "MEMORY", "USAGE", key),
+        "keys_per_session": logins["keys_per_session"],
+    }
+    with open(o["out"], "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result))
+
+
+def first_line(cmd):
+    import subprocess
+
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "?"
+
+
+def cmd_meta(argv):
+    import datetime
+    import hashlib
+    import platform
+    import subprocess
+
+    o = opts(argv)
+    model = "?"
+    for line in first_line(["sh", "-c", "lscpu | grep -m1 '^Model name'"]).splitlines():
+        model = line.split(":", 1)[1].strip()
+    mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal:"))
+    repo = o["repo"]
+    rev = first_line(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    with open(o["binary"], "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(o["binary"]), datetime.timezone.utc)
+    if o.get("built-from"):
+        source = o["built-from"]
+    else:
+        source = f"commit {rev}" + (" with uncommitted changes" if dirty else "")
+    modver = first_line(["dpkg-query", "-W", "-f", "${Version}", "libapache2-mod-auth-openidc"])
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": first_line(["nproc"]),
+        "cpu_model": model,
+        "mem_total": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "kernel": f"Linux {platform.release()}",
+        "loadavg": " ".join(open("/proc/loadavg").read().split()[:3]),
+        "command": o["command"],
+        "service_rev": source,
+        "binary": f"{o['binary']} (sha256 {digest}…, built {built:%Y-%m-%d %H:%M} UTC)",
+        "tools": "; ".join([
+            first_line(["wrk", "-v"]).split(" Copyright")[0],
+            first_line(["redis-server", "--version"]).split(" sha=")[0],
+            first_line(["apache2", "-v"]).replace("Server version: ", ""),
+            f"mod_auth_openidc {modver}",
+            f"Node.js {first_line(['node', '--version'])}",
+        ]),
+    }
+    for k in ("rounds", "wrk_duration", "bcl_duration", "redis_n"):
+        meta[k] = o[k.replace("_", "-")]
+    with open(o["out"], "w") as f:
+        json.dump(meta, f, indent=1)
 
 
 # --- parsing tool output ----------------------------------------------------------------
@@ -540,6 +635,10 @@ def main():
         cmd_logins(argv)
     elif cmd == "refused-logout-token":
         cmd_refused_logout_token(argv)
+    elif cmd == "kc-record":
+        cmd_kc_record(argv)
+    elif cmd == "meta":
+        cmd_meta(argv)
     elif cmd == "redis-info":
         print(redis_info(argv[0], argv[1]))
     elif cmd == "redis":

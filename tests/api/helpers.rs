@@ -23,6 +23,8 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Extra keys merged into the test provider's config.
     pub provider: Value,
+    /// Connect as this Redis ACL user, limited to the `oidc:` key prefix.
+    pub redis_user: Option<(&'static str, &'static str)>,
 }
 
 impl Default for Options {
@@ -31,6 +33,7 @@ impl Default for Options {
             confidential: None,
             env: Vec::new(),
             provider: json!({}),
+            redis_user: None,
         }
     }
 }
@@ -53,6 +56,28 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// The Redis URL, with an ACL user created first when one is asked for.
+fn redis_url_for(redis: &TestRedis, user: Option<(&str, &str)>) -> String {
+    let Some((name, password)) = user else {
+        return redis.url.clone();
+    };
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(name)
+        .arg("on")
+        .arg(format!(">{password}"))
+        .arg("~oidc:*")
+        .arg("+@all")
+        .arg("-@dangerous")
+        .query::<()>(&mut conn)
+        .unwrap();
+    format!("redis://{name}:{password}@127.0.0.1:{}", redis.port)
 }
 
 pub fn browser() -> reqwest::Client {
@@ -100,7 +125,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("OIDC_CLIENT_ID".into(), CLIENT_ID.into()),
         ("OIDC_REDIRECT_URI".into(), format!("{public_url}/auth/callback")),
         ("OIDC_POST_LOGOUT_REDIRECT_URI".into(), format!("{public_url}/bye")),
-        ("OIDC_REDIS_URL".into(), redis.url.clone()),
+        ("OIDC_REDIS_URL".into(), redis_url_for(&redis, options.redis_user)),
         // oidc-provider issues refresh tokens for offline_access only with consent.
         ("OIDC_PROMPT".into(), "consent".into()),
         ("OIDC_LOG".into(), "warn".into()),

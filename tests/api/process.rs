@@ -229,3 +229,45 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
     assert_eq!(binary.exit_code(), Some(0));
     sleeper.join().unwrap();
 }
+
+#[tokio::test]
+async fn a_wrong_redis_password_stops_the_start_naming_the_variable() {
+    let redis = TestRedis::start();
+    let mut conn = redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">right")
+        .arg("~*")
+        .arg("+@all")
+        .query::<()>(&mut conn)
+        .unwrap();
+    let (public_port, internal_port) = ports();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oidc-session"))
+        .env_clear()
+        .envs([
+            ("OIDC_ISSUER_URL", "http://127.0.0.1:9".to_owned()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+            (
+                "OIDC_REDIRECT_URI",
+                format!("http://127.0.0.1:{public_port}/auth/callback"),
+            ),
+            ("OIDC_REDIS_URL", format!("redis://app:wrong@127.0.0.1:{}", redis.port)),
+            ("OIDC_LISTEN_ADDR", format!("127.0.0.1:{public_port}")),
+            ("OIDC_INTERNAL_LISTEN_ADDR", format!("127.0.0.1:{internal_port}")),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Redis refuses the credentials: fix OIDC_REDIS_URL"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("wrong"), "the password is not echoed: {stderr}");
+}

@@ -279,3 +279,34 @@ async fn the_openapi_document_lists_every_endpoint_of_both_listeners() {
         assert!(paths.contains_key(path), "{path} missing from {:?}", paths.keys());
     }
 }
+
+#[tokio::test]
+async fn a_redis_acl_user_limited_to_the_key_prefix_is_enough_for_every_flow() {
+    let app = spawn_app_with(Options {
+        redis_user: Some(("oidc-app", "app-password")),
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("lou").await;
+    assert!(app.is_active(&session).await);
+    assert_eq!(app.post_refresh(&session).await.status(), StatusCode::OK);
+    let metrics = app
+        .api
+        .get(format!("{}/metrics", app.internal))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("oidc_session_redis_errors_total 0"),
+        "no NOPERM anywhere:\n{metrics}"
+    );
+    app.browser
+        .get(format!("{}/auth/logout", app.public))
+        .send()
+        .await
+        .unwrap();
+    assert!(!app.is_active(&session).await);
+}
