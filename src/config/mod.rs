@@ -5,6 +5,8 @@ mod env;
 mod parse;
 mod redis;
 mod settings;
+#[cfg(test)]
+mod tests;
 pub mod vars;
 
 use std::fmt;

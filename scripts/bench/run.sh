@@ -1,0 +1,399 @@
+#!/usr/bin/env bash
+# Benchmark of oidc-session (issue #7), with public tools only: wrk, redis-benchmark,
+# /usr/bin/time -v (Debian packages), and Apache + mod_auth_openidc as the peer.
+#
+#   scripts/bench/run.sh            full run (~5 minutes on 2 cores); regenerates docs/PERFORMANCE.md
+#   scripts/bench/run.sh --smoke    every step with tiny durations (seconds); writes nothing in the repo
+#
+# Options:
+#   --smoke        tiny durations, 1 round; the report goes to the run directory (or --out)
+#   --bin PATH     use this oidc-session binary instead of building the release build
+#                  (full runs should measure `cargo build --release`; the smoke test may pass
+#                  the debug binary it already has)
+#   --out FILE     where to write the report (full default: docs/PERFORMANCE.md)
+#   --keep         keep the run directory (raw tool output, logs) and print its path
+# Environment (full-mode defaults): BENCH_ROUNDS=3 BENCH_DURATION=10 BENCH_BCL_DURATION=5
+#   BENCH_REDIS_N=200000 BENCH_LOGINS=100 BENCH_SESSIONS=200 BENCH_BCL_TOKENS=80000;
+#   CARGO_TARGET_DIR is honoured by the build.
+#
+# Everything listens on 127.0.0.1 on free ports: a throw-away redis-server, the test
+# OpenID Provider (tests/provider/provider.mjs), the service (release build) against it,
+# scripts/bench/mini-op.mjs with a second service instance (Keycloak-sized tokens, valid
+# back-channel logout tokens), and Apache with mod_auth_openidc on the same Redis and
+# provider. Every process started here is stopped on exit. Needs root only to install
+# missing Debian packages (wrk redis-server redis-tools apache2 libapache2-mod-auth-openidc
+# time curl); Node.js 20+ and Python 3 must be present.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HERE="$ROOT/scripts/bench"
+cd "$ROOT"
+ORIG_ARGS=("$@")
+
+MODE=full BIN="" OUT="" KEEP=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) MODE=smoke ;;
+    --bin) BIN=${2:?--bin needs a path}; shift ;;
+    --out) OUT=${2:?--out needs a path}; shift ;;
+    --keep) KEEP=1 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$MODE" = full ]; then
+  ROUNDS=${BENCH_ROUNDS:-3} DURATION=${BENCH_DURATION:-10} BCL_DURATION=${BENCH_BCL_DURATION:-5}
+  REDIS_N=${BENCH_REDIS_N:-200000} LOGINS=${BENCH_LOGINS:-100} SESSIONS=${BENCH_SESSIONS:-200}
+  BCL_TOKENS=${BENCH_BCL_TOKENS:-80000}
+  OUT=${OUT:-$ROOT/docs/PERFORMANCE.md}
+else
+  ROUNDS=${BENCH_ROUNDS:-1} DURATION=1 BCL_DURATION=1 REDIS_N=2000 LOGINS=3 SESSIONS=5 BCL_TOKENS=2000
+fi
+# The exact command, for the report (relative to the repository, with the settings that differ).
+COMMAND="scripts/bench/run.sh${ORIG_ARGS[*]:+ ${ORIG_ARGS[*]}}"
+for v in BENCH_ROUNDS BENCH_DURATION BENCH_BCL_DURATION BENCH_REDIS_N BENCH_LOGINS BENCH_SESSIONS BENCH_BCL_TOKENS CARGO_TARGET_DIR; do
+  if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
+done
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+# Settings from the caller's environment must not leak into the services under test.
+for v in $(compgen -e); do case "$v" in OIDC_*) unset "$v" ;; esac; done
+
+# --- prerequisites ----------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v redis-server >/dev/null || missing+=(redis-server)
+{ command -v redis-benchmark && command -v redis-cli; } >/dev/null || missing+=(redis-tools)
+[ -x /usr/sbin/apache2 ] || missing+=(apache2)
+[ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || missing+=(libapache2-mod-auth-openidc)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+    || die "missing: ${missing[*]} (apt-get install ${missing[*]})"
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v node >/dev/null || die "Node.js 20+ is needed (the test OpenID Provider)"
+command -v python3 >/dev/null || die "python3 is needed"
+[ -d tests/provider/node_modules/oidc-provider ] \
+  || npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
+
+if [ -z "$BIN" ]; then
+  TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+  log "building the release binary (CARGO_TARGET_DIR=$TARGET)"
+  CARGO_TARGET_DIR=$TARGET nice -n 19 cargo build --release --locked --quiet
+  BIN=$TARGET/release/oidc-session
+fi
+[ -x "$BIN" ] || die "no executable at $BIN"
+BIN=$(readlink -f "$BIN")
+
+# --- processes and cleanup --------------------------------------------------------------
+RUN=$(mktemp -d /tmp/oidc-session-bench.XXXXXX)
+chmod 755 "$RUN" # Apache's workers (www-data) read the document root below it
+PIDS=()
+cleanup() {
+  local status=$? pid i
+  set +e
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null; done
+  for i in $(seq 50); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  if [ $status -ne 0 ]; then
+    for f in "$RUN"/*.log; do [ -s "$f" ] && { echo "--- $f (end)"; tail -n 20 "$f"; }; done >&2
+  fi
+  if [ $KEEP = 1 ] || [ $status -ne 0 ]; then log "run directory kept: $RUN"; else rm -rf "$RUN"; fi
+  exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+py() { python3 "$HERE/bench.py" "$@"; }
+
+# The two Node providers exit when their stdin closes: feed each from a FIFO this shell holds
+# open, so they go away with it even if it is killed with SIGKILL.
+start_node() { # name, then the node command line; stdout goes to $RUN/name.out
+  local name=$1 fd
+  shift
+  mkfifo "$RUN/$name.stdin"
+  node "$@" <"$RUN/$name.stdin" >"$RUN/$name.out" 2>"$RUN/$name.log" &
+  PIDS+=($!)
+  exec {fd}>"$RUN/$name.stdin"
+}
+wait_ready_line() { # name -> the READY line's fields after READY
+  local i
+  for i in $(seq 300); do
+    if grep -q '^READY ' "$RUN/$1.out" 2>/dev/null; then sed -n 's/^READY //p' "$RUN/$1.out"; return; fi
+    sleep 0.1
+  done
+  die "$1 did not start"
+}
+wait_http() { # url, expected status, what
+  local i code
+  for i in $(seq 300); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)
+    [ "$code" = "$2" ] && return
+    sleep 0.1
+  done
+  die "$3 not ready ($1 answered $code, expected $2)"
+}
+
+read -r P_REDIS P_A_PUB P_A_INT P_B_PUB P_B_INT P_APACHE <<<"$(py free-ports 6)"
+A_PUB="http://127.0.0.1:$P_A_PUB" A_INT="http://127.0.0.1:$P_A_INT"
+B_PUB="http://127.0.0.1:$P_B_PUB" B_INT="http://127.0.0.1:$P_B_INT"
+APACHE="http://127.0.0.1:$P_APACHE"
+REDIS=127.0.0.1:$P_REDIS
+
+py meta --repo "$ROOT" --binary "$BIN" --command "$COMMAND" --out "$RUN/meta.json" \
+  --rounds "$ROUNDS" --wrk-duration "${DURATION}s" --bcl-duration "${BCL_DURATION}s" --redis-n "$REDIS_N"
+log "mode $MODE: $ROUNDS round(s), wrk ${DURATION}s; run directory $RUN"
+
+redis-server --bind 127.0.0.1 --port "$P_REDIS" --save "" --appendonly no --loglevel warning \
+  >"$RUN/redis.log" 2>&1 &
+PIDS+=($!)
+for i in $(seq 100); do redis-cli -p "$P_REDIS" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+APACHE_SECRET=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
+export TEST_OP_CONFIG="{\"port\": 0, \"clients\": [
+  {\"client_id\": \"oidc-session\", \"token_endpoint_auth_method\": \"none\",
+   \"redirect_uris\": [\"$A_PUB/auth/callback\"], \"post_logout_redirect_uris\": [\"$A_PUB/\"],
+   \"backchannel_logout_uri\": \"$A_PUB/auth/backchannel-logout\"},
+  {\"client_id\": \"apache-bench\", \"client_secret\": \"$APACHE_SECRET\",
+   \"token_endpoint_auth_method\": \"client_secret_basic\",
+   \"redirect_uris\": [\"$APACHE/oidc/redirect_uri\"]}]}"
+start_node provider tests/provider/provider.mjs
+unset TEST_OP_CONFIG
+ISSUER=$(wait_ready_line provider)
+
+node "$HERE/mini-op.mjs" keygen "$RUN/mini-op-key.pem"
+start_node mini-op "$HERE/mini-op.mjs" serve --key "$RUN/mini-op-key.pem" --client-id oidc-session
+read -r MINI_ISSUER MINI_KID <<<"$(wait_ready_line mini-op)"
+MINI_BASE=${MINI_ISSUER%/realms/*}
+
+# The service under test, under /usr/bin/time -v (its maximum RSS and CPU over the run).
+service_env() { # issuer, public port, internal port, redis db, key prefix
+  echo OIDC_ISSUER_URL="$1" OIDC_CLIENT_ID=oidc-session \
+    OIDC_REDIRECT_URI="http://127.0.0.1:$2/auth/callback" \
+    OIDC_POST_LOGOUT_REDIRECT_URI="http://127.0.0.1:$2/" OIDC_PROMPT=consent \
+    OIDC_REDIS_URL="redis://127.0.0.1:$P_REDIS/$4" OIDC_REDIS_KEY_PREFIX="$5" \
+    OIDC_LISTEN_ADDR="127.0.0.1:$2" OIDC_INTERNAL_LISTEN_ADDR="127.0.0.1:$3" \
+    OIDC_SESSION_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
+    OIDC_LOG=warn OIDC_LOG_FORMAT=json
+}
+# shellcheck disable=SC2046 # word splitting of the NAME=value list is intended (no spaces in values)
+env $(service_env "$ISSUER" "$P_A_PUB" "$P_A_INT" 0 oidc:) \
+  /usr/bin/time -v -o "$RUN/service-time-v.txt" "$BIN" >"$RUN/service-a.log" 2>&1 &
+TIME_PID=$!
+PIDS+=($TIME_PID)
+SVC=""
+for i in $(seq 100); do SVC=$(pgrep -P "$TIME_PID" || true); [ -n "$SVC" ] && break; sleep 0.05; done
+[ -n "$SVC" ] || die "the service did not start"
+PIDS+=($SVC)
+# shellcheck disable=SC2046
+env $(service_env "$MINI_ISSUER" "$P_B_PUB" "$P_B_INT" 1 kc:) "$BIN" >"$RUN/service-kc.log" 2>&1 &
+SVC_KC=$!
+PIDS+=($SVC_KC)
+wait_http "$A_INT/readyz" 200 "the service"
+wait_http "$B_INT/readyz" 200 "the second service instance (mini-OP)"
+
+# Apache + mod_auth_openidc: the peer, on the same Redis and the same provider.
+mkdir -p "$RUN/apache-run" "$RUN/www/login" "$RUN/www/protected"
+echo ok >"$RUN/www/login/ok.txt"
+echo ok >"$RUN/www/protected/ok.txt"
+chmod -R a+rX "$RUN/www"
+M=/usr/lib/apache2/modules
+cat >"$RUN/apache.conf" <<EOF
+ServerName 127.0.0.1
+Listen 127.0.0.1:$P_APACHE
+PidFile $RUN/apache-run/apache.pid
+DefaultRuntimeDir $RUN/apache-run
+ErrorLog $RUN/apache.log
+LogLevel warn
+User www-data
+Group www-data
+LoadModule mpm_event_module $M/mod_mpm_event.so
+LoadModule unixd_module $M/mod_unixd.so
+LoadModule authn_core_module $M/mod_authn_core.so
+LoadModule authz_core_module $M/mod_authz_core.so
+LoadModule authz_user_module $M/mod_authz_user.so
+LoadModule auth_openidc_module $M/mod_auth_openidc.so
+# Keep-alive without a per-connection request limit: the peer's best case, like the service's.
+KeepAlive On
+MaxKeepAliveRequests 0
+DocumentRoot $RUN/www
+<Directory $RUN/www>
+  Require all granted
+</Directory>
+
+OIDCProviderMetadataURL $ISSUER/.well-known/openid-configuration
+OIDCClientID apache-bench
+OIDCClientSecret $APACHE_SECRET
+OIDCProviderTokenEndpointAuth client_secret_basic
+OIDCRedirectURI $APACHE/oidc/redirect_uri
+OIDCCryptoPassphrase $(head -c 24 /dev/urandom | base64)
+OIDCScope "openid profile email"
+OIDCPKCEMethod S256
+OIDCSessionType server-cache
+OIDCCacheType redis
+OIDCRedisCacheServer 127.0.0.1:$P_REDIS
+OIDCSessionInactivityTimeout 28800
+OIDCSessionMaxDuration 604800
+
+<Location /oidc/>
+  AuthType openid-connect
+  Require valid-user
+</Location>
+<Location /login/>
+  AuthType openid-connect
+  Require valid-user
+</Location>
+# The benchmarked location: 401 instead of a redirect without a session, so a lost session
+# shows up as errors in wrk's count.
+<Location /protected/>
+  AuthType openid-connect
+  Require valid-user
+  OIDCUnAuthAction 401
+</Location>
+EOF
+/usr/sbin/apache2 -f "$RUN/apache.conf" -DFOREGROUND >"$RUN/apache-stdout.log" 2>&1 &
+PIDS+=($!)
+wait_http "$APACHE/protected/ok.txt" 401 "Apache"
+
+# --- sign in once, idle RSS ---------------------------------------------------------------
+log "signing in to the service and to Apache through the provider's login and consent pages"
+SESSION=$(py signin --start "$A_PUB/auth/login?return_to=/bench-signed-in" \
+  --done "$A_PUB/bench-signed-in" --cookie oidc_session --user bench-user)
+APACHE_SESSION=$(py signin --start "$APACHE/login/ok.txt" --done "$APACHE/login/ok.txt" \
+  --cookie mod_auth_openidc_session --user bench-user)
+
+check_session() { # fails unless both endpoints and Apache see the sessions signed in above
+  curl -sf -X POST "$A_INT/introspect" -H 'content-type: application/json' \
+    -d "{\"session\":\"$SESSION\"}" | grep -q '"active":true' || die "/introspect: session not active ($1)"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: oidc_session=$SESSION" "$A_INT/forward-auth")" = 200 ] \
+    || die "/forward-auth: not 200 ($1)"
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: mod_auth_openidc_session=$APACHE_SESSION" "$APACHE/protected/ok.txt")" = 200 ] \
+    || die "Apache: authenticated request not 200 ($1)"
+}
+check_session "after sign-in"
+sleep 2
+grep VmRSS "/proc/$SVC/status" >"$RUN/rss-idle.txt"
+log "idle: $(cat "$RUN/rss-idle.txt")"
+
+# --- CPU per login, Redis per session ---------------------------------------------------------
+log "$LOGINS complete logins against the test provider (service CPU, Redis memory)"
+py logins --start "$A_PUB/auth/login?return_to=/bench-signed-in" --done "$A_PUB/bench-signed-in" \
+  --cookie oidc_session --count "$LOGINS" --user-prefix cpu- --pid "$SVC" --redis "$REDIS" \
+  --out "$RUN/logins-test-provider.json" >/dev/null
+log "$SESSIONS complete logins with Keycloak-sized tokens (mini-OP)"
+py logins --start "$B_PUB/auth/login?return_to=/bench-signed-in" --done "$B_PUB/bench-signed-in" \
+  --cookie oidc_session --count "$SESSIONS" --user-prefix kc- --pid "$SVC_KC" --redis "$REDIS/1" \
+  --out "$RUN/logins-keycloak-sized.json" >/dev/null
+curl -sf "$MINI_BASE/bench/sizes" >"$RUN/kc-token-sizes.json"
+py kc-record --redis "$REDIS/1" --prefix kc: --logins "$RUN/logins-keycloak-sized.json" \
+  --out "$RUN/kc-record.json" >/dev/null
+
+# --- back-channel logout tokens -------------------------------------------------------------
+log "signing $BCL_TOKENS valid logout tokens (2 processes)"
+EXP=$(($(date +%s) + 3600))
+sign_tokens() {
+  node "$HERE/mini-op.mjs" sign-logout-tokens --key "$RUN/mini-op-key.pem" --kid "$MINI_KID" \
+    --iss "$MINI_ISSUER" --aud oidc-session --exp "$EXP" --count "$1"
+}
+sign_tokens $((BCL_TOKENS / 2)) >"$RUN/tokens-1.txt" &
+s1=$!
+sign_tokens $((BCL_TOKENS - BCL_TOKENS / 2)) >"$RUN/tokens-2.txt" &
+s2=$!
+wait $s1 $s2
+cat "$RUN/tokens-1.txt" "$RUN/tokens-2.txt" >"$RUN/logout-tokens.txt"
+rm "$RUN/tokens-1.txt" "$RUN/tokens-2.txt"
+PROBE=$(sign_tokens 1)
+code=$(curl -s -o "$RUN/probe.txt" -w '%{http_code}' --data-urlencode "logout_token=$PROBE" "$B_PUB/auth/backchannel-logout")
+[ "$code" = 200 ] || die "a valid logout token got $code: $(cat "$RUN/probe.txt")"
+REFUSED=$(py refused-logout-token --jwks "$(curl -sf "$ISSUER/.well-known/openid-configuration" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["jwks_uri"])')" --iss "$ISSUER" --aud oidc-session)
+code=$(curl -s -o "$RUN/probe.txt" -w '%{http_code}' --data-urlencode "logout_token=$REFUSED" "$A_PUB/auth/backchannel-logout")
+[ "$code" = 400 ] || die "a badly signed logout token got $code: $(cat "$RUN/probe.txt")"
+
+cat >"$RUN/introspect.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"session":"$SESSION"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+cat >"$RUN/bcl-refused.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "logout_token=$REFUSED"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+EOF
+# Each wrk thread sends its own share of the tokens, each once; past the end it starts over
+# (replays, answered 400 and counted as errors in the report).
+cat >"$RUN/bcl-valid.lua" <<'EOF'
+local threads = 0
+function setup(thread)
+  thread:set("id", threads)
+  threads = threads + 1
+  thread:set("nthreads", 2)
+end
+local tokens, i = {}, 0
+function init(args)
+  local n = 0
+  for line in io.lines(args[1]) do
+    if n % nthreads == id then tokens[#tokens + 1] = "logout_token=" .. line end
+    n = n + 1
+  end
+end
+local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+function request()
+  i = i + 1
+  return wrk.format("POST", nil, headers, tokens[(i - 1) % #tokens + 1])
+end
+EOF
+
+# --- the rounds ---------------------------------------------------------------------------------
+HALF=$(awk "BEGIN { print $DURATION / 2 }")
+bench() { # name, duration (s), wrk arguments…; output in $RUN/round$r-name.txt
+  local name=$1 dur=$2
+  shift 2
+  wrk -t2 -c32 -d"${dur}s" --latency "$@" >"$RUN/round$r-$name.txt"
+}
+bench_sampled() { # as bench, sampling the service's RSS mid-run
+  local name=$1 sampler
+  (sleep "$HALF"; grep VmRSS "/proc/$SVC/status") >"$RUN/round$r-$name-rss.txt" &
+  sampler=$!
+  bench "$@"
+  wait $sampler
+}
+rps() { sed -n 's/^Requests\/sec: *//p' "$RUN/round$r-$1.txt"; }
+
+for r in $(seq 1 "$ROUNDS"); do
+  check_session "before round $r"
+  bench_sampled introspect "$DURATION" -s "$RUN/introspect.lua" "$A_INT/introspect"
+  bench_sampled forward_auth "$DURATION" -H "Cookie: oidc_session=$SESSION" "$A_INT/forward-auth"
+  check_session "after the service's round $r"
+  redis-benchmark -h 127.0.0.1 -p "$P_REDIS" -t set,get -d 1600 -c 32 -n "$REDIS_N" --csv \
+    >"$RUN/round$r-redis.csv"
+  bench apache "$DURATION" -H "Cookie: mod_auth_openidc_session=$APACHE_SESSION" "$APACHE/protected/ok.txt"
+  redis-cli -p "$P_REDIS" -n 1 FLUSHDB >/dev/null # forget the jtis: the same tokens are fresh again
+  bench bcl_valid "$BCL_DURATION" -s "$RUN/bcl-valid.lua" "$B_PUB/auth/backchannel-logout" -- "$RUN/logout-tokens.txt"
+  bench bcl_refused "$BCL_DURATION" -s "$RUN/bcl-refused.lua" "$A_PUB/auth/backchannel-logout"
+  log "round $r/$ROUNDS: introspect $(rps introspect)/s, forward-auth $(rps forward_auth)/s," \
+    "redis GET $(sed -n 's/^"GET","\([0-9.]*\)".*/\1/p' "$RUN/round$r-redis.csv")/s, apache $(rps apache)/s," \
+    "back-channel $(rps bcl_valid)/s valid, $(rps bcl_refused)/s refused"
+done
+check_session "after the last round"
+grep VmHWM "/proc/$SVC/status" >"$RUN/rss-hwm.txt"
+
+# Stop the service so that /usr/bin/time -v reports, then write the report.
+kill -TERM "$SVC"
+wait "$TIME_PID" || true
+py render --dir "$RUN" --out "$OUT"
+log "report: $OUT"
