@@ -73,7 +73,11 @@ def browser():
 def fetch(opener, url, form=None):
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     try:
-        resp = opener.open(urllib.request.Request(url, data=data), timeout=30)
+        # A browser's navigation headers: mod_auth_openidc answers 401 instead of redirecting
+        # to the provider when a request does not look like a browser's.
+        headers = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+                   "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) oidc-session-bench"}
+        resp = opener.open(urllib.request.Request(url, data=data, headers=headers), timeout=30)
     except urllib.error.HTTPError as e:
         resp = e
     body = resp.read().decode("utf-8", "replace")

@@ -138,11 +138,12 @@ wait_ready_line() { # name -> the READY line's fields after READY
   done
   die "$1 did not start"
 }
-wait_http() { # url, expected status, what
+wait_http() { # url, expected status, what, pid of the process that should answer
   local i code
   for i in $(seq 300); do
     code=$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)
     [ "$code" = "$2" ] && return
+    kill -0 "$4" 2>/dev/null || die "$3 exited"
     sleep 0.1
   done
   die "$3 not ready ($1 answered $code, expected $2)"
@@ -203,8 +204,8 @@ PIDS+=($SVC)
 env $(service_env "$MINI_ISSUER" "$P_B_PUB" "$P_B_INT" 1 kc:) "$BIN" >"$RUN/service-kc.log" 2>&1 &
 SVC_KC=$!
 PIDS+=($SVC_KC)
-wait_http "$A_INT/readyz" 200 "the service"
-wait_http "$B_INT/readyz" 200 "the second service instance (mini-OP)"
+wait_http "$A_INT/readyz" 200 "the service" "$SVC"
+wait_http "$B_INT/readyz" 200 "the second service instance (mini-OP)" "$SVC_KC"
 
 # Apache + mod_auth_openidc: the peer, on the same Redis and the same provider.
 mkdir -p "$RUN/apache-run" "$RUN/www/login" "$RUN/www/protected"
@@ -222,7 +223,6 @@ LogLevel warn
 User www-data
 Group www-data
 LoadModule mpm_event_module $M/mod_mpm_event.so
-LoadModule unixd_module $M/mod_unixd.so
 LoadModule authn_core_module $M/mod_authn_core.so
 LoadModule authz_core_module $M/mod_authz_core.so
 LoadModule authz_user_module $M/mod_authz_user.so
@@ -267,7 +267,7 @@ OIDCSessionMaxDuration 604800
 EOF
 /usr/sbin/apache2 -f "$RUN/apache.conf" -DFOREGROUND >"$RUN/apache-stdout.log" 2>&1 &
 PIDS+=($!)
-wait_http "$APACHE/protected/ok.txt" 401 "Apache"
+wait_http "$APACHE/protected/ok.txt" 401 "Apache" $!
 
 # --- sign in once, idle RSS ---------------------------------------------------------------
 log "signing in to the service and to Apache through the provider's login and consent pages"

@@ -178,7 +178,7 @@ impl TestSentinel {
             .iter()
             .position(|node| node.port == port)
             .unwrap_or_else(|| panic!("the master (port {port}) is not a running data node"));
-        drop(self.data.remove(index)); // Node::drop kills and reaps it
+        drop(self.data.remove(index)); // kills and reaps it (see `Supervised`)
     }
 
     /// Polls the sentinel until it reports a master other than `old_master_port`
