@@ -141,7 +141,8 @@ fn token(forge: Data<&Arc<Forge>>) -> Json<Value> {
         .clone()
         .expect("the test sets an ID token maker");
     Json(json!({
-        "access_token": "forged-access-token",
+        "access_token": format!("forged-access-token-{}", oidc_session::session::random_token()),
+        "refresh_token": "forged-refresh-token",
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": maker(&forge, &nonce),
@@ -162,6 +163,11 @@ pub struct ForgedApp {
 }
 
 pub async fn spawn_against_forger() -> ForgedApp {
+    spawn_against_forger_with(Vec::new()).await
+}
+
+/// `redis_env` replaces `OIDC_REDIS_URL` when it names another Redis mode.
+pub async fn spawn_against_forger_with(redis_env: Vec<(String, String)>) -> ForgedApp {
     let provider = ForgingProvider::start().await;
     let redis = TestRedis::start();
     let (public, internal) = (free_listener(), free_listener());
@@ -176,6 +182,11 @@ pub async fn spawn_against_forger() -> ForgedApp {
         // Its userinfo knows one user only; ID-token claims are what these tests vary.
         ("OIDC_FETCH_USERINFO".to_owned(), "false".to_owned()),
     ];
+    let mut vars = vars;
+    if !redis_env.is_empty() {
+        vars.retain(|(k, _)| k != "OIDC_REDIS_URL");
+        vars.extend(redis_env);
+    }
     let stop = start_service(vars, public, internal);
     wait_until_ready(&internal_url).await;
     ForgedApp {

@@ -134,6 +134,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         vars.push(("OIDC_CLIENT_SECRET".into(), CLIENT_SECRET.into()));
         vars.push(("OIDC_CLIENT_AUTH_METHOD".into(), method.into()));
     }
+    if options
+        .env
+        .iter()
+        .any(|(k, _)| k.starts_with("OIDC_REDIS_") && *k != "OIDC_REDIS_KEY_PREFIX")
+    {
+        vars.retain(|(name, _)| name != "OIDC_REDIS_URL");
+    }
     for (k, v) in options.env {
         vars.retain(|(name, _)| name != k);
         vars.push((k.into(), v));

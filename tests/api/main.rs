@@ -12,4 +12,5 @@ mod login;
 mod outages;
 mod process;
 mod refresh;
+mod scale;
 mod sessions;

@@ -1,3 +1,4 @@
 pub mod forge;
 pub mod provider;
 pub mod redis;
+pub mod topology;

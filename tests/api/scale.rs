@@ -1,0 +1,219 @@
+//! Scale-out: the core flows against Redis Sentinel and a 3-master Redis Cluster,
+//! failover, slot migration, and several replicas sharing one session space.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::forge::logout_claims;
+use crate::common::topology::{TestCluster, TestSentinel, MASTER_NAME};
+use crate::forging_provider::{spawn_against_forger, spawn_against_forger_with};
+use crate::helpers::{browser, free_listener, spawn_app_with, start_service, wait_until_ready, Options, CLIENT_ID};
+
+fn sentinel_env(sentinel: &TestSentinel) -> Vec<(&'static str, String)> {
+    vec![
+        ("OIDC_REDIS_SENTINELS", sentinel.sentinel_addr.clone()),
+        ("OIDC_REDIS_SENTINEL_MASTER", MASTER_NAME.to_owned()),
+    ]
+}
+
+fn cluster_env(cluster: &TestCluster) -> Vec<(&'static str, String)> {
+    vec![("OIDC_REDIS_CLUSTER_NODES", cluster.node_urls_csv())]
+}
+
+fn owned(env: &[(&'static str, String)]) -> Vec<(String, String)> {
+    env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+}
+
+/// Login, introspection, refresh, RP logout and back-channel logout (by `sid` through the
+/// real provider, by `sub` with a signed token) against one Redis deployment.
+async fn core_flows(redis_env: Vec<(&'static str, String)>) {
+    let app = spawn_app_with(Options {
+        env: redis_env.clone(),
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("alice").await;
+    assert!(app.is_active(&session).await);
+    assert_eq!(app.post_refresh(&session).await.status(), StatusCode::OK);
+    assert_eq!(app.provider.refresh_grants().await, 1);
+    app.browser
+        .get(format!("{}/auth/logout", app.public))
+        .send()
+        .await
+        .unwrap();
+    assert!(!app.is_active(&session).await, "RP logout");
+
+    let second = browser();
+    let session = app.sign_in_with(&second, "bob").await;
+    crate::common::provider::end_session_at_provider(&second, &app.provider.issuer, &[("client_id", CLIENT_ID)]).await;
+    assert!(!app.is_active(&session).await, "back-channel logout by sid");
+
+    let forged = spawn_against_forger_with(owned(&redis_env)).await;
+    let laptop = forged.session_for("carol", "sid-1").await;
+    let phone = forged.session_for("carol", "sid-2").await;
+    let mut claims = logout_claims(&forged.provider.forge.issuer, CLIENT_ID, oidc_session::session::now());
+    claims["sub"] = json!("carol");
+    claims.as_object_mut().unwrap().remove("sid");
+    let signer = &forged.provider.forge.signer;
+    let response = forged
+        .post_logout_token(&signer.sign(signer.logout_header(), claims))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        !forged.is_active(&laptop).await && !forged.is_active(&phone).await,
+        "back-channel logout by sub"
+    );
+}
+
+#[tokio::test]
+async fn the_core_flows_work_against_redis_sentinel() {
+    let sentinel = TestSentinel::start();
+    core_flows(sentinel_env(&sentinel)).await;
+}
+
+#[tokio::test]
+async fn the_core_flows_work_against_a_three_master_redis_cluster() {
+    let cluster = TestCluster::start();
+    core_flows(cluster_env(&cluster)).await;
+}
+
+#[tokio::test]
+async fn after_a_sentinel_failover_sessions_survive_and_new_logins_work() {
+    let mut sentinel = TestSentinel::start();
+    let app = spawn_app_with(Options {
+        env: sentinel_env(&sentinel),
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("dora").await;
+    // Make sure the replica has the session before the master dies.
+    let mut master = redis::Client::open(sentinel.url_for_master())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut master).unwrap();
+
+    let old = sentinel.master_port();
+    sentinel.stop_master();
+    // During the switch every request answers (200 or 503) within its bound; none hangs.
+    let bounded = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let introspect = || {
+        bounded
+            .post(format!("{}/introspect", app.internal))
+            .json(&json!({ "session": session }))
+            .send()
+    };
+    let status = introspect().await.expect("answers while the master is down").status();
+    assert!(
+        status == StatusCode::OK || status == StatusCode::SERVICE_UNAVAILABLE,
+        "{status}"
+    );
+    sentinel.wait_for_failover(old, Duration::from_secs(40));
+
+    let mut active = false;
+    for _ in 0..60 {
+        let response = introspect().await.expect("answers after the failover");
+        if response.status() == StatusCode::OK && response.json::<serde_json::Value>().await.unwrap()["active"] == true
+        {
+            active = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        active,
+        "the session created before the failover is active on the new master"
+    );
+    let fresh = app.sign_in_with(&browser(), "eve").await;
+    assert!(app.is_active(&fresh).await, "new logins write to the new master");
+}
+
+#[tokio::test]
+async fn a_session_is_still_found_after_its_cluster_slot_migrates() {
+    let cluster = TestCluster::start();
+    let app = spawn_app_with(Options {
+        env: cluster_env(&cluster),
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("finn").await;
+    use sha2::Digest;
+    let hash: String = sha2::Sha256::digest(session.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key = format!("oidc:session:{{{hash}}}");
+    let before = cluster.owner_port_of(&key);
+    cluster.migrate_slot_of(&key);
+    assert_ne!(cluster.owner_port_of(&key), before);
+
+    assert!(app.is_active(&session).await);
+    assert_eq!(
+        app.post_refresh(&session).await.status(),
+        StatusCode::OK,
+        "the lock shares the slot"
+    );
+}
+
+#[tokio::test]
+async fn three_replicas_share_one_session_space() {
+    let first = spawn_against_forger().await;
+    let session = first.session_for("gail", "sid-g").await;
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let (public, internal) = (free_listener(), free_listener());
+        let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
+        let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
+        let vars = vec![
+            ("OIDC_ISSUER_URL".to_owned(), first.provider.forge.issuer.clone()),
+            ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
+            (
+                "OIDC_REDIRECT_URI".to_owned(),
+                format!("{}/auth/callback", first.public),
+            ),
+            ("OIDC_REDIS_URL".to_owned(), first.redis.url.clone()),
+            ("OIDC_LOG".to_owned(), "error".to_owned()),
+        ];
+        let stop = start_service(vars, public, internal);
+        wait_until_ready(&internal_url).await;
+        replicas.push((public_url, internal_url, stop));
+    }
+    let client = reqwest::Client::new();
+    for (_, internal, _) in &replicas {
+        let body: serde_json::Value = client
+            .post(format!("{internal}/introspect"))
+            .json(&json!({ "session": session }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["active"], true, "seen by every replica");
+    }
+    let refreshed = client
+        .post(format!("{}/auth/refresh", replicas[0].0))
+        .header("cookie", format!("oidc_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK, "refreshed through the second");
+
+    let mut claims = logout_claims(&first.provider.forge.issuer, CLIENT_ID, oidc_session::session::now());
+    claims["sub"] = json!("gail");
+    claims["sid"] = json!("sid-g");
+    let signer = &first.provider.forge.signer;
+    let response = client
+        .post(format!("{}/auth/backchannel-logout", replicas[1].0))
+        .form(&[("logout_token", signer.sign(signer.logout_header(), claims))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "ended through the third");
+    assert!(!first.is_active(&session).await);
+}
