@@ -149,7 +149,7 @@ def test_values_arrive_as_the_strings_the_service_parses(scenarios, scenario_val
     assert plain_value(docs, "OIDC_REQUIRE_EMAIL_VERIFIED") == "true"
     assert plain_value(docs, "OIDC_FETCH_USERINFO") == "false"
     assert plain_value(docs, "OIDC_CLOCK_SKEW") == "30"
-    assert plain_value(docs, "OIDC_REDIS_SENTINELS").count(",") == 2
+    assert secret_value(docs, "OIDC_REDIS_SENTINELS").count(",") == 2
     assert plain_value(docs, "OIDC_REDIS_SENTINEL_MASTER") == "mymaster"
     assert plain_value(docs, "OIDC_EXTRA_CA_FILE") == "/etc/oidc-session/ca/ca-bundle.pem"
     assert plain_value(docs, "OIDC_LOG") == "info,oidc_session=debug"

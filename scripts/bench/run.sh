@@ -10,6 +10,8 @@
 #   --bin PATH     use this oidc-session binary instead of building the release build
 #                  (full runs should measure `cargo build --release`; the smoke test may pass
 #                  the debug binary it already has)
+#   --bin-source TEXT  what --bin was built from, for the report (default: the repository's
+#                  current commit and whether its tree has uncommitted changes)
 #   --out FILE     where to write the report (full default: docs/PERFORMANCE.md)
 #   --keep         keep the run directory (raw tool output, logs) and print its path
 # Environment (full-mode defaults): BENCH_ROUNDS=3 BENCH_DURATION=10 BENCH_BCL_DURATION=5
@@ -30,14 +32,15 @@ HERE="$ROOT/scripts/bench"
 cd "$ROOT"
 ORIG_ARGS=("$@")
 
-MODE=full BIN="" OUT="" KEEP=0
+MODE=full BIN="" BIN_SOURCE="" OUT="" KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --bin) BIN=${2:?--bin needs a path}; shift ;;
+    --bin-source) BIN_SOURCE=${2:?--bin-source needs a text}; shift ;;
     --out) OUT=${2:?--out needs a path}; shift ;;
     --keep) KEEP=1 ;;
-    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$HERE/run.sh"; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -160,7 +163,7 @@ APACHE="http://127.0.0.1:$P_APACHE"
 REDIS=127.0.0.1:$P_REDIS
 
 py meta --mode "$MODE" --repo "$ROOT" --binary "$BIN" --command "$COMMAND" --out "$RUN/meta.json" \
-  --rounds "$ROUNDS" --wrk-duration "${DURATION}s" --bcl-duration "${BCL_DURATION}s" --redis-n "$REDIS_N"
+  ${BIN_SOURCE:+--built-from "$BIN_SOURCE"} --rounds "$ROUNDS" --wrk-duration "${DURATION}s" --bcl-duration "${BCL_DURATION}s" --redis-n "$REDIS_N"
 log "mode $MODE: $ROUNDS round(s), wrk ${DURATION}s; run directory $RUN"
 
 redis-server --bind 127.0.0.1 --port "$P_REDIS" --save "" --appendonly no --loglevel warning \
@@ -406,6 +409,6 @@ grep VmHWM "/proc/$SVC/status" >"$RUN/rss-hwm.txt"
 kill -TERM "$SVC"
 wait "$TIME_PID" || true
 py render --dir "$RUN" --out "$OUT"
-log "report: $OUT"
+case "$OUT" in "$RUN"/*) [ "$KEEP" = 1 ] && log "report: $OUT" ;; *) log "report: $OUT" ;; esac
 [ "$MODE" = smoke ] && log "smoke run complete: every step ran (its numbers mean nothing)"
 exit 0

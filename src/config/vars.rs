@@ -58,6 +58,8 @@ pub const SECRET_VARS: &[&str] = &[
     "OIDC_INTROSPECTION_SECRET",
     "OIDC_SESSION_ENCRYPTION_KEY",
     "OIDC_REDIS_SENTINEL_PASSWORD",
+    // May carry a password (`redis://user:pass@host` entries).
+    "OIDC_REDIS_SENTINELS",
     // May carry a password (`redis://user:pass@host`).
     "OIDC_REDIS_URL",
     "OIDC_REDIS_CLUSTER_NODES",

@@ -92,6 +92,34 @@ fn route_of(listener: Listener, path: &str) -> &'static str {
     routes.iter().find(|r| **r == path).copied().unwrap_or("other")
 }
 
+/// The largest request body any endpoint reads (logout tokens, introspection bodies).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Refuses bodies over [`MAX_BODY`] with 413, whether announced by `Content-Length` or
+/// streamed in chunks (those are read here, within the bound, and handed on).
+async fn limit_body(mut req: Request) -> Result<Request, Response> {
+    let too_large = || {
+        let body = serde_json::json!({"error": "invalid_request", "error_description": "request body too large"});
+        Response::builder()
+            .status(poem::http::StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type("application/json")
+            .body(body.to_string())
+    };
+    let declared = req.header("content-length").map(|v| v.trim().parse::<usize>());
+    match declared {
+        Some(Ok(len)) if len <= MAX_BODY => Ok(req),
+        Some(_) => Err(too_large()),
+        None if req.header("transfer-encoding").is_some() => match req.take_body().into_bytes_limit(MAX_BODY).await {
+            Ok(bytes) => {
+                req.set_body(bytes);
+                Ok(req)
+            }
+            Err(_) => Err(too_large()),
+        },
+        None => Ok(req),
+    }
+}
+
 /// One span per request with a request id (echoed in `X-Request-Id`), the route, status
 /// and latency. Public responses are never cached: they carry sessions and redirects.
 async fn observe<E: Endpoint>(
@@ -109,9 +137,12 @@ async fn observe<E: Endpoint>(
     let method = req.method().clone();
     let span = tracing::info_span!("request", request_id = %request_id, %method, route);
     let started = Instant::now();
-    let mut response = match ep.call(req).instrument(span.clone()).await {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
+    let mut response = match limit_body(req).await {
+        Ok(req) => match ep.call(req).instrument(span.clone()).await {
+            Ok(r) => r.into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(too_large) => too_large,
     };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

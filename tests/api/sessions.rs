@@ -310,3 +310,27 @@ async fn a_redis_acl_user_limited_to_the_key_prefix_is_enough_for_every_flow() {
         .unwrap();
     assert!(!app.is_active(&session).await);
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413_whether_declared_or_streamed() {
+    let app = spawn_app().await;
+    let big = "x".repeat(200 * 1024);
+    let declared = app
+        .api
+        .post(format!("{}/auth/backchannel-logout", app.public))
+        .form(&[("logout_token", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..20).map(|_| Ok(vec![b'x'; 16 * 1024])).collect();
+    let streamed = app
+        .api
+        .post(format!("{}/introspect", app.internal))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}

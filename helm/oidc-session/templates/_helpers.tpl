@@ -175,7 +175,6 @@ Unset values are left out so the service's own defaults apply.
   "OIDC_LISTEN_ADDR" (printf "%s:%d" .Values.listenHost (int .Values.containerPorts.public))
   "OIDC_INTERNAL_LISTEN_ADDR" (printf "%s:%d" .Values.listenHost (int .Values.containerPorts.internal))
   "OIDC_INTROSPECTION_EXPOSE_TOKENS" $c.introspectionExposeTokens
-  "OIDC_REDIS_SENTINELS" $r.sentinel.sentinels
   "OIDC_REDIS_SENTINEL_MASTER" $r.sentinel.masterName
   "OIDC_REDIS_KEY_PREFIX" $r.keyPrefix
   "OIDC_SESSION_IDLE_TIMEOUT" $c.sessionIdleTimeout
@@ -221,6 +220,7 @@ stringData). The dev Redis URL is here too: OIDC_REDIS_URL never goes to a Confi
   "OIDC_INTROSPECTION_SECRET" $c.introspectionSecret
   "OIDC_SESSION_ENCRYPTION_KEY" $c.sessionEncryptionKey
   "OIDC_REDIS_URL" $redisUrl
+  "OIDC_REDIS_SENTINELS" $r.sentinel.sentinels
   "OIDC_REDIS_SENTINEL_PASSWORD" $r.sentinel.password
   "OIDC_REDIS_CLUSTER_NODES" $r.cluster.nodes
 -}}
@@ -246,7 +246,7 @@ variables are not read from it.
 {{- $candidates = append $candidates "OIDC_REDIS_URL" -}}
 {{- end -}}
 {{- if or (eq $mode "") (eq $mode "sentinel") -}}
-{{- $candidates = append $candidates "OIDC_REDIS_SENTINEL_PASSWORD" -}}
+{{- $candidates = concat $candidates (list "OIDC_REDIS_SENTINELS" "OIDC_REDIS_SENTINEL_PASSWORD") -}}
 {{- end -}}
 {{- if or (eq $mode "") (eq $mode "cluster") -}}
 {{- $candidates = append $candidates "OIDC_REDIS_CLUSTER_NODES" -}}
