@@ -33,4 +33,4 @@ export OIDC_LISTEN_ADDR="127.0.0.1:$PUBLIC"
 export OIDC_INTERNAL_LISTEN_ADDR="127.0.0.1:$INTERNAL"
 export OIDC_LOG_FORMAT=${OIDC_LOG_FORMAT:-pretty}
 echo "sign in at $APP/auth/login ; who you are: curl -X POST http://127.0.0.1:$INTERNAL/introspect -H 'cookie: oidc_session=…'"
-cargo run --locked --release
+cargo run --locked

@@ -202,3 +202,20 @@ async fn a_session_sealed_under_an_old_key_is_read_after_key_rotation() {
     assert_eq!(body["active"], true);
     assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
 }
+
+#[tokio::test]
+async fn after_the_access_token_expires_a_session_with_a_refresh_token_lives_and_refreshes() {
+    let app = spawn_app_with(Options {
+        provider: json!({"access_token_ttl": 2}),
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("ken").await;
+    sleep_secs(3.0).await;
+    assert!(app.is_active(&session).await, "a refresh token keeps the session alive");
+    let response = app.post_refresh(&session).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["access_token_expires_at"].as_u64().unwrap() >= oidc_session::session::now());
+    assert_eq!(app.provider.refresh_grants().await, 1);
+}
