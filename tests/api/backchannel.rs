@@ -215,19 +215,8 @@ async fn a_logout_sent_to_one_replica_ends_a_session_created_through_another() {
     let app = spawn_against_forger().await;
     let ann = app.session_for("ann", "sid-ann-1").await;
     // A second replica: same provider, same Redis, its own listeners.
-    let (public, internal) = (crate::helpers::free_listener(), crate::helpers::free_listener());
-    let replica = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
-    let replica_internal = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
-    let vars = vec![
-        ("OIDC_ISSUER_URL".to_owned(), app.provider.forge.issuer.clone()),
-        ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-        ("OIDC_REDIRECT_URI".to_owned(), format!("{}/auth/callback", app.public)),
-        ("OIDC_REDIS_URL".to_owned(), app.redis.url.clone()),
-        ("OIDC_LOG".to_owned(), "error".to_owned()),
-    ];
-    let _stop = crate::helpers::start_service(vars, public, internal);
-    crate::helpers::wait_until_ready(&replica_internal).await;
-
+    let replica = crate::helpers::start_replica(&app.provider.forge.issuer, &app.public, &app.redis.url, &[]).await;
+    let replica = replica.public.clone();
     let response = reqwest::Client::new()
         .post(format!("{replica}/auth/backchannel-logout"))
         .form(&[("logout_token", token(&app, |_| {}))])

@@ -230,16 +230,7 @@ impl ForgedApp {
     }
 
     pub async fn is_active(&self, session: &str) -> bool {
-        let body: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/introspect", self.internal))
-            .json(&serde_json::json!({ "session": session }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        body["active"] == true
+        crate::helpers::introspect_at(&self.internal, session).await["active"] == true
     }
 
     pub async fn post_logout_token(&self, logout_token: &str) -> reqwest::Response {

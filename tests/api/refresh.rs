@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{free_listener, spawn_app, spawn_app_with, start_service, wait_until_ready, Options, CLIENT_ID};
+use crate::helpers::{introspect_at, spawn_app, spawn_app_with, start_replica, Options};
 
 async fn sleep_secs(secs: f64) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
@@ -178,27 +178,13 @@ async fn a_session_sealed_under_an_old_key_is_read_after_key_rotation() {
     let session = app.sign_in("ivy").await;
 
     // A replica configured with the rotated key list (new first) reads the old session.
-    let (public, internal) = (free_listener(), free_listener());
-    let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
-    let vars = vec![
-        ("OIDC_ISSUER_URL".to_owned(), app.provider.issuer.clone()),
-        ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-        ("OIDC_REDIRECT_URI".to_owned(), format!("{}/auth/callback", app.public)),
-        ("OIDC_REDIS_URL".to_owned(), app.redis.url.clone()),
-        ("OIDC_SESSION_ENCRYPTION_KEY".to_owned(), format!("{new},{old}")),
-        ("OIDC_INTROSPECTION_EXPOSE_TOKENS".to_owned(), "true".to_owned()),
+    let keys = format!("{new},{old}");
+    let env = [
+        ("OIDC_SESSION_ENCRYPTION_KEY", keys.as_str()),
+        ("OIDC_INTROSPECTION_EXPOSE_TOKENS", "true"),
     ];
-    let _stop = start_service(vars, public, internal);
-    wait_until_ready(&internal_url).await;
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{internal_url}/introspect"))
-        .json(&json!({ "session": session }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let replica = start_replica(&app.provider.issuer, &app.public, &app.redis.url, &env).await;
+    let body = introspect_at(&replica.internal, &session).await;
     assert_eq!(body["active"], true);
     assert!(body["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
 }

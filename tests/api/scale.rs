@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::common::forge::logout_claims;
 use crate::common::topology::{TestCluster, TestSentinel, MASTER_NAME};
 use crate::forging_provider::{spawn_against_forger, spawn_against_forger_with};
-use crate::helpers::{browser, free_listener, spawn_app_with, start_service, wait_until_ready, Options, CLIENT_ID};
+use crate::helpers::{browser, introspect_at, spawn_app_with, start_replica, Options, CLIENT_ID};
 
 fn sentinel_env(sentinel: &TestSentinel) -> Vec<(&'static str, String)> {
     vec![
@@ -164,40 +164,19 @@ async fn a_session_is_still_found_after_its_cluster_slot_migrates() {
 async fn three_replicas_share_one_session_space() {
     let first = spawn_against_forger().await;
     let session = first.session_for("gail", "sid-g").await;
-    let mut replicas = Vec::new();
-    for _ in 0..2 {
-        let (public, internal) = (free_listener(), free_listener());
-        let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
-        let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
-        let vars = vec![
-            ("OIDC_ISSUER_URL".to_owned(), first.provider.forge.issuer.clone()),
-            ("OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-            (
-                "OIDC_REDIRECT_URI".to_owned(),
-                format!("{}/auth/callback", first.public),
-            ),
-            ("OIDC_REDIS_URL".to_owned(), first.redis.url.clone()),
-            ("OIDC_LOG".to_owned(), "error".to_owned()),
-        ];
-        let stop = start_service(vars, public, internal);
-        wait_until_ready(&internal_url).await;
-        replicas.push((public_url, internal_url, stop));
+    let forge = &first.provider.forge;
+    let second = start_replica(&forge.issuer, &first.public, &first.redis.url, &[]).await;
+    let third = start_replica(&forge.issuer, &first.public, &first.redis.url, &[]).await;
+    for internal in [&first.internal, &second.internal, &third.internal] {
+        assert_eq!(
+            introspect_at(internal, &session).await["active"],
+            true,
+            "seen by every replica"
+        );
     }
     let client = reqwest::Client::new();
-    for (_, internal, _) in &replicas {
-        let body: serde_json::Value = client
-            .post(format!("{internal}/introspect"))
-            .json(&json!({ "session": session }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(body["active"], true, "seen by every replica");
-    }
     let refreshed = client
-        .post(format!("{}/auth/refresh", replicas[0].0))
+        .post(format!("{}/auth/refresh", second.public))
         .header("cookie", format!("oidc_session={session}"))
         .send()
         .await
@@ -209,7 +188,7 @@ async fn three_replicas_share_one_session_space() {
     claims["sid"] = json!("sid-g");
     let signer = &first.provider.forge.signer;
     let response = client
-        .post(format!("{}/auth/backchannel-logout", replicas[1].0))
+        .post(format!("{}/auth/backchannel-logout", third.public))
         .form(&[("logout_token", signer.sign(signer.logout_header(), claims))])
         .send()
         .await
