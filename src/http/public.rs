@@ -125,8 +125,13 @@ impl PublicApi {
             error_description: error_description.0,
             iss: iss.0,
         };
+        let previous = jar.get(service.cookies.session_name());
         let finished = service
-            .finish_login(callback, binding.as_ref().map(|c| c.value_str()))
+            .finish_login(
+                callback,
+                binding.as_ref().map(|c| c.value_str()),
+                previous.as_ref().map(|c| c.value_str()),
+            )
             .await?;
         let lifetime = service.settings.session.max_lifetime;
         jar.add(service.cookies.session(&finished.session, lifetime));

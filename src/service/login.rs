@@ -116,8 +116,22 @@ impl Service {
     }
 
     /// `binding` is the value of this login's binding cookie, if the browser sent it.
-    pub async fn finish_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
+    /// `previous` is the browser's current session cookie, if any: a successful login
+    /// replaces that session.
+    pub async fn finish_login(
+        &self,
+        callback: Callback,
+        binding: Option<&str>,
+        previous: Option<&str>,
+    ) -> Result<FinishedLogin, LoginError> {
         let result = self.complete_login(callback, binding).await;
+        if let (Ok(_), Some(previous)) = (&result, previous.and_then(SessionId::parse)) {
+            // A new login replaces the browser's old session rather than leaving it behind.
+            // Not revoked at the provider: both may share one grant.
+            if let Err(e) = self.store.remove(&previous.key()).await {
+                tracing::warn!(error = %e, "removing the session this login replaces failed");
+            }
+        }
         match &result {
             Ok(_) => self.metrics.login("completed", ""),
             Err(e) => self.metrics.login("failed", e.reason()),

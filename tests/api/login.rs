@@ -293,3 +293,13 @@ async fn an_unverified_email_is_refused_when_verification_is_required() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.text().await.unwrap().contains("not verified"));
 }
+
+#[tokio::test]
+async fn signing_in_again_in_the_same_browser_replaces_the_old_session() {
+    let app = spawn_app().await;
+    let first = app.sign_in("lena").await;
+    let second = app.sign_in("lena").await;
+    assert_ne!(first, second, "a fresh id on every login");
+    assert!(!app.is_active(&first).await);
+    assert!(app.is_active(&second).await);
+}
