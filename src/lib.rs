@@ -3,9 +3,11 @@
 
 pub mod check;
 pub mod config;
-pub mod http;
-pub mod oidc;
-pub mod service;
+pub(crate) mod http;
+pub(crate) mod oidc;
+pub(crate) mod service;
 pub mod session;
 pub mod startup;
 pub mod telemetry;
+
+pub use oidc::provider::error_chain;

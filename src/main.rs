@@ -42,12 +42,12 @@ async fn main() -> ExitCode {
     let app = match Application::build(settings) {
         Ok(app) => app,
         Err(e) => {
-            tracing::error!(error = %oidc_session::oidc::provider::error_chain(&e), "cannot start");
+            tracing::error!(error = %oidc_session::error_chain(&e), "cannot start");
             return ExitCode::FAILURE;
         }
     };
     if let Err(e) = app.verify_store().await {
-        eprintln!("{}", oidc_session::oidc::provider::error_chain(&e));
+        eprintln!("{}", oidc_session::error_chain(&e));
         return ExitCode::from(2);
     }
     tracing::info!(
@@ -58,7 +58,7 @@ async fn main() -> ExitCode {
     match app.run(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %oidc_session::oidc::provider::error_chain(&e), "stopped with an error");
+            tracing::error!(error = %oidc_session::error_chain(&e), "stopped with an error");
             ExitCode::FAILURE
         }
     }

@@ -24,7 +24,6 @@ pub struct VerifiedIdToken {
     pub sub: String,
     pub sid: Option<String>,
     pub issuer: String,
-    pub expires_at: u64,
     pub claims: Map<String, Value>,
 }
 
@@ -113,7 +112,6 @@ pub fn verify(
         sub: claims.subject().to_string(),
         sid: raw_claims.get("sid").and_then(Value::as_str).map(str::to_owned),
         issuer: claims.issuer().to_string(),
-        expires_at: claims.expiration().timestamp().max(0) as u64,
         claims: raw_claims,
     })
 }

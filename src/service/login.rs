@@ -21,8 +21,6 @@ pub struct StartedLogin {
 pub struct FinishedLogin {
     pub session: SessionId,
     pub return_to: String,
-    /// The binding cookie to clear.
-    pub state: String,
 }
 
 /// Parameters of the provider's redirect back to `/auth/callback`.
@@ -233,7 +231,6 @@ impl Service {
         Ok(FinishedLogin {
             session,
             return_to: pending.return_to,
-            state,
         })
     }
 
