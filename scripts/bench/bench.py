@@ -15,10 +15,16 @@ Subcommands:
   refused-logout-token --jwks URL --iss ISS --aud AUD
                                     a well-formed logout token with the provider's real kid
                                     and a wrong signature (refused at the signature check)
-  kc-record --redis HOST:PORT/DB --prefix P --logins FILE --out FILE
+  record --redis HOST:PORT/DB --prefix P --logins FILE --out FILE
                                     sizes of one stored session (record, sealed tokens)
+  capture --monitor FILE --cookie VALUE --out FILE
+                                    from MONITOR output around one request: the commands the
+                                    service sent, and (one per line) the arguments of the one
+                                    that names the session, for redis-benchmark to replay
   meta --repo DIR --binary PATH --command CMD --out FILE …
                                     machine, date, versions
+  cpu-snapshot PID                  machine CPU jiffies and those of the process tree under PID
+  ticks NAME=PID…                   CPU ticks of each process tree
   redis-info HOST:PORT[/DB] KEY     one INFO field
   render --dir DIR --out FILE       results of a run -> docs/PERFORMANCE.md
 """
@@ -168,6 +174,45 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
 
 
+def tree_ticks(roots):
+    """CPU ticks used so far by the process trees under each root pid: live processes' own
+    utime+stime plus cutime+cstime (what they reaped from finished children)."""
+    procs = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            procs[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]))
+    children = {}
+    for pid, (ppid, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    out = {}
+    for name, root in roots.items():
+        total, todo = 0, [int(root)]
+        while todo:
+            pid = todo.pop()
+            total += procs.get(pid, (0, 0))[1]
+            todo.extend(children.get(pid, []))
+        out[name] = total
+    return out
+
+
+def cmd_cpu_snapshot(root):
+    """Machine-wide busy/total jiffies and the CPU used so far by the process tree under root."""
+    with open("/proc/stat") as f:
+        cpu = [int(x) for x in f.readline().split()[1:]]
+    idle = cpu[3] + cpu[4]  # idle + iowait
+    total = sum(cpu[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    print(json.dumps({"busy": total - idle, "total": total, "ours": tree_ticks({"ours": root})["ours"]}))
+
+
+def cmd_ticks(argv):
+    print(json.dumps(tree_ticks(dict(a.split("=", 1) for a in argv))))
+
+
 # --- subcommands ------------------------------------------------------------------------
 
 
@@ -244,12 +289,15 @@ def cmd_refused_logout_token(argv):
         "sub": str(uuid.uuid4()), "sid": str(uuid.uuid4()),
         "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
     }
-    sig = os.urandom(256)  # RS256 with a 2048-bit key: a signature of the right length, wrong
+    # A wrong signature of the right length (2048-bit key) whose value is below any 2048-bit
+    # modulus, so the verifier does the full RSA operation before refusing it (a random value
+    # at or above the modulus would be refused earlier, and more cheaply).
+    sig = b"\x00" + os.urandom(255)
     print(".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(sig)]))
 
 
-def cmd_kc_record(argv):
-    """One Keycloak-sized session as stored: its record's size and its sealed tokens' size."""
+def cmd_record(argv):
+    """One stored session: its record's size and its sealed tokens' size."""
     o = opts(argv)
     redis, prefix = o["redis"], o["prefix"]
     cursor, key = "0", None
@@ -282,6 +330,30 @@ def cmd_kc_record(argv):
     print(json.dumps(result))
 
 
+def cmd_capture(argv):
+    import hashlib
+    import shlex
+
+    o = opts(argv)
+    # The service keys a session by the SHA-256 of its cookie; others may use the value itself.
+    key = hashlib.sha256(o["cookie"].encode()).hexdigest() if "match" not in o else o["match"]
+    sent, replay = [], None
+    for line in open(o["monitor"]):
+        m = re.match(r"^[\d.]+ \[\d+ ([^\]]+)\] (.*)$", line.strip())
+        if not m or m.group(1) == "lua":
+            continue  # commands run inside a script are part of the script's round trip
+        args = shlex.split(m.group(2))
+        sent.append(args[0].upper())
+        if replay is None and any(key in a for a in args):
+            replay = args
+    if replay is None and "out" in o:
+        raise SystemExit(f"capture: no command naming the session in {o['monitor']}")
+    if "out" in o:
+        with open(o["out"], "w") as f:
+            f.write("\n".join(replay) + "\n")
+    print(json.dumps({"commands": sent, "replayed": replay[0].upper() if replay else None}))
+
+
 def first_line(cmd):
     import subprocess
 
@@ -305,7 +377,8 @@ def cmd_meta(argv):
     mem_kb = next(int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal:"))
     repo = o["repo"]
     rev = first_line(["git", "-C", repo, "rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--untracked-files=no"],
+    # Only what goes into the binary counts as a change.
+    dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock"],
                            capture_output=True, text=True).stdout.strip()
     with open(o["binary"], "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:12]
@@ -313,7 +386,7 @@ def cmd_meta(argv):
     if o.get("built-from"):
         source = o["built-from"]
     else:
-        source = f"commit {rev}" + (" with uncommitted changes" if dirty else "")
+        source = f"commit {rev}" + (" with uncommitted changes to src/ or Cargo.*" if dirty else "")
     modver = first_line(["dpkg-query", "-W", "-f", "${Version}", "libapache2-mod-auth-openidc"])
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -413,18 +486,56 @@ def fmt_mb(kb):
     return "–" if kb is None else f"{kb / 1024:.1f} MB"
 
 
+def cpu_per_request(d, name, rounds, ncpu):
+    """Median over rounds of CPU µs per request for each process group, from the tick
+    snapshots around a run and the load generator's /usr/bin/time output."""
+    rows = []
+    for r in range(1, rounds + 1):
+        base = os.path.join(d, f"round{r}-{name}")
+        try:
+            before = json.load(open(base + "-ticks-before.json"))
+            after = json.load(open(base + "-ticks-after.json"))
+            user, system = (float(x) for x in open(base + "-client-cpu.txt").read().split()[-2:])
+        except (OSError, ValueError):
+            return None
+        if os.path.exists(base + ".txt"):
+            result = parse_wrk(base + ".txt")
+            n, rate = result["requests"], result["rps"]
+        else:
+            row = next(iter(parse_redis_benchmark(base + ".csv").values()))
+            n, rate = int(open(base + ".n").read()), row["rps"]
+        us = lambda ticks: ticks * 1e6 / CLK_TCK / n
+        delta = {k: after[k] - before[k] for k in after}
+        rows.append({
+            "service": us(delta["service"] + delta["service_kc"]),
+            "redis": us(delta["redis"]),
+            "apache": us(delta["apache"]),
+            "client": (user + system) * 1e6 / n,
+            "budget": 1e6 / rate,
+        })
+    out = {k: med([row[k] for row in rows]) for k in rows[0]}
+    out["budget"] *= ncpu
+    return out
+
+
 def cmd_render(argv):
     o = opts(argv)
     d = o["dir"]
     meta = json.load(open(os.path.join(d, "meta.json")))
     rounds = int(meta["rounds"])
 
-    runs = {name: [] for name in ("introspect", "forward_auth", "apache", "bcl_valid", "bcl_refused")}
-    redis_rows = []
+    runs = {name: [] for name in ("introspect", "forward_auth", "apache", "bcl_valid", "bcl_refused",
+                                  "healthz", "apache_static")}
+    redis_rows, replay_rows = [], []
     for r in range(1, rounds + 1):
         for name in runs:
             runs[name].append(parse_wrk(os.path.join(d, f"round{r}-{name}.txt")))
-        redis_rows.append(parse_redis_benchmark(os.path.join(d, f"round{r}-redis.csv")))
+        redis_rows.append({**parse_redis_benchmark(os.path.join(d, f"round{r}-redis_set.csv")),
+                           **parse_redis_benchmark(os.path.join(d, f"round{r}-redis_get.csv"))})
+        replay_rows.append(next(iter(parse_redis_benchmark(os.path.join(d, f"round{r}-redis_replay.csv")).values())))
+    captured = json.load(open(os.path.join(d, "captured-introspect.json")))
+    captured_fa = json.load(open(os.path.join(d, "captured-forward-auth.json")))
+    captured_ap = json.load(open(os.path.join(d, "captured-apache.json")))
 
     redis_get = [row["GET"]["rps"] for row in redis_rows]
     redis_set = [row["SET"]["rps"] for row in redis_rows]
@@ -448,10 +559,23 @@ def cmd_render(argv):
         for name in ("introspect", "forward_auth")
     }
 
-    logins_a = json.load(open(os.path.join(d, "logins-test-provider.json")))
-    logins_kc = json.load(open(os.path.join(d, "logins-keycloak-sized.json")))
+    def logins(kind):
+        per_round = [json.load(open(os.path.join(d, f"round{r}-logins-{kind}.json"))) for r in range(1, rounds + 1)]
+        return {
+            "count": per_round[0]["count"],
+            "clk_tck": per_round[0]["clk_tck"],
+            "cpu_ms_per_login": med([x["cpu_ms_per_login"] for x in per_round]),
+            "bytes_per_session": med([x["bytes_per_session"] for x in per_round]),
+            "rounds_cpu": [x["cpu_ms_per_login"] for x in per_round],
+            "rounds_ticks": [x["cpu_ticks"] for x in per_round],
+            "rounds_bytes": [x["bytes_per_session"] for x in per_round],
+        }
+
+    logins_a = logins("test-provider")
+    logins_kc = logins("keycloak-sized")
     sizes = json.load(open(os.path.join(d, "kc-token-sizes.json")))
     record = json.load(open(os.path.join(d, "kc-record.json")))
+    record_tp = json.load(open(os.path.join(d, "tp-record.json")))
     idle_rss = rss_kb(os.path.join(d, "rss-idle.txt"))
     load_rss = [rss_kb(os.path.join(d, f"round{r}-{n}-rss.txt")) for r in range(1, rounds + 1) for n in ("introspect", "forward_auth")]
     load_rss_max = max([v for v in load_rss if v is not None], default=None)
@@ -496,12 +620,17 @@ def cmd_render(argv):
     w(f"- **Date:** {meta['date']}")
     w(f"- **Machine:** {meta['cpu_model']}, {meta['nproc']} CPUs (`nproc`), {meta['mem_total']} RAM; {meta['kernel']}")
     w(f"- **Load average when the run started:** {meta['loadavg']}")
-    w(f"- **Command:** `{meta['command']}`")
+    elapsed = os.path.join(d, "elapsed.txt")
+    took = ""
+    if os.path.exists(elapsed):
+        secs = int(open(elapsed).read().strip())
+        took = f" (the run took {secs // 60} min {secs % 60} s, build excluded)"
+    w(f"- **Command:** `{meta['command']}`{took}")
     w(f"- **Service:** {meta['service_rev']}; binary `{meta['binary']}`")
     w(f"- **Tools:** {meta['tools']}")
     w(f"- **Settings:** wrk `-t2 -c32 -d{meta['wrk_duration']} --latency`; back-channel runs `-d{meta['bcl_duration']}`;"
-      f" `redis-benchmark -t set,get -d 1600 -c 32 -n {meta['redis_n']}`; {logins_a['count']} logins for CPU,"
-      f" {logins_kc['count']} for memory")
+      f" `redis-benchmark -t set,get -d 1600 -c 32 -n {meta['redis_n']}`; per round {logins_a['count']} logins against"
+      f" the test provider and {logins_kc['count']} with Keycloak-sized tokens")
     w("")
     w("## Targets")
     w("")
@@ -523,20 +652,68 @@ def cmd_render(argv):
     w(f"| `redis-benchmark` SET, 1600-byte value | {fmt_int(med(redis_set))} | {fmt_ms(med([r['SET']['p50_ms'] for r in redis_rows]))} |"
       f" {fmt_ms(med([r['SET']['p99_ms'] for r in redis_rows]))} | – | – |")
     w("")
+    w("Reference points, measured in the same rounds with half the duration (diagnostics, not targets):")
+    w("")
+    w("| | requests/s | p50 | p99 | errors |")
+    w("|---|---:|---:|---:|---:|")
+    h, st = s["healthz"], s["apache_static"]
+    w(f"| `GET /healthz` on the internal listener: the service's HTTP ceiling, no Redis | {fmt_int(h['rps'])} | {fmt_ms(h['p50'])} | {fmt_ms(h['p99'])} | {h['errors']} |")
+    w(f"| `redis-benchmark` replaying the service's own per-request command (`{captured['replayed']}`, captured with `MONITOR`), 32 connections | {fmt_int(med([x['rps'] for x in replay_rows]))} |"
+      f" {fmt_ms(med([x['p50_ms'] for x in replay_rows]))} | {fmt_ms(med([x['p99_ms'] for x in replay_rows]))} | – |")
+    w(f"| Apache, the same static file without authentication | {fmt_int(st['rps'])} | {fmt_ms(st['p50'])} | {fmt_ms(st['p99'])} | {st['errors']} |")
+    w("")
+    w(f"Redis commands the service sent for one `/introspect`: {', '.join(f'`{c}`' for c in captured['commands'])};"
+      f" for one `/forward-auth`: {', '.join(f'`{c}`' for c in captured_fa['commands'])};"
+      f" mod_auth_openidc for one authenticated request: {', '.join(f'`{c}`' for c in captured_ap['commands']) or 'none'}.")
+    w("")
+    w("### Where the CPU goes")
+    w("")
+    w("CPU time per request in µs (median of the rounds): the service's process (both instances), `redis-server`,")
+    w("Apache (master and workers), and the load generator (wrk or redis-benchmark, from `/usr/bin/time`). On")
+    w(f"{meta['nproc']} CPUs a rate of R requests/s leaves {meta['nproc']}/R of CPU per request (last column): when the sum")
+    w("reaches it, the machine is saturated and the rate is set by CPU per request, the load generator's included.")
+    w("")
+    w("| | service | Redis | Apache | load generator | sum | CPUs ÷ rate |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    ncpu = int(meta["nproc"])
+    for name, label in (("introspect", "`POST /introspect`"), ("forward_auth", "`GET /forward-auth`"),
+                        ("healthz", "`GET /healthz`"), ("redis_get", "Redis GET (1600 B)"),
+                        ("redis_replay", f"Redis `{captured['replayed']}` (the service's command)"),
+                        ("apache", "Apache + mod_auth_openidc"), ("apache_static", "Apache, no authentication"),
+                        ("bcl_valid", "back-channel logout, valid token"), ("bcl_refused", "back-channel logout, refused")):
+        per = cpu_per_request(d, name, rounds, ncpu)
+        if per is None:
+            continue
+        cells = [per["service"], per["redis"], per["apache"], per["client"]]
+        w(f"| {label} | " + " | ".join(f"{c:.1f}" for c in cells) + f" | {sum(cells):.1f} | {per['budget']:.1f} |")
+    w("")
     w(f"`/introspect` is {fmt_x(apache_ratio['introspect'])} and `/forward-auth` {fmt_x(apache_ratio['forward_auth'])}"
       " mod_auth_openidc's authenticated-request rate (median of the per-round ratios).")
     w("")
     w("Per round (requests/s; the ratio columns use the Redis GET of the same round):")
     w("")
-    w("| round | /introspect | /forward-auth | Apache | Redis GET | Redis SET | back-channel valid | back-channel refused | load average after |")
-    w("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    w("| round | /introspect | /forward-auth | Apache | Redis GET | Redis SET | back-channel valid | back-channel refused | CPU used by other processes |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    foreign = []
     for r in range(rounds):
-        la = os.path.join(d, f"round{r + 1}-loadavg.txt")
-        la = open(la).read().strip() if os.path.exists(la) else "?"
+        la = "?"
+        try:
+            a = json.load(open(os.path.join(d, f"round{r + 1}-cpu-before.json")))
+            b = json.load(open(os.path.join(d, f"round{r + 1}-cpu-after.json")))
+            share = max(0, (b["busy"] - a["busy"]) - (b["ours"] - a["ours"])) / max(1, b["total"] - a["total"])
+            foreign.append(share)
+            la = f"{share * 100:.0f} %"
+        except (OSError, ValueError, KeyError):
+            pass
         w(f"| {r + 1} | {fmt_int(runs['introspect'][r]['rps'])} | {fmt_int(runs['forward_auth'][r]['rps'])} |"
           f" {fmt_int(runs['apache'][r]['rps'])} | {fmt_int(redis_get[r])} | {fmt_int(redis_set[r])} |"
           f" {fmt_int(runs['bcl_valid'][r]['rps'])} | {fmt_int(runs['bcl_refused'][r]['rps'])} | {la} |")
     w("")
+    if foreign:
+        w(f"The last column is the share of the machine's CPU time ({meta['nproc']} CPUs) that went to processes")
+        w("other than this benchmark's during the round (`/proc/stat` minus the benchmark's process tree):")
+        w("the machine was not otherwise idle when it is well above 0 %.")
+        w("")
     w("## Back-channel logout")
     w("")
     w("| logout tokens, 32 connections | per second | p50 | p99 | unexpected answers |")
@@ -546,6 +723,11 @@ def cmd_render(argv):
     w(f"| refused at the signature check → 400 | {fmt_int(rf['rps'])} | {fmt_ms(rf['p50'])} | {fmt_ms(rf['p99'])} |"
       f" {rf['socket_errors'] + (rf['requests'] - rf['non_2xx'])} |")
     w("")
+    bv, br = cpu_per_request(d, "bcl_valid", rounds, ncpu), cpu_per_request(d, "bcl_refused", rounds, ncpu)
+    w(f"Each token cost the service {bv['service']:.0f} µs of CPU when valid and {br['service']:.0f} µs when refused at"
+      f" the signature: the work up to and including the signature check, common to both, is nearly all of it"
+      f" (`/introspect`: {cpu_per_request(d, 'introspect', rounds, ncpu)['service']:.0f} µs).")
+    w("")
     w("Valid tokens come from `scripts/bench/mini-op.mjs`, a minimal provider whose signing key is a file,")
     w("because the test provider never exports its key. A second instance of the service runs against it;")
     w("it fetches that provider's JWKS like any other and verifies each token fully (signature, `iss`,")
@@ -554,56 +736,96 @@ def cmd_render(argv):
     w("the two Redis round trips, not of session deletion. Every round uses the same pre-signed tokens")
     w("and starts with an emptied Redis database for that instance, so no token is a replay;")
     w("an unexpected answer (a replay's 400, a socket error) would be counted above. Refused tokens carry")
-    w("the real provider's `kid` and a random signature, and go to the main instance.")
+    w("the real provider's `kid` and a random signature below the key's modulus (so the RSA operation runs),")
+    w("and go to the main instance.")
     w("")
     w("## Login, memory")
     w("")
     w("| | measured |")
     w("|---|---:|")
-    w(f"| service CPU per complete login (`/auth/login` + `/auth/callback`, test provider) | {logins_a['cpu_ms_per_login']:.2f} ms |")
-    w(f"| service CPU per complete login, Keycloak-sized tokens (mini-OP) | {logins_kc['cpu_ms_per_login']:.2f} ms |")
+    ticks = lambda l: ", ".join(str(t) for t in l["rounds_ticks"])
+    w(f"| service CPU per complete login (`/auth/login` + `/auth/callback`), test provider"
+      f" ({ticks(logins_a)} ticks of {1000 / logins_a['clk_tck']:.0f} ms for {logins_a['count']} logins per round) | {logins_a['cpu_ms_per_login']:.2f} ms |")
+    w(f"| service CPU per complete login, Keycloak-sized tokens (mini-OP;"
+      f" {ticks(logins_kc)} ticks for {logins_kc['count']} logins per round) | {logins_kc['cpu_ms_per_login']:.2f} ms |")
     w(f"| idle RSS (after start and one sign-in) | {fmt_mb(idle_rss)} |")
     w(f"| RSS under load (highest sample during the /introspect and /forward-auth runs) | {fmt_mb(load_rss_max)} |")
     w(f"| peak RSS over the whole run (VmHWM) | {fmt_mb(hwm)} |")
     if time_v:
         w(f"| `/usr/bin/time -v` on the service: maximum RSS; user + system CPU over the run | {fmt_mb(int(time_v.get('Maximum resident set size (kbytes)', '0')))};"
           f" {float(time_v.get('User time (seconds)', 0)) + float(time_v.get('System time (seconds)', 0)):.1f} s |")
-    w(f"| Redis per session, Keycloak-sized tokens, encrypted (`used_memory` delta / {logins_kc['count']}) | {fmt_kb(per_session_kc)} |")
-    w(f"| Redis per session, the test provider's tokens, encrypted (`used_memory` delta / {logins_a['count']}) | {fmt_kb(per_session_tp)} |")
+    kbs = lambda l: ", ".join(fmt_kb(b) for b in l["rounds_bytes"])
+    w(f"| Redis per session, Keycloak-sized tokens, encrypted (`used_memory` delta / {logins_kc['count']} per round: {kbs(logins_kc)}) | {fmt_kb(per_session_kc)} |")
+    w(f"| Redis per session, the test provider's tokens, encrypted (`used_memory` delta / {logins_a['count']} per round: {kbs(logins_a)}) | {fmt_kb(per_session_tp)} |")
     w("")
-    w(f"Keycloak-sized tokens (issued by the mini-OP in Keycloak 24–26's shapes, realm user with the default")
-    w(f"client scopes): ID token {sizes['id_token']} B, access token {sizes['access_token']} B, refresh (offline) token")
+    w(f"Keycloak-sized tokens (issued by the mini-OP, modelled on Keycloak 24–26 tokens of a realm user with the")
+    w(f"default client scopes): ID token {sizes['id_token']} B, access token {sizes['access_token']} B, refresh (offline) token")
     w(f"{sizes['refresh_token']} B — {tokens_total} B together. One such session in Redis:"
       f" {record['keys_per_session']:.0f} keys;"
       f" the session hash's record `v` is {record['record_bytes']} B, of which the sealed tokens are"
-      f" {record['sealed_tokens_bytes']} B (XChaCha20-Poly1305 + base64url of the tokens' JSON) and the plain"
-      f" identity and claims the rest; `MEMORY USAGE` of the session key is {record['memory_usage_session']} B, and the"
+      f" {record['sealed_tokens_bytes']} B (XChaCha20-Poly1305 + base64url of the tokens' JSON) and the rest is"
+      f" identity, claims and times in plain; `MEMORY USAGE` of the session key is {record['memory_usage_session']} B, and the"
       f" other {per_session_kc - record['memory_usage_session']:.0f} B per session are the `sid`/`sub` index sets, the"
       f" expiry-index entry and Redis' per-key overhead.")
-    w("CPU per login is utime + stime of the service process (`/proc/<pid>/stat`) over all logins, divided")
-    w("by their number; the provider and the client driving the forms are other processes.")
+    w(f"With the test provider's tokens (an RS256 ID token and opaque 43-character access and refresh tokens)"
+      f" the record is {record_tp['record_bytes']} B, its sealed tokens {record_tp['sealed_tokens_bytes']} B,"
+      f" `MEMORY USAGE` {record_tp['memory_usage_session']} B.")
+    w("CPU per login is utime + stime of the service process (`/proc/<pid>/stat`) over a round's logins, divided")
+    w("by their number (median of the rounds); the provider and the client driving the forms are other processes.")
     w("")
     notes = []
+    cpu = {name: cpu_per_request(d, name, rounds, ncpu) for name in
+           ("introspect", "forward_auth", "healthz", "apache", "apache_static", "bcl_valid", "bcl_refused")}
+    redis_get_med = med(redis_get)
+    apache_rate = s["apache"]["rps"]
     for name, label in (("introspect", "/introspect"), ("forward_auth", "/forward-auth")):
-        x = s[name]
+        x, c = s[name], cpu[name]
+        others = c["redis"] + c["client"]
         if x["ratio_redis"] < 0.5:
-            notes.append(f"- `{label}` reached {fmt_x(x['ratio_redis'])} of the Redis GET rate, below 0.5×.")
+            want = 0.5 * redis_get_med
+            budget = ncpu * 1e6 / want
+            notes.append(
+                f"- `{label}` reached {fmt_x(x['ratio_redis'])} of the Redis GET rate ({fmt_int(x['rps'])}/s against"
+                f" {fmt_int(redis_get_med)}/s), below 0.5×. Per request the service spent {c['service']:.1f} µs of CPU,"
+                f" Redis {c['redis']:.1f} µs and wrk {c['client']:.1f} µs: {c['service'] + others:.1f} µs of the"
+                f" {c['budget']:.1f} µs that {ncpu} CPUs give per request at that rate, so the rate is set by CPU per request."
+                f" 0.5× ({fmt_int(want)}/s) leaves {budget:.1f} µs per request for all of them; with Redis and wrk as"
+                f" they are, the service would have to spend at most {budget - others:.1f} µs — `GET /healthz` (HTTP"
+                f" alone, no Redis) costs it {cpu['healthz']['service']:.1f} µs.")
         if x["p99"] > 2.5:
             notes.append(f"- `{label}` p99 was {fmt_ms(x['p99'])}, above 2.5 ms.")
         if x["errors"]:
             notes.append(f"- `{label}` had {x['errors']} errors ({x['socket_errors']} socket, {x['non_2xx']} non-2xx).")
         if apache_ratio[name] < 10:
-            notes.append(f"- `{label}` is {fmt_x(apache_ratio[name])} mod_auth_openidc's rate, below 10×.")
+            want = 10 * apache_rate
+            budget = ncpu * 1e6 / want
+            notes.append(
+                f"- `{label}` is {fmt_x(apache_ratio[name])} mod_auth_openidc's rate, below 10×. 10× Apache's"
+                f" {fmt_int(apache_rate)}/s is {fmt_int(want)}/s: {budget:.1f} µs of CPU per request in all, at most"
+                f" {budget - others:.1f} µs for the service (it spent {c['service']:.1f} µs).")
+    a, ast = cpu["apache"], cpu["apache_static"]
+    if any(apache_ratio[n] < 10 for n in apache_ratio):
+        used = a["service"] + a["redis"] + a["apache"] + a["client"]
+        notes.append(
+            f"- The peer: mod_auth_openidc served {fmt_int(apache_rate)} authenticated requests/s at"
+            f" {a['apache']:.0f} µs of Apache CPU and {a['redis']:.0f} µs of Redis CPU each"
+            f" ({', '.join(captured_ap['commands'])} per request); the same file without authentication costs"
+            f" Apache {ast['apache']:.0f} µs ({fmt_int(s['apache_static']['rps'])}/s)."
+            + (f" Its run used {used:.0f} of the {a['budget']:.0f} µs of CPU available per request: Apache was"
+               f" not only CPU-bound." if used < 0.9 * a["budget"] else ""))
     if idle_rss is None or idle_rss > 20 * 1024:
         notes.append(f"- Idle RSS was {fmt_mb(idle_rss)}, above 20 MB.")
     if per_session_kc > 3 * 1024:
+        claims_bytes = record["record_bytes"] - (record["sealed_tokens_bytes"] or 0)
         notes.append(
             f"- Redis per session is {fmt_kb(per_session_kc)} with Keycloak-sized tokens, above 3 KB. The three"
-            f" tokens alone are {tokens_total} B ({tokens_total / 1024:.2f} KB) before encryption; sealed and"
-            f" base64url-encoded they take {record['sealed_tokens_bytes']} B. Storing them encrypted and whole cannot"
-            f" fit 3 KB; it would take compressing before sealing, or not storing the ID token (kept for"
-            f" `id_token_hint` at logout). With the test provider's smaller, opaque access and refresh tokens a"
-            f" session takes {fmt_kb(per_session_tp)}.")
+            f" tokens alone are {tokens_total} B" + (" — more than 3 KB (3072 B) before any encoding or the rest of"
+            " the record, so no layout that stores all three whole and uncompressed can meet the target." if tokens_total > 3072 else ".")
+            + f" Measured: sealed and base64url-encoded they take {record['sealed_tokens_bytes']} B; the rest of the"
+            f" record (identity, claims, times, stored in plain) {claims_bytes} B; Redis' hash encoding and allocation bring the"
+            f" session key to {record['memory_usage_session']} B (`MEMORY USAGE`); the `sid`/`sub` indexes and the"
+            f" expiry entry add {per_session_kc - record['memory_usage_session']:.0f} B. With the test provider's"
+            f" tokens (opaque access and refresh tokens) a session takes {fmt_kb(per_session_tp)}.")
     if v["errors"]:
         notes.append(f"- The valid back-channel run had {v['errors']} unexpected answers: tokens ran out (replays)"
                      " or requests failed; raise BENCH_BCL_TOKENS.")
@@ -621,11 +843,17 @@ def cmd_render(argv):
     w("Redis, server-side sessions, `OIDCPKCEMethod S256`, confidential client, access log off,")
     w("`MaxKeepAliveRequests 0`, protected location answering 401 rather than redirecting when unauthenticated")
     w("so that a lost session would count as an error). It signs in to the service and to Apache through the")
-    w("provider's real login and consent pages, then runs, per round: wrk on `/introspect` (JSON body with the")
-    w("session), wrk on `/forward-auth` (session cookie), `redis-benchmark` SET and GET, wrk on Apache's")
-    w("protected static file (mod_auth_openidc session cookie), and the two back-channel runs. wrk counts")
+    w("provider's real login and consent pages, then runs, per round: complete logins through both providers")
+    w("(CPU per login, Redis per session), wrk on `/introspect` (JSON body with the session), wrk on")
+    w("`/forward-auth` (session cookie), `redis-benchmark` SET, GET and the replayed service command, wrk on")
+    w("`/healthz`, wrk on Apache's protected static file (mod_auth_openidc session cookie) and on the same file")
+    w("without authentication, and the two back-channel runs. wrk counts")
     w("socket errors and status ≥ 400 as errors; `/introspect` answers 200 even for a dead session, so the")
-    w("script checks `\"active\":true` before and after each run. RSS is `VmRSS` from `/proc/<pid>/status`")
+    w("script checks `\"active\":true` before and after each run. `redis-benchmark -t set,get` runs as `-t set`")
+    w("then `-t get` (the GET reads the value the SET wrote) so that each can be timed. CPU per request comes")
+    w("from `/proc/<pid>/stat` (utime + stime of each process tree, workers and reaped children included) read")
+    w("before and after every run, and from `/usr/bin/time` around the load generator.")
+    w("RSS is `VmRSS` from `/proc/<pid>/status`")
     w("(idle: after the sign-in, before any load; under load: sampled mid-run). Redis memory per session is")
     w("the `used_memory` delta across N complete logins (every key a login leaves: the session hash, the")
     w("`sid`/`sub` index sets, the expiry index entry), divided by N.")
@@ -647,8 +875,14 @@ def main():
         cmd_logins(argv)
     elif cmd == "refused-logout-token":
         cmd_refused_logout_token(argv)
-    elif cmd == "kc-record":
-        cmd_kc_record(argv)
+    elif cmd == "ticks":
+        cmd_ticks(argv)
+    elif cmd == "cpu-snapshot":
+        cmd_cpu_snapshot(argv[0])
+    elif cmd == "record":
+        cmd_record(argv)
+    elif cmd == "capture":
+        cmd_capture(argv)
     elif cmd == "meta":
         cmd_meta(argv)
     elif cmd == "redis-info":

@@ -15,8 +15,9 @@
 #   --out FILE     where to write the report (full default: docs/PERFORMANCE.md)
 #   --keep         keep the run directory (raw tool output, logs) and print its path
 # Environment (full-mode defaults): BENCH_ROUNDS=3 BENCH_DURATION=10 BENCH_BCL_DURATION=5
-#   BENCH_REDIS_N=200000 BENCH_LOGINS=100 BENCH_SESSIONS=200 BENCH_BCL_TOKENS=40000;
-#   CARGO_TARGET_DIR is honoured by the build.
+#   BENCH_REDIS_N=200000 BENCH_LOGINS=100 BENCH_SESSIONS=100 BENCH_BCL_TOKENS=40000;
+#   (logins and sessions per round); CARGO_TARGET_DIR is honoured by the build; BENCH_APACHE_EXTRA is appended to Apache's
+#   configuration (e.g. MPM tuning), and recorded in the report when set.
 #
 # Everything listens on 127.0.0.1 on free ports: a throw-away redis-server, the test
 # OpenID Provider (tests/provider/provider.mjs), the service (release build) against it,
@@ -48,7 +49,7 @@ done
 
 if [ "$MODE" = full ]; then
   ROUNDS=${BENCH_ROUNDS:-3} DURATION=${BENCH_DURATION:-10} BCL_DURATION=${BENCH_BCL_DURATION:-5}
-  REDIS_N=${BENCH_REDIS_N:-200000} LOGINS=${BENCH_LOGINS:-100} SESSIONS=${BENCH_SESSIONS:-200}
+  REDIS_N=${BENCH_REDIS_N:-200000} LOGINS=${BENCH_LOGINS:-100} SESSIONS=${BENCH_SESSIONS:-100}
   BCL_TOKENS=${BENCH_BCL_TOKENS:-40000}
   OUT=${OUT:-$ROOT/docs/PERFORMANCE.md}
 else
@@ -56,8 +57,8 @@ else
 fi
 # The exact command, for the report (relative to the repository, with the settings that differ).
 COMMAND="scripts/bench/run.sh${ORIG_ARGS[*]:+ ${ORIG_ARGS[*]}}"
-for v in BENCH_ROUNDS BENCH_DURATION BENCH_BCL_DURATION BENCH_REDIS_N BENCH_LOGINS BENCH_SESSIONS BENCH_BCL_TOKENS CARGO_TARGET_DIR; do
-  if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
+for v in BENCH_ROUNDS BENCH_DURATION BENCH_BCL_DURATION BENCH_REDIS_N BENCH_LOGINS BENCH_SESSIONS BENCH_BCL_TOKENS BENCH_APACHE_EXTRA CARGO_TARGET_DIR; do
+  if [ -n "${!v:-}" ]; then COMMAND="$v=${!v@Q} $COMMAND"; fi
 done
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -98,6 +99,7 @@ fi
 BIN=$(readlink -f "$BIN")
 
 # --- processes and cleanup --------------------------------------------------------------
+STARTED=$SECONDS
 RUN=$(mktemp -d /tmp/oidc-session-bench.XXXXXX)
 chmod 755 "$RUN" # Apache's workers (www-data) read the document root below it
 OUT=${OUT:-$RUN/PERFORMANCE.md}
@@ -106,6 +108,8 @@ PIDS=()
 cleanup() {
   local status=$? pid i
   set +e
+  # The service runs under /usr/bin/time: stop it too if it was never found and listed.
+  [ -n "${TIME_PID:-}" ] && pkill -TERM -P "$TIME_PID" 2>/dev/null
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null; done
   for i in $(seq 50); do
     local alive=0
@@ -168,7 +172,8 @@ log "mode $MODE: $ROUNDS round(s), wrk ${DURATION}s; run directory $RUN"
 
 redis-server --bind 127.0.0.1 --port "$P_REDIS" --save "" --appendonly no --loglevel warning \
   >"$RUN/redis.log" 2>&1 &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=("$REDIS_PID")
 for i in $(seq 100); do redis-cli -p "$P_REDIS" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 APACHE_SECRET=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
@@ -203,6 +208,7 @@ ENV_KC=$(service_env "$MINI_ISSUER" "$P_B_PUB" "$P_B_INT" 1 kc:)
 # shellcheck disable=SC2086 # word splitting of the NAME=value list is intended (no spaces in values)
 env $ENV_A /usr/bin/time -v -o "$RUN/service-time-v.txt" "$BIN" >"$RUN/service-a.log" 2>&1 &
 TIME_PID=$!
+PIDS+=("$TIME_PID")
 SVC=""
 for i in $(seq 200); do
   SVC=$(pgrep -P "$TIME_PID" || true)
@@ -211,7 +217,7 @@ for i in $(seq 200); do
   sleep 0.05
 done
 [ -n "$SVC" ] || die "the service did not start"
-PIDS+=("$TIME_PID" "$SVC") # stopping the service (first) ends /usr/bin/time
+PIDS+=("$SVC") # stopped first (the list is walked backwards); /usr/bin/time then ends by itself
 # shellcheck disable=SC2086
 env $ENV_KC "$BIN" >"$RUN/service-kc.log" 2>&1 &
 SVC_KC=$!
@@ -220,9 +226,8 @@ wait_http "$A_INT/readyz" 200 "the service" "$SVC"
 wait_http "$B_INT/readyz" 200 "the second service instance (mini-OP)" "$SVC_KC"
 
 # Apache + mod_auth_openidc: the peer, on the same Redis and the same provider.
-mkdir -p "$RUN/apache-run" "$RUN/www/login" "$RUN/www/protected"
-echo ok >"$RUN/www/login/ok.txt"
-echo ok >"$RUN/www/protected/ok.txt"
+mkdir -p "$RUN/apache-run" "$RUN/www/login" "$RUN/www/protected" "$RUN/www/public"
+for d in login protected public; do echo ok >"$RUN/www/$d/ok.txt"; done
 chmod -R a+rX "$RUN/www"
 M=/usr/lib/apache2/modules
 cat >"$RUN/apache.conf" <<EOF
@@ -276,10 +281,12 @@ OIDCSessionMaxDuration 604800
   Require valid-user
   OIDCUnAuthAction 401
 </Location>
+${BENCH_APACHE_EXTRA:-}
 EOF
 /usr/sbin/apache2 -f "$RUN/apache.conf" -DFOREGROUND >"$RUN/apache-stdout.log" 2>&1 &
-PIDS+=($!)
-wait_http "$APACHE/protected/ok.txt" 401 "Apache" $!
+APACHE_PID=$!
+PIDS+=("$APACHE_PID")
+wait_http "$APACHE/protected/ok.txt" 401 "Apache" "$APACHE_PID"
 
 # --- sign in once, idle RSS ---------------------------------------------------------------
 log "signing in to the service and to Apache through the provider's login and consent pages"
@@ -301,18 +308,22 @@ sleep 2
 grep VmRSS "/proc/$SVC/status" >"$RUN/rss-idle.txt"
 log "idle: $(cat "$RUN/rss-idle.txt")"
 
-# --- CPU per login, Redis per session ---------------------------------------------------------
-log "$LOGINS complete logins against the test provider (service CPU, Redis memory)"
-py logins --start "$A_PUB/auth/login?return_to=/bench-signed-in" --done "$A_PUB/bench-signed-in" \
-  --cookie oidc_session --count "$LOGINS" --user-prefix cpu- --pid "$SVC" --redis "$REDIS" \
-  --out "$RUN/logins-test-provider.json" >/dev/null
-log "$SESSIONS complete logins with Keycloak-sized tokens (mini-OP)"
-py logins --start "$B_PUB/auth/login?return_to=/bench-signed-in" --done "$B_PUB/bench-signed-in" \
-  --cookie oidc_session --count "$SESSIONS" --user-prefix kc- --pid "$SVC_KC" --redis "$REDIS/1" \
-  --out "$RUN/logins-keycloak-sized.json" >/dev/null
-curl -sf "$MINI_BASE/bench/sizes" >"$RUN/kc-token-sizes.json"
-py kc-record --redis "$REDIS/1" --prefix kc: --logins "$RUN/logins-keycloak-sized.json" \
-  --out "$RUN/kc-record.json" >/dev/null
+# --- CPU per login, Redis per session (run at the start of every round) ---------------------------
+logins() { # round
+  py logins --start "$A_PUB/auth/login?return_to=/bench-signed-in" --done "$A_PUB/bench-signed-in" \
+    --cookie oidc_session --count "$LOGINS" --user-prefix "cpu-r$1-" --pid "$SVC" --redis "$REDIS" \
+    --out "$RUN/round$1-logins-test-provider.json" >/dev/null
+  py logins --start "$B_PUB/auth/login?return_to=/bench-signed-in" --done "$B_PUB/bench-signed-in" \
+    --cookie oidc_session --count "$SESSIONS" --user-prefix "kc-r$1-" --pid "$SVC_KC" --redis "$REDIS/1" \
+    --out "$RUN/round$1-logins-keycloak-sized.json" >/dev/null
+  if [ "$1" = 1 ]; then
+    curl -sf "$MINI_BASE/bench/sizes" >"$RUN/kc-token-sizes.json"
+    py record --redis "$REDIS/1" --prefix kc: --logins "$RUN/round1-logins-keycloak-sized.json" \
+      --out "$RUN/kc-record.json" >/dev/null
+    py record --redis "$REDIS" --prefix oidc: --logins "$RUN/round1-logins-test-provider.json" \
+      --out "$RUN/tp-record.json" >/dev/null
+  fi
+}
 
 # --- back-channel logout tokens -------------------------------------------------------------
 log "signing $BCL_TOKENS valid logout tokens (2 processes)"
@@ -370,12 +381,51 @@ function request()
 end
 EOF
 
+# The Redis commands behind one /introspect and one /forward-auth, seen with MONITOR; the one
+# that names the session is replayed by redis-benchmark in every round (the service's own
+# round trip, beside the plain GET).
+capture() { # name, capture options, curl arguments…
+  local name=$1 opt=$2 mon
+  shift 2
+  redis-cli -p "$P_REDIS" MONITOR >"$RUN/monitor-$name.txt" &
+  mon=$!
+  sleep 0.5
+  curl -s -o /dev/null "$@"
+  sleep 0.5
+  kill "$mon"
+  wait "$mon" 2>/dev/null || true
+  # shellcheck disable=SC2086 # $opt is two words
+  py capture --monitor "$RUN/monitor-$name.txt" --cookie "$SESSION" $opt >"$RUN/captured-$name.json"
+}
+capture introspect "--out $RUN/replay-introspect.args" \
+  -X POST "$A_INT/introspect" -H 'content-type: application/json' -d "{\"session\":\"$SESSION\"}"
+capture forward-auth "--out $RUN/replay-forward-auth.args" -H "cookie: oidc_session=$SESSION" "$A_INT/forward-auth"
+capture apache "--match $APACHE_SESSION" -H "cookie: mod_auth_openidc_session=$APACHE_SESSION" "$APACHE/protected/ok.txt"
+mapfile -t REPLAY <"$RUN/replay-introspect.args"
+
 # --- the rounds ---------------------------------------------------------------------------------
 HALF=$(awk "BEGIN { print $DURATION / 2 }")
+DIAG_DURATION=$(((DURATION + 1) / 2))
+ticks() { # CPU ticks so far of the service instances, redis-server and Apache, to $1
+  py ticks "service=$SVC" "service_kc=$SVC_KC" "redis=$REDIS_PID" "apache=$APACHE_PID" >"$1"
+}
 bench() { # name, duration (s), wrk arguments…; output in $RUN/round$r-name.txt
-  local name=$1 dur=$2
+  local name=$1 dur=$2 base
   shift 2
-  wrk -t2 -c32 -d"${dur}s" --latency "$@" >"$RUN/round$r-$name.txt"
+  base="$RUN/round$r-$name"
+  ticks "$base-ticks-before.json"
+  /usr/bin/time -f '%U %S' -o "$base-client-cpu.txt" wrk -t2 -c32 -d"${dur}s" --latency "$@" >"$base.txt"
+  ticks "$base-ticks-after.json"
+}
+rbench() { # name, requests, redis-benchmark arguments…; output in $RUN/round$r-name.csv
+  local name=$1 n=$2 base
+  shift 2
+  base="$RUN/round$r-$name"
+  echo "$n" >"$base.n"
+  ticks "$base-ticks-before.json"
+  /usr/bin/time -f '%U %S' -o "$base-client-cpu.txt" \
+    redis-benchmark -h 127.0.0.1 -p "$P_REDIS" -c 32 -n "$n" --csv "$@" >"$base.csv"
+  ticks "$base-ticks-after.json"
 }
 bench_sampled() { # as bench, sampling the service's RSS mid-run
   local name=$1 sampler
@@ -387,20 +437,28 @@ bench_sampled() { # as bench, sampling the service's RSS mid-run
 rps() { sed -n 's/^Requests\/sec: *//p' "$RUN/round$r-$1.txt"; }
 
 for r in $(seq 1 "$ROUNDS"); do
+  log "round $r/$ROUNDS: $LOGINS logins against the test provider, $SESSIONS with Keycloak-sized tokens"
+  logins "$r"
   check_session "before round $r"
+  py cpu-snapshot $$ >"$RUN/round$r-cpu-before.json"
   bench_sampled introspect "$DURATION" -s "$RUN/introspect.lua" "$A_INT/introspect"
   bench_sampled forward_auth "$DURATION" -H "Cookie: oidc_session=$SESSION" "$A_INT/forward-auth"
   check_session "after the service's round $r"
-  redis-benchmark -h 127.0.0.1 -p "$P_REDIS" -t set,get -d 1600 -c 32 -n "$REDIS_N" --csv \
-    >"$RUN/round$r-redis.csv"
+  # `-t set,get` as two runs (SET first: GET reads the value it wrote), to time each.
+  rbench redis_set "$REDIS_N" -t set -d 1600
+  rbench redis_get "$REDIS_N" -t get -d 1600
+  rbench redis_replay $((REDIS_N / 2)) "${REPLAY[@]}"
+  bench healthz "$DIAG_DURATION" "$A_INT/healthz"
   bench apache "$DURATION" -H "Cookie: mod_auth_openidc_session=$APACHE_SESSION" "$APACHE/protected/ok.txt"
+  bench apache_static "$DIAG_DURATION" "$APACHE/public/ok.txt"
   redis-cli -p "$P_REDIS" -n 1 FLUSHDB >/dev/null # forget the jtis: the same tokens are fresh again
   bench bcl_valid "$BCL_DURATION" -s "$RUN/bcl-valid.lua" "$B_PUB/auth/backchannel-logout" -- "$RUN/logout-tokens.txt"
   bench bcl_refused "$BCL_DURATION" -s "$RUN/bcl-refused.lua" "$A_PUB/auth/backchannel-logout"
   log "round $r/$ROUNDS: introspect $(rps introspect)/s, forward-auth $(rps forward_auth)/s," \
-    "redis GET $(sed -n 's/^"GET","\([0-9.]*\)".*/\1/p' "$RUN/round$r-redis.csv")/s, apache $(rps apache)/s," \
+    "redis GET $(sed -n 's/^"GET","\([0-9.]*\)".*/\1/p' "$RUN/round$r-redis_get.csv")/s, apache $(rps apache)/s," \
     "back-channel $(rps bcl_valid)/s valid, $(rps bcl_refused)/s refused"
-  cut -d' ' -f1-3 /proc/loadavg >"$RUN/round$r-loadavg.txt"
+  py cpu-snapshot $$ >"$RUN/round$r-cpu-after.json"
+  log "round $r/$ROUNDS: CPU used by other processes meanwhile: $(python3 -c "import json; a, b = (json.load(open('$RUN/round$r-cpu-' + x + '.json')) for x in ('before', 'after')); print('%.0f %%' % (100 * max(0, (b['busy'] - a['busy']) - (b['ours'] - a['ours'])) / (b['total'] - a['total'])))")"
 done
 check_session "after the last round"
 grep VmHWM "/proc/$SVC/status" >"$RUN/rss-hwm.txt"
@@ -408,6 +466,7 @@ grep VmHWM "/proc/$SVC/status" >"$RUN/rss-hwm.txt"
 # Stop the service so that /usr/bin/time -v reports, then write the report.
 kill -TERM "$SVC"
 wait "$TIME_PID" || true
+echo $((SECONDS - STARTED)) >"$RUN/elapsed.txt"
 py render --dir "$RUN" --out "$OUT"
 case "$OUT" in "$RUN"/*) [ "$KEEP" = 1 ] && log "report: $OUT" ;; *) log "report: $OUT" ;; esac
 [ "$MODE" = smoke ] && log "smoke run complete: every step ran (its numbers mean nothing)"
