@@ -78,8 +78,3 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
-
-// Many small, short-lived allocations per request (JSON, headers): mimalloc serves them
-// faster than the system allocator, and far faster than musl's in the static image.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
