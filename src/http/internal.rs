@@ -65,10 +65,10 @@ pub enum ForwardAuthResponse {
     /// A live session; the user in headers.
     #[oai(status = 200)]
     Ok(
-        #[oai(header = "X-Auth-Request-User")] String,
-        #[oai(header = "X-Auth-Request-Email")] String,
-        #[oai(header = "X-Auth-Request-Groups")] String,
-        #[oai(header = "X-Auth-Request-Sub")] String,
+        #[oai(header = "X-Auth-Request-User")] HeaderText,
+        #[oai(header = "X-Auth-Request-Email")] HeaderText,
+        #[oai(header = "X-Auth-Request-Groups")] HeaderText,
+        #[oai(header = "X-Auth-Request-Sub")] HeaderText,
     ),
 }
 
@@ -246,10 +246,42 @@ impl InternalApi {
     }
 }
 
-/// Header values cannot hold control characters; a claim that does is cut there.
-fn header_safe(value: String) -> String {
+/// A header value from a claim: UTF-8 sent as is (as oauth2-proxy does; poem-openapi's
+/// `String` headers would silently drop anything non-ASCII), cut at the first control
+/// character, which a header cannot carry.
+pub struct HeaderText(String);
+
+fn header_safe(value: String) -> HeaderText {
     match value.find(|c: char| c.is_control()) {
-        Some(i) => value[..i].to_owned(),
-        None => value,
+        Some(i) => HeaderText(value[..i].to_owned()),
+        None => HeaderText(value),
+    }
+}
+
+impl poem_openapi::types::Type for HeaderText {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = String;
+    type RawElementValueType = String;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        String::name()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        String::schema_ref()
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl poem_openapi::types::ToHeader for HeaderText {
+    fn to_header(&self) -> Option<poem::http::HeaderValue> {
+        poem::http::HeaderValue::from_bytes(self.0.as_bytes()).ok()
     }
 }

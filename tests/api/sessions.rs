@@ -334,3 +334,26 @@ async fn oversized_bodies_are_refused_with_413_whether_declared_or_streamed() {
         .unwrap();
     assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn forward_auth_passes_non_ascii_claims_as_utf8_headers() {
+    let app = spawn_app_with(Options {
+        provider: json!({"accounts": {"jurgen": {"preferred_username": "jürgen", "email": "jürgen@example.test"}}}),
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("jurgen").await;
+    let ok = app
+        .api
+        .get(format!("{}/forward-auth", app.internal))
+        .header("cookie", format!("oidc_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.headers()["x-auth-request-user"].as_bytes(), "jürgen".as_bytes());
+    assert_eq!(
+        ok.headers()["x-auth-request-email"].as_bytes(),
+        "jürgen@example.test".as_bytes()
+    );
+}
