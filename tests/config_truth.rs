@@ -104,8 +104,7 @@ fn readme_rows() -> Vec<Vec<String>> {
     let path = repo_root().join("README.md");
     let text = fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}. README.md must carry the configuration table \
-             (docs/configuration.md has one to paste).",
+            "cannot read {}: {e}. README.md must carry the configuration table.",
             path.display()
         )
     });
