@@ -271,6 +271,16 @@ impl TestApp {
         introspect_at(&self.internal, session).await
     }
 
+    /// `GET /forward-auth` with the session cookie forwarded (`None`: no cookie).
+    pub async fn forward_auth(&self, cookie: Option<&str>) -> Response {
+        let request = self.api.get(format!("{}/forward-auth", self.internal));
+        let request = match cookie {
+            Some(value) => request.header("cookie", format!("oidc_session={value}")),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
     pub async fn is_active(&self, session: &str) -> bool {
         self.introspect(session).await["active"] == json!(true)
     }

@@ -69,13 +69,7 @@ async fn garbage_and_unknown_sessions_are_inactive_never_an_error() {
 async fn forward_auth_answers_200_with_user_headers_or_401() {
     let app = spawn_app().await;
     let session = app.sign_in("admin-carol").await;
-    let ok = app
-        .api
-        .get(format!("{}/forward-auth", app.internal))
-        .header("cookie", format!("oidc_session={session}"))
-        .send()
-        .await
-        .unwrap();
+    let ok = app.forward_auth(Some(&session)).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let header = |name: &str| ok.headers()[name].to_str().unwrap().to_owned();
     assert_eq!(header("x-auth-request-user"), "admin-carol");
@@ -83,20 +77,9 @@ async fn forward_auth_answers_200_with_user_headers_or_401() {
     assert_eq!(header("x-auth-request-groups"), "users,admins");
     assert_eq!(header("x-auth-request-sub"), "admin-carol");
 
-    let denied = app
-        .api
-        .get(format!("{}/forward-auth", app.internal))
-        .send()
-        .await
-        .unwrap();
+    let denied = app.forward_auth(None).await;
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
-    let garbage = app
-        .api
-        .get(format!("{}/forward-auth", app.internal))
-        .header("cookie", "oidc_session=nonsense")
-        .send()
-        .await
-        .unwrap();
+    let garbage = app.forward_auth(Some("nonsense")).await;
     assert_eq!(garbage.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -343,13 +326,7 @@ async fn forward_auth_passes_non_ascii_claims_as_utf8_headers() {
     })
     .await;
     let session = app.sign_in("jurgen").await;
-    let ok = app
-        .api
-        .get(format!("{}/forward-auth", app.internal))
-        .header("cookie", format!("oidc_session={session}"))
-        .send()
-        .await
-        .unwrap();
+    let ok = app.forward_auth(Some(&session)).await;
     assert_eq!(ok.status(), StatusCode::OK);
     assert_eq!(ok.headers()["x-auth-request-user"].as_bytes(), "jürgen".as_bytes());
     assert_eq!(

@@ -183,23 +183,24 @@ fn spawn_watchdog(pid: u32) -> Result<Child, String> {
         .map_err(|e| format!("cannot run sh for the redis-server watchdog: {e}"))
 }
 
-/// Inline-command PING over a raw socket: no Redis client needed.
-fn ping(port: u16) -> bool {
+/// The first reply line to an inline `PING` over a raw socket (no Redis client needed),
+/// or `None` when nothing answers.
+pub(crate) fn inline_ping(port: u16) -> Option<Vec<u8>> {
     let addr = ([127, 0, 0, 1], port).into();
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 16];
+    stream.write_all(b"PING\r\n").ok()?;
+    let mut buf = [0u8; 64];
     let mut got = Vec::new();
     while !got.ends_with(b"\r\n") {
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
+            Ok(0) | Err(_) => return None,
             Ok(n) => got.extend_from_slice(&buf[..n]),
         }
     }
-    got.starts_with(b"+PONG")
+    Some(got)
+}
+
+fn ping(port: u16) -> bool {
+    inline_ping(port).is_some_and(|reply| reply.starts_with(b"+PONG"))
 }

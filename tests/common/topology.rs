@@ -18,8 +18,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -752,23 +751,7 @@ fn free_cluster_port() -> u16 {
 /// True once the server answers an inline PING, with PONG or a demand to
 /// authenticate (a password-protected server is up too).
 fn answers(port: u16) -> bool {
-    let addr = ([127, 0, 0, 1], port).into();
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream.write_all(b"PING\r\n").is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 64];
-    let mut got = Vec::new();
-    while !got.ends_with(b"\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-        }
-    }
-    got.starts_with(b"+PONG") || got.starts_with(b"-NOAUTH")
+    super::redis::inline_ping(port).is_some_and(|reply| reply.starts_with(b"+PONG") || reply.starts_with(b"-NOAUTH"))
 }
 
 // ---------------------------------------------------------------------------
