@@ -243,10 +243,7 @@ impl ForgedApp {
     }
 
     pub fn sessions_in_redis(&self) -> usize {
-        let mut conn = redis::Client::open(self.redis.url.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut conn = self.redis.connection();
         let keys: Vec<String> = redis::cmd("KEYS").arg("oidc:session:*").query(&mut conn).unwrap();
         keys.len()
     }

@@ -63,10 +63,7 @@ fn redis_url_for(redis: &TestRedis, user: Option<(&str, &str)>) -> String {
     let Some((name, password)) = user else {
         return redis.url.clone();
     };
-    let mut conn = redis::Client::open(redis.url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = redis.connection();
     redis::cmd("ACL")
         .arg("SETUSER")
         .arg(name)
@@ -271,6 +268,13 @@ impl TestApp {
         introspect_at(&self.internal, session).await
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.api.get(format!("{}/metrics", self.internal)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
     /// `GET /forward-auth` with the session cookie forwarded (`None`: no cookie).
     pub async fn forward_auth(&self, cookie: Option<&str>) -> Response {
         let request = self.api.get(format!("{}/forward-auth", self.internal));
@@ -292,10 +296,7 @@ impl TestApp {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let mut conn = redis::Client::open(self.redis.url.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut conn = self.redis.connection();
         let raw: String = redis::cmd("HGET")
             .arg(format!("oidc:session:{{{hash}}}"))
             .arg("v")
@@ -334,10 +335,7 @@ impl TestApp {
 
     /// Every key and value in the test Redis, as raw text.
     pub fn redis_dump(&self) -> String {
-        let mut conn = redis::Client::open(self.redis.url.as_str())
-            .unwrap()
-            .get_connection()
-            .unwrap();
+        let mut conn = self.redis.connection();
         let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
         let mut dump = String::new();
         for key in keys {

@@ -139,15 +139,7 @@ async fn introspection_keeps_working_while_the_provider_is_down() {
 async fn metrics_count_logins_requests_and_sessions() {
     let app = spawn_app().await;
     app.sign_in("dave").await;
-    let text = app
-        .api
-        .get(format!("{}/metrics", app.internal))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
 
     for line in [
         "oidc_session_logins_total{outcome=\"started\",reason=\"\"} 1",

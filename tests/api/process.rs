@@ -103,10 +103,7 @@ async fn provider_for(public_port: u16) -> TestProvider {
 }
 
 fn stored_tokens(redis: &TestRedis) -> Vec<String> {
-    let mut conn = redis::Client::open(redis.url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = redis.connection();
     let keys: Vec<String> = redis::cmd("KEYS").arg("oidc:session:*").query(&mut conn).unwrap();
     let mut tokens = Vec::new();
     for key in keys {
@@ -233,10 +230,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
 #[tokio::test]
 async fn a_wrong_redis_password_stops_the_start_naming_the_variable() {
     let redis = TestRedis::start();
-    let mut conn = redis::Client::open(redis.url.as_str())
-        .unwrap()
-        .get_connection()
-        .unwrap();
+    let mut conn = redis.connection();
     redis::cmd("ACL")
         .arg("SETUSER")
         .arg("app")

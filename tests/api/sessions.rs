@@ -273,15 +273,7 @@ async fn a_redis_acl_user_limited_to_the_key_prefix_is_enough_for_every_flow() {
     let session = app.sign_in("lou").await;
     assert!(app.is_active(&session).await);
     assert_eq!(app.post_refresh(&session).await.status(), StatusCode::OK);
-    let metrics = app
-        .api
-        .get(format!("{}/metrics", app.internal))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("oidc_session_redis_errors_total 0"),
         "no NOPERM anywhere:\n{metrics}"

@@ -70,6 +70,13 @@ impl TestRedis {
         }
     }
 
+    /// A plain synchronous client connection, for tests that inspect or prepare Redis.
+    pub fn connection(&self) -> ::redis::Connection {
+        ::redis::Client::open(self.url.as_str())
+            .and_then(|client| client.get_connection())
+            .unwrap_or_else(|e| panic!("cannot connect to the test Redis at {}: {e}", self.url))
+    }
+
     /// Starts a new, empty server on the same port (data is not kept).
     pub fn restart(&mut self) {
         self.stop();
