@@ -13,6 +13,8 @@ use crate::service::Service;
 use crate::session::cookie::find_in_header;
 use crate::session::SessionStore;
 
+pub(crate) mod hot;
+
 #[derive(Tags)]
 enum Tag {
     /// For backend services: who is this session?
@@ -32,25 +34,39 @@ pub struct IntrospectRequest {
 }
 
 /// `{"active": false}`, or the session's user when it is live.
-#[derive(Debug, Default, Object)]
+///
+/// Serialized by serde on the hot path (`hot.rs`) and by poem-openapi for the document:
+/// the field attributes keep both alike (tested).
+#[derive(Debug, Default, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub struct Introspection {
     pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     /// The provider's session id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
     /// Every claim of the ID token and userinfo.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub claims: Option<serde_json::Value>,
     /// Unix seconds: when the session ends if it is not used again.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub session_expires_at: Option<u64>,
     /// Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_expires_at: Option<u64>,
     /// Only with `OIDC_INTROSPECTION_EXPOSE_TOKENS=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token: Option<String>,
 }
 

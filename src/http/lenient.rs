@@ -1,7 +1,7 @@
 //! A JSON request body that is optional and never fails to parse: introspection must
 //! answer `{"active": false}` for garbage, not a 400 or 415.
 
-use poem::{Request, RequestBody};
+use poem::{Body, Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
@@ -36,16 +36,22 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let Ok(body) = body.take() else {
-            return Ok(Self(None));
-        };
+        Ok(match body.take() {
+            Ok(body) => Self::read(body).await,
+            Err(_) => Self(None),
+        })
+    }
+}
+
+impl<T: ParseFromJSON> LenientJson<T> {
+    pub(crate) async fn read(body: Body) -> Self {
         let Ok(bytes) = body.into_bytes_limit(MAX_BODY).await else {
-            return Ok(Self(None));
+            return Self(None);
         };
         if bytes.is_empty() {
-            return Ok(Self(None));
+            return Self(None);
         }
         let value = serde_json::from_slice(&bytes).ok();
-        Ok(Self(value.and_then(|v| T::parse_from_json(Some(v)).ok())))
+        Self(value.and_then(|v| T::parse_from_json(Some(v)).ok()))
     }
 }

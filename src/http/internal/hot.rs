@@ -1,0 +1,73 @@
+//! The hot path: `/introspect` and `/forward-auth` served by calling their operations
+//! directly, in front of the OpenAPI router. One implementation and one document; the
+//! request skips the router's layers and the introspection is serialized by serde in one
+//! pass instead of through an intermediate `serde_json::Value` (docs/PERFORMANCE.md).
+
+use poem::http::StatusCode;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use poem_openapi::payload::Json;
+
+use super::{InternalApi, IntrospectResponse};
+use crate::http::lenient::LenientJson;
+
+pub(crate) struct Introspect(pub(crate) InternalApi);
+
+impl Endpoint for Introspect {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
+        let body = LenientJson::read(req.take_body()).await;
+        Ok(match self.0.introspect(&req, body).await {
+            Ok(IntrospectResponse::Ok(Json(introspection))) => match serde_json::to_vec(&introspection) {
+                Ok(json) => Response::builder().content_type("application/json").body(json),
+                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+            },
+            Err(e) => e.into_response(),
+        })
+    }
+}
+
+pub(crate) struct ForwardAuth(pub(crate) InternalApi);
+
+impl Endpoint for ForwardAuth {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        Ok(match self.0.forward_auth(&req).await {
+            Ok(ok) => ok.into_response(),
+            Err(e) => e.into_response(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToJSON;
+
+    use super::super::Introspection;
+
+    #[test]
+    fn serde_and_the_openapi_document_serialize_an_introspection_alike() {
+        let full = Introspection {
+            active: true,
+            sub: Some("u1".into()),
+            sid: Some("s1".into()),
+            username: Some("jane".into()),
+            email: Some("jane@example.com".into()),
+            email_verified: Some(true),
+            name: Some("Jane".into()),
+            groups: Some(vec!["a".into(), "b".into()]),
+            claims: Some(serde_json::json!({"sub": "u1", "nested": {"x": [1, 2]}})),
+            session_expires_at: Some(1),
+            access_token_expires_at: Some(2),
+            access_token: Some("at".into()),
+        };
+        for value in [full, Introspection::default()] {
+            assert_eq!(serde_json::to_value(&value).unwrap(), value.to_json().unwrap());
+        }
+        assert_eq!(
+            serde_json::to_value(Introspection::default()).unwrap(),
+            serde_json::json!({"active": false})
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! What every request passes through: a request id, one span, metrics, the body limit and
+//! (public listener) `Cache-Control: no-store`.
+//!
+//! A plain [`Endpoint`] wrapper rather than a closure middleware: the hot routes are
+//! wrapped one by one with their metric handles resolved once, so a request pays for no
+//! label hashing, no route lookup and no extra boxed future (docs/PERFORMANCE.md).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Request, Response};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+use tracing::Instrument;
+
+use crate::telemetry::metrics::{Metrics, RequestLabels, RouteLabels};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Public,
+    Internal,
+}
+
+impl Listener {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Internal => "internal",
+        }
+    }
+
+    fn routes(self) -> &'static [&'static str] {
+        match self {
+            Self::Public => &[
+                "/auth/login",
+                "/auth/callback",
+                "/auth/me",
+                "/auth/refresh",
+                "/auth/logout",
+                "/auth/backchannel-logout",
+            ],
+            Self::Internal => &[
+                "/introspect",
+                "/forward-auth",
+                "/healthz",
+                "/readyz",
+                "/metrics",
+                "/openapi.json",
+            ],
+        }
+    }
+
+    /// The route template for metrics: a known path, or `other` (bounded label values).
+    fn route_of(self, path: &str) -> &'static str {
+        self.routes().iter().find(|r| **r == path).copied().unwrap_or("other")
+    }
+}
+
+/// The largest request body any endpoint reads (logout tokens, introspection bodies).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Refuses bodies over [`MAX_BODY`] with 413, whether announced by `Content-Length` or
+/// streamed in chunks (those are read here, within the bound, and handed on).
+async fn limit_body(mut req: Request) -> Result<Request, Response> {
+    let too_large = || {
+        let body = serde_json::json!({"error": "invalid_request", "error_description": "request body too large"});
+        Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type("application/json")
+            .body(body.to_string())
+    };
+    let declared = req.header("content-length").map(|v| v.trim().parse::<usize>());
+    match declared {
+        Some(Ok(len)) if len <= MAX_BODY => Ok(req),
+        Some(_) => Err(too_large()),
+        None if req.header("transfer-encoding").is_some() => match req.take_body().into_bytes_limit(MAX_BODY).await {
+            Ok(bytes) => {
+                req.set_body(bytes);
+                Ok(req)
+            }
+            Err(_) => Err(too_large()),
+        },
+        None => Ok(req),
+    }
+}
+
+/// The metric handles of one fixed route, resolved when the routes are built.
+struct RouteMetrics {
+    route: &'static str,
+    latency: Histogram,
+    ok: Counter,
+}
+
+pub(crate) struct Observed<E> {
+    inner: E,
+    listener: Listener,
+    /// `None`: the route is looked up per request (the catch-all behind the fixed routes).
+    fixed: Option<RouteMetrics>,
+    metrics: Arc<Metrics>,
+}
+
+impl<E: Endpoint> Observed<E> {
+    /// Wraps the endpoint of one known route.
+    pub(crate) fn route(inner: E, listener: Listener, route: &'static str, metrics: Arc<Metrics>) -> Self {
+        debug_assert!(listener.routes().contains(&route), "{route} is not a known route");
+        let fixed = RouteMetrics {
+            route,
+            latency: latency_of(&metrics, listener, route),
+            ok: counter_of(&metrics, listener, route, 200),
+        };
+        Self {
+            inner,
+            listener,
+            fixed: Some(fixed),
+            metrics,
+        }
+    }
+
+    /// Wraps an endpoint serving several routes; the route label comes from the path.
+    pub(crate) fn any(inner: E, listener: Listener, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner,
+            listener,
+            fixed: None,
+            metrics,
+        }
+    }
+
+    fn record(&self, route: &'static str, status: u16, elapsed: f64) {
+        match &self.fixed {
+            Some(fixed) => {
+                fixed.latency.observe(elapsed);
+                if status == 200 {
+                    fixed.ok.inc();
+                } else {
+                    counter_of(&self.metrics, self.listener, route, status).inc();
+                }
+            }
+            None => {
+                latency_of(&self.metrics, self.listener, route).observe(elapsed);
+                counter_of(&self.metrics, self.listener, route, status).inc();
+            }
+        }
+    }
+}
+
+fn latency_of(metrics: &Metrics, listener: Listener, route: &'static str) -> Histogram {
+    let labels = RouteLabels {
+        listener: listener.name(),
+        route,
+    };
+    metrics.request_seconds.get_or_create(&labels).clone()
+}
+
+fn counter_of(metrics: &Metrics, listener: Listener, route: &'static str, status: u16) -> Counter {
+    let labels = RequestLabels {
+        listener: listener.name(),
+        route,
+        status,
+    };
+    metrics.requests.get_or_create(&labels).clone()
+}
+
+/// A given `X-Request-Id` if it is sane, else 128 random bits.
+fn request_id(req: &Request) -> String {
+    req.header("x-request-id")
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>()))
+}
+
+impl<E: Endpoint> Endpoint for Observed<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let request_id = request_id(&req);
+        let route = match &self.fixed {
+            Some(fixed) => fixed.route,
+            None => self.listener.route_of(req.uri().path()),
+        };
+        let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), route);
+        let started = Instant::now();
+        let mut response = match limit_body(req).await {
+            Ok(req) => match self.inner.call(req).instrument(span.clone()).await {
+                Ok(r) => r.into_response(),
+                Err(e) => e.into_response(),
+            },
+            Err(too_large) => too_large,
+        };
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed().as_secs_f64();
+        self.record(route, status, elapsed);
+        span.in_scope(|| tracing::info!(status, latency_ms = elapsed * 1000.0, "request finished"));
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        if self.listener == Listener::Public {
+            response
+                .headers_mut()
+                .insert("cache-control", HeaderValue::from_static("no-store"));
+        }
+        Ok(response)
+    }
+}
