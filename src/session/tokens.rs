@@ -1,9 +1,17 @@
-//! The tokens a session holds, and how they are stored: encoded, deflated, then sealed.
+//! The tokens a session holds, and how they are stored: packed, then sealed.
 //!
 //! A compact JWS or JWE is kept as its decoded segments: base64url costs a third more, and
 //! deflate finds what the ID and access tokens' claims have in common only in the decoded
-//! JSON. Anything else (opaque tokens) is kept as its bytes. A session read on the hot path
-//! carries these bytes untouched; only [`StoredTokens::open`] inflates and decodes them.
+//! JSON. The JSON segments (headers, claims) and opaque tokens are deflated together; the
+//! other segments (signatures, keys, IVs, ciphertext) follow as they are, since random bytes
+//! do not compress and, mixed in, make the text compress worse. A session read on the hot
+//! path carries the packed bytes untouched; only [`StoredTokens::open`] unpacks them.
+//!
+//! ```text
+//! packed = deflated length (LEB128) | deflated body | tail (the raw segments, in order)
+//! body   = per token: absent | raw: length, bytes | compact: segment count, then per
+//!          segment length << 1 | 1 if it is in the tail, then its bytes if it is not
+//! ```
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -14,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use super::crypto::{DecryptError, KeyRing};
 use super::SessionKey;
 
-/// Inflating stops here, so that a damaged or hostile value cannot balloon. Far above any
-/// token set a provider issues: tokens that large would not fit an HTTP header or URL.
+/// Inflating the body stops here, so that a damaged or hostile value cannot balloon. Far
+/// above any token set a provider issues: tokens that large would not fit a header or URL.
 pub const MAX_TOKENS_BYTES: usize = 256 * 1024;
 /// Sessions are written at login and refresh only, so the smallest output is worth the CPU.
 const DEFLATE_LEVEL: u8 = 9;
@@ -68,23 +76,16 @@ pub enum OpenError {
 
 impl StoredTokens {
     pub fn seal(tokens: Tokens, keys: Option<&KeyRing>, key: &SessionKey) -> Self {
-        let encoded = encode(&tokens);
-        if encoded.len() > MAX_TOKENS_BYTES {
-            tracing::warn!(
-                bytes = encoded.len(),
-                "the tokens are too large to be read back: the session will hold none"
-            );
-        }
-        let deflated = compress_to_vec(&encoded, DEFLATE_LEVEL);
+        let packed = pack(&tokens);
         match keys {
-            None => Self::Plain(deflated),
-            Some(ring) => Self::Sealed(ring.seal(&deflated, key.0.as_bytes())),
+            None => Self::Plain(packed),
+            Some(ring) => Self::Sealed(ring.seal(&packed, key.0.as_bytes())),
         }
     }
 
     pub fn open(&self, keys: Option<&KeyRing>, key: &SessionKey) -> Result<Tokens, OpenError> {
         let opened;
-        let deflated = match (self, keys) {
+        let packed = match (self, keys) {
             (Self::Plain(bytes), _) => bytes.as_slice(),
             (Self::Sealed(sealed), Some(ring)) => {
                 opened = ring.open(sealed, key.0.as_bytes())?;
@@ -92,15 +93,14 @@ impl StoredTokens {
             }
             (Self::Sealed(_), None) => return Err(DecryptError.into()),
         };
-        let encoded = decompress_to_vec_with_limit(deflated, MAX_TOKENS_BYTES).map_err(|_| OpenError::Damaged)?;
-        decode(&encoded).ok_or(OpenError::Damaged)
+        unpack(packed).ok_or(OpenError::Damaged)
     }
 
     pub fn is_sealed(&self) -> bool {
         matches!(self, Self::Sealed(_))
     }
 
-    /// The stored bytes: deflated tokens, sealed or not.
+    /// The stored bytes: packed tokens, sealed or not.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Self::Plain(bytes) | Self::Sealed(bytes) => bytes,
@@ -108,30 +108,42 @@ impl StoredTokens {
     }
 }
 
-/// Each token in turn: a tag, then its bytes or its decoded segments, each length-prefixed.
-fn encode(tokens: &Tokens) -> Vec<u8> {
-    let mut out = Vec::with_capacity(tokens.id_token.len() + tokens.access_token.len() + 1024);
+fn pack(tokens: &Tokens) -> Vec<u8> {
+    let (mut body, mut tail) = (Vec::with_capacity(4096), Vec::with_capacity(1024));
     for token in [
         Some(tokens.id_token.as_str()),
         Some(tokens.access_token.as_str()),
         tokens.refresh_token.as_deref(),
     ] {
         let Some(token) = token else {
-            out.push(ABSENT);
+            body.push(ABSENT);
             continue;
         };
-        match compact_segments(token) {
-            Some(segments) => {
-                out.extend([COMPACT, segments.len() as u8]);
-                segments.iter().for_each(|s| put_bytes(&mut out, s));
-            }
-            None => {
-                out.push(RAW);
-                put_bytes(&mut out, token.as_bytes());
-            }
+        let Some(segments) = compact_segments(token) else {
+            body.push(RAW);
+            put_length(&mut body, token.len());
+            body.extend_from_slice(token.as_bytes());
+            continue;
+        };
+        body.extend([COMPACT, segments.len() as u8]);
+        for segment in segments {
+            let json = segment.first() == Some(&b'{');
+            put_length(&mut body, segment.len() << 1 | usize::from(!json));
+            if json { &mut body } else { &mut tail }.extend_from_slice(&segment);
         }
     }
-    out
+    if body.len() > MAX_TOKENS_BYTES {
+        tracing::warn!(
+            bytes = body.len(),
+            "the tokens are too large to be read back: the session will hold none"
+        );
+    }
+    let deflated = compress_to_vec(&body, DEFLATE_LEVEL);
+    let mut packed = Vec::with_capacity(deflated.len() + tail.len() + 4);
+    put_length(&mut packed, deflated.len());
+    packed.extend_from_slice(&deflated);
+    packed.extend_from_slice(&tail);
+    packed
 }
 
 /// The decoded segments of a compact JWS (3) or JWE (5), only when encoding them again
@@ -150,12 +162,33 @@ fn compact_segments(token: &str) -> Option<Vec<Vec<u8>>> {
         .collect()
 }
 
-fn decode(bytes: &[u8]) -> Option<Tokens> {
-    let mut reader = Reader(bytes);
-    let id_token = reader.token()??;
-    let access_token = reader.token()??;
-    let refresh_token = reader.token()?;
-    reader.0.is_empty().then_some(Tokens {
+fn unpack(packed: &[u8]) -> Option<Tokens> {
+    let mut reader = Reader(packed);
+    let deflated = reader.bytes()?;
+    let body = decompress_to_vec_with_limit(deflated, MAX_TOKENS_BYTES).ok()?;
+    let (mut body, mut tail) = (Reader(&body), reader);
+    let mut token = || -> Option<Option<String>> {
+        match body.byte()? {
+            ABSENT => Some(None),
+            RAW => String::from_utf8(body.bytes()?.to_vec()).ok().map(Some),
+            COMPACT => {
+                let count = body.byte()?;
+                if count != 3 && count != 5 {
+                    return None;
+                }
+                let mut segments = Vec::with_capacity(usize::from(count));
+                for _ in 0..count {
+                    let length = body.length()?;
+                    let from = if length & 1 == 1 { &mut tail } else { &mut body };
+                    segments.push(URL_SAFE_NO_PAD.encode(from.take(length >> 1)?));
+                }
+                Some(Some(segments.join(".")))
+            }
+            _ => None,
+        }
+    };
+    let (id_token, access_token, refresh_token) = (token()??, token()??, token()?);
+    (body.0.is_empty() && tail.0.is_empty()).then_some(Tokens {
         id_token,
         access_token,
         refresh_token,
@@ -163,14 +196,12 @@ fn decode(bytes: &[u8]) -> Option<Tokens> {
 }
 
 /// LEB128: token lengths mostly fit in two bytes.
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut n = bytes.len();
+fn put_length(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);
         n >>= 7;
     }
     out.push(n as u8);
-    out.extend_from_slice(bytes);
 }
 
 struct Reader<'a>(&'a [u8]);
@@ -182,37 +213,28 @@ impl<'a> Reader<'a> {
         Some(first)
     }
 
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let mut len = 0usize;
-        for shift in (0..32).step_by(7) {
+    fn length(&mut self) -> Option<usize> {
+        let mut n = 0usize;
+        for shift in (0..35).step_by(7) {
             let b = self.byte()?;
-            len |= usize::from(b & 0x7f) << shift;
+            n |= usize::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
-                let (taken, rest) = self.0.split_at_checked(len)?;
-                self.0 = rest;
-                return Some(taken);
+                return Some(n);
             }
         }
         None
     }
 
-    /// `Some(None)`: an absent token; `None`: malformed.
-    fn token(&mut self) -> Option<Option<String>> {
-        match self.byte()? {
-            ABSENT => Some(None),
-            RAW => String::from_utf8(self.bytes()?.to_vec()).ok().map(Some),
-            COMPACT => {
-                let count = self.byte()?;
-                if count != 3 && count != 5 {
-                    return None;
-                }
-                let segments = (0..count)
-                    .map(|_| self.bytes().map(|s| URL_SAFE_NO_PAD.encode(s)))
-                    .collect::<Option<Vec<_>>>()?;
-                Some(Some(segments.join(".")))
-            }
-            _ => None,
-        }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (taken, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(taken)
+    }
+
+    /// A length, then that many bytes.
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.length()?;
+        self.take(n)
     }
 }
 
@@ -332,25 +354,41 @@ mod tests {
             let _ = StoredTokens::Plain(bytes).open(None, &session()); // Ok or Err; no panic
             let noise: Vec<u8> = (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect();
             let _ = StoredTokens::Plain(noise.clone()).open(None, &session());
-            let _ = decode(&noise);
+            let _ = unpack(&noise);
         }
-        // Encoded tokens that are inconsistent inside a valid deflate stream.
-        for encoded in [
-            &[][..],
-            &[RAW, 5, b'a'],
-            &[COMPACT, 4],
-            &[ABSENT, ABSENT, ABSENT],
-            &[9],
-            &[RAW, 0xff],
+        // Bodies and tails that do not fit together, each in a valid deflate stream.
+        let jws = [COMPACT, 3, 2, b'{', 2, b'{', 3];
+        for (body, tail) in [
+            (&[][..], &[][..]),
+            (&[RAW, 5, b'a'], &[]),
+            (&[COMPACT, 4], &[]),
+            (&[ABSENT, ABSENT, ABSENT], &[]),
+            (&[9], &[]),
+            (&[RAW, 0xff], &[]),
+            (&[jws, jws].concat(), &[7, 8][..]),
+            (&[&jws[..], &jws, &[ABSENT]].concat(), &[7][..]),
+            (&[&jws[..], &jws, &[ABSENT]].concat(), &[7, 8, 9][..]),
         ] {
-            let stored = StoredTokens::Plain(compress_to_vec(encoded, 1));
-            assert!(stored.open(None, &session()).is_err(), "{encoded:?}");
+            let stored = StoredTokens::Plain(packed(body, tail));
+            assert!(stored.open(None, &session()).is_err(), "{body:?} {tail:?}");
         }
+        let fits = [&jws[..], &jws, &[ABSENT]].concat();
+        assert!(StoredTokens::Plain(packed(&fits, &[7, 8]))
+            .open(None, &session())
+            .is_ok());
+    }
+
+    /// What `pack` would write for this body and tail.
+    fn packed(body: &[u8], tail: &[u8]) -> Vec<u8> {
+        let deflated = compress_to_vec(body, DEFLATE_LEVEL);
+        let mut out = Vec::new();
+        put_length(&mut out, deflated.len());
+        [out, deflated, tail.to_vec()].concat()
     }
 
     #[test]
     fn inflating_stops_at_the_bound() {
-        let bomb = compress_to_vec(&vec![0u8; MAX_TOKENS_BYTES + 1], 9);
+        let bomb = packed(&vec![0u8; MAX_TOKENS_BYTES + 1], &[]);
         assert!(bomb.len() < 1024);
         assert!(matches!(
             StoredTokens::Plain(bomb).open(None, &session()),
