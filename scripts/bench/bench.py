@@ -308,8 +308,9 @@ def cmd_record(argv):
     """One stored session: the parts of its value, and what its keys cost Redis.
 
     The value (src/session/record.rs): version byte 1 | u32 big-endian length of the
-    metadata JSON | metadata JSON | token mode byte (0 plain, 1 sealed) | tokens (deflated;
-    sealed = 24-byte nonce + ciphertext + 16-byte tag)."""
+    metadata | metadata, a JSON array [[sub, username, email, email_verified, name, groups],
+    sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at] | token mode byte (0 plain, 1 sealed) | tokens
+    (packed as src/session/tokens.rs says; sealed = 24-byte nonce + ciphertext + 16-byte tag)."""
     o = opts(argv)
     redis, prefix = o["redis"], o["prefix"]
     cursor, key = "0", None
@@ -326,14 +327,15 @@ def cmd_record(argv):
     meta_len = int.from_bytes(value[1:5], "big")
     meta = json.loads(value[5:5 + meta_len])
     mode, tokens = value[5 + meta_len], value[6 + meta_len:]
-    indexes = [f"{prefix}sub:{{{b64url_sha256(meta['identity']['sub'])}}}"]
-    if meta.get("sid"):
-        indexes.append(f"{prefix}sid:{{{b64url_sha256(meta['sid'])}}}")
+    identity, sid, claims = meta[0], meta[1], meta[2]
+    indexes = [f"{prefix}sub:{{{b64url_sha256(identity[0])}}}"]
+    if sid:
+        indexes.append(f"{prefix}sid:{{{b64url_sha256(sid)}}}")
     logins = json.load(open(o["logins"]))
     result = {
         "record_bytes": len(value),
         "metadata_bytes": meta_len,
-        "claims_bytes": len(json.dumps(meta.get("claims", {}), separators=(",", ":")).encode()),
+        "claims_bytes": len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()),
         "tokens_bytes": len(tokens),
         "tokens_sealed": mode == 1,
         "key_bytes": len(key),
@@ -780,9 +782,10 @@ def cmd_render(argv):
     w(f"{sizes['refresh_token']} B — {tokens_total} B together. One such session in Redis:"
       f" {record['keys_per_session']:.0f} keys (the session and its index hashes: `sub`, and `sid` when the token has one);"
       f" the session's value is one string of {record['record_bytes']} B: a version byte and a length,"
-      f" {record['metadata_bytes']} B of metadata JSON (identity, `sid`, times and the claims, {record['claims_bytes']} B"
-      f" of them) in plain, then the tokens — {record['tokens_bytes']} B, {'sealed' if record['tokens_sealed'] else 'in plain'}:"
-      f" each JWT stored as its decoded segments, the three deflated together"
+      f" {record['metadata_bytes']} B of metadata (a JSON array: identity, `sid`, the claims — {record['claims_bytes']} B"
+      f" of them — and times) in plain, then the tokens — {record['tokens_bytes']} B,"
+      f" {'sealed' if record['tokens_sealed'] else 'in plain'}: each JWT as its decoded segments, the JSON ones"
+      f" (headers, claims) of all three deflated together, the signatures as they are"
       + (", then XChaCha20-Poly1305 (24-byte nonce, 16-byte tag)" if record["tokens_sealed"] else "") + "."
       f" `MEMORY USAGE` of the session key ({record['key_bytes']} characters) is {record['memory_usage_session']} B;"
       f" of its index hashes together {record['memory_usage_indexes']} B"
@@ -843,9 +846,9 @@ def cmd_render(argv):
     if per_session_kc > 3 * 1024:
         notes.append(
             f"- Redis per session is {fmt_kb(per_session_kc)} with Keycloak-sized tokens, above 3 KB. The three"
-            f" tokens are {tokens_total} B as text; stored (decoded, deflated"
+            f" tokens are {tokens_total} B as text; stored (decoded, JSON deflated"
             + (", sealed" if record["tokens_sealed"] else "") + f") they take {record['tokens_bytes']} B, of which the"
-            f" signatures (random bytes) do not compress; the metadata (identity, claims, times, in plain for the hot"
+            f" signatures (random bytes, stored as they are) do not compress; the metadata (identity, claims, times, in plain for the hot"
             f" path) {record['metadata_bytes']} B; `MEMORY USAGE` of the session key {record['memory_usage_session']} B,"
             f" of its `sid`/`sub` index hashes {record['memory_usage_indexes']} B; the rest,"
             f" {rest_kc:.0f} B, is what `MEMORY USAGE` leaves out (the keys' expiry entries and hash-table slots)."
