@@ -1,7 +1,8 @@
 //! The Redis implementation of [`SessionStore`].
 //!
 //! One multiplexed connection carries every command (pipelined by the client), so the
-//! hot path costs exactly one round trip. deadpool-redis is the connection factory: it
+//! hot path costs one round trip (`GETEX`; an `EXPIREAT` follows only in a session's last
+//! idle period). deadpool-redis is the connection factory: it
 //! bounds connection set-up and health-checks each fresh connection; when the shared
 //! connection breaks, the next request takes a new one, so an outage heals by itself.
 //!
@@ -12,13 +13,14 @@
 //! - `P session:{K}:lock`  refresh lock (owner token), expires by itself
 //! - `P login:{S}`    pending login JSON, TTL = login timeout, taken with GETDEL
 //! - `P sid:{H}` / `P sub:{H}`  hashes, session key → absolute end, for back-channel logout
-//!   (small hashes are listpacks in Redis 7; small sets of strings are hash tables)
+//!   (small hashes are compact listpacks; before Redis 7.2 small sets of strings are not)
 //! - `P jti:{H}`      seen logout-token ids
 //! - `P sessions`     hash, absolute end rounded up to 10 minutes → sessions ending then
 //!   (the active-sessions gauge; no per-session entry)
 //!
-//! A key of another type than this layout writes (a hash left at a session key by an
-//! earlier layout, the earlier sorted set at `P sessions`) reads as absent, never as an error.
+//! A key of another type than this layout writes (a hash at a session key, the earlier
+//! sorted set at `P sessions`) reads as absent, never as an error, and the next write
+//! replaces it. See docs/DESIGN.md for the record layout and the commands.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
