@@ -47,12 +47,12 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
-/// Tokens as stored: deflated, and sealed with the key ring when one is configured.
+/// Tokens as stored: packed, and sealed with the key ring when one is configured.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoredTokens {
-    /// Deflated, in clear (no `OIDC_SESSION_ENCRYPTION_KEY`).
+    /// Packed, in clear (no `OIDC_SESSION_ENCRYPTION_KEY`).
     Plain(Vec<u8>),
-    /// Deflated, then sealed (nonce, ciphertext, tag), bound to the session key.
+    /// Packed, then sealed (nonce, ciphertext, tag), bound to the session key.
     Sealed(Vec<u8>),
 }
 
@@ -108,6 +108,7 @@ impl StoredTokens {
     }
 }
 
+/// Lays the tokens out as the module comment says.
 fn pack(tokens: &Tokens) -> Vec<u8> {
     let (mut body, mut tail) = (Vec::with_capacity(4096), Vec::with_capacity(1024));
     for token in [
