@@ -16,7 +16,7 @@ Subcommands:
                                     a well-formed logout token with the provider's real kid
                                     and a wrong signature (refused at the signature check)
   record --redis HOST:PORT/DB --prefix P --logins FILE --out FILE
-                                    sizes of one stored session (record, sealed tokens)
+                                    sizes of one stored session (its value's parts, its keys)
   capture --monitor FILE --cookie VALUE --out FILE
                                     from MONITOR output around one request: the commands the
                                     service sent, and (one per line) the arguments of the one
@@ -127,7 +127,8 @@ def cookie_value(jar, name):
 # --- Redis (RESP, enough for INFO) ----------------------------------------------------
 
 
-def redis_cmd(addr, *args):
+def redis_cmd(addr, *args, raw=False):
+    """One command; bulk strings come back as text, or as bytes with raw=True."""
     hostport, _, db = addr.partition("/")
     host, port = hostport.rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=10) as s:
@@ -151,7 +152,7 @@ def redis_cmd(addr, *args):
                 if n < 0:
                     return None
                 data = f.read(n + 2)[:-2]
-                return data.decode("utf-8", "replace")
+                return data if raw else data.decode("utf-8", "replace")
             if kind == b"*":
                 return [read() for _ in range(int(rest))]
             raise RuntimeError(f"unexpected reply {line!r}")
@@ -296,33 +297,51 @@ def cmd_refused_logout_token(argv):
     print(".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(sig)]))
 
 
+def b64url_sha256(text):
+    """How the service names its Redis keys: base64url SHA-256, no padding."""
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+
+
 def cmd_record(argv):
-    """One stored session: its record's size and its sealed tokens' size."""
+    """One stored session: the parts of its value, and what its keys cost Redis.
+
+    The value (src/session/record.rs): version byte 1 | u32 big-endian length of the
+    metadata | metadata, a JSON array [[sub, username, email, email_verified, name, groups],
+    sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at] | token mode byte (0 plain, 1 sealed) | tokens
+    (packed as src/session/tokens.rs says; sealed = 24-byte nonce + ciphertext + 16-byte tag)."""
     o = opts(argv)
     redis, prefix = o["redis"], o["prefix"]
     cursor, key = "0", None
     while key is None:
         cursor, keys = redis_cmd(redis, "SCAN", cursor, "MATCH", f"{prefix}session:*", "COUNT", "1000")
-        key = next((k for k in keys if redis_cmd(redis, "TYPE", k) == "hash"), None)
+        key = next((k for k in keys if not k.endswith(":lock") and redis_cmd(redis, "TYPE", k) == "string"), None)
         if cursor == "0":
             break
     if key is None:
-        raise SystemExit(f"no session hash under {prefix}session:* in {redis}")
-    fields = redis_cmd(redis, "HGETALL", key)
-    fields = dict(zip(fields[0::2], fields[1::2]))
-    raw = max(fields.values(), key=len)  # the record (JSON); the other field is the expiry
-    sealed = None
-    try:
-        tokens = json.loads(raw).get("tokens")
-        if isinstance(tokens, dict) and isinstance(tokens.get("sealed"), str):
-            sealed = len(tokens["sealed"])
-    except ValueError:
-        pass
+        raise SystemExit(f"no session value under {prefix}session:* in {redis}")
+    value = redis_cmd(redis, "GET", key, raw=True)
+    if len(value) < 6 or value[0] != 1:
+        raise SystemExit(f"{key}: not a session of format 1 (first byte {value[:1]!r})")
+    meta_len = int.from_bytes(value[1:5], "big")
+    meta = json.loads(value[5:5 + meta_len])
+    mode, tokens = value[5 + meta_len], value[6 + meta_len:]
+    identity, sid, claims = meta[0], meta[1], meta[2]
+    indexes = [f"{prefix}sub:{{{b64url_sha256(identity[0])}}}"]
+    if sid:
+        indexes.append(f"{prefix}sid:{{{b64url_sha256(sid)}}}")
     logins = json.load(open(o["logins"]))
     result = {
-        "record_bytes": len(raw.encode()),
-        "sealed_tokens_bytes": sealed,
+        "record_bytes": len(value),
+        "metadata_bytes": meta_len,
+        "claims_bytes": len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()),
+        "tokens_bytes": len(tokens),
+        "tokens_sealed": mode == 1,
+        "key_bytes": len(key),
         "memory_usage_session": redis_cmd(redis, "MEMORY", "USAGE", key),
+        "memory_usage_indexes": sum(redis_cmd(redis, "MEMORY", "USAGE", k) or 0 for k in indexes),
+        "index_fields": sum(redis_cmd(redis, "HLEN", k) for k in indexes),
         "keys_per_session": logins["keys_per_session"],
     }
     with open(o["out"], "w") as f:
@@ -331,12 +350,11 @@ def cmd_record(argv):
 
 
 def cmd_capture(argv):
-    import hashlib
     import shlex
 
     o = opts(argv)
     # The service keys a session by the SHA-256 of its cookie; others may use the value itself.
-    key = hashlib.sha256(o["cookie"].encode()).hexdigest() if "match" not in o else o["match"]
+    key = b64url_sha256(o["cookie"]) if "match" not in o else o["match"]
     sent, replay = [], None
     for line in open(o["monitor"]):
         m = re.match(r"^[\d.]+ \[\d+ ([^\]]+)\] (.*)$", line.strip())
@@ -589,6 +607,7 @@ def cmd_render(argv):
 
     per_session_kc = logins_kc["bytes_per_session"]
     per_session_tp = logins_a["bytes_per_session"]
+    rest_kc = per_session_kc - record["memory_usage_session"] - record["memory_usage_indexes"]
 
     def verdict(ok):
         return "**met**" if ok else "**not met**"
@@ -761,14 +780,23 @@ def cmd_render(argv):
     w(f"Keycloak-sized tokens (issued by the mini-OP, modelled on Keycloak 24–26 tokens of a realm user with the")
     w(f"default client scopes): ID token {sizes['id_token']} B, access token {sizes['access_token']} B, refresh (offline) token")
     w(f"{sizes['refresh_token']} B — {tokens_total} B together. One such session in Redis:"
-      f" {record['keys_per_session']:.0f} keys;"
-      f" the session hash's record `v` is {record['record_bytes']} B, of which the sealed tokens are"
-      f" {record['sealed_tokens_bytes']} B (XChaCha20-Poly1305 + base64url of the tokens' JSON) and the rest is"
-      f" identity, claims and times in plain; `MEMORY USAGE` of the session key is {record['memory_usage_session']} B, and the"
-      f" other {per_session_kc - record['memory_usage_session']:.0f} B per session are the `sid`/`sub` index sets, the"
-      f" expiry-index entry and Redis' per-key overhead.")
+      f" {record['keys_per_session']:.0f} keys (the session and its index hashes: `sub`, and `sid` when the token has one);"
+      f" the session's value is one string of {record['record_bytes']} B: a version byte and a length,"
+      f" {record['metadata_bytes']} B of metadata (a JSON array: identity, `sid`, the claims — {record['claims_bytes']} B"
+      f" of them — and times) in plain, then the tokens — {record['tokens_bytes']} B,"
+      f" {'sealed' if record['tokens_sealed'] else 'in plain'}: each JWT as its decoded segments, the JSON ones"
+      f" (headers, claims) of all three deflated together, the signatures as they are"
+      + (", then XChaCha20-Poly1305 (24-byte nonce, 16-byte tag)" if record["tokens_sealed"] else "") + "."
+      f" `MEMORY USAGE` of the session key ({record['key_bytes']} characters) is {record['memory_usage_session']} B;"
+      f" of its index hashes together {record['memory_usage_indexes']} B"
+      + (f"; the other {rest_kc:.0f} B per session are what `MEMORY USAGE` leaves out (the keys' expiry entries and"
+         f" hash-table slots) and allocator noise." if rest_kc >= 0 else
+         f"; together these `MEMORY USAGE` figures are {-rest_kc:.0f} B more than the measured delta per session"
+         " (`MEMORY USAGE` estimates; the delta measures).")
+      + " The active-sessions"
+      f" gauge is one hash of counters per 10 minutes of absolute end, shared by all sessions.")
     w(f"With the test provider's tokens (an RS256 ID token and opaque 43-character access and refresh tokens)"
-      f" the record is {record_tp['record_bytes']} B, its sealed tokens {record_tp['sealed_tokens_bytes']} B,"
+      f" the value is {record_tp['record_bytes']} B, its tokens {record_tp['tokens_bytes']} B,"
       f" `MEMORY USAGE` {record_tp['memory_usage_session']} B.")
     w("CPU per login is utime + stime of the service process (`/proc/<pid>/stat`) over a round's logins, divided")
     w("by their number (median of the rounds); the provider and the client driving the forms are other processes.")
@@ -816,16 +844,16 @@ def cmd_render(argv):
     if idle_rss is None or idle_rss > 20 * 1024:
         notes.append(f"- Idle RSS was {fmt_mb(idle_rss)}, above 20 MB.")
     if per_session_kc > 3 * 1024:
-        claims_bytes = record["record_bytes"] - (record["sealed_tokens_bytes"] or 0)
         notes.append(
             f"- Redis per session is {fmt_kb(per_session_kc)} with Keycloak-sized tokens, above 3 KB. The three"
-            f" tokens alone are {tokens_total} B" + (" — more than 3 KB (3072 B) before any encoding or the rest of"
-            " the record, so no layout that stores all three whole and uncompressed can meet the target." if tokens_total > 3072 else ".")
-            + f" Measured: sealed and base64url-encoded they take {record['sealed_tokens_bytes']} B; the rest of the"
-            f" record (identity, claims, times, stored in plain) {claims_bytes} B; Redis' hash encoding and allocation bring the"
-            f" session key to {record['memory_usage_session']} B (`MEMORY USAGE`); the `sid`/`sub` indexes and the"
-            f" expiry entry add {per_session_kc - record['memory_usage_session']:.0f} B. With the test provider's"
-            f" tokens (opaque access and refresh tokens) a session takes {fmt_kb(per_session_tp)}.")
+            f" tokens are {tokens_total} B as text; stored (decoded, JSON deflated"
+            + (", sealed" if record["tokens_sealed"] else "") + f") they take {record['tokens_bytes']} B, of which the"
+            f" signatures (random bytes, stored as they are) do not compress; the metadata (identity, claims, times, in plain for the hot"
+            f" path) {record['metadata_bytes']} B; `MEMORY USAGE` of the session key {record['memory_usage_session']} B,"
+            f" of its `sid`/`sub` index hashes {record['memory_usage_indexes']} B; the rest,"
+            f" {rest_kc:.0f} B, is what `MEMORY USAGE` leaves out (the keys' expiry entries and hash-table slots)."
+            f" With the test provider's tokens (opaque access and refresh tokens) a session takes"
+            f" {fmt_kb(per_session_tp)}.")
     if v["errors"]:
         notes.append(f"- The valid back-channel run had {v['errors']} unexpected answers: tokens ran out (replays)"
                      " or requests failed; raise BENCH_BCL_TOKENS.")

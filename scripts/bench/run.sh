@@ -6,7 +6,8 @@
 #   scripts/bench/run.sh --smoke    every step with tiny durations (seconds); writes nothing in the repo
 #
 # Options:
-#   --smoke        tiny durations, 1 round; the report goes to the run directory (or --out)
+#   --smoke        tiny durations, 1 round (BENCH_ROUNDS and BENCH_SESSIONS still apply, e.g. for
+#                  a steadier Redis-per-session figure); the report goes to the run directory (or --out)
 #   --bin PATH     use this oidc-session binary instead of building the release build
 #                  (full runs should measure `cargo build --release`; the smoke test may pass
 #                  the debug binary it already has)
@@ -53,7 +54,7 @@ if [ "$MODE" = full ]; then
   BCL_TOKENS=${BENCH_BCL_TOKENS:-40000}
   OUT=${OUT:-$ROOT/docs/PERFORMANCE.md}
 else
-  ROUNDS=${BENCH_ROUNDS:-1} DURATION=1 BCL_DURATION=1 REDIS_N=2000 LOGINS=3 SESSIONS=5 BCL_TOKENS=2000
+  ROUNDS=${BENCH_ROUNDS:-1} DURATION=1 BCL_DURATION=1 REDIS_N=2000 LOGINS=3 SESSIONS=${BENCH_SESSIONS:-5} BCL_TOKENS=2000
 fi
 # The exact command, for the report (relative to the repository, with the settings that differ).
 COMMAND="scripts/bench/run.sh${ORIG_ARGS[*]:+ ${ORIG_ARGS[*]}}"

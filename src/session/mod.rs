@@ -2,8 +2,10 @@
 
 pub mod cookie;
 pub mod crypto;
+pub mod record;
 pub mod redis;
 pub mod store;
+pub mod tokens;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -12,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::oidc::claims::Identity;
-use crypto::{DecryptError, KeyRing};
-
+pub use crate::oidc::claims::Identity;
+pub use record::RecordError;
 pub use store::{SessionStore, StoreError};
+pub use tokens::{StoredTokens, Tokens};
 
 /// The opaque value in the browser's cookie: 256 random bits, base64url.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,11 +46,11 @@ impl SessionId {
 
     /// What Redis knows the session by: a hash, so a dump yields no usable cookie.
     pub fn key(&self) -> SessionKey {
-        SessionKey(sha256_hex(self.0.as_bytes()))
+        SessionKey(sha256_base64url(self.0.as_bytes()))
     }
 }
 
-/// SHA-256 of a session id, hex; safe to store and to log.
+/// SHA-256 of a session id, base64url (43 characters); safe to store and to log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionKey(pub String);
 
@@ -63,55 +65,13 @@ pub fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The tokens a session holds; never leaves the service except as an opt-in
-/// `access_token` in introspection.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Tokens {
-    pub id_token: String,
-    pub access_token: String,
-    pub refresh_token: Option<String>,
+/// SHA-256, base64url without padding: what Redis keys are named by (43 characters, not 64).
+pub fn sha256_base64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(data))
 }
 
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tokens(***)")
-    }
-}
-
-/// Tokens as stored: sealed with the key ring when one is configured.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoredTokens {
-    Plain(Tokens),
-    Sealed(String),
-}
-
-impl StoredTokens {
-    pub fn seal(tokens: Tokens, keys: Option<&KeyRing>, key: &SessionKey) -> Self {
-        match keys {
-            None => Self::Plain(tokens),
-            Some(ring) => {
-                let json = serde_json::to_vec(&tokens).expect("tokens serialize");
-                Self::Sealed(URL_SAFE_NO_PAD.encode(ring.seal(&json, key.0.as_bytes())))
-            }
-        }
-    }
-
-    pub fn open(&self, keys: Option<&KeyRing>, key: &SessionKey) -> Result<Tokens, DecryptError> {
-        match (self, keys) {
-            (Self::Plain(t), _) => Ok(t.clone()),
-            (Self::Sealed(blob), Some(ring)) => {
-                let sealed = URL_SAFE_NO_PAD.decode(blob).map_err(|_| DecryptError)?;
-                let json = ring.open(&sealed, key.0.as_bytes())?;
-                serde_json::from_slice(&json).map_err(|_| DecryptError)
-            }
-            (Self::Sealed(_), None) => Err(DecryptError),
-        }
-    }
-}
-
-/// One signed-in browser.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One signed-in browser. Stored as [`SessionRecord::encode`] lays it out.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
     pub identity: Identity,
     /// The provider's session id (`sid`), for back-channel logout.
@@ -123,7 +83,6 @@ pub struct SessionRecord {
     pub access_token_expires_at: Option<u64>,
     /// When the tokens were last refreshed (unix milliseconds); 0 before the first refresh.
     /// Concurrent refreshers compare it to see whether someone else already refreshed.
-    #[serde(default)]
     pub refreshed_at: u64,
     pub tokens: StoredTokens,
 }
@@ -169,6 +128,7 @@ mod tests {
     fn a_session_key_does_not_contain_the_cookie_value() {
         let id = SessionId::generate();
         assert!(!id.key().0.contains(id.as_str()));
-        assert_eq!(id.key().0.len(), 64);
+        assert_eq!(id.key().0.len(), 43);
+        assert_eq!(id.key(), id.key(), "stable");
     }
 }

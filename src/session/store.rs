@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::{PendingLogin, SessionKey, SessionRecord};
+use super::{PendingLogin, RecordError, SessionKey, SessionRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -13,8 +13,10 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("the session store could not be reached")]
     Connect(#[source] deadpool_redis::PoolError),
-    #[error("a stored record could not be read")]
-    Corrupt(#[source] serde_json::Error),
+    #[error("a stored session could not be read")]
+    Corrupt(#[source] RecordError),
+    #[error("a stored pending login could not be read")]
+    CorruptLogin(#[source] serde_json::Error),
 }
 
 /// Where sessions, pending logins and their indexes live. Every method is bounded in
@@ -49,7 +51,8 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Releases the lock if `owner` still holds it.
     fn unlock(&self, key: &SessionKey, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Reads a live session and slides its idle timeout, in one round trip.
+    /// Reads a live session and slides its idle timeout, in one round trip (a second one
+    /// only in the session's last idle period, to keep its expiry at its absolute end).
     fn load(
         &self,
         key: &SessionKey,
@@ -82,8 +85,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Takes a pending login out (single use): a second call finds nothing.
     fn take_pending(&self, state: &str) -> impl Future<Output = Result<Option<PendingLogin>, StoreError>> + Send;
 
-    /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions
-    /// count until then). For the metrics gauge, read at scrape time.
+    /// Sessions not yet past their absolute end, counted in buckets (an upper bound:
+    /// idle-expired sessions count until their bucket ends, at most 10 minutes after their
+    /// absolute end). For the metrics gauge, read at scrape time.
     fn count_sessions(&self, now: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 
 use oidc_session::config::Settings;
+use oidc_session::session::{SessionId, SessionRecord};
 use oidc_session::startup::Application;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{redirect::Policy, Response, StatusCode};
@@ -289,21 +290,22 @@ impl TestApp {
         self.introspect(session).await["active"] == json!(true)
     }
 
-    /// The tokens stored for a session (stored in clear: no encryption key configured).
-    pub fn stored_tokens(&self, session: &str) -> Value {
-        use sha2::Digest;
-        let hash: String = sha2::Sha256::digest(session.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+    /// The session's record as stored in Redis, decoded with the service's own codec.
+    pub fn stored_record(&self, session: &str) -> SessionRecord {
         let mut conn = self.redis.connection();
-        let raw: String = redis::cmd("HGET")
-            .arg(format!("oidc:session:{{{hash}}}"))
-            .arg("v")
+        let raw: Vec<u8> = redis::cmd("GET")
+            .arg(session_redis_key(session))
             .query(&mut conn)
             .unwrap();
-        let record: Value = serde_json::from_str(&raw).unwrap();
-        record["tokens"]["plain"].clone()
+        SessionRecord::decode(&raw).unwrap()
+    }
+
+    /// The tokens stored for a session (stored in clear: no encryption key configured).
+    pub fn stored_tokens(&self, session: &str) -> Value {
+        let key = SessionId::parse(session).unwrap().key();
+        let record = self.stored_record(session);
+        assert!(!record.tokens.is_sealed(), "no encryption key is configured");
+        serde_json::to_value(record.tokens.open(None, &key).unwrap()).unwrap()
     }
 
     /// A refresh grant sent straight to the provider, as an attacker holding the token would.
@@ -356,6 +358,11 @@ impl TestApp {
         }
         dump
     }
+}
+
+/// The Redis key of a session cookie's value, under the default prefix.
+pub fn session_redis_key(session: &str) -> String {
+    format!("oidc:session:{{{}}}", SessionId::parse(session).unwrap().key().0)
 }
 
 pub fn location(response: &Response) -> String {

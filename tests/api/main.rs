@@ -14,3 +14,4 @@ mod process;
 mod refresh;
 mod scale;
 mod sessions;
+mod store;

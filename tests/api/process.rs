@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use oidc_session::session::{SessionKey, SessionRecord};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -102,19 +103,20 @@ async fn provider_for(public_port: u16) -> TestProvider {
     .await
 }
 
+/// Every token stored in Redis (in clear: the binary runs without an encryption key).
 fn stored_tokens(redis: &TestRedis) -> Vec<String> {
     let mut conn = redis.connection();
     let keys: Vec<String> = redis::cmd("KEYS").arg("oidc:session:*").query(&mut conn).unwrap();
     let mut tokens = Vec::new();
-    for key in keys {
-        let raw: String = redis::cmd("HGET").arg(&key).arg("v").query(&mut conn).unwrap();
-        let record: Value = serde_json::from_str(&raw).unwrap();
-        for name in ["id_token", "access_token", "refresh_token"] {
-            if let Some(t) = record["tokens"]["plain"][name].as_str() {
-                tokens.push(t.to_owned());
-            }
-        }
+    for key in keys.iter().filter(|k| !k.ends_with(":lock")) {
+        let raw: Vec<u8> = redis::cmd("GET").arg(key).query(&mut conn).unwrap();
+        let record = SessionRecord::decode(&raw).unwrap();
+        let hash = SessionKey(key["oidc:session:{".len()..key.len() - 1].to_owned());
+        let stored = record.tokens.open(None, &hash).unwrap();
+        tokens.extend([stored.id_token, stored.access_token]);
+        tokens.extend(stored.refresh_token);
     }
+    assert!(!tokens.is_empty(), "a session is stored");
     tokens
 }
 

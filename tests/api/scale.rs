@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::common::forge::logout_claims;
 use crate::common::topology::{TestCluster, TestSentinel, MASTER_NAME};
 use crate::forging_provider::{spawn_against_forger, spawn_against_forger_with};
-use crate::helpers::{browser, introspect_at, spawn_app_with, start_replica, Options, CLIENT_ID};
+use crate::helpers::{browser, introspect_at, session_redis_key, spawn_app_with, start_replica, Options, CLIENT_ID};
 
 fn sentinel_env(sentinel: &TestSentinel) -> Vec<(&'static str, String)> {
     vec![
@@ -142,12 +142,7 @@ async fn a_session_is_still_found_after_its_cluster_slot_migrates() {
     })
     .await;
     let session = app.sign_in("finn").await;
-    use sha2::Digest;
-    let hash: String = sha2::Sha256::digest(session.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let key = format!("oidc:session:{{{hash}}}");
+    let key = session_redis_key(&session);
     let before = cluster.owner_port_of(&key);
     cluster.migrate_slot_of(&key);
     assert_ne!(cluster.owner_port_of(&key), before);

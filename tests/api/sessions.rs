@@ -1,8 +1,10 @@
+use oidc_session::session::crypto::KeyRing;
+use oidc_session::session::SessionId;
 use reqwest::StatusCode;
 use serde_json::json;
 use url::Url;
 
-use crate::helpers::{browser, location, set_cookies, spawn_app, spawn_app_with, Options};
+use crate::helpers::{browser, location, session_redis_key, set_cookies, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn introspection_by_body_returns_the_user_and_no_token_by_default() {
@@ -216,6 +218,50 @@ async fn with_an_encryption_key_redis_holds_no_token_in_clear() {
     let dump = app.redis_dump();
     assert!(!dump.contains(&access_token));
     assert!(!dump.contains("eyJ"), "no JWT in clear: {dump}");
+
+    // Tokens are stored deflated, which hides their text even in clear: what matters is
+    // that they are sealed, and open with the configured key only.
+    let record = app.stored_record(&session);
+    let session_key = SessionId::parse(&session).unwrap().key();
+    assert!(record.tokens.is_sealed());
+    assert!(record.tokens.open(None, &session_key).is_err());
+    let other = KeyRing::parse("ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=").unwrap();
+    assert!(record.tokens.open(Some(&other), &session_key).is_err());
+    let opened = record.tokens.open(Some(&KeyRing::parse(key).unwrap()), &session_key);
+    assert_eq!(opened.unwrap().access_token, access_token);
+}
+
+#[tokio::test]
+async fn a_session_key_holding_a_hash_of_the_earlier_layout_reads_as_inactive_without_an_error() {
+    let app = spawn_app().await;
+    let session = app.sign_in("kim").await;
+    let key = session_redis_key(&session);
+    let mut conn = app.redis.connection();
+    redis::cmd("DEL").arg(&key).query::<()>(&mut conn).unwrap();
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("v")
+        .arg(r#"{"identity":{"sub":"kim"}}"#)
+        .arg("exp")
+        .arg(99_999_999_999u64)
+        .query::<()>(&mut conn)
+        .unwrap();
+
+    assert_eq!(app.introspect(&session).await, json!({"active": false}));
+    assert_eq!(
+        app.forward_auth(Some(&session)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let me = app.browser.get(format!("{}/auth/me", app.public)).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    let logout = app
+        .browser
+        .get(format!("{}/auth/logout", app.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
+    assert!(app.metrics().await.contains("oidc_session_redis_errors_total 0"));
 }
 
 #[tokio::test]

@@ -1,54 +1,46 @@
 //! The Redis implementation of [`SessionStore`].
 //!
 //! One multiplexed connection carries every command (pipelined by the client), so the
-//! hot path costs exactly one round trip. deadpool-redis is the connection factory: it
+//! hot path costs one round trip (`GETEX`; an `EXPIREAT` follows only in a session's last
+//! idle period). deadpool-redis is the connection factory: it
 //! bounds connection set-up and health-checks each fresh connection; when the shared
 //! connection breaks, the next request takes a new one, so an outage heals by itself.
 //!
-//! Key layout (`P` = `OIDC_REDIS_KEY_PREFIX`; `{…}` is a Cluster hash tag):
-//! - `P session:{K}`  hash `v` (record JSON) + `exp` (absolute end), TTL = idle timeout
+//! Key layout (`P` = `OIDC_REDIS_KEY_PREFIX`; `{…}` is a Cluster hash tag; `K`, `S`, `H`
+//! are base64url SHA-256, 43 characters):
+//! - `P session:{K}`  string: the record as [`SessionRecord::encode`] lays it out;
+//!   TTL = idle timeout, never past the absolute end. Read with `GETEX`, ended with `GETDEL`.
 //! - `P session:{K}:lock`  refresh lock (owner token), expires by itself
 //! - `P login:{S}`    pending login JSON, TTL = login timeout, taken with GETDEL
-//! - `P sid:{H}` / `P sub:{H}`  sets of session keys for back-channel logout
+//! - `P sid:{H}` / `P sub:{H}`  hashes, session key → absolute end, for back-channel logout
+//!   (small hashes are compact listpacks; before Redis 7.2 small sets of strings are not)
 //! - `P jti:{H}`      seen logout-token ids
-//! - `P sessions`     sorted set of session keys by absolute end (active-sessions gauge)
+//! - `P sessions`     hash, absolute end rounded up to 10 minutes → sessions ending then
+//!   (the active-sessions gauge; no per-session entry)
+//!
+//! A key of another type than this layout writes (a hash at a session key, the earlier
+//! sorted set at `P sessions`) reads as absent, never as an error, and the next write
+//! replaces it. See docs/DESIGN.md for the record layout and the commands.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 mod connection;
 
 use connection::{Conn, Factory};
-use redis::{AsyncCommands, RedisError, Script};
+use redis::{AsyncCommands, RedisError, RedisResult, Script};
 
 use super::store::{SessionStore, StoreError};
-use super::{sha256_hex, PendingLogin, SessionKey, SessionRecord};
+use super::{now, sha256_base64url, PendingLogin, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
 
 /// Every store call answers within this bound, or fails with [`StoreError::Timeout`].
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Reads the record and slides the idle TTL, capped at the absolute end; deletes a
-/// record past its absolute end. One round trip.
-const LOAD_AND_TOUCH: &str = r#"
-local r = redis.call('HMGET', KEYS[1], 'v', 'exp')
-if not r[1] then return false end
-local left = tonumber(r[2]) - tonumber(ARGV[2])
-if left <= 0 then redis.call('DEL', KEYS[1]) return false end
-local ttl = tonumber(ARGV[1])
-if left < ttl then ttl = left end
-redis.call('EXPIRE', KEYS[1], ttl)
-return r[1]
-"#;
-
-/// Rewrites a session only while it exists.
-const UPDATE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'exp', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"#;
+/// Width of the active-sessions gauge's buckets, in seconds.
+const GAUGE_BUCKET: u64 = 600;
 
 /// Deletes a lock only if its value is still ours.
 const UNLOCK: &str = r#"
@@ -56,12 +48,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+/// The gauge bucket of a session: its absolute end, rounded up.
+fn bucket_of(expires_at: u64) -> u64 {
+    expires_at.div_ceil(GAUGE_BUCKET) * GAUGE_BUCKET
+}
+
+fn is_wrong_type(e: &RedisError) -> bool {
+    e.code() == Some("WRONGTYPE")
+}
+
+/// A key of another type than expected (left by an earlier layout) reads as absent.
+fn absent_if_wrong_type<T: Default>(result: RedisResult<T>) -> RedisResult<T> {
+    match result {
+        Err(e) if is_wrong_type(&e) => Ok(T::default()),
+        other => other,
+    }
+}
+
 pub struct RedisStore {
     factory: Factory,
     shared: Mutex<Option<Conn>>,
     prefix: String,
-    load_script: Script,
-    update_script: Script,
     unlock_script: Script,
     metrics: std::sync::Arc<Metrics>,
 }
@@ -76,8 +83,6 @@ impl RedisStore {
             factory: Factory::new(&settings.mode, OPERATION_TIMEOUT)?,
             shared: Mutex::new(None),
             prefix: settings.key_prefix.clone(),
-            load_script: Script::new(LOAD_AND_TOUCH),
-            update_script: Script::new(UPDATE),
             unlock_script: Script::new(UNLOCK),
             metrics,
         })
@@ -92,22 +97,41 @@ impl RedisStore {
         format!("{}session:{{{}}}:lock", self.prefix, key.0)
     }
 
-    fn ttl_for(record: &SessionRecord, idle: Duration) -> (u64, u64) {
-        let left = record.expires_at.saturating_sub(super::now()).max(1);
-        (idle.as_secs().clamp(1, left), left)
+    /// `SET` of a session: it lives for the idle timeout, or until its absolute end when
+    /// that comes first. `XX`: only over a session that still exists.
+    fn set_session(&self, key: &SessionKey, record: &SessionRecord, idle: Duration, existing: bool) -> redis::Cmd {
+        let idle = idle.as_secs().max(1);
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.session_key(key)).arg(record.encode());
+        if existing {
+            cmd.arg("XX");
+        }
+        if now() + idle >= record.expires_at {
+            cmd.arg("EXAT").arg(record.expires_at.max(1));
+        } else {
+            cmd.arg("EX").arg(idle);
+        }
+        cmd
     }
 
     fn index_key(&self, kind: &str, value: &str) -> String {
-        format!("{}{kind}:{{{}}}", self.prefix, sha256_hex(value.as_bytes()))
+        format!("{}{kind}:{{{}}}", self.prefix, sha256_base64url(value.as_bytes()))
     }
 
-    /// Every session by absolute end, for the active-sessions gauge.
-    fn all_sessions_key(&self) -> String {
+    /// The back-channel logout indexes a session is listed in.
+    fn indexes(&self, record: &SessionRecord) -> Vec<String> {
+        let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
+        indexes.extend(record.sid.as_deref().map(|sid| self.index_key("sid", sid)));
+        indexes
+    }
+
+    /// Session counts by gauge bucket, for the active-sessions gauge.
+    fn counter_key(&self) -> String {
         format!("{}sessions", self.prefix)
     }
 
     fn login_key(&self, state: &str) -> String {
-        format!("{}login:{{{}}}", self.prefix, sha256_hex(state.as_bytes()))
+        format!("{}login:{{{}}}", self.prefix, sha256_base64url(state.as_bytes()))
     }
 
     async fn connection(&self) -> Result<Conn, StoreError> {
@@ -156,52 +180,54 @@ impl RedisStore {
         result
     }
 
-    fn decode<T: serde::de::DeserializeOwned>(raw: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
-        raw.map(|bytes| serde_json::from_slice(&bytes).map_err(StoreError::Corrupt))
+    fn decode(raw: Option<Vec<u8>>) -> Result<Option<SessionRecord>, StoreError> {
+        raw.map(|bytes| SessionRecord::decode(&bytes).map_err(StoreError::Corrupt))
             .transpose()
     }
 
     async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
-        let members: Vec<String> = self.run(|mut c| async move { c.smembers(index).await }).await?;
-        Ok(members.into_iter().map(SessionKey).collect())
+        let fields: Vec<String> = self
+            .run(|mut c| async move { absent_if_wrong_type(c.hkeys(index).await) })
+            .await?;
+        Ok(fields.into_iter().map(SessionKey).collect())
+    }
+
+    /// Adds `delta` to the gauge bucket of sessions ending at `expires_at`.
+    async fn count(&self, expires_at: u64, delta: i64) -> Result<(), StoreError> {
+        let counter = self.counter_key();
+        let bucket = bucket_of(expires_at);
+        self.run(|mut c| async move {
+            match c.hincr::<_, _, _, i64>(&counter, bucket, delta).await {
+                // The sorted set of the earlier layout: replace it.
+                Err(e) if is_wrong_type(&e) => {
+                    redis::pipe()
+                        .del(&counter)
+                        .hincr(&counter, bucket, delta)
+                        .query_async::<()>(&mut c)
+                        .await
+                }
+                other => other.map(|_| ()),
+            }
+        })
+        .await
     }
 }
 
 impl SessionStore for RedisStore {
     async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError> {
-        let (ttl, left) = Self::ttl_for(record, idle);
-        let value = serde_json::to_vec(record).expect("session records serialize");
-        let session_key = self.session_key(key);
-        let exp = record.expires_at;
-        self.run(|mut c| async move {
-            redis::pipe()
-                .atomic()
-                .del(&session_key)
-                .hset_multiple(
-                    &session_key,
-                    &[("v", value.as_slice()), ("exp", exp.to_string().as_bytes())],
-                )
-                .expire(&session_key, ttl as i64)
-                .query_async::<()>(&mut c)
-                .await
-        })
-        .await?;
-        // Indexes for back-channel logout: separate keys (other hash slots), so separate
-        // commands. They live as long as the longest session they can point to; stale
-        // members are dropped when a logout finds their session gone.
-        let all = self.all_sessions_key();
-        let member = key.0.clone();
-        self.run(|mut c| async move { c.zadd::<_, _, _, ()>(all, member, exp).await })
+        let set = self.set_session(key, record, idle, false);
+        self.run(|mut c| async move { set.query_async::<()>(&mut c).await })
             .await?;
-        let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
-        if let Some(sid) = &record.sid {
-            indexes.push(self.index_key("sid", sid));
-        }
-        for index in indexes {
-            let member = key.0.clone();
+        // The gauge and the indexes for back-channel logout: separate keys (other hash
+        // slots), so separate commands. An index lives as long as the longest session it
+        // can point to; stale fields are dropped when a logout finds their session gone.
+        self.count(record.expires_at, 1).await?;
+        let left = record.expires_at.saturating_sub(now()).max(1);
+        for index in self.indexes(record) {
+            let (field, end) = (key.0.clone(), record.expires_at);
             self.run(|mut c| async move {
                 redis::pipe()
-                    .sadd(&index, member)
+                    .hset(&index, field, end)
                     .expire(&index, left as i64)
                     .query_async::<()>(&mut c)
                     .await
@@ -212,22 +238,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn update(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<bool, StoreError> {
-        let (ttl, _) = Self::ttl_for(record, idle);
-        let value = serde_json::to_vec(record).expect("session records serialize");
-        let session_key = self.session_key(key);
-        let exp = record.expires_at;
-        let updated: i64 = self
-            .run(|mut c| async move {
-                self.update_script
-                    .key(session_key)
-                    .arg(value)
-                    .arg(exp)
-                    .arg(ttl)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(updated == 1)
+        let set = self.set_session(key, record, idle, true);
+        let updated: Option<String> = self.run(|mut c| async move { set.query_async(&mut c).await }).await?;
+        Ok(updated.is_some())
     }
 
     async fn try_lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
@@ -265,45 +278,53 @@ impl SessionStore for RedisStore {
 
     async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
+        let idle = idle.as_secs().max(1);
+        let mut getex = redis::cmd("GETEX");
+        getex.arg(&session_key).arg("EX").arg(idle);
         let raw: Option<Vec<u8>> = self
-            .run(|mut c| async move {
-                self.load_script
-                    .key(session_key)
-                    .arg(idle.as_secs().max(1))
-                    .arg(now)
-                    .invoke_async(&mut c)
-                    .await
-            })
+            .run(|mut c| async move { absent_if_wrong_type(getex.query_async(&mut c).await) })
             .await?;
-        Self::decode(raw)
+        let Some(record) = Self::decode(raw)? else {
+            return Ok(None);
+        };
+        if record.expires_at <= now {
+            self.run(|mut c| async move { c.del::<_, ()>(session_key).await })
+                .await?;
+            return Ok(None);
+        }
+        if now + idle > record.expires_at {
+            // The last idle period: GETEX just set a TTL past the absolute end; bring it back.
+            let end = record.expires_at as i64;
+            self.run(|mut c| async move { c.expire_at::<_, ()>(session_key, end).await })
+                .await?;
+        }
+        Ok(Some(record))
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
-        let (raw, _): (Option<Vec<u8>>, i64) = self
+        let raw: Option<Vec<u8>> = self
             .run(|mut c| async move {
-                redis::pipe()
-                    .atomic()
-                    .hget(&session_key, "v")
-                    .del(&session_key)
-                    .query_async(&mut c)
-                    .await
+                match c.get_del(&session_key).await {
+                    // Not a session of this layout: it goes all the same.
+                    Err(e) if is_wrong_type(&e) => c.del::<_, ()>(&session_key).await.map(|_| None),
+                    other => other,
+                }
             })
             .await?;
-        let record: Option<SessionRecord> = Self::decode(raw)?;
-        let (all, member) = (self.all_sessions_key(), key.0.clone());
-        self.run(|mut c| async move { c.zrem::<_, _, ()>(all, member).await })
-            .await?;
-        if let Some(record) = &record {
-            let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
-            indexes.extend(record.sid.as_deref().map(|sid| self.index_key("sid", sid)));
-            for index in indexes {
-                let member = key.0.clone();
-                self.run(|mut c| async move { c.srem::<_, _, ()>(index, member).await })
-                    .await?;
-            }
+        let Some(record) = Self::decode(raw)? else {
+            return Ok(None);
+        };
+        // A passed bucket is dropped at the next scrape anyway; do not bring it back.
+        if bucket_of(record.expires_at) > now() {
+            self.count(record.expires_at, -1).await?;
         }
-        Ok(record)
+        for index in self.indexes(&record) {
+            let field = key.0.clone();
+            self.run(|mut c| async move { c.hdel::<_, _, ()>(index, field).await })
+                .await?;
+        }
+        Ok(Some(record))
     }
 
     async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError> {
@@ -316,7 +337,9 @@ impl SessionStore for RedisStore {
 
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
-        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.hget(session_key, "v").await }).await?;
+        let raw: Option<Vec<u8>> = self
+            .run(|mut c| async move { absent_if_wrong_type(c.get(session_key).await) })
+            .await?;
         Self::decode(raw)
     }
 
@@ -349,21 +372,32 @@ impl SessionStore for RedisStore {
     async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
         let key = self.login_key(state);
         let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.get_del(key).await }).await?;
-        Self::decode(raw)
+        raw.map(|bytes| serde_json::from_slice(&bytes).map_err(StoreError::CorruptLogin))
+            .transpose()
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
-        let all = self.all_sessions_key();
-        let (_, count): (i64, u64) = self
+        let counter = self.counter_key();
+        let key = counter.clone();
+        let buckets: HashMap<String, i64> = self
             .run(|mut c| async move {
-                redis::pipe()
-                    .zrembyscore(&all, "-inf", now)
-                    .zcard(&all)
-                    .query_async(&mut c)
-                    .await
+                match c.hgetall(&key).await {
+                    // The sorted set of the earlier layout: it counts nothing any more.
+                    Err(e) if is_wrong_type(&e) => c.del::<_, ()>(&key).await.map(|_| HashMap::new()),
+                    other => other,
+                }
             })
             .await?;
-        Ok(count)
+        let (live, passed): (Vec<_>, Vec<_>) = buckets
+            .into_iter()
+            .partition(|(bucket, _)| bucket.parse::<u64>().is_ok_and(|end| end > now));
+        if !passed.is_empty() {
+            let fields: Vec<String> = passed.into_iter().map(|(bucket, _)| bucket).collect();
+            self.run(|mut c| async move { c.hdel::<_, _, ()>(counter, fields).await })
+                .await?;
+        }
+        // A removal racing a scrape can leave a bucket below zero for a moment.
+        Ok(live.into_iter().map(|(_, n)| n).sum::<i64>().max(0) as u64)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,272 @@
+//! A session's value in Redis: one binary string.
+//!
+//! ```text
+//! version (1 byte) | metadata length (u32, big-endian) | metadata (a JSON array) | token mode (1 byte) | tokens
+//! ```
+//!
+//! The version byte comes first so that a value of another layout (or not ours) is refused,
+//! never mis-read. The metadata is everything the hot path needs (identity, `sid`, claims,
+//! times); the tokens after it stay as bytes until someone opens them (see [`super::tokens`]).
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::tokens::StoredTokens;
+use super::SessionRecord;
+use crate::oidc::claims::Identity;
+
+/// The layout written today. A change of layout gets a new number.
+pub const FORMAT_VERSION: u8 = 1;
+
+const PLAIN: u8 = 0;
+const SEALED: u8 = 1;
+/// Version byte and metadata length.
+const HEADER: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the stored value is not a session of format {FORMAT_VERSION} (first byte {0:?})")]
+    Version(Option<u8>),
+    #[error("the stored session is truncated")]
+    Truncated,
+    #[error("the stored session's metadata is not valid")]
+    Metadata(#[source] serde_json::Error),
+    #[error("the stored session's tokens have an unknown mode ({0})")]
+    TokenMode(u8),
+}
+
+/// [`SessionRecord`] without its tokens, borrowed when written and owned when read: a JSON
+/// array (identity, sid, claims, created_at, expires_at, access_token_expires_at,
+/// refreshed_at), since field names would cost every session about 150 bytes.
+#[derive(Serialize, Deserialize)]
+struct Metadata<'a>(
+    IdentityRow<'a>,
+    Cow<'a, Option<String>>,
+    Cow<'a, Map<String, Value>>,
+    u64,
+    u64,
+    Option<u64>,
+    u64,
+);
+
+/// [`Identity`] as an array too: sub, username, email, email_verified, name, groups.
+type IdentityRow<'a> = (
+    Cow<'a, str>,
+    Option<Cow<'a, str>>,
+    Option<Cow<'a, str>>,
+    Option<bool>,
+    Option<Cow<'a, str>>,
+    Cow<'a, [String]>,
+);
+
+fn identity_row(identity: &Identity) -> IdentityRow<'_> {
+    let Identity {
+        sub,
+        username,
+        email,
+        email_verified,
+        name,
+        groups,
+    } = identity;
+    fn borrow(v: &Option<String>) -> Option<Cow<'_, str>> {
+        v.as_deref().map(Cow::Borrowed)
+    }
+    (
+        Cow::Borrowed(sub),
+        borrow(username),
+        borrow(email),
+        *email_verified,
+        borrow(name),
+        Cow::Borrowed(groups),
+    )
+}
+
+fn identity_from((sub, username, email, email_verified, name, groups): IdentityRow<'_>) -> Identity {
+    Identity {
+        sub: sub.into_owned(),
+        username: username.map(Cow::into_owned),
+        email: email.map(Cow::into_owned),
+        email_verified,
+        name: name.map(Cow::into_owned),
+        groups: groups.into_owned(),
+    }
+}
+
+impl SessionRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        let metadata = serde_json::to_vec(&Metadata(
+            identity_row(&self.identity),
+            Cow::Borrowed(&self.sid),
+            Cow::Borrowed(&self.claims),
+            self.created_at,
+            self.expires_at,
+            self.access_token_expires_at,
+            self.refreshed_at,
+        ))
+        .expect("session metadata serializes");
+        let length = u32::try_from(metadata.len()).expect("session metadata under 4 GiB");
+        let mode = if self.tokens.is_sealed() { SEALED } else { PLAIN };
+        let tokens = self.tokens.as_bytes();
+        let mut value = Vec::with_capacity(HEADER + metadata.len() + 1 + tokens.len());
+        value.push(FORMAT_VERSION);
+        value.extend_from_slice(&length.to_be_bytes());
+        value.extend_from_slice(&metadata);
+        value.push(mode);
+        value.extend_from_slice(tokens);
+        value
+    }
+
+    /// Parses the metadata only; the tokens are copied as they are.
+    pub fn decode(value: &[u8]) -> Result<Self, RecordError> {
+        match value.first() {
+            Some(&FORMAT_VERSION) => {}
+            other => return Err(RecordError::Version(other.copied())),
+        }
+        let length = value.get(1..HEADER).ok_or(RecordError::Truncated)?;
+        let length = u32::from_be_bytes(length.try_into().expect("four bytes")) as usize;
+        let (metadata, rest) = value[HEADER..].split_at_checked(length).ok_or(RecordError::Truncated)?;
+        let (&mode, tokens) = rest.split_first().ok_or(RecordError::Truncated)?;
+        let tokens = match mode {
+            PLAIN => StoredTokens::Plain(tokens.to_vec()),
+            SEALED => StoredTokens::Sealed(tokens.to_vec()),
+            other => return Err(RecordError::TokenMode(other)),
+        };
+        let Metadata(identity, sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at) =
+            serde_json::from_slice(metadata).map_err(RecordError::Metadata)?;
+        Ok(Self {
+            identity: identity_from(identity),
+            sid: sid.into_owned(),
+            claims: claims.into_owned(),
+            created_at,
+            expires_at,
+            access_token_expires_at,
+            refreshed_at,
+            tokens,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use serde_json::json;
+
+    use super::*;
+    use crate::session::crypto::KeyRing;
+    use crate::session::{SessionKey, Tokens};
+
+    const K1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const K2: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+    fn key() -> SessionKey {
+        SessionKey("k".repeat(43))
+    }
+
+    fn record(keys: Option<&KeyRing>) -> SessionRecord {
+        let tokens = Tokens {
+            id_token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl".into(),
+            access_token: "opaque-access".into(),
+            refresh_token: Some("opaque-refresh".into()),
+        };
+        SessionRecord {
+            identity: Identity {
+                sub: "alice".into(),
+                username: Some("älice".into()),
+                email: None,
+                email_verified: Some(true),
+                name: None,
+                groups: vec!["users".into()],
+            },
+            sid: Some("sid-1".into()),
+            claims: json!({"sub": "alice", "nested": {"a": [1, 2]}})
+                .as_object()
+                .unwrap()
+                .clone(),
+            created_at: 1_700_000_000,
+            expires_at: 1_700_086_400,
+            access_token_expires_at: None,
+            refreshed_at: 1_700_000_000_123,
+            tokens: StoredTokens::seal(tokens, keys, &key()),
+        }
+    }
+
+    #[test]
+    fn a_record_comes_back_whole_plain_or_sealed() {
+        let ring = KeyRing::parse(K1).unwrap();
+        for keys in [None, Some(&ring)] {
+            let original = record(keys);
+            let value = original.encode();
+            assert_eq!(value[0], FORMAT_VERSION);
+            let decoded = SessionRecord::decode(&value).unwrap();
+            assert_eq!(decoded, original);
+            assert_eq!(decoded.tokens.open(keys, &key()).unwrap().access_token, "opaque-access");
+        }
+    }
+
+    #[test]
+    fn every_truncation_of_a_value_is_an_error_never_a_panic() {
+        let ring = KeyRing::parse(K1).unwrap();
+        for keys in [None, Some(&ring)] {
+            let value = record(keys).encode();
+            for end in 0..value.len() {
+                let opened = SessionRecord::decode(&value[..end])
+                    .map_err(|_| ())
+                    .and_then(|r| r.tokens.open(keys, &key()).map_err(|_| ()));
+                assert!(opened.is_err(), "cut at {end} of {}", value.len());
+            }
+        }
+    }
+
+    #[test]
+    fn values_of_another_layout_or_damaged_ones_are_refused() {
+        let value = record(None).encode();
+        let old_json = br#"{"identity":{"sub":"alice"},"tokens":{"plain":{}}}"#;
+        assert!(matches!(
+            SessionRecord::decode(old_json),
+            Err(RecordError::Version(Some(b'{')))
+        ));
+        assert!(matches!(SessionRecord::decode(b""), Err(RecordError::Version(None))));
+        let mut future = value.clone();
+        future[0] = 2;
+        assert!(matches!(
+            SessionRecord::decode(&future),
+            Err(RecordError::Version(Some(2)))
+        ));
+        let mut huge = value.clone();
+        huge[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(SessionRecord::decode(&huge), Err(RecordError::Truncated)));
+        let mut mode = value.clone();
+        let at = HEADER + u32::from_be_bytes(value[1..5].try_into().unwrap()) as usize;
+        mode[at] = 7;
+        assert!(matches!(SessionRecord::decode(&mode), Err(RecordError::TokenMode(7))));
+        let mut metadata = value.clone();
+        metadata[HEADER] = b'{';
+        assert!(matches!(
+            SessionRecord::decode(&metadata),
+            Err(RecordError::Metadata(_))
+        ));
+
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..5000 {
+            let mut bytes = value.clone();
+            for _ in 0..rng.gen_range(1..4) {
+                let i = rng.gen_range(0..bytes.len());
+                bytes[i] = rng.gen();
+            }
+            if let Ok(r) = SessionRecord::decode(&bytes) {
+                let _ = r.tokens.open(None, &key()); // Ok or Err; no panic
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_written_with_another_key_ring_does_not_open() {
+        let value = record(Some(&KeyRing::parse(K1).unwrap())).encode();
+        let decoded = SessionRecord::decode(&value).unwrap();
+        assert!(decoded.tokens.is_sealed());
+        assert!(decoded.tokens.open(Some(&KeyRing::parse(K2).unwrap()), &key()).is_err());
+        assert!(decoded.tokens.open(None, &key()).is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! The Redis store on its own: expiry, updates, the active-sessions gauge, and keys left
+//! by the earlier layout.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oidc_session::config::{RedisMode, RedisSettings, Secret};
+use oidc_session::session::redis::RedisStore;
+use oidc_session::session::{now, Identity, SessionId, SessionKey, SessionRecord, SessionStore, StoredTokens, Tokens};
+use oidc_session::telemetry::metrics::Metrics;
+
+use crate::common::redis::TestRedis;
+
+const IDLE: Duration = Duration::from_secs(60);
+
+struct Store {
+    redis: TestRedis,
+    store: RedisStore,
+    metrics: Arc<Metrics>,
+}
+
+fn start() -> Store {
+    let redis = TestRedis::start();
+    let settings = RedisSettings {
+        mode: RedisMode::Standalone {
+            url: Secret::new(redis.url.clone()),
+        },
+        key_prefix: "oidc:".into(),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let store = RedisStore::new(&settings, metrics.clone()).unwrap();
+    Store { redis, store, metrics }
+}
+
+/// A session of `sub` that ends `lifetime` seconds from now.
+fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
+    let key = SessionId::generate().key();
+    let tokens = Tokens {
+        id_token: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.".into(),
+        access_token: "access".into(),
+        refresh_token: None,
+    };
+    let record = SessionRecord {
+        identity: Identity {
+            sub: sub.into(),
+            ..Identity::default()
+        },
+        sid: Some(format!("sid-{sub}")),
+        claims: Default::default(),
+        created_at: now(),
+        expires_at: now() + lifetime,
+        access_token_expires_at: None,
+        refreshed_at: 0,
+        tokens: StoredTokens::seal(tokens, None, &key),
+    };
+    (key, record)
+}
+
+fn redis_key(key: &SessionKey) -> String {
+    format!("oidc:session:{{{}}}", key.0)
+}
+
+impl Store {
+    fn query<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+        let mut cmd = redis::cmd(args[0]);
+        args[1..].iter().for_each(|a| {
+            cmd.arg(*a);
+        });
+        cmd.query(&mut self.redis.connection()).unwrap()
+    }
+
+    /// When the key expires, unix milliseconds.
+    fn expires_at_ms(&self, key: &SessionKey) -> i64 {
+        self.query(&["PEXPIRETIME", &redis_key(key)])
+    }
+}
+
+#[tokio::test]
+async fn near_its_absolute_end_a_sessions_expiry_never_passes_it() {
+    let s = start();
+    let (key, record) = session("ann", 5);
+    let end_ms = record.expires_at as i64 * 1000;
+    s.store.save(&key, &record, IDLE).await.unwrap();
+    assert_eq!(s.expires_at_ms(&key), end_ms, "written with its absolute end");
+
+    assert!(s.store.load(&key, IDLE, now()).await.unwrap().is_some());
+    assert_eq!(s.expires_at_ms(&key), end_ms, "sliding stopped at the absolute end");
+    assert!(s.store.update(&key, &record, IDLE).await.unwrap());
+    assert_eq!(s.expires_at_ms(&key), end_ms, "and so did a rewrite");
+
+    let (far, record) = session("ann", 3600);
+    s.store.save(&far, &record, IDLE).await.unwrap();
+    assert!(s.store.load(&far, IDLE, now()).await.unwrap().is_some());
+    let left_ms = s.expires_at_ms(&far) - now() as i64 * 1000;
+    assert!(
+        (55_000..=61_000).contains(&left_ms),
+        "slid by the idle timeout: {left_ms} ms"
+    );
+}
+
+#[tokio::test]
+async fn a_session_past_its_absolute_end_is_deleted_when_read() {
+    let s = start();
+    let (key, record) = session("bea", 30);
+    s.store.save(&key, &record, IDLE).await.unwrap();
+    assert!(s.store.load(&key, IDLE, record.expires_at).await.unwrap().is_none());
+    assert_eq!(s.query::<i64>(&["EXISTS", &redis_key(&key)]), 0);
+}
+
+#[tokio::test]
+async fn an_update_of_a_removed_session_returns_false_and_writes_nothing() {
+    let s = start();
+    let (key, mut record) = session("cid", 3600);
+    s.store.save(&key, &record, IDLE).await.unwrap();
+    record.refreshed_at = 1;
+    assert!(s.store.update(&key, &record, IDLE).await.unwrap());
+    assert_eq!(s.store.peek(&key).await.unwrap().unwrap().refreshed_at, 1);
+
+    assert!(s.store.remove(&key).await.unwrap().is_some());
+    assert!(!s.store.update(&key, &record, IDLE).await.unwrap());
+    assert_eq!(s.query::<i64>(&["EXISTS", &redis_key(&key)]), 0, "not brought back");
+    assert!(s.store.load(&key, IDLE, now()).await.unwrap().is_none());
+    assert!(
+        s.store.keys_by_sub("cid").await.unwrap().is_empty(),
+        "its index entry went with it"
+    );
+}
+
+#[tokio::test]
+async fn the_gauge_counts_saves_and_removals_and_drops_passed_buckets() {
+    let s = start();
+    let (a, record_a) = session("dan", 3600);
+    let (b, record_b) = session("dan", 3600);
+    let (c, record_c) = session("eli", 60);
+    for (key, record) in [(&a, &record_a), (&b, &record_b), (&c, &record_c)] {
+        s.store.save(key, record, IDLE).await.unwrap();
+    }
+    let t = now();
+    assert_eq!(s.store.count_sessions(t).await.unwrap(), 3);
+    assert_eq!(s.store.keys_by_sub("dan").await.unwrap().len(), 2);
+
+    assert!(s.store.remove(&a).await.unwrap().is_some());
+    assert!(s.store.remove(&a).await.unwrap().is_none());
+    assert_eq!(s.store.count_sessions(t).await.unwrap(), 2, "one removal counts once");
+    assert_eq!(s.store.keys_by_sub("dan").await.unwrap(), vec![b.clone()]);
+
+    // The short session's bucket ends at most 10 minutes after it does.
+    assert_eq!(s.store.count_sessions(t + 60 + 600).await.unwrap(), 1);
+    assert_eq!(s.store.count_sessions(t + 3600 + 600).await.unwrap(), 0);
+    assert_eq!(
+        s.query::<i64>(&["HLEN", "oidc:sessions"]),
+        0,
+        "passed buckets are deleted"
+    );
+}
+
+#[tokio::test]
+async fn keys_of_the_earlier_layout_read_as_absent_never_as_errors() {
+    let s = start();
+    let (key, record) = session("fay", 3600);
+    let old = redis_key(&key);
+    let _: () = s.query(&["HSET", &old, "v", "{\"identity\":{}}", "exp", "99999999999"]);
+    assert!(s.store.load(&key, IDLE, now()).await.unwrap().is_none());
+    assert!(s.store.peek(&key).await.unwrap().is_none());
+    assert!(s.store.remove(&key).await.unwrap().is_none());
+    assert_eq!(s.query::<i64>(&["EXISTS", &old]), 0, "a logout clears it");
+
+    let _: () = s.query(&["ZADD", "oidc:sessions", "99999999999", "old-member"]);
+    assert_eq!(s.store.count_sessions(now()).await.unwrap(), 0);
+    let _: () = s.query(&["ZADD", "oidc:sessions", "99999999999", "old-member"]);
+    s.store.save(&key, &record, IDLE).await.unwrap();
+    assert_eq!(s.store.count_sessions(now()).await.unwrap(), 1);
+    assert_eq!(s.metrics.redis_errors.get(), 0);
+}
