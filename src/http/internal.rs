@@ -11,9 +11,12 @@ use super::lenient::LenientJson;
 use crate::service::sessions::ActiveSession;
 use crate::service::Service;
 use crate::session::cookie::find_in_header;
-use crate::session::SessionStore;
+use crate::session::{Claims, SessionStore};
 
 pub(crate) mod hot;
+mod wire;
+
+use wire::{header_safe, HeaderText};
 
 #[derive(Tags)]
 enum Tag {
@@ -58,7 +61,7 @@ pub struct Introspection {
     pub groups: Option<Vec<String>>,
     /// Every claim of the ID token and userinfo.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub claims: Option<serde_json::Value>,
+    pub claims: Option<Claims>,
     /// Unix seconds: when the session ends if it is not used again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_expires_at: Option<u64>,
@@ -254,50 +257,10 @@ impl InternalApi {
             email_verified: id.email_verified,
             name: id.name,
             groups: Some(id.groups),
-            claims: Some(serde_json::Value::Object(record.claims)),
+            claims: Some(record.claims),
             session_expires_at: Some(idle_expires_at),
             access_token_expires_at: record.access_token_expires_at,
             access_token,
         }
-    }
-}
-
-/// A header value from a claim: UTF-8 sent as is (as oauth2-proxy does; poem-openapi's
-/// `String` headers would silently drop anything non-ASCII), cut at the first control
-/// character, which a header cannot carry.
-pub struct HeaderText(String);
-
-fn header_safe(value: String) -> HeaderText {
-    match value.find(|c: char| c.is_control()) {
-        Some(i) => HeaderText(value[..i].to_owned()),
-        None => HeaderText(value),
-    }
-}
-
-impl poem_openapi::types::Type for HeaderText {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = String;
-    type RawElementValueType = String;
-
-    fn name() -> std::borrow::Cow<'static, str> {
-        String::name()
-    }
-
-    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
-        String::schema_ref()
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(&self.0)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(&self.0))
-    }
-}
-
-impl poem_openapi::types::ToHeader for HeaderText {
-    fn to_header(&self) -> Option<poem::http::HeaderValue> {
-        poem::http::HeaderValue::from_bytes(self.0.as_bytes()).ok()
     }
 }

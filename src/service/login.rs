@@ -9,7 +9,8 @@ use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
 use crate::oidc::login::{self, TokenError, UserinfoError};
 use crate::oidc::provider::NotReady;
 use crate::session::{
-    now, random_token, sha256_hex, PendingLogin, SessionId, SessionRecord, SessionStore, StoreError, StoredTokens,
+    now, random_token, sha256_hex, Claims, PendingLogin, SessionId, SessionRecord, SessionStore, StoreError,
+    StoredTokens,
 };
 
 pub struct StartedLogin {
@@ -218,7 +219,7 @@ impl Service {
         let record = SessionRecord {
             identity,
             sid: verified.sid,
-            claims,
+            claims: Claims::new(&claims),
             created_at,
             expires_at: created_at + self.settings.session.max_lifetime.as_secs(),
             access_token_expires_at,

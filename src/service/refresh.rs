@@ -15,7 +15,7 @@ use crate::oidc::id_token::IdTokenError;
 use crate::oidc::login::{self, TokenError};
 use crate::oidc::provider::NotReady;
 use crate::session::{
-    now, now_millis, random_token, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens,
+    now, now_millis, random_token, Claims, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens,
 };
 
 /// A refresh younger than this is reused instead of starting another.
@@ -127,17 +127,17 @@ impl Service {
         let id_token = match &set.id_token {
             Some(token) => {
                 let verified = self.verify_id_token(token, None).await.map_err(RefreshError::IdToken)?;
-                let same_issuer = record
-                    .claims
+                let mut claims = record.claims.to_map();
+                let same_issuer = claims
                     .get("iss")
                     .and_then(|v| v.as_str())
                     .is_none_or(|iss| iss == verified.issuer);
                 if verified.sub != record.identity.sub || !same_issuer {
                     return Err(RefreshError::IdentityChanged);
                 }
-                let claims = crate::oidc::claims::merge_claims(verified.claims, None);
-                record.claims.extend(claims);
-                record.identity = self.mapping.identity(&verified.sub, &record.claims);
+                claims.extend(crate::oidc::claims::merge_claims(verified.claims, None));
+                record.identity = self.mapping.identity(&verified.sub, &claims);
+                record.claims = Claims::new(&claims);
                 token.to_string()
             }
             None => old.id_token.clone(),

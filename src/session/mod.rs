@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -70,13 +71,46 @@ pub fn sha256_base64url(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(data))
 }
 
+/// The user's claims as JSON text, kept as written: the hot path hands them to backends
+/// without parsing them into a tree and serializing that again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Claims(Box<RawValue>);
+
+impl Claims {
+    pub fn new(claims: &Map<String, Value>) -> Self {
+        Self(serde_json::value::to_raw_value(claims).expect("a JSON map serializes"))
+    }
+
+    /// The claims as a JSON tree (at refresh and for the OpenAPI layer; not the hot path).
+    pub fn to_map(&self) -> Map<String, Value> {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+
+    pub fn as_raw(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Self::new(&Map::new())
+    }
+}
+
+impl PartialEq for Claims {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
 /// One signed-in browser. Stored as [`SessionRecord::encode`] lays it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
     pub identity: Identity,
     /// The provider's session id (`sid`), for back-channel logout.
     pub sid: Option<String>,
-    pub claims: Map<String, Value>,
+    pub claims: Claims,
     pub created_at: u64,
     /// Absolute end (unix seconds); never moved by use or refresh.
     pub expires_at: u64,

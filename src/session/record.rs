@@ -11,10 +11,9 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::tokens::StoredTokens;
-use super::SessionRecord;
+use super::{Claims, SessionRecord};
 use crate::oidc::claims::Identity;
 
 /// The layout written today. A change of layout gets a new number.
@@ -44,7 +43,7 @@ pub enum RecordError {
 struct Metadata<'a>(
     IdentityRow<'a>,
     Cow<'a, Option<String>>,
-    Cow<'a, Map<String, Value>>,
+    Cow<'a, Claims>,
     u64,
     u64,
     Option<u64>,
@@ -180,10 +179,7 @@ mod tests {
                 groups: vec!["users".into()],
             },
             sid: Some("sid-1".into()),
-            claims: json!({"sub": "alice", "nested": {"a": [1, 2]}})
-                .as_object()
-                .unwrap()
-                .clone(),
+            claims: Claims::new(json!({"sub": "alice", "nested": {"a": [1, 2]}}).as_object().unwrap()),
             created_at: 1_700_000_000,
             expires_at: 1_700_086_400,
             access_token_expires_at: None,
