@@ -45,6 +45,7 @@ mod tests {
     use poem_openapi::types::ToJSON;
 
     use super::super::Introspection;
+    use crate::session::Claims;
 
     #[test]
     fn serde_and_the_openapi_document_serialize_an_introspection_alike() {
@@ -57,7 +58,11 @@ mod tests {
             email_verified: Some(true),
             name: Some("Jane".into()),
             groups: Some(vec!["a".into(), "b".into()]),
-            claims: Some(serde_json::json!({"sub": "u1", "nested": {"x": [1, 2]}})),
+            claims: Some(Claims::new(
+                serde_json::json!({"sub": "u1", "nested": {"x": [1, 2]}})
+                    .as_object()
+                    .unwrap(),
+            )),
             session_expires_at: Some(1),
             access_token_expires_at: Some(2),
             access_token: Some("at".into()),
