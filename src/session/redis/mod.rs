@@ -15,12 +15,13 @@
 //! - `P sid:{H}` / `P sub:{H}`  hashes, session key → absolute end, for back-channel logout
 //!   (small hashes are compact listpacks; before Redis 7.2 small sets of strings are not)
 //! - `P jti:{H}`      seen logout-token ids
-//! - `P sessions`     hash, absolute end rounded up to 10 minutes → sessions ending then
+//! - `P session-ends` hash, absolute end rounded up to 10 minutes → sessions ending then
 //!   (the active-sessions gauge; no per-session entry)
 //!
-//! A key of another type than this layout writes (a hash at a session key, the earlier
-//! sorted set at `P sessions`) reads as absent, never as an error, and the next write
-//! replaces it. See docs/DESIGN.md for the record layout and the commands.
+//! A key of another type at a session or index key reads as absent, never as an error,
+//! and the next write replaces it. No key name is shared with the earlier layout (hex
+//! names, a `P sessions` sorted set), so replicas of both can run side by side during a
+//! rolling update. See docs/DESIGN.md for the record layout and the commands.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -127,7 +128,7 @@ impl RedisStore {
 
     /// Session counts by gauge bucket, for the active-sessions gauge.
     fn counter_key(&self) -> String {
-        format!("{}sessions", self.prefix)
+        format!("{}session-ends", self.prefix)
     }
 
     fn login_key(&self, state: &str) -> String {
@@ -196,20 +197,8 @@ impl RedisStore {
     async fn count(&self, expires_at: u64, delta: i64) -> Result<(), StoreError> {
         let counter = self.counter_key();
         let bucket = bucket_of(expires_at);
-        self.run(|mut c| async move {
-            match c.hincr::<_, _, _, i64>(&counter, bucket, delta).await {
-                // The sorted set of the earlier layout: replace it.
-                Err(e) if is_wrong_type(&e) => {
-                    redis::pipe()
-                        .del(&counter)
-                        .hincr(&counter, bucket, delta)
-                        .query_async::<()>(&mut c)
-                        .await
-                }
-                other => other.map(|_| ()),
-            }
-        })
-        .await
+        self.run(|mut c| async move { c.hincr::<_, _, _, ()>(counter, bucket, delta).await })
+            .await
     }
 }
 
@@ -379,15 +368,7 @@ impl SessionStore for RedisStore {
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
         let counter = self.counter_key();
         let key = counter.clone();
-        let buckets: HashMap<String, i64> = self
-            .run(|mut c| async move {
-                match c.hgetall(&key).await {
-                    // The sorted set of the earlier layout: it counts nothing any more.
-                    Err(e) if is_wrong_type(&e) => c.del::<_, ()>(&key).await.map(|_| HashMap::new()),
-                    other => other,
-                }
-            })
-            .await?;
+        let buckets: HashMap<String, i64> = self.run(|mut c| async move { c.hgetall(key).await }).await?;
         let (live, passed): (Vec<_>, Vec<_>) = buckets
             .into_iter()
             .partition(|(bucket, _)| bucket.parse::<u64>().is_ok_and(|end| end > now));
