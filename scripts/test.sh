@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: Rust unit and integration tests (real Redis, real OpenID Provider),
-# then the container and Helm chart checks. Installs what a fresh machine lacks.
+# then the container and Helm chart checks and a smoke run of the benchmark. Installs what a
+# fresh machine lacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +18,9 @@ fi
 cargo test --locked --all-targets
 if [ -x .ci/deploy-checks ] && [ "${SKIP_DEPLOY_CHECKS:-}" != 1 ]; then
   .ci/deploy-checks
+fi
+# The benchmark (issue #7) must keep working: every step once, with tiny durations and the
+# debug binary just built (its numbers mean nothing; nothing is written in the repository).
+if [ "${SKIP_BENCH_SMOKE:-}" != 1 ]; then
+  scripts/bench/run.sh --smoke --bin "${CARGO_TARGET_DIR:-target}/debug/oidc-session"
 fi
