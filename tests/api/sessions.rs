@@ -232,7 +232,7 @@ async fn with_an_encryption_key_redis_holds_no_token_in_clear() {
 }
 
 #[tokio::test]
-async fn a_session_key_holding_a_hash_of_the_earlier_layout_reads_as_inactive_without_an_error() {
+async fn a_session_key_holding_another_type_of_value_reads_as_inactive_without_an_error() {
     let app = spawn_app().await;
     let session = app.sign_in("kim").await;
     let key = session_redis_key(&session);

@@ -155,7 +155,7 @@ async fn the_gauge_counts_saves_and_removals_and_drops_passed_buckets() {
 }
 
 #[tokio::test]
-async fn keys_of_the_earlier_layout_read_as_absent_never_as_errors() {
+async fn keys_holding_another_type_of_value_read_as_absent_never_as_errors() {
     let s = start();
     let (key, record) = session("fay", 3600);
     let old = redis_key(&key);
