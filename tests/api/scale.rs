@@ -89,11 +89,7 @@ async fn after_a_sentinel_failover_sessions_survive_and_new_logins_work() {
     .await;
     let session = app.sign_in("dora").await;
     // Make sure the replica has the session before the master dies.
-    let mut master = redis::Client::open(sentinel.url_for_master())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let _: i64 = redis::cmd("WAIT").arg(1).arg(2000).query(&mut master).unwrap();
+    sentinel.wait_until_replicated(Duration::from_secs(10));
 
     let old = sentinel.master_port();
     sentinel.stop_master();

@@ -167,9 +167,45 @@ impl TestSentinel {
         redis_url(self.master_port(), self.data_password.as_deref())
     }
 
+    /// Waits until the replica has acknowledged every write the master has taken so far,
+    /// from any client. (`WAIT` would not do: it only waits for the calling connection's
+    /// own writes, and the service writes on connections of its own.)
+    pub fn wait_until_replicated(&self, timeout: Duration) {
+        let port = self.master_port();
+        poll(timeout, || {
+            let info = call_once(
+                port,
+                self.data_password.as_deref(),
+                ::redis::cmd("INFO").arg("replication"),
+            )?;
+            let info = text_of(&info);
+            let field = |line: &str, name: &str| {
+                line.split([',', ':'])
+                    .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+            };
+            let master: u64 = info
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("master_repl_offset:"))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("no master_repl_offset in {info}"))?;
+            let replica: u64 = info
+                .lines()
+                .find(|l| l.starts_with("slave0:"))
+                .and_then(|l| field(l, "offset"))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("no replica offset in {info}"))?;
+            if replica >= master {
+                Ok(())
+            } else {
+                Err(format!("replica at offset {replica}, master at {master}"))
+            }
+        })
+        .unwrap_or_else(|e| panic!("the replica did not catch up within {timeout:?}: {e}\n{}", self.logs()));
+    }
+
     /// Kills the current master process (whichever data node that is) and waits
     /// for it to exit. Abrupt, like a crash: writes not yet replicated are lost
-    /// (a test that needs a key on the replica should `WAIT 1 <ms>` first).
+    /// (a test that needs them on the replica calls `wait_until_replicated` first).
     pub fn stop_master(&mut self) {
         let port = self.master_port();
         let index = self
