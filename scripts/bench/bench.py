@@ -891,36 +891,26 @@ def cmd_render(argv):
     print("\n".join(lines[lines.index("## Targets not met"):lines.index("## How it is measured")]))
 
 
+COMMANDS = {
+    "free-ports": lambda argv: cmd_free_ports(argv[0]),
+    "signin": cmd_signin,
+    "logins": cmd_logins,
+    "refused-logout-token": cmd_refused_logout_token,
+    "ticks": cmd_ticks,
+    "cpu-snapshot": lambda argv: cmd_cpu_snapshot(argv[0]),
+    "record": cmd_record,
+    "capture": cmd_capture,
+    "meta": cmd_meta,
+    "redis-info": lambda argv: print(redis_info(argv[0], argv[1])),
+    "redis": lambda argv: print(json.dumps(redis_cmd(argv[0], *argv[1:]))),
+    "render": cmd_render,
+}
+
+
 def main():
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
         raise SystemExit(__doc__)
-    cmd, argv = sys.argv[1], sys.argv[2:]
-    if cmd == "free-ports":
-        cmd_free_ports(argv[0])
-    elif cmd == "signin":
-        cmd_signin(argv)
-    elif cmd == "logins":
-        cmd_logins(argv)
-    elif cmd == "refused-logout-token":
-        cmd_refused_logout_token(argv)
-    elif cmd == "ticks":
-        cmd_ticks(argv)
-    elif cmd == "cpu-snapshot":
-        cmd_cpu_snapshot(argv[0])
-    elif cmd == "record":
-        cmd_record(argv)
-    elif cmd == "capture":
-        cmd_capture(argv)
-    elif cmd == "meta":
-        cmd_meta(argv)
-    elif cmd == "redis-info":
-        print(redis_info(argv[0], argv[1]))
-    elif cmd == "redis":
-        print(json.dumps(redis_cmd(argv[0], *argv[1:])))
-    elif cmd == "render":
-        cmd_render(argv)
-    else:
-        raise SystemExit(__doc__)
+    COMMANDS[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":
