@@ -30,7 +30,7 @@ pub(crate) struct InternalApi {
     pub(crate) service: Arc<Service>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Object)]
 pub(crate) struct IntrospectRequest {
     /// The session cookie's value.
     pub session: String,
@@ -40,7 +40,7 @@ pub(crate) struct IntrospectRequest {
 ///
 /// Serialized by serde on the hot path (`hot.rs`) and by poem-openapi for the document:
 /// the field attributes keep both alike (tested).
-#[derive(Debug, Default, Object, serde::Serialize)]
+#[derive(Default, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct Introspection {
     pub active: bool,

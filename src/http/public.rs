@@ -9,6 +9,7 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{ErrorBody, JsonError, PageError};
+use crate::domain::Secret;
 use crate::service::login::Callback;
 use crate::service::refresh::{RefreshError, RefreshKind};
 use crate::service::Service;
@@ -49,7 +50,7 @@ pub(crate) enum MeResponse {
 }
 
 /// `application/x-www-form-urlencoded` body of a back-channel logout.
-#[derive(Debug, Object, serde::Deserialize)]
+#[derive(Object, serde::Deserialize)]
 pub(crate) struct BackchannelForm {
     pub logout_token: String,
 }
@@ -119,7 +120,7 @@ impl PublicApi {
             jar.add(service.cookies().clear_binding(s));
         }
         let callback = Callback {
-            code: code.0,
+            code: code.0.map(Secret::new),
             state: state.0,
             error: error.0,
             error_description: error_description.0,

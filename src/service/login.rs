@@ -4,7 +4,7 @@ use url::Url;
 
 use super::return_to::{ReturnTo, ReturnToRejected};
 use super::{Refusal, Service};
-use crate::domain::{now, Claims};
+use crate::domain::{now, Claims, Secret};
 use crate::oidc::claims::merge_claims;
 use crate::oidc::client::{verify_with_refetch, KeyRequester};
 use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
@@ -27,7 +27,7 @@ pub(crate) struct FinishedLogin {
 /// Parameters of the provider's redirect back to `/auth/callback`.
 #[derive(Debug, Default)]
 pub(crate) struct Callback {
-    pub code: Option<String>,
+    pub code: Option<Secret>,
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
@@ -108,8 +108,8 @@ impl Service {
         let request = login::authorization_request(self.provider.settings(), &discovered.endpoints);
         let binding = random_token();
         let pending = PendingLogin {
-            nonce: request.nonce,
-            pkce_verifier: request.pkce_verifier,
+            nonce: Secret::new(request.nonce),
+            pkce_verifier: Secret::new(request.pkce_verifier),
             return_to,
             binding_hash: sha256_hex(binding.as_bytes()),
         };
@@ -184,7 +184,7 @@ impl Service {
         let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
         let tokens = self
             .provider
-            .exchange_code(&discovered.endpoints, &code, &pending.pkce_verifier)
+            .exchange_code(&discovered.endpoints, code.expose(), pending.pkce_verifier.expose())
             .await
             .map_err(LoginError::Token)?;
         let raw_id_token = tokens
@@ -192,7 +192,7 @@ impl Service {
             .clone()
             .ok_or(LoginError::Token(TokenError::NoIdToken))?;
         let verified = self
-            .verify_id_token(&raw_id_token, Some(&pending.nonce))
+            .verify_id_token(&raw_id_token, Some(pending.nonce.expose()))
             .await
             .map_err(LoginError::IdToken)?;
         let userinfo = match (&discovered.endpoints.userinfo, self.settings.provider.fetch_userinfo) {
@@ -251,5 +251,20 @@ impl Service {
             |keys| id_token::verify(token, keys, &policy, nonce),
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn a_callback_debug_output_hides_the_authorization_code() {
+        let callback = Callback {
+            code: Some(Secret::new("the-authorization-code".into())),
+            state: Some("s".into()),
+            ..Callback::default()
+        };
+        assert!(!format!("{callback:?}").contains("the-authorization-code"));
     }
 }

@@ -208,11 +208,46 @@ impl RedisStore {
             .transpose()
     }
 
-    async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
-        let fields: Vec<String> = self
-            .run(|mut c| async move { absent_if_wrong_type(c.hkeys(index).await) })
+    /// The index's fields: session key → absolute end.
+    async fn fields(&self, index: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let index = index.to_owned();
+        let fields: HashMap<String, u64> = self
+            .run(|mut c| async move { absent_if_wrong_type(c.hgetall(index).await) })
             .await?;
-        Ok(fields.into_iter().map(SessionKey).collect())
+        Ok(fields.into_iter().collect())
+    }
+
+    /// Sessions listed in an index that have not reached their absolute end.
+    async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
+        let now = now();
+        let fields = self.fields(&index).await?;
+        Ok(fields
+            .into_iter()
+            .filter(|(_, end)| *end > now)
+            .map(|(field, _)| SessionKey(field))
+            .collect())
+    }
+
+    /// Drops the fields of sessions that have ended (by idle timeout or absolute end)
+    /// from an index; `keep` was just written.
+    async fn prune(&self, index: String, keep: &SessionKey) -> Result<(), StoreError> {
+        let now = now();
+        let mut dead = Vec::new();
+        for (field, end) in self.fields(&index).await? {
+            if field == keep.0 {
+                continue;
+            }
+            let session = self.session_key(&SessionKey(field.clone()));
+            let exists: bool = end > now && self.run(|mut c| async move { c.exists(session).await }).await?;
+            if !exists {
+                dead.push(field);
+            }
+        }
+        if !dead.is_empty() {
+            self.run(|mut c| async move { c.hdel::<_, _, ()>(index, dead).await })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Adds `delta` to the gauge bucket of sessions ending at `expires_at`.
@@ -232,19 +267,21 @@ impl SessionStore for RedisStore {
             .await?;
         // The gauge and the indexes for back-channel logout: separate keys (other hash
         // slots), so separate commands. An index lives as long as the longest session it
-        // can point to; stale fields are dropped when a logout finds their session gone.
+        // can point to, and each login drops the fields of the user's ended sessions, so
+        // an index holds live sessions only (plus those ended since the user's last login).
         self.count(record.expires_at, 1).await?;
         let left = record.expires_at.saturating_sub(now()).max(1);
         for index in self.indexes(record) {
-            let (field, end) = (key.0.clone(), record.expires_at);
+            let (field, end, target) = (key.0.clone(), record.expires_at, index.clone());
             self.run(|mut c| async move {
                 redis::pipe()
-                    .hset(&index, field, end)
-                    .expire(&index, left as i64)
+                    .hset(&target, field, end)
+                    .expire(&target, left as i64)
                     .query_async::<()>(&mut c)
                     .await
             })
             .await?;
+            self.prune(index, key).await?;
         }
         Ok(())
     }
