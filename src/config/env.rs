@@ -9,8 +9,8 @@ use url::Url;
 
 use super::settings::*;
 use super::{parse, ConfigError, Problems, Secret};
-use crate::oidc::claims::ClaimPath;
-use crate::session::crypto::KeyRing;
+use crate::crypto::KeyRing;
+use crate::domain::ClaimPath;
 
 /// Raw strings as envy reads them; every field is optional so that all problems can be
 /// collected (envy alone stops at the first and names fields, not variables).

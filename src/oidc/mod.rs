@@ -2,6 +2,7 @@
 //! claims, and logout.
 
 pub mod claims;
+pub mod client;
 pub mod discovery;
 pub mod id_token;
 pub mod login;
