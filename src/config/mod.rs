@@ -4,6 +4,7 @@
 mod env;
 mod parse;
 mod redis;
+mod sections;
 mod settings;
 #[cfg(test)]
 mod tests;
