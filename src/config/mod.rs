@@ -2,7 +2,7 @@
 //! Every problem is collected and reported at once, each naming its variable.
 
 mod env;
-mod parse;
+pub(crate) mod parse;
 mod redis;
 mod sections;
 mod settings;

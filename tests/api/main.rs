@@ -11,6 +11,7 @@ mod id_token;
 mod login;
 mod outages;
 mod process;
+mod redis_tls;
 mod refresh;
 mod scale;
 mod sessions;
