@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
 use crate::common::redis::TestRedis;
 use crate::common::tls::TestTls;
-use crate::helpers::{free_listener, CLIENT_ID};
+use crate::common::topology::{TestCluster, TestSentinel, MASTER_NAME};
+use crate::helpers::{free_listener, spawn_app_with, Options, CLIENT_ID};
 use crate::scale::core_flows;
 
 fn trusting(redis: &TestRedis, tls: &TestTls) -> Vec<(&'static str, String)> {
@@ -86,4 +90,56 @@ async fn an_oidc_extra_ca_file_without_a_certificate_stops_the_start_with_status
     let (status, stderr) = start_against(&redis, Some(&garbage)).await;
     assert_eq!(status, Some(2), "{stderr}");
     assert!(stderr.contains("OIDC_EXTRA_CA_FILE"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_core_flows_and_a_failover_work_against_redis_sentinel_with_data_nodes_over_tls() {
+    let tls = TestTls::generate("private");
+    let mut sentinel = TestSentinel::start_tls(&tls);
+    let env = vec![
+        ("OIDC_REDIS_SENTINELS", format!("rediss://{}", sentinel.sentinel_addr)),
+        ("OIDC_REDIS_SENTINEL_MASTER", MASTER_NAME.to_owned()),
+        ("OIDC_EXTRA_CA_FILE", tls.ca_file.display().to_string()),
+    ];
+    core_flows(env.clone()).await;
+
+    let app = spawn_app_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("dora").await;
+    sentinel.wait_until_replicated(Duration::from_secs(10));
+    let old = sentinel.master_port();
+    sentinel.stop_master();
+    sentinel.wait_for_failover(old, Duration::from_secs(40));
+    let mut active = false;
+    for _ in 0..60 {
+        let response = app
+            .api
+            .post(format!("{}/introspect", app.internal))
+            .json(&json!({ "session": session }))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .expect("answers after the failover");
+        if response.status() == StatusCode::OK && response.json::<Value>().await.unwrap()["active"] == true {
+            active = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(active, "the session is active on the new master, reached over TLS");
+}
+
+#[tokio::test]
+async fn the_core_flows_work_against_a_redis_cluster_over_tls() {
+    let tls = TestTls::generate("private");
+    let cluster = TestCluster::start_tls(&tls);
+    assert!(cluster.nodes.iter().all(|n| n.starts_with("rediss://")));
+    core_flows(vec![
+        ("OIDC_REDIS_CLUSTER_NODES", cluster.node_urls_csv()),
+        ("OIDC_EXTRA_CA_FILE", tls.ca_file.display().to_string()),
+    ])
+    .await;
 }
