@@ -15,3 +15,4 @@ mod refresh;
 mod scale;
 mod sessions;
 mod store;
+mod store_conformance;
