@@ -17,25 +17,25 @@ use crate::session::{NewSession, PendingLogin, SaveError, SessionId, StoreError,
 const MAX_BINDING_COOKIE: usize = 3_800;
 
 pub(crate) struct StartedLogin {
-    pub authorize_url: Url,
-    pub state: String,
+    pub(crate) authorize_url: Url,
+    pub(crate) state: String,
     /// The login-binding cookie's value: the pending login, sealed.
-    pub binding: String,
+    pub(crate) binding: String,
 }
 
 pub(crate) struct FinishedLogin {
-    pub session: SessionId,
-    pub return_to: String,
+    pub(crate) session: SessionId,
+    pub(crate) return_to: String,
 }
 
 /// Parameters of the provider's redirect back to `/auth/callback`.
 #[derive(Debug, Default)]
 pub(crate) struct Callback {
-    pub code: Option<Secret>,
-    pub state: Option<String>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-    pub iss: Option<String>,
+    pub(crate) code: Option<Secret>,
+    pub(crate) state: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) error_description: Option<String>,
+    pub(crate) iss: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
