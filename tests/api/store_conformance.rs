@@ -7,8 +7,8 @@
 //! between backends reads as a list rather than the first panic.
 //!
 //! Left open by the contract, so not checked: whether `keys_by_sid`/`keys_by_sub` list a
-//! session that expired by idleness (the memory store drops it; the Redis store may list
-//! it until its index entry is pruned), and whether `count_sessions` counts one (both may: an
+//! session that expired by idleness (the memory store drops it; the Redis store lists it
+//! until the user's next login prunes the index), and whether `count_sessions` counts one (both may: an
 //! upper bound). The service reads each listed session before ending it.
 
 use std::panic::AssertUnwindSafe;
@@ -22,7 +22,7 @@ use oidc_session::config::{RedisMode, RedisSettings, Secret};
 use oidc_session::session::memory::MemoryStore;
 use oidc_session::session::redis::RedisStore;
 use oidc_session::session::{
-    now, Claims, Identity, PendingLogin, SessionId, SessionKey, SessionRecord, SessionStore, StoredTokens, Tokens,
+    now, Claims, Identity, SessionId, SessionKey, SessionRecord, SessionStore, StoredTokens, Tokens,
 };
 use oidc_session::telemetry::metrics::Metrics;
 use serde_json::json;
@@ -62,8 +62,9 @@ checks![
     logout::the_indexes_list_live_sessions_by_sid_and_by_sub_and_not_removed_ones,
     logout::a_logout_token_id_is_remembered_until_forgotten,
     logout::a_remembered_logout_token_id_expires_after_its_ttl,
-    logins::a_pending_login_is_taken_once,
-    logins::a_pending_login_expires_after_its_ttl,
+    logins::a_login_state_is_claimed_once,
+    logins::a_login_claim_expires_after_its_ttl,
+    logins::the_first_shared_key_written_is_the_one_every_caller_gets,
     self::ping_answers,
 ];
 
@@ -192,15 +193,6 @@ fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionR
 
 fn session(lifetime: Duration) -> (SessionKey, SessionRecord) {
     session_of(&unique("sub"), &unique("sid"), lifetime)
-}
-
-fn pending_login() -> PendingLogin {
-    PendingLogin {
-        nonce: unique("nonce"),
-        pkce_verifier: unique("verifier"),
-        return_to: "/after?x=1".into(),
-        binding_hash: unique("binding"),
-    }
 }
 
 fn sorted(mut keys: Vec<SessionKey>) -> Vec<String> {

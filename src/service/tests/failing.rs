@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::session::memory::MemoryStore;
-use crate::session::{PendingLogin, SessionKey, SessionRecord, SessionStore, StoreError};
+use crate::session::{SessionKey, SessionRecord, SessionStore, StoreError};
 
 #[derive(Default)]
 pub(super) struct FailingStore {
@@ -88,12 +88,16 @@ impl SessionStore for FailingStore {
         self.inner.forget_jti(id).await
     }
 
-    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError> {
-        self.inner.put_pending(state, login, ttl).await
+    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.inner.claim_login(state, ttl).await
     }
 
-    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
-        self.inner.take_pending(state).await
+    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {
+        self.inner.login_claimed(state).await
+    }
+
+    async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+        self.inner.shared_key(name, candidate).await
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {

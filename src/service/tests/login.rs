@@ -57,40 +57,50 @@ async fn a_login_state_is_good_for_one_callback_only() {
 }
 
 #[tokio::test]
-async fn a_failed_callback_uses_up_its_state_too() {
+async fn a_state_is_used_up_once_its_code_is_exchanged_even_when_the_login_then_fails() {
     let h = harness();
     let started = h.start().await;
-    let foreign = h.service.finish_login(started.callback(), Some("other"), None).await;
-    let foreign = refusal(foreign);
-    assert!(matches!(foreign, LoginError::NotBoundToBrowser), "{foreign:?}");
+    let id_token = ScriptedProvider::id_token(json!({"sub": "ann", "nonce": "the-nonce-of-another-login"}));
+    h.provider
+        .script_exchange(Ok(ScriptedProvider::token_set(Some(id_token), None)));
+    let failed = refusal(h.finish(&started).await);
+    assert!(matches!(failed, LoginError::IdToken(_)), "{failed:?}");
 
     script_login(&h, &started, user("ann"));
-    let own = refusal(h.finish(&started).await);
-    assert!(matches!(own, LoginError::UnknownState), "{own:?}");
-
-    let started = h.start().await;
-    let mut denied = started.callback();
-    denied.error = Some("access_denied".into());
-    let denied = refusal(h.service.finish_login(denied, Some(&started.binding), None).await);
-    assert!(matches!(denied, LoginError::Provider { .. }), "{denied:?}");
-    script_login(&h, &started, user("ann"));
-    let resumed = refusal(h.finish(&started).await);
-    assert!(matches!(resumed, LoginError::UnknownState), "{resumed:?}");
+    let again = refusal(h.finish(&started).await);
+    assert!(matches!(again, LoginError::UnknownState), "{again:?}");
+    assert_eq!(h.provider.codes_exchanged(), 1);
     assert_eq!(h.session_count().await, 0);
 }
 
 #[tokio::test]
-async fn a_callback_in_a_browser_that_did_not_start_the_login_creates_no_session() {
+async fn a_callback_in_a_browser_that_did_not_start_the_login_exchanges_no_code_and_spoils_nothing() {
     let h = harness();
-    for binding in [None, Some("a-cookie-of-another-browser")] {
-        let started = h.start().await;
-        script_login(&h, &started, user("ann"));
-        let result = h.service.finish_login(started.callback(), binding, None).await;
-        let result = refusal(result);
-        assert!(matches!(result, LoginError::NotBoundToBrowser), "{result:?}");
+    let started = h.start().await;
+    let other_login = h.start().await;
+    let mut tampered = started.binding.clone();
+    let last = if tampered.ends_with('A') { "B" } else { "A" };
+    tampered.replace_range(tampered.len() - 1.., last);
+    let cookies = [
+        None,
+        Some(other_login.binding.as_str()),
+        Some(tampered.as_str()),
+        Some("forged"),
+    ];
+    for binding in cookies {
+        let refused = refusal(h.service.finish_login(started.callback(), binding, None).await);
+        assert!(
+            matches!(refused, LoginError::NotBoundToBrowser | LoginError::UnknownState),
+            "{binding:?}: {refused:?}"
+        );
     }
     assert_eq!(h.provider.codes_exchanged(), 0, "no code was exchanged");
     assert_eq!(h.session_count().await, 0);
+
+    script_login(&h, &started, user("ann"));
+    h.finish(&started)
+        .await
+        .expect("the browser that started the login still completes it");
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use super::revocation;
 use super::sessions::ActiveSession;
 use super::Service;
 use crate::config::Settings;
-use crate::domain::now;
+use crate::domain::{now, Secret};
 use crate::session::memory::MemoryStore;
 use crate::session::{SessionId, SessionStore, Tokens};
 use crate::telemetry::metrics::Metrics;
@@ -110,7 +110,7 @@ impl Started {
     /// The provider's redirect back for this login.
     fn callback(&self) -> Callback {
         Callback {
-            code: Some("the-code".into()),
+            code: Some(Secret::new("the-code".into())),
             state: Some(self.state.clone()),
             ..Callback::default()
         }

@@ -1,27 +1,33 @@
-//! Pending logins: single use, expiring.
+//! Logins: a completed login's `state` is claimed once; the key that seals pending logins
+//! is shared by every replica.
 
 use std::time::Duration;
 
-use super::{pending_login, sleep, unique, Store, LONG};
+use super::{sleep, unique, Store, LONG};
 
-pub(super) async fn a_pending_login_is_taken_once(store: Store) {
-    let (state, login) = (unique("state"), pending_login());
-    store.put_pending(&state, &login, LONG).await.unwrap();
-    assert!(store.take_pending(&unique("other-state")).await.unwrap().is_none());
-    let taken = store.take_pending(&state).await.unwrap().expect("taken");
-    assert_eq!(
-        (taken.nonce, taken.pkce_verifier, taken.return_to, taken.binding_hash),
-        (login.nonce, login.pkce_verifier, login.return_to, login.binding_hash)
-    );
-    assert!(store.take_pending(&state).await.unwrap().is_none(), "single use");
+pub(super) async fn a_login_state_is_claimed_once(store: Store) {
+    let state = unique("state");
+    assert!(!store.login_claimed(&state).await.unwrap(), "not claimed yet");
+    assert!(store.claim_login(&state, LONG).await.unwrap(), "the first claim");
+    assert!(store.login_claimed(&state).await.unwrap(), "claimed");
+    assert!(!store.claim_login(&state, LONG).await.unwrap(), "a second claim");
+    assert!(!store.login_claimed(&unique("state")).await.unwrap(), "another state");
 }
 
-pub(super) async fn a_pending_login_expires_after_its_ttl(store: Store) {
+pub(super) async fn a_login_claim_expires_after_its_ttl(store: Store) {
     let state = unique("state");
-    store
-        .put_pending(&state, &pending_login(), Duration::from_secs(1))
-        .await
-        .unwrap();
+    assert!(store.claim_login(&state, Duration::from_secs(1)).await.unwrap());
     sleep(1.6).await;
-    assert!(store.take_pending(&state).await.unwrap().is_none());
+    assert!(!store.login_claimed(&state).await.unwrap());
+}
+
+pub(super) async fn the_first_shared_key_written_is_the_one_every_caller_gets(store: Store) {
+    let (first, second) = ([1u8; 32], [2u8; 32]);
+    assert_eq!(store.shared_key("login-key", &first).await.unwrap(), first);
+    assert_eq!(store.shared_key("login-key", &second).await.unwrap(), first, "kept");
+    assert_eq!(
+        store.shared_key("other-key", &second).await.unwrap(),
+        second,
+        "per name"
+    );
 }
