@@ -13,12 +13,13 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use oidc_session::config::{RedisMode, RedisSettings, Secret};
+use oidc_session::crypto::KeyRing;
 use oidc_session::session::memory::MemoryStore;
 use oidc_session::session::redis::RedisStore;
 use oidc_session::session::{
@@ -162,6 +163,12 @@ fn unique(what: &str) -> String {
     format!("{what}-{}", &SessionId::generate().as_str()[..12])
 }
 
+/// Records are stored as with `OIDC_SESSION_ENCRYPTION_KEY`: tokens sealed, metadata tagged.
+fn ring() -> &'static KeyRing {
+    static RING: OnceLock<KeyRing> = OnceLock::new();
+    RING.get_or_init(|| KeyRing::from_bytes(&[7; 32]).expect("a 32-byte key"))
+}
+
 /// A session of `sub` in provider session `sid`, ending `lifetime` from now.
 fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionRecord) {
     let key = SessionId::generate().key();
@@ -171,7 +178,7 @@ fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionR
         refresh_token: Some("refresh-token".into()),
     };
     let claims = json!({"sub": sub, "email": "ann@example.com", "groups": ["staff", "dev,ops"], "nested": {"a": 1}});
-    let record = SessionRecord {
+    let mut record = SessionRecord {
         identity: Identity {
             sub: sub.into(),
             username: Some("ann".into()),
@@ -186,8 +193,10 @@ fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionR
         expires_at: now() + lifetime.as_secs(),
         access_token_expires_at: Some(now() + 300),
         refreshed_at: 0,
-        tokens: StoredTokens::seal(&tokens, None, &key).expect("small tokens"),
+        tokens: StoredTokens::seal(&tokens, Some(ring()), &key).expect("small tokens"),
+        tag: None,
     };
+    record.tag = Some(ring().tag(&[key.0.as_bytes(), &record.metadata_bytes()]));
     (key, record)
 }
 
