@@ -8,6 +8,7 @@ mod check;
 mod forging_provider;
 mod helpers;
 mod id_token;
+mod limits;
 mod login;
 mod outages;
 mod process;

@@ -1,0 +1,69 @@
+//! Hostile sizes and numbers from outside: bodies however framed, time values from the
+//! provider and from logout tokens, durations at their configured maximum.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::forge::logout_claims;
+use crate::forging_provider::{spawn_against_forger, ForgedApp};
+use crate::helpers::{introspect_at, CLIENT_ID};
+
+/// A day: the longest a logout token is accepted after its `iat` (and its `jti` remembered).
+const MAX_TOKEN_AGE: i64 = 86_400;
+const CLOCK_SKEW: i64 = 60;
+
+fn jti_ttls(app: &ForgedApp) -> Vec<i64> {
+    let mut conn = app.redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("oidc:jti:*").query(&mut conn).unwrap();
+    keys.iter()
+        .map(|k| redis::cmd("TTL").arg(k).query(&mut conn).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_logout_token_with_exp_1e300_is_remembered_for_its_capped_lifetime_and_not_replayable() {
+    let app = spawn_against_forger().await;
+    let session = app.session_for("ann", "sid-ann-1").await;
+    let forge = &app.provider.forge;
+    let mut claims = logout_claims(&forge.issuer, CLIENT_ID, oidc_session::session::now());
+    claims["sub"] = json!("ann");
+    claims["sid"] = json!("sid-ann-1");
+    claims["exp"] = json!(1e300);
+    let token = forge.signer.sign(forge.signer.logout_header(), claims);
+
+    let first = app.post_logout_token(&token).await;
+    assert_eq!(first.status(), StatusCode::OK, "{}", first.text().await.unwrap());
+    assert!(!app.is_active(&session).await);
+    let ttls = jti_ttls(&app);
+    assert_eq!(ttls.len(), 1, "one jti remembered");
+    // Remembered as long as the token is acceptable (a day after iat, plus the skew),
+    // not the 60 s a wrapped `exp + skew` gave.
+    assert!(
+        ttls[0] > MAX_TOKEN_AGE - 600 && ttls[0] <= MAX_TOKEN_AGE + CLOCK_SKEW,
+        "jti TTL {}",
+        ttls[0]
+    );
+
+    let replay = app.post_logout_token(&token).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = replay.json().await.unwrap();
+    assert!(
+        body["error_description"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_response_with_expires_in_u64_max_gives_a_live_session_not_an_expired_one() {
+    let app = spawn_against_forger().await;
+    *app.provider.forge.token_extra.lock().unwrap() = json!({ "expires_in": u64::MAX });
+    let session = app.session_for("ann", "sid-ann-1").await;
+
+    let now = oidc_session::session::now();
+    let introspection = introspect_at(&app.internal, &session).await;
+    assert_eq!(introspection["active"], true, "{introspection}");
+    let expires_at = introspection["access_token_expires_at"].as_u64().unwrap();
+    // Capped at a year from now; a wrapped sum would lie in the past.
+    assert!(expires_at > now, "{expires_at} is in the past");
+    assert!(expires_at <= now + 365 * 86_400 + 5, "{expires_at} is not capped");
+}
