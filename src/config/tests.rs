@@ -92,3 +92,45 @@ fn every_duration_at_its_maximum_is_accepted() {
     let expected: Vec<Duration> = DURATION_MAXIMUMS.iter().map(|(_, _, d)| *d).collect();
     assert_eq!(got.to_vec(), expected);
 }
+
+#[test]
+fn rediss_sentinel_entries_mean_tls_with_decoded_credentials_and_bare_ipv6_hosts() {
+    let s = Settings::from_vars(vars(&[
+        (
+            "OIDC_REDIS_SENTINELS",
+            "rediss://app:p%40ss@sentinel-0:26379/2,[::1]:26380",
+        ),
+        ("OIDC_REDIS_SENTINEL_MASTER", "mymaster"),
+    ]))
+    .unwrap();
+    let RedisMode::Sentinel {
+        sentinels,
+        node_username,
+        node_password,
+        db,
+        tls,
+        ..
+    } = &s.redis.mode
+    else {
+        panic!("not sentinel mode");
+    };
+    assert!(*tls);
+    assert_eq!(
+        sentinels,
+        &[("sentinel-0".to_owned(), 26379), ("::1".to_owned(), 26380)]
+    );
+    assert_eq!(node_username.as_deref(), Some("app"));
+    assert_eq!(node_password.as_ref().map(|p| p.expose()), Some("p@ss"));
+    assert_eq!(*db, 2);
+}
+
+#[test]
+fn each_redis_mode_names_its_own_variables_in_errors() {
+    let mode = |extra: &[(&str, &str)]| Settings::from_vars(vars(extra)).unwrap().redis.mode;
+    assert_eq!(mode(&[]).vars(), "OIDC_REDIS_URL");
+    let sentinel = mode(&[("OIDC_REDIS_SENTINELS", "s:26379"), ("OIDC_REDIS_SENTINEL_MASTER", "m")]);
+    assert!(sentinel.vars().contains("OIDC_REDIS_SENTINELS"), "{}", sentinel.vars());
+    assert!(!sentinel.vars().contains("OIDC_REDIS_URL"));
+    let cluster = mode(&[("OIDC_REDIS_CLUSTER_NODES", "redis://a:6379")]);
+    assert_eq!(cluster.vars(), "OIDC_REDIS_CLUSTER_NODES");
+}
