@@ -6,6 +6,7 @@ mod lenient;
 mod observe;
 pub(crate) mod public;
 mod same_site;
+pub(crate) mod serve;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use poem_openapi::OpenApiService;
 
 use crate::service::Service;
 use observe::{Listener, Observed};
+pub use serve::ConnectionTimeouts;
 
 const TITLE: &str = "oidc-session";
 const VERSION: &str = env!("CARGO_PKG_VERSION");

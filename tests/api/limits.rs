@@ -1,6 +1,9 @@
 //! Hostile sizes and numbers from outside: bodies however framed, time values from the
 //! provider and from logout tokens, durations at their configured maximum.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -66,4 +69,60 @@ async fn a_token_response_with_expires_in_u64_max_gives_a_live_session_not_an_ex
     // Capped at a year from now; a wrapped sum would lie in the past.
     assert!(expires_at > now, "{expires_at} is in the past");
     assert!(expires_at <= now + 365 * 86_400 + 5, "{expires_at} is not capped");
+}
+
+#[tokio::test]
+async fn an_h2c_body_without_a_length_is_refused_with_413_and_cut_off_near_the_limit() {
+    const CHUNK: usize = 64 * 1024;
+    const TOTAL: usize = 256 * 1024 * 1024;
+    let app = spawn_against_forger().await;
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    // Neither Content-Length nor Transfer-Encoding: HTTP/2 frames the body itself.
+    let body = futures_util::stream::unfold(0, move |sent| {
+        let counter = counter.clone();
+        async move {
+            (sent < TOTAL).then(|| {
+                counter.fetch_add(CHUNK, Ordering::Relaxed);
+                (Ok::<_, std::io::Error>(vec![b'x'; CHUNK]), sent + CHUNK)
+            })
+        }
+    });
+    let h2c = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let response = h2c
+        .post(format!("{}/auth/backchannel-logout", app.public))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // The service stopped reading just past 64 KiB; the client could push only what the
+    // HTTP/2 flow-control windows allow (about a MiB) beyond that, not the 256 MiB.
+    let pulled = pulled.load(Ordering::Relaxed);
+    assert!(pulled < 8 * 1024 * 1024, "{pulled} bytes were pulled from the body");
+}
+
+#[tokio::test]
+async fn an_h2c_body_within_the_limit_is_read_as_usual() {
+    let app = spawn_against_forger().await;
+    let h2c = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let chunks: Vec<Result<&'static str, std::io::Error>> = vec![Ok("logout_token="), Ok("not-a-jwt")];
+    let response = h2c
+        .post(format!("{}/auth/backchannel-logout", app.public))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    // Read and parsed: refused as a malformed token, not as a malformed request.
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        !body["error_description"].as_str().unwrap().contains("too large"),
+        "{body}"
+    );
 }

@@ -5,6 +5,7 @@ mod common;
 
 mod backchannel;
 mod check;
+mod connections;
 mod forging_provider;
 mod helpers;
 mod id_token;
