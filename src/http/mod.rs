@@ -3,6 +3,7 @@
 pub(crate) mod error;
 pub(crate) mod internal;
 mod lenient;
+mod logout_page;
 mod observe;
 pub(crate) mod public;
 mod same_site;

@@ -11,6 +11,7 @@ mod helpers;
 mod id_token;
 mod limits;
 mod login;
+mod logout;
 mod outages;
 mod process;
 mod refresh;
