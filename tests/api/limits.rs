@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::common::forge::logout_claims;
 use crate::forging_provider::{spawn_against_forger, ForgedApp};
-use crate::helpers::{introspect_at, CLIENT_ID};
+use crate::helpers::{introspect_at, spawn_app_with, Options, CLIENT_ID};
 
 /// A day: the longest a logout token is accepted after its `iat` (and its `jti` remembered).
 const MAX_TOKEN_AGE: i64 = 86_400;
@@ -125,4 +125,41 @@ async fn an_h2c_body_within_the_limit_is_read_as_usual() {
         !body["error_description"].as_str().unwrap().contains("too large"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn every_duration_at_its_maximum_works_through_login_refresh_and_logout() {
+    // Each variable at the largest value it accepts: no clock or Duration sum may overflow.
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("OIDC_HTTP_TIMEOUT", "5m".into()),
+            ("OIDC_CLOCK_SKEW", "10m".into()),
+            ("OIDC_SESSION_IDLE_TIMEOUT", "365d".into()),
+            ("OIDC_SESSION_MAX_LIFETIME", "365d".into()),
+            ("OIDC_LOGIN_TIMEOUT", "1d".into()),
+            ("OIDC_REFRESH_LEEWAY", "1d".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("max").await;
+    let introspection = app.introspect(&session).await;
+    assert_eq!(introspection["active"], true, "{introspection}");
+    let forward = app.forward_auth(Some(&session)).await;
+    assert_eq!(forward.status(), StatusCode::OK);
+    let refreshed = app.post_refresh(&session).await;
+    assert_eq!(
+        refreshed.status(),
+        StatusCode::OK,
+        "{}",
+        refreshed.text().await.unwrap()
+    );
+    let logout = app
+        .browser
+        .get(format!("{}/auth/logout", app.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
+    assert!(!app.is_active(&session).await);
 }
