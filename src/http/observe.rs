@@ -223,3 +223,58 @@ impl<E: Endpoint> Endpoint for Observed<E> {
         Ok(response)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use futures_util::StreamExt as _;
+    use poem::Body;
+
+    use super::*;
+
+    /// A body of unknown length (as an HTTP/2 stream without `Content-Length`), counting
+    /// what is pulled from it.
+    fn endless(pulled: Arc<AtomicUsize>) -> Body {
+        let chunks = futures_util::stream::repeat_with(move || {
+            pulled.fetch_add(4096, Ordering::Relaxed);
+            Ok::<_, std::io::Error>(vec![b'x'; 4096])
+        });
+        Body::from_bytes_stream(chunks)
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_is_cut_off_just_past_the_limit_with_413() {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let req = Request::builder()
+            .method(poem::http::Method::POST)
+            .body(endless(pulled.clone()));
+        let refused = limit_body(req).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(pulled.load(Ordering::Relaxed) <= MAX_BODY + 4096);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_arriving_gets_408_after_the_body_read_timeout() {
+        let stalled = futures_util::stream::once(async { Ok::<_, std::io::Error>(vec![b'x'; 10]) })
+            .chain(futures_util::stream::pending());
+        let req = Request::builder()
+            .method(poem::http::Method::POST)
+            .body(Body::from_bytes_stream(stalled));
+        let refused = limit_body(req).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_is_handed_on_whole() {
+        let req = Request::builder()
+            .method(poem::http::Method::POST)
+            .body(Body::from_bytes_stream(futures_util::stream::iter([
+                Ok::<_, std::io::Error>("logout_token="),
+                Ok("abc"),
+            ])));
+        let mut req = limit_body(req).await.unwrap();
+        assert_eq!(req.take_body().into_string().await.unwrap(), "logout_token=abc");
+    }
+}
