@@ -3,9 +3,11 @@
 //! than on each other.
 
 mod identity;
+mod secret;
 mod tokens;
 
 pub use identity::{ClaimPath, Claims, Identity};
+pub use secret::Secret;
 pub use tokens::Tokens;
 
 /// Unix seconds.

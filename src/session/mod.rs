@@ -2,6 +2,7 @@
 
 pub mod cookie;
 pub mod memory;
+mod pending;
 mod persist;
 pub mod record;
 pub mod redis;
@@ -12,9 +13,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::{now, now_millis, Claims, Identity, Tokens};
+pub use crate::domain::{now, now_millis, Claims, Identity, Secret, Tokens};
 pub use crate::util::random_token;
 use crate::util::sha256_base64url;
+pub use pending::PendingLogins;
 pub use persist::{NewSession, SaveError, Sessions};
 pub use record::RecordError;
 pub use store::{SessionStore, StoreError};
@@ -70,16 +72,19 @@ pub struct SessionRecord {
     /// Concurrent refreshers compare it to see whether someone else already refreshed.
     pub refreshed_at: u64,
     pub tokens: StoredTokens,
+    /// With `OIDC_SESSION_ENCRYPTION_KEY`: the metadata's authentication tag (keyed
+    /// BLAKE3), so that a record changed in the store reads as no session.
+    pub tag: Option<[u8; 32]>,
 }
 
-/// A login that has been started and not yet finished. Single use.
+/// A login that has been started and not yet finished, as its sealed cookie carries it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
-    pub nonce: String,
-    pub pkce_verifier: String,
+    pub nonce: Secret,
+    pub pkce_verifier: Secret,
     pub return_to: String,
-    /// SHA-256 of the browser-binding cookie's value.
-    pub binding_hash: String,
+    /// Unix seconds; `OIDC_LOGIN_TIMEOUT` after the login started.
+    pub expires_at: u64,
 }
 
 #[cfg(test)]
@@ -93,6 +98,29 @@ mod tests {
         for bad in ["", "x", "../../etc/passwd", &"A".repeat(44), &"!".repeat(43)] {
             assert!(SessionId::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_pending_login_debug_output_shows_neither_its_nonce_nor_its_pkce_verifier() {
+        let pending = PendingLogin {
+            nonce: Secret::new("nonce-value-123".into()),
+            pkce_verifier: Secret::new("verifier-value-456".into()),
+            return_to: "/".into(),
+            expires_at: 0,
+        };
+        let debug = format!("{pending:?}");
+        assert!(
+            !debug.contains("nonce-value-123") && !debug.contains("verifier-value-456"),
+            "{debug}"
+        );
+        let json = serde_json::to_string(&pending).unwrap();
+        assert!(json.contains("nonce-value-123"), "stored as before: {json}");
+    }
+
+    #[test]
+    fn a_session_id_debug_output_hides_the_cookie_value() {
+        let id = SessionId::generate();
+        assert!(!format!("{id:?}").contains(id.as_str()));
     }
 
     #[test]
