@@ -139,8 +139,9 @@ async fn the_redis_store_conforms_on_a_standalone_server() {
 #[tokio::test]
 async fn the_redis_store_conforms_on_sentinel() {
     let sentinel = TestSentinel::start();
+    let (host, port) = sentinel.sentinel_addr.rsplit_once(':').expect("host:port");
     let mode = RedisMode::Sentinel {
-        sentinels: vec![sentinel.sentinel_addr.clone()],
+        sentinels: vec![(host.to_owned(), port.parse().expect("a port"))],
         master: MASTER_NAME.to_owned(),
         sentinel_password: None,
         node_username: None,
