@@ -146,7 +146,7 @@ fn check_accepted_claims(payload: &[u8], claims: &f::LogoutToken) {
     assert!(claims.sub.is_some() || claims.sid.is_some(), "{claims:?}");
     assert!(!claims.jti.is_empty() && claims.iss == ISSUER);
     assert!(
-        claims.iat <= NOW + SKEW && claims.exp.is_none_or(|exp| NOW < exp + SKEW),
+        claims.iat <= NOW + SKEW && claims.exp.is_none_or(|exp| NOW < exp.saturating_add(SKEW)),
         "{claims:?}"
     );
     let json: Value = serde_json::from_slice(payload).expect("accepted claims are JSON");

@@ -5,7 +5,7 @@ use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object};
 
 use super::public::BackchannelResponse;
-use crate::oidc::login::TokenError;
+use crate::oidc::login::{TokenError, UserinfoError};
 use crate::service::backchannel::BackchannelError;
 use crate::service::login::LoginError;
 use crate::service::refresh::RefreshError;
@@ -14,13 +14,13 @@ use crate::util::error_chain;
 
 /// `{"error": "<code>", "error_description": "<text>"}`
 #[derive(Debug, Clone, Object)]
-pub struct ErrorBody {
-    pub error: String,
-    pub error_description: String,
+pub(crate) struct ErrorBody {
+    pub(crate) error: String,
+    pub(crate) error_description: String,
 }
 
 impl ErrorBody {
-    pub fn new(error: &str, description: impl Into<String>) -> Json<Self> {
+    pub(crate) fn new(error: &str, description: impl Into<String>) -> Json<Self> {
         Json(Self {
             error: error.to_owned(),
             error_description: description.into(),
@@ -31,7 +31,7 @@ impl ErrorBody {
 /// Errors of the JSON endpoints.
 #[derive(Debug, ApiResponse)]
 #[oai(bad_request_handler = "json_bad_request")]
-pub enum JsonError {
+pub(crate) enum JsonError {
     /// The request is malformed.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -55,7 +55,7 @@ impl JsonError {
     }
 }
 
-pub fn json_bad_request(err: poem::Error) -> JsonError {
+pub(crate) fn json_bad_request(err: poem::Error) -> JsonError {
     JsonError::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
 }
 
@@ -69,7 +69,7 @@ impl From<StoreError> for JsonError {
 /// Errors a browser lands on: a small HTML page with the reason, escaped.
 #[derive(Debug, ApiResponse)]
 #[oai(bad_request_handler = "page_bad_request")]
-pub enum PageError {
+pub(crate) enum PageError {
     #[oai(status = 400)]
     BadRequest(Html<String>),
     #[oai(status = 401)]
@@ -82,11 +82,11 @@ pub enum PageError {
     Unavailable(Html<String>),
 }
 
-pub fn page_bad_request(err: poem::Error) -> PageError {
+pub(crate) fn page_bad_request(err: poem::Error) -> PageError {
     PageError::BadRequest(page("Bad request", &err.to_string()))
 }
 
-pub fn page(title: &str, detail: &str) -> Html<String> {
+pub(crate) fn page(title: &str, detail: &str) -> Html<String> {
     let title = html_escape::encode_text(title);
     let detail = html_escape::encode_text(detail);
     Html(format!(
@@ -113,12 +113,18 @@ impl From<LoginError> for PageError {
         tracing::warn!(reason = e.reason(), error = %detail, "login failed");
         match e {
             LoginError::Store(store) => store.into(),
-            LoginError::ProviderNotReady(_) => PageError::Unavailable(page("Sign-in unavailable", &detail)),
-            // The browser learns that the provider is unreachable, not its address: that is for the log.
-            LoginError::Token(TokenError::Unreachable(_)) => PageError::BadGateway(page(
-                "Sign-in failed",
-                "The identity provider could not be reached. Please try again shortly.",
+            // The browser learns that the provider is unavailable, not its addresses or the
+            // error chain: that is for the log.
+            LoginError::ProviderNotReady(_) => PageError::Unavailable(page(
+                "Sign-in unavailable",
+                "The identity provider is not available yet. Please try again shortly.",
             )),
+            LoginError::Token(TokenError::Unreachable(_)) | LoginError::Userinfo(UserinfoError::Unreachable(_)) => {
+                PageError::BadGateway(page(
+                    "Sign-in failed",
+                    "The identity provider could not be reached. Please try again shortly.",
+                ))
+            }
             LoginError::Refused(_) => PageError::Forbidden(page("Access denied", &detail)),
             LoginError::TokensTooLarge(_) => PageError::BadGateway(page(
                 "Sign-in failed",
@@ -153,8 +159,10 @@ impl From<RefreshError> for JsonError {
                     "the identity provider could not refresh the tokens",
                 ))
             }
+            // Its message only: the causes (provider URLs among them) are for the log.
             e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy) => {
-                Self::Unavailable(ErrorBody::new("temporarily_unavailable", error_chain(&e)))
+                tracing::warn!(error = %error_chain(&e), "refresh not possible now");
+                Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
             }
         }
     }

@@ -9,6 +9,7 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{ErrorBody, JsonError, PageError};
+use super::logout_page::LogoutGet;
 use crate::domain::Secret;
 use crate::service::login::Callback;
 use crate::service::refresh::{RefreshError, RefreshKind};
@@ -34,13 +35,13 @@ pub(crate) enum Redirect {
 /// The signed-in user, for the frontend. Never holds tokens.
 #[derive(Debug, Object)]
 pub(crate) struct Me {
-    pub sub: String,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub groups: Vec<String>,
+    pub(crate) sub: String,
+    pub(crate) username: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) groups: Vec<String>,
     /// Unix seconds: when the session ends if it is not used again.
-    pub session_expires_at: u64,
+    pub(crate) session_expires_at: u64,
 }
 
 #[derive(ApiResponse)]
@@ -52,7 +53,7 @@ pub(crate) enum MeResponse {
 /// `application/x-www-form-urlencoded` body of a back-channel logout.
 #[derive(Object, serde::Deserialize)]
 pub(crate) struct BackchannelForm {
-    pub logout_token: String,
+    pub(crate) logout_token: String,
 }
 
 #[derive(ApiResponse)]
@@ -78,7 +79,7 @@ pub(crate) fn backchannel_bad_request(err: poem::Error) -> BackchannelResponse {
 #[derive(Debug, Object)]
 pub(crate) struct Refreshed {
     /// Unix seconds; absent when the provider did not say.
-    pub access_token_expires_at: Option<u64>,
+    pub(crate) access_token_expires_at: Option<u64>,
 }
 
 #[derive(ApiResponse)]
@@ -159,10 +160,16 @@ impl PublicApi {
         })))
     }
 
-    /// End the session and sign out at the provider (RP-Initiated Logout).
+    /// End the session and sign out at the provider (RP-Initiated Logout). From another
+    /// site (`Sec-Fetch-Site: cross-site`) it ends nothing and shows a page whose button
+    /// signs out instead.
     #[oai(path = "/auth/logout", method = "get")]
-    async fn logout_get(&self, jar: &CookieJar) -> Result<Redirect, PageError> {
-        self.logout(jar).await
+    async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Result<LogoutGet, PageError> {
+        if super::same_site::is_cross_site(req) {
+            return Ok(LogoutGet::confirm());
+        }
+        let Redirect::Found(to) = self.logout(jar).await?;
+        Ok(LogoutGet::Found(to))
     }
 
     /// End the session and sign out at the provider; refused for cross-site callers.

@@ -1,6 +1,8 @@
 //! The authorization code flow with PKCE: building the request, exchanging the code,
 //! refreshing, and reading userinfo.
 
+use std::time::Duration;
+
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
 use openidconnect::{
     reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
@@ -35,14 +37,14 @@ fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
 }
 
 /// A started login: where to send the browser, and what to remember until it returns.
-pub struct AuthRequest {
-    pub url: Url,
-    pub state: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
+pub(crate) struct AuthRequest {
+    pub(crate) url: Url,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
 }
 
-pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints) -> AuthRequest {
+pub(crate) fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints) -> AuthRequest {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let client = client(settings, endpoints);
     let mut request = client
@@ -76,7 +78,7 @@ pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints)
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Rejected { error: String, description: Option<String> },
     #[error("the provider could not be reached")]
@@ -89,21 +91,21 @@ pub enum TokenError {
 
 impl TokenError {
     /// The provider no longer honours the grant (`invalid_grant`): the session is over.
-    pub fn is_invalid_grant(&self) -> bool {
+    pub(crate) fn is_invalid_grant(&self) -> bool {
         matches!(self, Self::Rejected { error, .. } if error == "invalid_grant")
     }
 }
 
 /// What a token response holds, ready to store.
-pub struct TokenSet {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub access_token_expires_at: Option<u64>,
-    pub id_token: Option<CoreIdToken>,
+pub(crate) struct TokenSet {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) access_token_expires_at: Option<u64>,
+    pub(crate) id_token: Option<CoreIdToken>,
 }
 
 impl TokenSet {
-    pub fn into_tokens(self, id_token: String) -> Tokens {
+    pub(crate) fn into_tokens(self, id_token: String) -> Tokens {
         Tokens {
             id_token,
             access_token: self.access_token,
@@ -127,16 +129,24 @@ fn map_token_error<RE: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// The longest access-token lifetime believed from `expires_in`: a provider's number is
+/// capped (and added saturating), so `u64::MAX` cannot wrap into an expired token.
+const MAX_EXPIRES_IN: u64 = 365 * 86_400;
+
+fn expires_at(now: u64, expires_in: Duration) -> u64 {
+    now.saturating_add(expires_in.as_secs().min(MAX_EXPIRES_IN))
+}
+
 fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
     TokenSet {
         access_token: response.access_token().secret().clone(),
         refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-        access_token_expires_at: response.expires_in().map(|d| now() + d.as_secs()),
+        access_token_expires_at: response.expires_in().map(|d| expires_at(now(), d)),
         id_token: response.id_token().cloned(),
     }
 }
 
-pub async fn exchange_code(
+pub(crate) async fn exchange_code(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -156,7 +166,7 @@ pub async fn exchange_code(
     Ok(set)
 }
 
-pub async fn refresh(
+pub(crate) async fn refresh(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -174,7 +184,7 @@ pub async fn refresh(
 /// RFC 7009 revocation of a refresh token, authenticated as at the token endpoint.
 /// Done by hand: openidconnect refuses revocation endpoints that are not https, which
 /// would leave offline grants alive behind an http provider on a private network.
-pub async fn revoke(
+pub(crate) async fn revoke(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -222,7 +232,7 @@ pub async fn revoke(
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum UserinfoError {
+pub(crate) enum UserinfoError {
     #[error("the userinfo endpoint could not be reached")]
     Unreachable(#[source] reqwest::Error),
     #[error("the userinfo endpoint answered {0}")]
@@ -236,7 +246,7 @@ pub enum UserinfoError {
 }
 
 /// Userinfo claims; their `sub` must equal the ID token's (OIDC Core §5.3.2).
-pub async fn userinfo(
+pub(crate) async fn userinfo(
     http: &reqwest::Client,
     url: &Url,
     access_token: &str,
@@ -258,4 +268,17 @@ pub async fn userinfo(
         return Err(UserinfoError::SubjectMismatch);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_expires_in_is_capped_and_never_wraps() {
+        let now = 1_800_000_000;
+        assert_eq!(expires_at(now, Duration::from_secs(300)), now + 300);
+        assert_eq!(expires_at(now, Duration::from_secs(u64::MAX)), now + MAX_EXPIRES_IN);
+        assert_eq!(expires_at(u64::MAX, Duration::from_secs(u64::MAX)), u64::MAX);
+    }
 }

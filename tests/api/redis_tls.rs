@@ -93,11 +93,14 @@ async fn an_oidc_extra_ca_file_without_a_certificate_stops_the_start_with_status
 }
 
 #[tokio::test]
-async fn the_core_flows_and_a_failover_work_against_redis_sentinel_with_data_nodes_over_tls() {
+async fn the_core_flows_and_a_failover_work_against_redis_sentinel_over_tls() {
     let tls = TestTls::generate("private");
     let mut sentinel = TestSentinel::start_tls(&tls);
     let env = vec![
-        ("OIDC_REDIS_SENTINELS", format!("rediss://{}", sentinel.sentinel_addr)),
+        (
+            "OIDC_REDIS_SENTINELS",
+            format!("rediss://{}", sentinel.sentinel_tls_addr.as_ref().unwrap()),
+        ),
         ("OIDC_REDIS_SENTINEL_MASTER", MASTER_NAME.to_owned()),
         ("OIDC_EXTRA_CA_FILE", tls.ca_file.display().to_string()),
     ];

@@ -16,7 +16,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -58,6 +58,8 @@ const MIGRATE_BATCH: usize = 100;
 pub struct TestSentinel {
     /// `127.0.0.1:<port>` of the sentinel.
     pub sentinel_addr: String,
+    /// TLS mode: `127.0.0.1:<port>` of the sentinel's TLS listener.
+    pub sentinel_tls_addr: Option<String>,
     sentinel_port: u16,
     data_password: Option<String>,
     sentinel_password: Option<String>,
@@ -79,7 +81,8 @@ impl TestSentinel {
 
     /// The data nodes also listen with TLS (certificates of `tls`'s CA), replicate over
     /// TLS, and are monitored and announced by the sentinel on their TLS ports: clients
-    /// reach the master with `rediss://`. The sentinel itself listens in plain text.
+    /// reach the master with `rediss://`. The sentinel listens with TLS too
+    /// (`sentinel_tls_addr`), and in plain text for this harness.
     pub fn start_tls(tls: &TestTls) -> TestSentinel {
         TestSentinel::start_with(None, None, Some(tls))
     }
@@ -95,6 +98,7 @@ impl TestSentinel {
         // Declared first so that, on a panic below, it is removed after the processes.
         let dir = TempDir::new("sentinel");
         let tls_ports = RefCell::new(Vec::new());
+        let sentinel_tls_port = Cell::new(None);
         let data_conf = |port: u16, replica_of: Option<u16>| {
             let mut conf = base_conf(&dir, port);
             if let Some(tls) = tls {
@@ -155,8 +159,10 @@ impl TestSentinel {
                 conf.push_str(&format!("requirepass {}\n", conf_quote(pw)));
             }
             if let Some(tls) = tls {
-                // TLS to the data nodes only (`tls-replication`); no TLS port of its own.
-                conf.push_str(&tls.redis_conf(0));
+                // Its own TLS port beside the plain one, and TLS to the data nodes.
+                let port = free_port();
+                sentinel_tls_port.set(Some(port));
+                conf.push_str(&tls.redis_conf(port));
                 conf.push_str("tls-replication yes\n");
             }
             conf.push_str(&format!(
@@ -174,6 +180,7 @@ impl TestSentinel {
 
         let topology = TestSentinel {
             sentinel_addr: format!("127.0.0.1:{}", sentinel.port),
+            sentinel_tls_addr: sentinel_tls_port.get().map(|port| format!("127.0.0.1:{port}")),
             sentinel_port: sentinel.port,
             data_password: data_password.map(str::to_owned),
             sentinel_password: sentinel_password.map(str::to_owned),

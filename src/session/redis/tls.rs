@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use redis::cluster::ClusterClientBuilder;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{Client, ConnectionAddr, IntoConnectionInfo, RedisResult, TlsCertificates, TlsMode};
+use redis::{Client, ConnectionAddr, RedisResult, TlsCertificates, TlsMode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
@@ -90,11 +90,16 @@ impl Clients {
                 db,
                 tls: _,
             } => {
-                let addrs = sentinels
-                    .iter()
-                    .map(|s| Ok(format!("redis://{s}").into_connection_info()?.addr().clone()))
-                    .collect::<RedisResult<Vec<ConnectionAddr>>>()?;
+                // The sentinels over TLS too, as without an extra CA (see `connection`).
+                let addrs = sentinels.iter().map(|(host, port)| ConnectionAddr::TcpTls {
+                    host: host.clone(),
+                    port: *port,
+                    insecure: false,
+                    tls_params: None,
+                });
                 let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
+                    .set_client_to_sentinel_tls_mode(TlsMode::Secure)
+                    .set_client_to_sentinel_certificates(certs.clone())
                     .set_client_to_redis_tls_mode(TlsMode::Secure)
                     .set_client_to_redis_certificates(certs)
                     .set_client_to_redis_db(*db);
