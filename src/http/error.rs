@@ -107,6 +107,8 @@ impl From<LoginError> for PageError {
             LoginError::Token(ref t) if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) => {
                 PageError::BadGateway(page("Sign-in failed", &detail))
             }
+            // The provider refused or failed our pushed request: not the browser's doing.
+            LoginError::Par(_) => PageError::BadGateway(page("Sign-in failed", &detail)),
             LoginError::GroupNotAllowed | LoginError::EmailNotVerified => {
                 PageError::Forbidden(page("Access denied", &detail))
             }

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod internal;
+pub mod jwks;
 pub mod lenient;
 mod observe;
 pub mod public;
@@ -26,6 +27,9 @@ pub fn openapi_json(service: &Arc<Service>) -> String {
             public::PublicApi {
                 service: service.clone(),
             },
+            jwks::JwksApi {
+                service: service.clone(),
+            },
             internal::InternalApi {
                 service: service.clone(),
             },
@@ -38,7 +42,16 @@ pub fn openapi_json(service: &Arc<Service>) -> String {
 
 pub fn public_routes(service: Arc<Service>) -> impl Endpoint {
     let metrics = service.metrics.clone();
-    let api = OpenApiService::new(public::PublicApi { service }, TITLE, VERSION);
+    let api = OpenApiService::new(
+        (
+            public::PublicApi {
+                service: service.clone(),
+            },
+            jwks::JwksApi { service },
+        ),
+        TITLE,
+        VERSION,
+    );
     let api = Route::new().nest("/", api).with(CookieJarManager::new());
     Observed::any(api, Listener::Public, metrics)
 }

@@ -101,6 +101,7 @@ impl Provider {
                 .metrics
                 .provider_call("discovery", discovery::discover(&self.http, &self.settings))
                 .await?;
+            discovery::require_par(&self.settings, &found)?;
             let keys = self
                 .metrics
                 .provider_call("jwks", discovery::fetch_jwks(&self.http, &found.endpoints.jwks))

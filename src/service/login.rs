@@ -7,6 +7,7 @@ use super::Service;
 use crate::oidc::claims::merge_claims;
 use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
 use crate::oidc::login::{self, TokenError, UserinfoError};
+use crate::oidc::par;
 use crate::oidc::provider::NotReady;
 use crate::session::{
     now, random_token, sha256_hex, Claims, PendingLogin, SessionId, SessionRecord, SessionStore, StoreError,
@@ -52,6 +53,8 @@ pub enum LoginError {
     NotBoundToBrowser,
     #[error("the response names another issuer (`iss` parameter, RFC 9207)")]
     WrongIssuer,
+    #[error("pushing the authorization request to the provider failed")]
+    Par(#[source] TokenError),
     #[error("exchanging the authorization code failed")]
     Token(#[source] TokenError),
     #[error("the ID token is not valid")]
@@ -76,7 +79,8 @@ impl LoginError {
             Self::UnknownState => "unknown_state",
             Self::NotBoundToBrowser => "not_bound_to_browser",
             Self::WrongIssuer => "wrong_issuer",
-            Self::Token(TokenError::Unreachable(_)) => "provider_unreachable",
+            Self::Token(TokenError::Unreachable(_)) | Self::Par(TokenError::Unreachable(_)) => "provider_unreachable",
+            Self::Par(_) => "par",
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",
             Self::Userinfo(_) => "userinfo",
@@ -95,7 +99,17 @@ impl Service {
             None => self.settings.redirects.post_login.clone(),
         };
         let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
-        let request = login::authorization_request(&self.provider.settings, &discovered.endpoints);
+        let mut request = login::authorization_request(&self.provider.settings, &discovered.endpoints);
+        if let Some(par_endpoint) = &discovered.endpoints.pushed_authorization {
+            let push = par::push(
+                &self.provider.settings,
+                &discovered.endpoints,
+                &self.provider.http,
+                par_endpoint,
+                &request.url,
+            );
+            request.url = self.metrics.provider_call("par", push).await.map_err(LoginError::Par)?;
+        }
         let binding = random_token();
         let pending = PendingLogin {
             nonce: request.nonce,

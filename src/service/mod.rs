@@ -51,6 +51,17 @@ impl Service {
 }
 
 impl Service {
+    /// The public JWK Set of the `private_key_jwt` keys; `None` without a key. Each key's
+    /// `alg` is the one it signs with for this provider (RS256 or PS256 for RSA).
+    pub fn client_jwks(&self) -> Option<Vec<crate::oidc::client_auth::Jwk>> {
+        let keys = self.provider.settings.private_keys.as_ref()?;
+        let discovered = self.provider.discovered().ok();
+        let advertised = discovered
+            .as_ref()
+            .and_then(|d| d.endpoints.client_assertion_algs.as_deref());
+        Some(keys.jwk_set(advertised))
+    }
+
     /// This site, or one of `OIDC_ALLOWED_RETURN_ORIGINS`.
     pub fn is_trusted_origin(&self, origin: &url::Origin) -> bool {
         origin == &self.own_origin || self.settings.redirects.allowed_return_origins.contains(origin)
