@@ -177,3 +177,164 @@ fn private_keys(raw: &RawClientAuth<'_>, p: &mut Problems) -> Option<ClientKeys>
     }
     ClientKeys::new(keys)
 }
+
+#[cfg(test)]
+mod tests {
+    use p256::elliptic_curve::Generate;
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+
+    use crate::config::{ClientAuthMethod, ParMode, Problem, Settings};
+
+    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let base = [
+            ("OIDC_ISSUER_URL", "https://id.example.com"),
+            ("OIDC_CLIENT_ID", "app"),
+            ("OIDC_REDIRECT_URI", "https://app.example.com/auth/callback"),
+        ];
+        base.iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ec_pem() -> String {
+        p256::SecretKey::generate()
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string()
+    }
+
+    fn problems(extra: &[(&str, &str)]) -> Vec<Problem> {
+        Settings::from_vars(vars(extra)).expect_err("a problem").problems
+    }
+
+    fn named(problems: &[Problem], var: &str) -> String {
+        problems
+            .iter()
+            .find(|p| p.var == var)
+            .map(|p| p.message.clone())
+            .unwrap_or_else(|| panic!("{var} not named in {problems:?}"))
+    }
+
+    #[test]
+    fn a_private_key_alone_means_private_key_jwt_and_par_defaults_to_auto() {
+        let pem = ec_pem();
+        let s = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY", &pem)])).unwrap();
+        assert_eq!(s.provider.auth_method, ClientAuthMethod::PrivateKeyJwt);
+        assert_eq!(s.provider.par, ParMode::Auto);
+        assert!(s.provider.client_secret.is_none());
+        let keys = s.provider.private_keys.as_ref().expect("the key");
+        assert_eq!(keys.signing().kid(), keys.signing().public_jwk().thumbprint());
+    }
+
+    #[test]
+    fn a_key_from_a_file_and_a_one_line_key_with_escaped_newlines_are_both_read() {
+        let pem = ec_pem();
+        let path = std::env::temp_dir().join(format!("oidc-key-{}.pem", crate::session::random_token()));
+        std::fs::write(&path, &pem).unwrap();
+        let from_file = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY_FILE", path.to_str().unwrap())]));
+        std::fs::remove_file(&path).unwrap();
+        let one_line = pem.trim_end().replace('\n', "\\n");
+        let inline = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY", &one_line)])).unwrap();
+        let kid = |s: &Settings| s.provider.private_keys.as_ref().unwrap().signing().kid().to_owned();
+        assert_eq!(kid(&from_file.unwrap()), kid(&inline));
+    }
+
+    #[test]
+    fn a_configured_key_id_replaces_the_thumbprint() {
+        let pem = ec_pem();
+        let s = Settings::from_vars(vars(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "key-2026"),
+            ("OIDC_PAR", "always"),
+        ]))
+        .unwrap();
+        assert_eq!(s.provider.private_keys.unwrap().signing().kid(), "key-2026");
+        assert_eq!(s.provider.par, ParMode::Always);
+    }
+
+    #[test]
+    fn a_secret_and_a_key_together_and_a_bad_par_value_are_reported_together() {
+        let pem = ec_pem();
+        let found = problems(&[
+            ("OIDC_CLIENT_SECRET", "s3cret-value"),
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_PAR", "sometimes"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_SECRET").contains("private key"));
+        assert!(named(&found, "OIDC_PAR").contains("auto, always or never"));
+        assert!(!format!("{found:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn a_key_and_a_key_file_together_are_a_problem_naming_the_file() {
+        let pem = ec_pem();
+        let found = problems(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_CLIENT_PRIVATE_KEY_FILE", "/etc/key.pem"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_FILE").contains("only one"));
+    }
+
+    #[test]
+    fn an_unreadable_key_file_is_a_problem_naming_the_path() {
+        let found = problems(&[("OIDC_CLIENT_PRIVATE_KEY_FILE", "/nonexistent/key.pem")]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_FILE").contains("/nonexistent/key.pem"));
+    }
+
+    #[test]
+    fn a_weak_key_is_a_problem_that_never_quotes_the_key() {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let weak = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+        let pem = weak.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let found = problems(&[("OIDC_CLIENT_PRIVATE_KEY", &pem)]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY").contains("1024 bits"));
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(!format!("{found:?}").contains(&body[..24]));
+    }
+
+    #[test]
+    fn private_key_jwt_without_a_key_and_a_key_id_without_a_key_are_problems() {
+        let found = problems(&[
+            ("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt"),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "k1"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_AUTH_METHOD").contains("no private key"));
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_ID").contains("no private key"));
+    }
+
+    #[test]
+    fn a_secret_method_with_only_a_key_is_a_problem_pointing_at_private_key_jwt() {
+        let pem = ec_pem();
+        let found = problems(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_CLIENT_AUTH_METHOD", "client_secret_basic"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_AUTH_METHOD").contains("private_key_jwt"));
+    }
+
+    #[test]
+    fn key_ids_must_match_the_keys_one_for_one() {
+        let two = format!("{}{}", ec_pem(), ec_pem());
+        let found = problems(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &two),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "only-one"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_ID").contains("1 key id(s) for 2 key(s)"));
+        let s = Settings::from_vars(vars(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &two),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "new, old"),
+        ]))
+        .unwrap();
+        let kids: Vec<&str> = s
+            .provider
+            .private_keys
+            .as_ref()
+            .unwrap()
+            .all()
+            .iter()
+            .map(|k| k.kid())
+            .collect();
+        assert_eq!(kids, ["new", "old"]);
+    }
+}

@@ -5,6 +5,8 @@ mod common;
 
 mod backchannel;
 mod check;
+mod client_auth;
+mod client_auth_check;
 mod forging_provider;
 mod helpers;
 mod id_token;
