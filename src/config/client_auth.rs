@@ -5,7 +5,7 @@
 use super::settings::{ClientAuthMethod, ParMode};
 use super::{Problems, Secret};
 use crate::oidc::client_auth::{parse_pem, ClientKeys};
-use crate::oidc::provider::error_chain;
+use crate::util::error_chain;
 
 const KEY: &str = "OIDC_CLIENT_PRIVATE_KEY";
 const KEY_FILE: &str = "OIDC_CLIENT_PRIVATE_KEY_FILE";
@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn a_key_from_a_file_and_a_one_line_key_with_escaped_newlines_are_both_read() {
         let pem = ec_pem();
-        let path = std::env::temp_dir().join(format!("oidc-key-{}.pem", crate::session::random_token()));
+        let path = std::env::temp_dir().join(format!("oidc-key-{}.pem", crate::util::random_token()));
         std::fs::write(&path, &pem).unwrap();
         let from_file = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY_FILE", path.to_str().unwrap())]));
         std::fs::remove_file(&path).unwrap();

@@ -7,9 +7,9 @@ use std::time::Duration;
 use url::Url;
 
 use super::Secret;
-use crate::oidc::claims::ClaimPath;
+use crate::crypto::KeyRing;
+use crate::domain::ClaimPath;
 use crate::oidc::client_auth::ClientKeys;
-use crate::session::crypto::KeyRing;
 
 pub use super::redis::{RedisMode, RedisSettings};
 

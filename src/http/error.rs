@@ -4,9 +4,13 @@
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object};
 
-use crate::oidc::provider::error_chain;
+use super::public::BackchannelResponse;
+use crate::oidc::login::TokenError;
+use crate::service::backchannel::BackchannelError;
 use crate::service::login::LoginError;
+use crate::service::refresh::RefreshError;
 use crate::session::StoreError;
+use crate::util::error_chain;
 
 /// `{"error": "<code>", "error_description": "<text>"}`
 #[derive(Debug, Clone, Object)]
@@ -43,6 +47,12 @@ pub enum JsonError {
     /// Redis or the provider is unavailable; try again.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
+}
+
+impl JsonError {
+    pub(crate) fn no_session() -> Self {
+        Self::Unauthorized(ErrorBody::new("unauthorized", "no live session"))
+    }
 }
 
 pub fn json_bad_request(err: poem::Error) -> JsonError {
@@ -104,14 +114,20 @@ impl From<LoginError> for PageError {
         match e {
             LoginError::Store(store) => store.into(),
             LoginError::ProviderNotReady(_) => PageError::Unavailable(page("Sign-in unavailable", &detail)),
-            LoginError::Token(ref t) if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) => {
-                PageError::BadGateway(page("Sign-in failed", &detail))
+            // The browser learns that the provider is unreachable, not its address: that is for the log.
+            LoginError::Token(TokenError::Unreachable(_)) | LoginError::Par(TokenError::Unreachable(_)) => {
+                PageError::BadGateway(page(
+                    "Sign-in failed",
+                    "The identity provider could not be reached. Please try again shortly.",
+                ))
             }
             // The provider refused or failed our pushed request: not the browser's doing.
             LoginError::Par(_) => PageError::BadGateway(page("Sign-in failed", &detail)),
-            LoginError::GroupNotAllowed | LoginError::EmailNotVerified => {
-                PageError::Forbidden(page("Access denied", &detail))
-            }
+            LoginError::Refused(_) => PageError::Forbidden(page("Access denied", &detail)),
+            LoginError::TokensTooLarge(_) => PageError::BadGateway(page(
+                "Sign-in failed",
+                "The identity provider issued tokens too large for a session. Please contact the administrator.",
+            )),
             LoginError::Provider { .. } => PageError::Forbidden(page("Sign-in was not completed", &detail)),
             LoginError::IdToken(_) | LoginError::Userinfo(_) | LoginError::Token(_) => {
                 PageError::Unauthorized(page("Sign-in failed", &detail))
@@ -121,6 +137,50 @@ impl From<LoginError> for PageError {
             | LoginError::UnknownState
             | LoginError::NotBoundToBrowser
             | LoginError::WrongIssuer => PageError::BadRequest(page("Sign-in failed", &detail)),
+        }
+    }
+}
+
+impl From<RefreshError> for JsonError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Ended => Self::no_session(),
+            RefreshError::NoRefreshToken => Self::BadRequest(ErrorBody::new(
+                "invalid_request",
+                "the session holds no refresh token (the provider issued none: see OIDC_SCOPES and OIDC_PROMPT)",
+            )),
+            RefreshError::Store(e) => e.into(),
+            e @ RefreshError::Provider(_) => {
+                tracing::warn!(error = %error_chain(&e), "refresh failed");
+                Self::BadGateway(ErrorBody::new(
+                    "bad_gateway",
+                    "the identity provider could not refresh the tokens",
+                ))
+            }
+            e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy) => {
+                Self::Unavailable(ErrorBody::new("temporarily_unavailable", error_chain(&e)))
+            }
+        }
+    }
+}
+
+impl From<BackchannelError> for BackchannelResponse {
+    fn from(e: BackchannelError) -> Self {
+        let unavailable =
+            |e: &BackchannelError| Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()));
+        match e {
+            BackchannelError::Store(_) => {
+                tracing::error!(error = %error_chain(&e), "back-channel logout failed: session store");
+                unavailable(&e)
+            }
+            BackchannelError::ProviderNotReady(_) => {
+                tracing::warn!(error = %error_chain(&e), "back-channel logout deferred: provider not ready");
+                unavailable(&e)
+            }
+            _ => {
+                tracing::warn!(error = %e, "back-channel logout refused");
+                Self::BadRequest(ErrorBody::new("invalid_request", e.to_string()))
+            }
         }
     }
 }

@@ -43,6 +43,12 @@ pub enum IdTokenError {
     Payload,
 }
 
+impl crate::oidc::client::KeyError for IdTokenError {
+    fn is_unknown_key(&self) -> bool {
+        IdTokenError::is_unknown_key(self)
+    }
+}
+
 impl IdTokenError {
     pub fn is_unknown_key(&self) -> bool {
         matches!(self, Self::UnknownKey)

@@ -12,9 +12,9 @@ use url::Url;
 
 use super::client_auth::{assertion_params, authenticated_post, SignError};
 use super::discovery::Endpoints;
-use super::provider::error_chain;
 use crate::config::{ClientAuthMethod, ProviderSettings};
-use crate::session::{now, Tokens};
+use crate::domain::{now, Tokens};
+use crate::session::store::Cause;
 
 type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
 
@@ -83,8 +83,8 @@ pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints)
 pub enum TokenError {
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Rejected { error: String, description: Option<String> },
-    #[error("the provider could not be reached: {0}")]
-    Unreachable(String),
+    #[error("the provider could not be reached")]
+    Unreachable(#[source] Cause),
     #[error("the provider's token response is invalid: {0}")]
     InvalidResponse(String),
     #[error("the provider's token response holds no ID token")]
@@ -118,7 +118,7 @@ impl TokenSet {
     }
 }
 
-fn map_token_error<RE: std::error::Error + 'static>(
+fn map_token_error<RE: std::error::Error + Send + Sync + 'static>(
     e: RequestTokenError<RE, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
 ) -> TokenError {
     match e {
@@ -126,7 +126,7 @@ fn map_token_error<RE: std::error::Error + 'static>(
             error: r.error().to_string(),
             description: r.error_description().cloned(),
         },
-        RequestTokenError::Request(e) => TokenError::Unreachable(error_chain(&e)),
+        RequestTokenError::Request(e) => TokenError::Unreachable(Box::new(e)),
         // Never the body: it may hold tokens.
         RequestTokenError::Parse(e, _) => TokenError::InvalidResponse(e.path().to_string()),
         RequestTokenError::Other(m) => TokenError::InvalidResponse(m),
@@ -200,7 +200,7 @@ pub async fn revoke(
         .map_err(TokenError::ClientAssertion)?
         .send()
         .await
-        .map_err(|e| TokenError::Unreachable(error_chain(&e)))?;
+        .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
     if response.status().is_success() {
         return Ok(());
     }
@@ -228,8 +228,8 @@ pub(crate) fn error_response(endpoint: &str, status: u16, body: &[u8]) -> TokenE
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserinfoError {
-    #[error("the userinfo endpoint could not be reached: {0}")]
-    Unreachable(String),
+    #[error("the userinfo endpoint could not be reached")]
+    Unreachable(#[source] reqwest::Error),
     #[error("the userinfo endpoint answered {0}")]
     Status(u16),
     #[error(
@@ -253,14 +253,11 @@ pub async fn userinfo(
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
+        .map_err(UserinfoError::Unreachable)?;
     if !response.status().is_success() {
         return Err(UserinfoError::Status(response.status().as_u16()));
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
+    let body = response.bytes().await.map_err(UserinfoError::Unreachable)?;
     let claims: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
     if claims.get("sub").and_then(Value::as_str) != Some(expected_sub) {
         return Err(UserinfoError::SubjectMismatch);

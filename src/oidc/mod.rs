@@ -2,6 +2,7 @@
 //! claims, and logout.
 
 pub mod claims;
+pub mod client;
 pub mod client_auth;
 pub mod discovery;
 pub mod id_token;

@@ -8,7 +8,6 @@ use url::Url;
 use super::client_auth::authenticated_post;
 use super::discovery::Endpoints;
 use super::login::{error_response, TokenError};
-use super::provider::error_chain;
 use crate::config::ProviderSettings;
 
 /// Pushes the parameters of `authorize_url` (built for the authorization endpoint) to
@@ -32,12 +31,12 @@ pub async fn push(
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| TokenError::Unreachable(error_chain(&e)))?;
+        .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
     let status = response.status();
     let body = response
         .bytes()
         .await
-        .map_err(|e| TokenError::Unreachable(error_chain(&e)))?;
+        .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
     if !status.is_success() {
         return Err(error_response(
             "the pushed authorization request endpoint",

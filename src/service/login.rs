@@ -3,32 +3,31 @@
 use url::Url;
 
 use super::return_to::{ReturnTo, ReturnToRejected};
-use super::Service;
+use super::{Refusal, Service};
+use crate::domain::{now, Claims, Secret};
 use crate::oidc::claims::merge_claims;
+use crate::oidc::client::{verify_with_refetch, KeyRequester};
 use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
 use crate::oidc::login::{self, TokenError, UserinfoError};
-use crate::oidc::par;
 use crate::oidc::provider::NotReady;
-use crate::session::{
-    now, random_token, sha256_hex, Claims, PendingLogin, SessionId, SessionRecord, SessionStore, StoreError,
-    StoredTokens,
-};
+use crate::session::{NewSession, PendingLogin, SaveError, SessionId, StoreError, TooLarge};
+use crate::util::{random_token, secrets_equal, sha256_hex};
 
-pub struct StartedLogin {
+pub(crate) struct StartedLogin {
     pub authorize_url: Url,
     pub state: String,
     pub binding: String,
 }
 
-pub struct FinishedLogin {
+pub(crate) struct FinishedLogin {
     pub session: SessionId,
     pub return_to: String,
 }
 
 /// Parameters of the provider's redirect back to `/auth/callback`.
 #[derive(Debug, Default)]
-pub struct Callback {
-    pub code: Option<String>,
+pub(crate) struct Callback {
+    pub code: Option<Secret>,
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
@@ -36,7 +35,7 @@ pub struct Callback {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LoginError {
+pub(crate) enum LoginError {
     #[error(transparent)]
     ReturnTo(#[from] ReturnToRejected),
     #[error("the identity provider is not available yet ({0})")]
@@ -61,15 +60,24 @@ pub enum LoginError {
     IdToken(#[source] IdTokenError),
     #[error("reading userinfo failed")]
     Userinfo(#[source] UserinfoError),
-    #[error("your account is not in a group allowed to sign in")]
-    GroupNotAllowed,
-    #[error("your email address is not verified")]
-    EmailNotVerified,
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("the provider's tokens cannot be stored")]
+    TokensTooLarge(#[source] TooLarge),
+}
+
+impl From<SaveError> for LoginError {
+    fn from(e: SaveError) -> Self {
+        match e {
+            SaveError::TooLarge(e) => Self::TokensTooLarge(e),
+            SaveError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl LoginError {
     /// A short, stable label for metrics and logs.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::ReturnTo(_) => "return_to",
             Self::ProviderNotReady(_) => "provider_not_ready",
@@ -84,14 +92,15 @@ impl LoginError {
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",
             Self::Userinfo(_) => "userinfo",
-            Self::GroupNotAllowed => "group_not_allowed",
-            Self::EmailNotVerified => "email_not_verified",
+            Self::Refused(Refusal::GroupNotAllowed) => "group_not_allowed",
+            Self::Refused(Refusal::EmailNotVerified) => "email_not_verified",
+            Self::TokensTooLarge(_) => "tokens_too_large",
         }
     }
 }
 
 impl Service {
-    pub async fn start_login(&self, return_to: Option<&str>) -> Result<StartedLogin, LoginError> {
+    pub(crate) async fn start_login(&self, return_to: Option<&str>) -> Result<StartedLogin, LoginError> {
         let return_to = match return_to {
             Some(raw) => {
                 ReturnTo::parse(raw, &self.own_origin, &self.settings.redirects.allowed_return_origins)?.into_string()
@@ -99,25 +108,23 @@ impl Service {
             None => self.settings.redirects.post_login.clone(),
         };
         let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
-        let mut request = login::authorization_request(&self.provider.settings, &discovered.endpoints);
+        let mut request = login::authorization_request(self.provider.settings(), &discovered.endpoints);
         if let Some(par_endpoint) = &discovered.endpoints.pushed_authorization {
-            let push = par::push(
-                &self.provider.settings,
-                &discovered.endpoints,
-                &self.provider.http,
-                par_endpoint,
-                &request.url,
-            );
-            request.url = self.metrics.provider_call("par", push).await.map_err(LoginError::Par)?;
+            request.url = self
+                .provider
+                .push_authorization_request(&discovered.endpoints, par_endpoint, &request.url)
+                .await
+                .map_err(LoginError::Par)?;
         }
         let binding = random_token();
         let pending = PendingLogin {
-            nonce: request.nonce,
-            pkce_verifier: request.pkce_verifier,
+            nonce: Secret::new(request.nonce),
+            pkce_verifier: Secret::new(request.pkce_verifier),
             return_to,
             binding_hash: sha256_hex(binding.as_bytes()),
         };
-        self.store
+        self.sessions
+            .store()
             .put_pending(&request.state, &pending, self.settings.session.login_timeout)
             .await?;
         self.metrics.login("started", "");
@@ -131,7 +138,7 @@ impl Service {
     /// `binding` is the value of this login's binding cookie, if the browser sent it.
     /// `previous` is the browser's current session cookie, if any: a successful login
     /// replaces that session.
-    pub async fn finish_login(
+    pub(crate) async fn finish_login(
         &self,
         callback: Callback,
         binding: Option<&str>,
@@ -141,7 +148,7 @@ impl Service {
         if let (Ok(_), Some(previous)) = (&result, previous.and_then(SessionId::parse)) {
             // A new login replaces the browser's old session rather than leaving it behind.
             // Not revoked at the provider: both may share one grant.
-            if let Err(e) = self.store.remove(&previous.key()).await {
+            if let Err(e) = self.sessions.store().remove(&previous.key()).await {
                 tracing::warn!(error = %e, "removing the session this login replaces failed");
             }
         }
@@ -156,7 +163,7 @@ impl Service {
         if let Some(error) = callback.error {
             // The attempt is over either way: burn its state so it cannot be resumed.
             if let Some(state) = &callback.state {
-                self.store.take_pending(state).await?;
+                self.sessions.store().take_pending(state).await?;
             }
             return Err(LoginError::Provider {
                 error,
@@ -165,31 +172,29 @@ impl Service {
         }
         let state = callback.state.clone().ok_or(LoginError::MissingParameter("state"))?;
         // Taken first, whatever follows: a state is good for one attempt only.
-        let pending = self.store.take_pending(&state).await?.ok_or(LoginError::UnknownState)?;
-        let bound = binding.is_some_and(|b| subtle_eq(&sha256_hex(b.as_bytes()), &pending.binding_hash));
+        let pending = self
+            .sessions
+            .store()
+            .take_pending(&state)
+            .await?
+            .ok_or(LoginError::UnknownState)?;
+        let bound = binding
+            .is_some_and(|b| secrets_equal(sha256_hex(b.as_bytes()).as_bytes(), pending.binding_hash.as_bytes()));
         if !bound {
             return Err(LoginError::NotBoundToBrowser);
         }
         if callback
             .iss
             .as_deref()
-            .is_some_and(|iss| iss != self.provider.settings.issuer)
+            .is_some_and(|iss| iss != self.settings.provider.issuer)
         {
             return Err(LoginError::WrongIssuer);
         }
         let code = callback.code.ok_or(LoginError::MissingParameter("code"))?;
         let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
-        let settings = &self.provider.settings;
-        let exchange = login::exchange_code(
-            settings,
-            &discovered.endpoints,
-            &self.provider.http,
-            &code,
-            &pending.pkce_verifier,
-        );
         let tokens = self
-            .metrics
-            .provider_call("token", exchange)
+            .provider
+            .exchange_code(&discovered.endpoints, code.expose(), pending.pkce_verifier.expose())
             .await
             .map_err(LoginError::Token)?;
         let raw_id_token = tokens
@@ -197,16 +202,13 @@ impl Service {
             .clone()
             .ok_or(LoginError::Token(TokenError::NoIdToken))?;
         let verified = self
-            .verify_id_token(&raw_id_token, Some(&pending.nonce))
+            .verify_id_token(&raw_id_token, Some(pending.nonce.expose()))
             .await
             .map_err(LoginError::IdToken)?;
-        let userinfo = match (&discovered.endpoints.userinfo, settings.fetch_userinfo) {
+        let userinfo = match (&discovered.endpoints.userinfo, self.settings.provider.fetch_userinfo) {
             (Some(url), true) => Some(
-                self.metrics
-                    .provider_call(
-                        "userinfo",
-                        login::userinfo(&self.provider.http, url, &tokens.access_token, &verified.sub),
-                    )
+                self.provider
+                    .userinfo(url, &tokens.access_token, &verified.sub)
                     .await
                     .map_err(LoginError::Userinfo)?,
             ),
@@ -214,34 +216,20 @@ impl Service {
         };
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
-        let policy = &self.settings.claims;
-        if !policy.allowed_groups.is_empty() && !identity.groups.iter().any(|g| policy.allowed_groups.contains(g)) {
-            return Err(LoginError::GroupNotAllowed);
-        }
-        if policy.require_email_verified && identity.email_verified != Some(true) {
-            return Err(LoginError::EmailNotVerified);
-        }
+        self.admits(&identity)?;
         let session = SessionId::generate();
-        let key = session.key();
         let created_at = now();
-        let access_token_expires_at = tokens.access_token_expires_at;
-        let stored = StoredTokens::seal(
-            tokens.into_tokens(raw_id_token.to_string()),
-            self.settings.session.keys.as_ref(),
-            &key,
-        );
-        let record = SessionRecord {
+        let new = NewSession {
             identity,
             sid: verified.sid,
             claims: Claims::new(&claims),
             created_at,
-            expires_at: created_at + self.settings.session.max_lifetime.as_secs(),
-            access_token_expires_at,
-            refreshed_at: 0,
-            tokens: stored,
+            expires_at: created_at.saturating_add(self.settings.session.max_lifetime.as_secs()),
+            access_token_expires_at: tokens.access_token_expires_at,
+            tokens: tokens.into_tokens(raw_id_token.to_string()),
         };
-        self.store
-            .save(&key, &record, self.settings.session.idle_timeout)
+        self.sessions
+            .create(&session.key(), new, self.settings.session.idle_timeout)
             .await?;
         Ok(FinishedLogin {
             session,
@@ -249,13 +237,14 @@ impl Service {
         })
     }
 
-    /// Validates an ID token, re-fetching the provider's keys once when it names an unknown key.
-    pub async fn verify_id_token(
+    /// Validates an ID token from the token endpoint, re-fetching the provider's keys
+    /// once when it names an unknown key.
+    pub(crate) async fn verify_id_token(
         &self,
         token: &openidconnect::core::CoreIdToken,
         nonce: Option<&str>,
     ) -> Result<VerifiedIdToken, IdTokenError> {
-        let settings = &self.provider.settings;
+        let settings = &self.settings.provider;
         let discovered = self.provider.discovered().map_err(|_| IdTokenError::UnknownKey)?;
         let policy = IdTokenPolicy {
             issuer: &settings.issuer,
@@ -264,19 +253,28 @@ impl Service {
             algs: &discovered.id_token_algs,
             clock_skew: settings.clock_skew,
         };
-        let keys = self.provider.keys().ok_or(IdTokenError::UnknownKey)?;
-        match id_token::verify(token, &keys, &policy, nonce) {
-            Err(e) if e.is_unknown_key() => match self.provider.refetch_keys(&keys).await {
-                Some(fresh) => id_token::verify(token, &fresh, &policy, nonce),
-                None => Err(e),
-            },
-            other => other,
-        }
+        let provider = self.provider.as_ref();
+        verify_with_refetch(
+            provider,
+            KeyRequester::TokenEndpoint,
+            || IdTokenError::UnknownKey,
+            |keys| id_token::verify(token, keys, &policy, nonce),
+        )
+        .await
     }
 }
 
-/// Constant-time comparison of two equal-length hex digests.
-fn subtle_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn a_callback_debug_output_hides_the_authorization_code() {
+        let callback = Callback {
+            code: Some(Secret::new("the-authorization-code".into())),
+            state: Some("s".into()),
+            ..Callback::default()
+        };
+        assert!(!format!("{callback:?}").contains("the-authorization-code"));
+    }
 }

@@ -20,7 +20,8 @@ pub use key::{parse_pem, ClientKey, PublicJwk, SignError};
 
 use super::discovery::Endpoints;
 use crate::config::{ClientAuthMethod, ProviderSettings};
-use crate::session::{now, random_token};
+use crate::domain::now;
+use crate::util::random_token;
 
 /// RFC 7523 §3 lets the provider bound an assertion's lifetime; a minute is the common
 /// ceiling, and a fresh one is signed for every request anyway.

@@ -149,7 +149,7 @@ fn an_rsa_assertion_is_rs256_with_the_claims_rfc_7523_asks_for() {
     assert_eq!(claims["aud"], "https://id.example/realms/x");
     let (iat, exp) = (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
     assert!(exp > iat && exp - iat <= 60, "iat {iat}, exp {exp}");
-    assert!(iat.abs_diff(crate::session::now()) <= 5);
+    assert!(iat.abs_diff(crate::domain::now()) <= 5);
     assert!(claims["jti"].as_str().unwrap().len() >= 32);
 }
 

@@ -175,6 +175,12 @@ pub(crate) enum LogoutTokenError {
     MissingSubjectAndSession,
 }
 
+impl crate::oidc::client::KeyError for LogoutTokenError {
+    fn is_unknown_key(&self) -> bool {
+        LogoutTokenError::is_unknown_key(self)
+    }
+}
+
 impl LogoutTokenError {
     /// True when the token names a key the JWKS in hand does not have: re-fetch the JWKS
     /// once (rate-limited) and verify again.
