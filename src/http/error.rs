@@ -14,13 +14,13 @@ use crate::util::error_chain;
 
 /// `{"error": "<code>", "error_description": "<text>"}`
 #[derive(Debug, Clone, Object)]
-pub struct ErrorBody {
-    pub error: String,
-    pub error_description: String,
+pub(crate) struct ErrorBody {
+    pub(crate) error: String,
+    pub(crate) error_description: String,
 }
 
 impl ErrorBody {
-    pub fn new(error: &str, description: impl Into<String>) -> Json<Self> {
+    pub(crate) fn new(error: &str, description: impl Into<String>) -> Json<Self> {
         Json(Self {
             error: error.to_owned(),
             error_description: description.into(),
@@ -31,7 +31,7 @@ impl ErrorBody {
 /// Errors of the JSON endpoints.
 #[derive(Debug, ApiResponse)]
 #[oai(bad_request_handler = "json_bad_request")]
-pub enum JsonError {
+pub(crate) enum JsonError {
     /// The request is malformed.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -55,7 +55,7 @@ impl JsonError {
     }
 }
 
-pub fn json_bad_request(err: poem::Error) -> JsonError {
+pub(crate) fn json_bad_request(err: poem::Error) -> JsonError {
     JsonError::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
 }
 
@@ -69,7 +69,7 @@ impl From<StoreError> for JsonError {
 /// Errors a browser lands on: a small HTML page with the reason, escaped.
 #[derive(Debug, ApiResponse)]
 #[oai(bad_request_handler = "page_bad_request")]
-pub enum PageError {
+pub(crate) enum PageError {
     #[oai(status = 400)]
     BadRequest(Html<String>),
     #[oai(status = 401)]
@@ -82,11 +82,11 @@ pub enum PageError {
     Unavailable(Html<String>),
 }
 
-pub fn page_bad_request(err: poem::Error) -> PageError {
+pub(crate) fn page_bad_request(err: poem::Error) -> PageError {
     PageError::BadRequest(page("Bad request", &err.to_string()))
 }
 
-pub fn page(title: &str, detail: &str) -> Html<String> {
+pub(crate) fn page(title: &str, detail: &str) -> Html<String> {
     let title = html_escape::encode_text(title);
     let detail = html_escape::encode_text(detail);
     Html(format!(

@@ -33,7 +33,7 @@ pub(crate) struct InternalApi {
 #[derive(Object)]
 pub(crate) struct IntrospectRequest {
     /// The session cookie's value.
-    pub session: String,
+    pub(crate) session: String,
 }
 
 /// `{"active": false}`, or the session's user when it is live.
@@ -43,34 +43,34 @@ pub(crate) struct IntrospectRequest {
 #[derive(Default, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct Introspection {
-    pub active: bool,
+    pub(crate) active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
+    pub(crate) sub: Option<String>,
     /// The provider's session id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub(crate) sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
+    pub(crate) email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
+    pub(crate) groups: Option<Vec<String>>,
     /// Every claim of the ID token and userinfo.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub claims: Option<Claims>,
+    pub(crate) claims: Option<Claims>,
     /// Unix seconds: when the session ends if it is not used again.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_expires_at: Option<u64>,
+    pub(crate) session_expires_at: Option<u64>,
     /// Unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token_expires_at: Option<u64>,
+    pub(crate) access_token_expires_at: Option<u64>,
     /// Only with `OIDC_INTROSPECTION_EXPOSE_TOKENS=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
+    pub(crate) access_token: Option<String>,
 }
 
 #[derive(ApiResponse)]

@@ -16,24 +16,24 @@ enum Tag {
     Auth,
 }
 
-pub struct JwksApi {
-    pub service: Arc<Service>,
+pub(crate) struct JwksApi {
+    pub(crate) service: Arc<Service>,
 }
 
 /// A JSON Web Key (RFC 7517): RSA (`n`, `e`) or EC (`crv`, `x`, `y`).
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
-pub struct JsonWebKey {
-    pub kty: String,
+pub(crate) struct JsonWebKey {
+    pub(crate) kty: String,
     #[oai(rename = "use")]
-    pub use_: String,
-    pub alg: String,
-    pub kid: String,
-    pub n: Option<String>,
-    pub e: Option<String>,
-    pub crv: Option<String>,
-    pub x: Option<String>,
-    pub y: Option<String>,
+    pub(crate) use_: String,
+    pub(crate) alg: String,
+    pub(crate) kid: String,
+    pub(crate) n: Option<String>,
+    pub(crate) e: Option<String>,
+    pub(crate) crv: Option<String>,
+    pub(crate) x: Option<String>,
+    pub(crate) y: Option<String>,
 }
 
 impl From<Jwk> for JsonWebKey {
@@ -60,12 +60,12 @@ impl From<Jwk> for JsonWebKey {
 }
 
 #[derive(Debug, Object)]
-pub struct JsonWebKeySet {
-    pub keys: Vec<JsonWebKey>,
+pub(crate) struct JsonWebKeySet {
+    pub(crate) keys: Vec<JsonWebKey>,
 }
 
 #[derive(ApiResponse)]
-pub enum JwksResponse {
+pub(crate) enum JwksResponse {
     #[oai(status = 200)]
     Ok(Json<JsonWebKeySet>),
     /// No private key is configured (`OIDC_CLIENT_PRIVATE_KEY`).

@@ -208,7 +208,10 @@ impl<E: Endpoint> Endpoint for Observed<E> {
         let elapsed = started.elapsed().as_secs_f64();
         self.record(route, status, elapsed);
         let latency_ms = elapsed * 1000.0;
-        if status >= 500 {
+        if status >= 500 && quiet {
+            // A 503 from /readyz is an answer (not ready yet), not a fault of the request.
+            tracing::info!(request_id, route, status, latency_ms, "request failed");
+        } else if status >= 500 {
             tracing::warn!(request_id, route, status, latency_ms, "request failed");
         } else if elapsed >= SLOW.as_secs_f64() {
             tracing::info!(request_id, route, status, latency_ms, "slow request finished");

@@ -34,13 +34,13 @@ pub(crate) enum Redirect {
 /// The signed-in user, for the frontend. Never holds tokens.
 #[derive(Debug, Object)]
 pub(crate) struct Me {
-    pub sub: String,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub groups: Vec<String>,
+    pub(crate) sub: String,
+    pub(crate) username: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) groups: Vec<String>,
     /// Unix seconds: when the session ends if it is not used again.
-    pub session_expires_at: u64,
+    pub(crate) session_expires_at: u64,
 }
 
 #[derive(ApiResponse)]
@@ -52,7 +52,7 @@ pub(crate) enum MeResponse {
 /// `application/x-www-form-urlencoded` body of a back-channel logout.
 #[derive(Object, serde::Deserialize)]
 pub(crate) struct BackchannelForm {
-    pub logout_token: String,
+    pub(crate) logout_token: String,
 }
 
 #[derive(ApiResponse)]
@@ -78,7 +78,7 @@ pub(crate) fn backchannel_bad_request(err: poem::Error) -> BackchannelResponse {
 #[derive(Debug, Object)]
 pub(crate) struct Refreshed {
     /// Unix seconds; absent when the provider did not say.
-    pub access_token_expires_at: Option<u64>,
+    pub(crate) access_token_expires_at: Option<u64>,
 }
 
 #[derive(ApiResponse)]

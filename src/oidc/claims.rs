@@ -6,14 +6,14 @@ pub(crate) use crate::domain::{ClaimPath, Identity};
 
 /// Which claims become username, email and groups.
 #[derive(Debug, Clone)]
-pub struct ClaimMapping {
-    pub username: ClaimPath,
-    pub email: ClaimPath,
-    pub groups: ClaimPath,
+pub(crate) struct ClaimMapping {
+    pub(crate) username: ClaimPath,
+    pub(crate) email: ClaimPath,
+    pub(crate) groups: ClaimPath,
 }
 
 impl ClaimMapping {
-    pub fn identity(&self, sub: &str, claims: &Map<String, Value>) -> Identity {
+    pub(crate) fn identity(&self, sub: &str, claims: &Map<String, Value>) -> Identity {
         let string = |path: &ClaimPath| path.get(claims).and_then(Value::as_str).map(str::to_owned);
         let groups = match self.groups.get(claims) {
             Some(Value::String(g)) => vec![g.clone()],
@@ -40,7 +40,7 @@ impl ClaimMapping {
 const TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti"];
 
 /// The user's claims: the ID token's, overlaid with userinfo's (which is fresher).
-pub fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
+pub(crate) fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
     let mut claims: Map<String, Value> = id_token
         .into_iter()
         .filter(|(k, _)| !TOKEN_CLAIMS.contains(&k.as_str()))

@@ -18,13 +18,13 @@ use crate::config::ProviderSettings;
 /// such requests get a re-fetch budget of their own and cannot use up the one that logins
 /// and refreshes (tokens straight from the token endpoint) depend on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyRequester {
+pub(crate) enum KeyRequester {
     TokenEndpoint,
     Anonymous,
 }
 
 #[async_trait]
-pub trait OpenIdProvider: Send + Sync + 'static {
+pub(crate) trait OpenIdProvider: Send + Sync + 'static {
     fn settings(&self) -> &ProviderSettings;
 
     /// The discovered metadata; an error until discovery has succeeded.
@@ -67,14 +67,14 @@ pub trait OpenIdProvider: Send + Sync + 'static {
 }
 
 /// An error from checking a signature against the provider's keys.
-pub trait KeyError {
+pub(crate) trait KeyError {
     /// The token names a key the current set lacks (perhaps rotated in since we fetched).
     fn is_unknown_key(&self) -> bool;
 }
 
 /// Runs `verify` against the provider's keys and, when it names an unknown key, once more
 /// against a re-fetched set (key rotation). `missing` is the error while no keys are loaded.
-pub async fn verify_with_refetch<T, E: KeyError>(
+pub(crate) async fn verify_with_refetch<T, E: KeyError>(
     provider: &dyn OpenIdProvider,
     requester: KeyRequester,
     missing: impl FnOnce() -> E,

@@ -13,18 +13,18 @@ use crate::config::{ParMode, ProviderSettings};
 
 /// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ExtraMetadata {
-    pub end_session_endpoint: Option<Url>,
-    pub revocation_endpoint: Option<Url>,
-    pub code_challenge_methods_supported: Option<Vec<String>>,
-    pub backchannel_logout_supported: Option<bool>,
-    pub backchannel_logout_session_supported: Option<bool>,
-    pub pushed_authorization_request_endpoint: Option<Url>,
-    pub require_pushed_authorization_requests: Option<bool>,
+pub(crate) struct ExtraMetadata {
+    pub(crate) end_session_endpoint: Option<Url>,
+    pub(crate) revocation_endpoint: Option<Url>,
+    pub(crate) code_challenge_methods_supported: Option<Vec<String>>,
+    pub(crate) backchannel_logout_supported: Option<bool>,
+    pub(crate) backchannel_logout_session_supported: Option<bool>,
+    pub(crate) pushed_authorization_request_endpoint: Option<Url>,
+    pub(crate) require_pushed_authorization_requests: Option<bool>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
-pub type Metadata = ProviderMetadata<
+pub(crate) type Metadata = ProviderMetadata<
     ExtraMetadata,
     CoreAuthDisplay,
     CoreClientAuthMethod,
@@ -40,7 +40,7 @@ pub type Metadata = ProviderMetadata<
 >;
 
 #[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
+pub(crate) enum DiscoveryError {
     #[error("cannot reach the provider at {url}")]
     Unreachable {
         url: Url,
@@ -90,27 +90,27 @@ impl DiscoveryError {
 
 /// The provider as this service uses it, overrides applied.
 #[derive(Debug, Clone)]
-pub struct Endpoints {
-    pub authorization: Url,
-    pub token: Url,
-    pub userinfo: Option<Url>,
-    pub jwks: Url,
-    pub end_session: Option<Url>,
-    pub revocation: Option<Url>,
+pub(crate) struct Endpoints {
+    pub(crate) authorization: Url,
+    pub(crate) token: Url,
+    pub(crate) userinfo: Option<Url>,
+    pub(crate) jwks: Url,
+    pub(crate) end_session: Option<Url>,
+    pub(crate) revocation: Option<Url>,
     /// RFC 9126; `None` when not advertised or when `OIDC_PAR=never`.
-    pub pushed_authorization: Option<Url>,
+    pub(crate) pushed_authorization: Option<Url>,
     /// `token_endpoint_auth_signing_alg_values_supported`, when advertised: what the
     /// provider accepts for `private_key_jwt` client assertions.
-    pub client_assertion_algs: Option<Vec<String>>,
+    pub(crate) client_assertion_algs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Discovered {
-    pub endpoints: Endpoints,
+pub(crate) struct Discovered {
+    pub(crate) endpoints: Endpoints,
     /// Algorithms accepted for ID tokens: the advertised ones, never `none`.
-    pub id_token_algs: Vec<CoreJwsSigningAlgorithm>,
+    pub(crate) id_token_algs: Vec<CoreJwsSigningAlgorithm>,
     /// The raw metadata, when discovery succeeded (the `check` command reads it).
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }
 
 async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
@@ -133,7 +133,7 @@ async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Discover
     Ok(response.bytes().await.map_err(unreachable)?.to_vec())
 }
 
-pub async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+pub(crate) async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
     let body = get_json(http, url).await?;
     serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks {
         url: url.clone(),
@@ -143,7 +143,10 @@ pub async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWeb
 
 /// Fetches the discovery document (unless every core endpoint is overridden and it is
 /// unavailable) and checks its issuer byte for byte.
-pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Discovered, DiscoveryError> {
+pub(crate) async fn discover(
+    http: &reqwest::Client,
+    settings: &ProviderSettings,
+) -> Result<Discovered, DiscoveryError> {
     let metadata = match fetch_metadata(http, settings).await {
         Ok(m) => Some(m),
         // A wrong issuer is a misconfiguration; endpoint overrides must not paper over it.
@@ -220,19 +223,19 @@ pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Re
 }
 
 /// A JWS algorithm's registered name (`RS256`).
-pub fn alg_name(alg: &CoreJwsSigningAlgorithm) -> Option<String> {
+pub(crate) fn alg_name(alg: &CoreJwsSigningAlgorithm) -> Option<String> {
     serde_json::to_value(alg).ok()?.as_str().map(str::to_owned)
 }
 
 /// `OIDC_PAR=always` needs the provider's PAR endpoint: without it, no login may start.
-pub fn require_par(settings: &ProviderSettings, found: &Discovered) -> Result<(), DiscoveryError> {
+pub(crate) fn require_par(settings: &ProviderSettings, found: &Discovered) -> Result<(), DiscoveryError> {
     match (settings.par, &found.endpoints.pushed_authorization) {
         (ParMode::Always, None) => Err(DiscoveryError::ParUnavailable),
         _ => Ok(()),
     }
 }
 
-pub fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {
+pub(crate) fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {
     matches!(
         alg,
         CoreJwsSigningAlgorithm::HmacSha256 | CoreJwsSigningAlgorithm::HmacSha384 | CoreJwsSigningAlgorithm::HmacSha512

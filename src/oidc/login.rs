@@ -39,14 +39,14 @@ fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
 }
 
 /// A started login: where to send the browser, and what to remember until it returns.
-pub struct AuthRequest {
-    pub url: Url,
-    pub state: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
+pub(crate) struct AuthRequest {
+    pub(crate) url: Url,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
 }
 
-pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints) -> AuthRequest {
+pub(crate) fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints) -> AuthRequest {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let client = client(settings, endpoints);
     let mut request = client
@@ -80,7 +80,7 @@ pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints)
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Rejected { error: String, description: Option<String> },
     #[error("the provider could not be reached")]
@@ -95,21 +95,21 @@ pub enum TokenError {
 
 impl TokenError {
     /// The provider no longer honours the grant (`invalid_grant`): the session is over.
-    pub fn is_invalid_grant(&self) -> bool {
+    pub(crate) fn is_invalid_grant(&self) -> bool {
         matches!(self, Self::Rejected { error, .. } if error == "invalid_grant")
     }
 }
 
 /// What a token response holds, ready to store.
-pub struct TokenSet {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub access_token_expires_at: Option<u64>,
-    pub id_token: Option<CoreIdToken>,
+pub(crate) struct TokenSet {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) access_token_expires_at: Option<u64>,
+    pub(crate) id_token: Option<CoreIdToken>,
 }
 
 impl TokenSet {
-    pub fn into_tokens(self, id_token: String) -> Tokens {
+    pub(crate) fn into_tokens(self, id_token: String) -> Tokens {
         Tokens {
             id_token,
             access_token: self.access_token,
@@ -142,7 +142,7 @@ fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
     }
 }
 
-pub async fn exchange_code(
+pub(crate) async fn exchange_code(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -164,7 +164,7 @@ pub async fn exchange_code(
     Ok(set)
 }
 
-pub async fn refresh(
+pub(crate) async fn refresh(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -183,7 +183,7 @@ pub async fn refresh(
 /// RFC 7009 revocation of a refresh token, authenticated as at the token endpoint.
 /// Done by hand: openidconnect refuses revocation endpoints that are not https, which
 /// would leave offline grants alive behind an http provider on a private network.
-pub async fn revoke(
+pub(crate) async fn revoke(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -227,7 +227,7 @@ pub(crate) fn error_response(endpoint: &str, status: u16, body: &[u8]) -> TokenE
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum UserinfoError {
+pub(crate) enum UserinfoError {
     #[error("the userinfo endpoint could not be reached")]
     Unreachable(#[source] reqwest::Error),
     #[error("the userinfo endpoint answered {0}")]
@@ -241,7 +241,7 @@ pub enum UserinfoError {
 }
 
 /// Userinfo claims; their `sub` must equal the ID token's (OIDC Core §5.3.2).
-pub async fn userinfo(
+pub(crate) async fn userinfo(
     http: &reqwest::Client,
     url: &Url,
     access_token: &str,

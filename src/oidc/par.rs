@@ -12,7 +12,7 @@ use crate::config::ProviderSettings;
 
 /// Pushes the parameters of `authorize_url` (built for the authorization endpoint) to
 /// `par_endpoint` and returns the URL the browser is sent to instead.
-pub async fn push(
+pub(crate) async fn push(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,

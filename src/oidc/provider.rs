@@ -21,6 +21,7 @@ use crate::util::error_chain;
 /// Minimum time between two key re-fetches triggered by unknown `kid`s.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Public: the cause inside the public `StartupError`.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpClientError {
     #[error("cannot read OIDC_EXTRA_CA_FILE")]
@@ -33,7 +34,7 @@ pub enum HttpClientError {
 
 /// The client for every call to the provider: bounded by `OIDC_HTTP_TIMEOUT`, extra
 /// roots from `OIDC_EXTRA_CA_FILE`, and no redirects followed (SSRF).
-pub fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client, HttpClientError> {
+pub(crate) fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client, HttpClientError> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(settings.http_timeout)
@@ -50,7 +51,7 @@ pub fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client, HttpC
 
 /// Why the provider is not usable right now.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum NotReady {
+pub(crate) enum NotReady {
     #[error("provider metadata not loaded yet")]
     Starting,
     /// The last discovery attempt's error, shared by every request that asks meanwhile.
@@ -71,7 +72,7 @@ fn budget(requester: KeyRequester) -> usize {
     }
 }
 
-pub struct Provider {
+pub(crate) struct Provider {
     settings: ProviderSettings,
     http: reqwest::Client,
     state: RwLock<Result<Arc<Discovered>, NotReady>>,
@@ -81,7 +82,7 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn new(settings: ProviderSettings, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(settings: ProviderSettings, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
         Self {
             settings,
             http,
@@ -93,7 +94,7 @@ impl Provider {
     }
 
     /// One discovery attempt: metadata and keys, both or neither.
-    pub async fn load(&self) -> Result<(), Arc<DiscoveryError>> {
+    pub(crate) async fn load(&self) -> Result<(), Arc<DiscoveryError>> {
         let result = async {
             let found = self
                 .metrics
@@ -128,7 +129,7 @@ impl Provider {
     }
 
     /// Retries discovery with exponential backoff (1 s doubling to 60 s) until it succeeds.
-    pub async fn discover_until_ready(&self) {
+    pub(crate) async fn discover_until_ready(&self) {
         let mut delay = Duration::from_secs(1);
         loop {
             match self.load().await {

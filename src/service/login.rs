@@ -11,27 +11,31 @@ use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
 use crate::oidc::login::{self, TokenError, UserinfoError};
 use crate::oidc::provider::NotReady;
 use crate::session::{NewSession, PendingLogin, SaveError, SessionId, StoreError, TooLarge};
-use crate::util::{random_token, secrets_equal, sha256_hex};
+
+/// The longest sealed login a browser reliably keeps (4 KB per cookie, name and
+/// attributes included).
+const MAX_BINDING_COOKIE: usize = 3_800;
 
 pub(crate) struct StartedLogin {
-    pub authorize_url: Url,
-    pub state: String,
-    pub binding: String,
+    pub(crate) authorize_url: Url,
+    pub(crate) state: String,
+    /// The login-binding cookie's value: the pending login, sealed.
+    pub(crate) binding: String,
 }
 
 pub(crate) struct FinishedLogin {
-    pub session: SessionId,
-    pub return_to: String,
+    pub(crate) session: SessionId,
+    pub(crate) return_to: String,
 }
 
 /// Parameters of the provider's redirect back to `/auth/callback`.
 #[derive(Debug, Default)]
 pub(crate) struct Callback {
-    pub code: Option<Secret>,
-    pub state: Option<String>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-    pub iss: Option<String>,
+    pub(crate) code: Option<Secret>,
+    pub(crate) state: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) error_description: Option<String>,
+    pub(crate) iss: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,17 +120,17 @@ impl Service {
                 .await
                 .map_err(LoginError::Par)?;
         }
-        let binding = random_token();
         let pending = PendingLogin {
             nonce: Secret::new(request.nonce),
             pkce_verifier: Secret::new(request.pkce_verifier),
             return_to,
-            binding_hash: sha256_hex(binding.as_bytes()),
+            expires_at: now().saturating_add(self.settings.session.login_timeout.as_secs()),
         };
-        self.sessions
-            .store()
-            .put_pending(&request.state, &pending, self.settings.session.login_timeout)
-            .await?;
+        let binding = self.pending.seal(&request.state, &pending).await?;
+        if binding.len() > MAX_BINDING_COOKIE {
+            // Browsers drop cookies past 4 KB: a login that could not finish is refused now.
+            return Err(LoginError::ReturnTo(ReturnToRejected));
+        }
         self.metrics.login("started", "");
         Ok(StartedLogin {
             authorize_url: request.url,
@@ -161,28 +165,24 @@ impl Service {
 
     async fn complete_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
         if let Some(error) = callback.error {
-            // The attempt is over either way: burn its state so it cannot be resumed.
-            if let Some(state) = &callback.state {
-                self.sessions.store().take_pending(state).await?;
-            }
+            // The attempt is over either way; its binding cookie is cleared by the handler.
             return Err(LoginError::Provider {
                 error,
                 description: callback.error_description,
             });
         }
         let state = callback.state.clone().ok_or(LoginError::MissingParameter("state"))?;
-        // Taken first, whatever follows: a state is good for one attempt only.
+        // A completed login cannot be resumed, in this browser or another.
+        if self.pending.claimed(&state).await? {
+            return Err(LoginError::UnknownState);
+        }
+        // The sealed login comes only from the browser that started it.
+        let binding = binding.ok_or(LoginError::NotBoundToBrowser)?;
         let pending = self
-            .sessions
-            .store()
-            .take_pending(&state)
+            .pending
+            .open(&state, binding)
             .await?
             .ok_or(LoginError::UnknownState)?;
-        let bound = binding
-            .is_some_and(|b| secrets_equal(sha256_hex(b.as_bytes()).as_bytes(), pending.binding_hash.as_bytes()));
-        if !bound {
-            return Err(LoginError::NotBoundToBrowser);
-        }
         if callback
             .iss
             .as_deref()
@@ -197,6 +197,11 @@ impl Service {
             .exchange_code(&discovered.endpoints, code.expose(), pending.pkce_verifier.expose())
             .await
             .map_err(LoginError::Token)?;
+        // Single use, claimed once the provider has accepted the code: only a login the
+        // provider let through can make the store hold anything.
+        if !self.pending.claim(&state, self.settings.session.login_timeout).await? {
+            return Err(LoginError::UnknownState);
+        }
         let raw_id_token = tokens
             .id_token
             .clone()

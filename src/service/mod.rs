@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::oidc::claims::{ClaimMapping, Identity};
 use crate::oidc::client::OpenIdProvider;
 use crate::session::cookie::Cookies;
-use crate::session::{SessionStore, Sessions, StoreError};
+use crate::session::{PendingLogins, SessionStore, Sessions, StoreError};
 use crate::telemetry::metrics::Metrics;
 use revocation::Revoker;
 
@@ -26,6 +26,7 @@ pub(crate) struct Service {
     settings: Arc<Settings>,
     provider: Arc<dyn OpenIdProvider>,
     sessions: Sessions,
+    pending: PendingLogins,
     revoker: Revoker,
     cookies: Cookies,
     mapping: ClaimMapping,
@@ -58,6 +59,7 @@ impl Service {
         Self {
             cookies: Cookies::new(settings.cookie.clone()),
             own_origin: settings.provider.redirect_uri.origin(),
+            pending: PendingLogins::new(store.clone(), settings.session.keys.clone()),
             sessions: Sessions::new(store, settings.session.keys.clone()),
             mapping,
             metrics,

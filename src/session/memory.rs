@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::store::{SessionStore, StoreError};
-use super::{now, PendingLogin, SessionKey, SessionRecord};
+use super::{now, SessionKey, SessionRecord};
 
 #[derive(Default)]
 struct State {
@@ -19,7 +19,8 @@ struct State {
     by_sid: HashMap<String, HashSet<SessionKey>>,
     by_sub: HashMap<String, HashSet<SessionKey>>,
     jtis: HashMap<String, Instant>,
-    pending: HashMap<String, (PendingLogin, Instant)>,
+    claimed: HashMap<String, Instant>,
+    shared: HashMap<String, Vec<u8>>,
 }
 
 impl State {
@@ -164,17 +165,31 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
-    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError> {
-        let until = Instant::now() + ttl.max(Duration::from_secs(1));
-        self.state().pending.insert(state.to_owned(), (login.clone(), until));
-        Ok(())
+    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut store = self.state();
+        let claimed = store.claimed.get(state).is_some_and(|until| *until > Instant::now());
+        if !claimed {
+            let until = Instant::now() + ttl.max(Duration::from_secs(1));
+            store.claimed.insert(state.to_owned(), until);
+        }
+        Ok(!claimed)
     }
 
-    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
-        let taken = self.state().pending.remove(state);
-        Ok(taken
-            .filter(|(_, until)| *until > Instant::now())
-            .map(|(login, _)| login))
+    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .state()
+            .claimed
+            .get(state)
+            .is_some_and(|until| *until > Instant::now()))
+    }
+
+    async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+        let mut store = self.state();
+        Ok(store
+            .shared
+            .entry(name.to_owned())
+            .or_insert_with(|| candidate.to_vec())
+            .clone())
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {

@@ -2,6 +2,7 @@
 
 pub mod cookie;
 pub mod memory;
+mod pending;
 mod persist;
 pub mod record;
 pub mod redis;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::domain::{now, now_millis, Claims, Identity, Secret, Tokens};
 pub use crate::util::random_token;
 use crate::util::sha256_base64url;
+pub use pending::PendingLogins;
 pub use persist::{NewSession, SaveError, Sessions};
 pub use record::RecordError;
 pub use store::{SessionStore, StoreError};
@@ -72,14 +74,14 @@ pub struct SessionRecord {
     pub tokens: StoredTokens,
 }
 
-/// A login that has been started and not yet finished. Single use.
+/// A login that has been started and not yet finished, as its sealed cookie carries it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
     pub nonce: Secret,
     pub pkce_verifier: Secret,
     pub return_to: String,
-    /// SHA-256 of the browser-binding cookie's value.
-    pub binding_hash: String,
+    /// Unix seconds; `OIDC_LOGIN_TIMEOUT` after the login started.
+    pub expires_at: u64,
 }
 
 #[cfg(test)]
@@ -101,7 +103,7 @@ mod tests {
             nonce: Secret::new("nonce-value-123".into()),
             pkce_verifier: Secret::new("verifier-value-456".into()),
             return_to: "/".into(),
-            binding_hash: "h".into(),
+            expires_at: 0,
         };
         let debug = format!("{pending:?}");
         assert!(

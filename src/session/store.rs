@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{PendingLogin, SessionKey, SessionRecord};
+use super::{SessionKey, SessionRecord};
 
 /// A backend's own error, kept whole as the cause.
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -69,10 +69,16 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Forgets a logout token id, so that a logout which did not complete can be retried.
     async fn forget_jti(&self, id: &str) -> Result<(), StoreError>;
 
-    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError>;
+    /// Marks a login's `state` as completed for `ttl`; false when it was marked before
+    /// (a second callback for the same login).
+    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError>;
 
-    /// Takes a pending login out (single use): a second call finds nothing.
-    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError>;
+    /// Whether a login's `state` has been claimed (and not yet forgotten).
+    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError>;
+
+    /// The value of a secret shared by every replica: `candidate` if none exists yet
+    /// (the first caller's wins), else the existing one.
+    async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError>;
 
     /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions may
     /// count until their absolute end's bucket passes). For the metrics gauge.

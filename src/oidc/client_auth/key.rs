@@ -24,14 +24,14 @@ const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045
 
 /// A JWS algorithm a client key signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Alg {
+pub(crate) enum Alg {
     RS256,
     PS256,
     ES256,
 }
 
 impl Alg {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::RS256 => "RS256",
             Self::PS256 => "PS256",
@@ -42,7 +42,7 @@ impl Alg {
 
 /// Why a PEM text is not a usable client key. Never quotes the key itself.
 #[derive(Debug, thiserror::Error)]
-pub enum KeyError {
+pub(crate) enum KeyError {
     #[error("holds no PEM private key (expected -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)")]
     NoKey,
     #[error("holds a PEM block that cannot be read")]
@@ -61,7 +61,7 @@ pub enum KeyError {
 
 #[derive(Debug, thiserror::Error)]
 #[error("signing the client assertion with key `{kid}` failed")]
-pub struct SignError {
+pub(crate) struct SignError {
     kid: String,
     #[source]
     source: Box<dyn std::error::Error + Send + Sync>,
@@ -76,7 +76,7 @@ enum Private {
 /// The public half as a JWK (RFC 7517): `kty` and the key's own members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kty")]
-pub enum PublicJwk {
+pub(crate) enum PublicJwk {
     #[serde(rename = "RSA")]
     Rsa { n: String, e: String },
     #[serde(rename = "EC")]
@@ -85,7 +85,7 @@ pub enum PublicJwk {
 
 impl PublicJwk {
     /// RFC 7638: SHA-256 over the required members, in lexicographic order, no whitespace.
-    pub fn thumbprint(&self) -> String {
+    pub(crate) fn thumbprint(&self) -> String {
         let canonical = match self {
             Self::Rsa { n, e } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
             Self::Ec { crv, x, y } => format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#),
@@ -96,7 +96,7 @@ impl PublicJwk {
 
 /// One private key of the client, with the `kid` it signs under.
 #[derive(Clone)]
-pub struct ClientKey {
+pub(crate) struct ClientKey {
     kid: String,
     private: Private,
     public: PublicJwk,
@@ -112,20 +112,20 @@ impl fmt::Debug for ClientKey {
 }
 
 impl ClientKey {
-    pub fn kid(&self) -> &str {
+    pub(crate) fn kid(&self) -> &str {
         &self.kid
     }
 
-    pub fn set_kid(&mut self, kid: String) {
+    pub(crate) fn set_kid(&mut self, kid: String) {
         self.kid = kid;
     }
 
-    pub fn public_jwk(&self) -> &PublicJwk {
+    pub(crate) fn public_jwk(&self) -> &PublicJwk {
         &self.public
     }
 
     /// `RSA 2048` or `EC P-256`, for messages.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.private {
             Private::Rsa(key) => format!("RSA {}", key.n().bits()),
             Private::P256(_) => "EC P-256".to_owned(),
@@ -143,7 +143,7 @@ impl ClientKey {
     /// The algorithm to sign with, given the provider's
     /// `token_endpoint_auth_signing_alg_values_supported` (`None`: not advertised). An RSA key
     /// signs RS256 unless the provider lists only PS256 of the two.
-    pub fn alg_for(&self, advertised: Option<&[String]>) -> Alg {
+    pub(crate) fn alg_for(&self, advertised: Option<&[String]>) -> Alg {
         let own = self.algs();
         advertised
             .and_then(|list| own.iter().copied().find(|a| list.iter().any(|s| s == a.as_str())))
@@ -151,13 +151,13 @@ impl ClientKey {
     }
 
     /// Whether the provider's list (if it has one) names an algorithm this key signs with.
-    pub fn accepted_by(&self, advertised: Option<&[String]>) -> bool {
+    pub(crate) fn accepted_by(&self, advertised: Option<&[String]>) -> bool {
         advertised.is_none_or(|list| self.algs().iter().any(|a| list.iter().any(|s| s == a.as_str())))
     }
 
     /// A JWS signature over `message` (RS256/PS256: PKCS#1 v1.5 or PSS with SHA-256, the
     /// private operation blinded; ES256: deterministic ECDSA, `r || s`).
-    pub fn sign(&self, alg: Alg, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    pub(crate) fn sign(&self, alg: Alg, message: &[u8]) -> Result<Vec<u8>, SignError> {
         let failed = |source: Box<dyn std::error::Error + Send + Sync>| SignError {
             kid: self.kid.clone(),
             source,
@@ -186,7 +186,7 @@ impl ClientKey {
 
 /// Every private key in a PEM text (blocks such as `EC PARAMETERS` or `CERTIFICATE` that
 /// tools write beside a key are skipped).
-pub fn parse_pem(text: &str) -> Result<Vec<ClientKey>, KeyError> {
+pub(crate) fn parse_pem(text: &str) -> Result<Vec<ClientKey>, KeyError> {
     let mut keys = Vec::new();
     for block in pem_blocks(text) {
         let (label, der) = pem::decode_vec(block.as_bytes()).map_err(|e| KeyError::Pem(e.into()))?;

@@ -16,7 +16,7 @@ use openidconnect::reqwest;
 use serde::Serialize;
 use serde_json::json;
 
-pub use key::{parse_pem, ClientKey, PublicJwk, SignError};
+pub(crate) use key::{parse_pem, ClientKey, PublicJwk, SignError};
 
 use super::discovery::Endpoints;
 use crate::config::{ClientAuthMethod, ProviderSettings};
@@ -27,7 +27,7 @@ use crate::util::random_token;
 /// ceiling, and a fresh one is signed for every request anyway.
 const ASSERTION_LIFETIME_SECS: u64 = 60;
 
-pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The client's keys: the first signs, all are published at `/auth/jwks.json` (so a new key
 /// can be announced before it takes over).
@@ -42,31 +42,32 @@ impl fmt::Debug for ClientKeys {
 
 /// One entry of the published JWK Set.
 #[derive(Debug, Clone, Serialize)]
-pub struct Jwk {
+pub(crate) struct Jwk {
     #[serde(rename = "use")]
-    pub use_: &'static str,
-    pub alg: &'static str,
-    pub kid: String,
+    pub(crate) use_: &'static str,
+    pub(crate) alg: &'static str,
+    pub(crate) kid: String,
     #[serde(flatten)]
-    pub public: PublicJwk,
+    pub(crate) public: PublicJwk,
 }
 
 impl ClientKeys {
     /// Keys in signing order; at least one.
-    pub fn new(keys: Vec<ClientKey>) -> Option<Self> {
+    pub(crate) fn new(keys: Vec<ClientKey>) -> Option<Self> {
         (!keys.is_empty()).then(|| Self(Arc::new(keys)))
     }
 
-    pub fn signing(&self) -> &ClientKey {
+    pub(crate) fn signing(&self) -> &ClientKey {
         &self.0[0]
     }
 
-    pub fn all(&self) -> &[ClientKey] {
+    #[cfg(test)]
+    pub(crate) fn all(&self) -> &[ClientKey] {
         &self.0
     }
 
     /// The public JWK Set; each key's `alg` is the one it signs with for this provider.
-    pub fn jwk_set(&self, advertised: Option<&[String]>) -> Vec<Jwk> {
+    pub(crate) fn jwk_set(&self, advertised: Option<&[String]>) -> Vec<Jwk> {
         self.0
             .iter()
             .map(|key| Jwk {
@@ -80,7 +81,7 @@ impl ClientKeys {
 
     /// A client assertion: `iss` = `sub` = the client id, `aud` = the issuer, a unique `jti`,
     /// valid for [`ASSERTION_LIFETIME_SECS`].
-    pub fn assertion(
+    pub(crate) fn assertion(
         &self,
         client_id: &str,
         audience: &str,
@@ -107,7 +108,7 @@ impl ClientKeys {
 
 /// `client_assertion_type` and `client_assertion` for one request, when the client
 /// authenticates with a private key; nothing otherwise.
-pub fn assertion_params(
+pub(crate) fn assertion_params(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
 ) -> Result<Vec<(&'static str, String)>, SignError> {
@@ -130,7 +131,7 @@ pub fn assertion_params(
 /// A form POST to one of the provider's endpoints, authenticated as this client
 /// (the revocation and pushed-authorization endpoints; the token endpoint goes through
 /// openidconnect with [`assertion_params`]).
-pub fn authenticated_post(
+pub(crate) fn authenticated_post(
     http: &reqwest::Client,
     url: &url::Url,
     settings: &ProviderSettings,

@@ -11,7 +11,9 @@
 //! - `P session:{K}`  string: the record as [`SessionRecord::encode`] lays it out;
 //!   TTL = idle timeout, never past the absolute end. Read with `GETEX`, ended with `GETDEL`.
 //! - `P session:{K}:lock`  refresh lock (owner token), expires by itself
-//! - `P login:{S}`    pending login JSON, TTL = login timeout, taken with GETDEL
+//! - `P login:{S}`    a completed login's `state` (single use), TTL = login timeout
+//! - `P login-key`    the key that seals pending logins when no OIDC_SESSION_ENCRYPTION_KEY
+//!   is set: 32 random bytes, created by the first replica that needs it
 //! - `P sid:{H}` / `P sub:{H}`  hashes, session key → absolute end, for back-channel logout
 //!   (small hashes are compact listpacks; before Redis 7.2 small sets of strings are not)
 //! - `P jti:{H}`      seen logout-token ids
@@ -33,7 +35,7 @@ use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
 
 use super::store::{SessionStore, StoreError};
-use super::{now, PendingLogin, SessionKey, SessionRecord};
+use super::{now, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
 use crate::util::sha256_base64url;
@@ -415,19 +417,47 @@ impl SessionStore for RedisStore {
         self.run(|mut c| async move { c.del::<_, ()>(key).await }).await
     }
 
-    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError> {
+    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
         let key = self.login_key(state);
-        let value = serde_json::to_vec(login).expect("pending logins serialize");
         let ttl = ttl.as_secs().max(1);
-        self.run(|mut c| async move { c.set_ex::<_, _, ()>(key, value, ttl).await })
-            .await
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
     }
 
-    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
+    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {
         let key = self.login_key(state);
-        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.get_del(key).await }).await?;
-        raw.map(|bytes| serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(Box::new(e))))
-            .transpose()
+        self.run(|mut c| async move { c.exists(key).await }).await
+    }
+
+    async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+        let key = format!("{}{name}", self.prefix);
+        let candidate = candidate.to_vec();
+        let value: Option<Vec<u8>> = self
+            .run(|mut c| async move {
+                let (value,): (Option<Vec<u8>>,) = redis::pipe()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(candidate)
+                    .arg("NX")
+                    .ignore()
+                    .get(&key)
+                    .query_async(&mut c)
+                    .await?;
+                Ok(value)
+            })
+            .await?;
+        value.ok_or_else(|| StoreError::Corrupt("the shared key vanished as it was written".into()))
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
