@@ -115,7 +115,7 @@ impl Service {
         };
         let mut matching = Vec::new();
         for key in store.keys_by_sid(sid).await? {
-            let Some(record) = store.peek(&key).await? else {
+            let Some(record) = self.sessions.peek(&key).await? else {
                 continue;
             };
             let same_user = claims.sub.as_ref().is_none_or(|sub| *sub == record.identity.sub);

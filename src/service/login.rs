@@ -112,28 +112,33 @@ impl Service {
             None => self.settings.redirects.post_login.clone(),
         };
         let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
-        let mut request = login::authorization_request(self.provider.settings(), &discovered.endpoints);
-        if let Some(par_endpoint) = &discovered.endpoints.pushed_authorization {
-            request.url = self
-                .provider
-                .push_authorization_request(&discovered.endpoints, par_endpoint, &request.url)
-                .await
-                .map_err(LoginError::Par)?;
-        }
+        let request = login::authorization_request(self.provider.settings(), &discovered.endpoints);
         let pending = PendingLogin {
             nonce: Secret::new(request.nonce),
             pkce_verifier: Secret::new(request.pkce_verifier),
             return_to,
             expires_at: now().saturating_add(self.settings.session.login_timeout.as_secs()),
         };
+        // Nothing is written, but a login that could not finish (the callback needs the
+        // store) is refused up front rather than after the user has signed in.
+        self.sessions.store().ping().await?;
         let binding = self.pending.seal(&request.state, &pending).await?;
         if binding.len() > MAX_BINDING_COOKIE {
             // Browsers drop cookies past 4 KB: a login that could not finish is refused now.
             return Err(LoginError::ReturnTo(ReturnToRejected));
         }
+        // Pushed last, once nothing here can refuse the login any more (RFC 9126).
+        let authorize_url = match &discovered.endpoints.pushed_authorization {
+            Some(par_endpoint) => self
+                .provider
+                .push_authorization_request(&discovered.endpoints, par_endpoint, &request.url)
+                .await
+                .map_err(LoginError::Par)?,
+            None => request.url,
+        };
         self.metrics.login("started", "");
         Ok(StartedLogin {
-            authorize_url: request.url,
+            authorize_url,
             state: request.state,
             binding,
         })
