@@ -22,3 +22,4 @@ mod scale;
 mod sessions;
 mod startup;
 mod store;
+mod store_conformance;
