@@ -77,6 +77,9 @@ impl ScriptedProvider {
             jwks: url("/jwks"),
             end_session: Some(url("/logout")),
             revocation: Some(url("/revoke")),
+            // No PAR here: the browser's redirect carries the request (tests read its nonce).
+            pushed_authorization: None,
+            client_assertion_algs: None,
         };
         let discovered = Discovered {
             endpoints,
@@ -248,5 +251,9 @@ impl OpenIdProvider for ScriptedProvider {
     async fn revoke(&self, _: &Endpoints, refresh_token: &str) -> Result<(), TokenError> {
         self.script().revoked.push(refresh_token.to_owned());
         Ok(())
+    }
+
+    async fn push_authorization_request(&self, _: &Endpoints, _: &Url, _: &Url) -> Result<Url, TokenError> {
+        Err(TokenError::InvalidResponse("this provider has no PAR endpoint".into()))
     }
 }
