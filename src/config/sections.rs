@@ -9,7 +9,7 @@ use url::Url;
 
 use super::env::Raw;
 use super::settings::*;
-use super::{parse, Problems, Secret};
+use super::{parse, Problems};
 use crate::crypto::KeyRing;
 use crate::domain::ClaimPath;
 
@@ -28,15 +28,17 @@ pub(super) struct Durations {
 }
 
 pub(super) fn durations(raw: &Raw, p: &mut Problems) -> Durations {
-    let duration = |p: &mut Problems, var, raw: &Option<String>, default| {
-        p.or_default(var, raw.as_deref(), default, parse::duration)
+    // Each duration has a maximum far beyond any sensible setting: an absurd value is a
+    // configuration error here, never an overflowing clock addition later.
+    let duration = |p: &mut Problems, var, raw: &Option<String>, default, max| {
+        p.or_default(var, raw.as_deref(), default, |v| parse::duration_at_most(v, max))
     };
-    let http_timeout = duration(p, "OIDC_HTTP_TIMEOUT", &raw.http_timeout, "10s");
-    let clock_skew = duration(p, "OIDC_CLOCK_SKEW", &raw.clock_skew, "60s");
-    let idle_timeout = duration(p, "OIDC_SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout, "8h");
-    let max_lifetime = duration(p, "OIDC_SESSION_MAX_LIFETIME", &raw.session_max_lifetime, "7d");
-    let login_timeout = duration(p, "OIDC_LOGIN_TIMEOUT", &raw.login_timeout, "10m");
-    let refresh_leeway = duration(p, "OIDC_REFRESH_LEEWAY", &raw.refresh_leeway, "60s");
+    let http_timeout = duration(p, "OIDC_HTTP_TIMEOUT", &raw.http_timeout, "10s", "5m");
+    let clock_skew = duration(p, "OIDC_CLOCK_SKEW", &raw.clock_skew, "60s", "10m");
+    let idle_timeout = duration(p, "OIDC_SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout, "8h", "365d");
+    let max_lifetime = duration(p, "OIDC_SESSION_MAX_LIFETIME", &raw.session_max_lifetime, "7d", "365d");
+    let login_timeout = duration(p, "OIDC_LOGIN_TIMEOUT", &raw.login_timeout, "10m", "1d");
+    let refresh_leeway = duration(p, "OIDC_REFRESH_LEEWAY", &raw.refresh_leeway, "60s", "1d");
     for (var, d) in [
         ("OIDC_SESSION_IDLE_TIMEOUT", idle_timeout),
         ("OIDC_SESSION_MAX_LIFETIME", max_lifetime),
@@ -68,28 +70,17 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
     let client_id = p.required("OIDC_CLIENT_ID", raw.client_id.as_deref(), "my-app", |v| {
         Ok(v.to_owned())
     });
-    let client_secret = r(&raw.client_secret).filter(|s| !s.is_empty()).map(Secret::new);
-    let auth_method = p.optional(
-        "OIDC_CLIENT_AUTH_METHOD",
-        raw.client_auth_method.as_deref(),
-        "client_secret_basic",
-        |v| match v {
-            "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
-            "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
-            _ => Err(format!("`{v}` is not client_secret_basic or client_secret_post")),
+    let client_auth = super::client_auth::parse(
+        super::client_auth::RawClientAuth {
+            secret: raw.client_secret.as_deref(),
+            method: raw.client_auth_method.as_deref(),
+            private_key: raw.client_private_key.as_deref(),
+            private_key_file: raw.client_private_key_file.as_deref(),
+            private_key_id: raw.client_private_key_id.as_deref(),
+            par: raw.par.as_deref(),
         },
+        p,
     );
-    let auth_method = match (&client_secret, auth_method) {
-        (None, Some(_)) => {
-            p.push(
-                "OIDC_CLIENT_AUTH_METHOD",
-                "is set but OIDC_CLIENT_SECRET is not; set the secret or remove the method",
-            );
-            None
-        }
-        (None, None) => Some(ClientAuthMethod::None),
-        (Some(_), m) => Some(m.unwrap_or(ClientAuthMethod::ClientSecretBasic)),
-    };
     let redirect_uri = p.required(
         "OIDC_REDIRECT_URI",
         raw.redirect_uri.as_deref(),
@@ -164,11 +155,14 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
         },
     );
 
+    let client_auth = client_auth?;
     Some(ProviderSettings {
         issuer: issuer?,
         client_id: client_id?,
-        client_secret,
-        auth_method: auth_method?,
+        client_secret: client_auth.secret,
+        auth_method: client_auth.method,
+        private_keys: client_auth.private_keys,
+        par: client_auth.par,
         redirect_uri: redirect_uri?,
         scopes,
         prompt: r(&raw.prompt).filter(|s| !s.is_empty()),

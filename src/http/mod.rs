@@ -2,10 +2,13 @@
 
 pub(crate) mod error;
 pub(crate) mod internal;
+mod jwks;
 mod lenient;
+mod logout_page;
 mod observe;
 pub(crate) mod public;
 mod same_site;
+pub(crate) mod serve;
 
 use std::sync::Arc;
 
@@ -15,6 +18,7 @@ use poem_openapi::OpenApiService;
 
 use crate::service::Service;
 use observe::{Listener, Observed};
+pub use serve::ConnectionTimeouts;
 
 const TITLE: &str = "oidc-session";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -24,6 +28,9 @@ pub(crate) fn openapi_json(service: &Arc<Service>) -> String {
     OpenApiService::new(
         (
             public::PublicApi {
+                service: service.clone(),
+            },
+            jwks::JwksApi {
                 service: service.clone(),
             },
             internal::InternalApi {
@@ -38,7 +45,16 @@ pub(crate) fn openapi_json(service: &Arc<Service>) -> String {
 
 pub(crate) fn public_routes(service: Arc<Service>) -> impl Endpoint {
     let metrics = service.metrics().clone();
-    let api = OpenApiService::new(public::PublicApi { service }, TITLE, VERSION);
+    let api = OpenApiService::new(
+        (
+            public::PublicApi {
+                service: service.clone(),
+            },
+            jwks::JwksApi { service },
+        ),
+        TITLE,
+        VERSION,
+    );
     let api = Route::new().nest("/", api).with(CookieJarManager::new());
     Observed::any(api, Listener::Public, metrics)
 }
