@@ -590,8 +590,8 @@ def cmd_render(argv):
     rounds = int(meta["rounds"])
 
     runs = {name: [] for name in ("introspect", "forward_auth", "introspect_c8", "forward_auth_c8",
-                                  "introspect_tuned", "apache", "bcl_valid", "bcl_refused", "healthz",
-                                  "apache_static")}
+                                  "introspect_tuned", "introspect_expired", "apache", "bcl_valid",
+                                  "bcl_refused", "healthz", "apache_static")}
     redis_rows, replay_rows = [], []
     for r in range(1, rounds + 1):
         for name in runs:
@@ -758,6 +758,10 @@ def cmd_render(argv):
     w("|---|---:|---:|---:|---:|")
     h, st = s["healthz"], s["apache_static"]
     w(f"| `GET /healthz` on the internal listener: the service's HTTP ceiling, no Redis | {fmt_int(h['rps'])} | {fmt_ms(h['p50'])} | {fmt_ms(h['p99'])} | {h['errors']} |")
+    ex = s["introspect_expired"]
+    w(f"| `POST /introspect` of a session past its access token's expiry (Keycloak-sized tokens, second instance):"
+      f" the tokens are opened on every request to see that a refresh token keeps it alive | {fmt_int(ex['rps'])} |"
+      f" {fmt_ms(ex['p50'])} | {fmt_ms(ex['p99'])} | {ex['errors']} |")
     w(f"| `redis-benchmark` replaying the service's own per-request command (`{captured['replayed']}`, captured with `MONITOR`), 32 connections | {fmt_int(med([x['rps'] for x in replay_rows]))} |"
       f" {fmt_ms(med([x['p50_ms'] for x in replay_rows]))} | {fmt_ms(med([x['p99_ms'] for x in replay_rows]))} | – |")
     w(f"| Apache, the same static file without authentication | {fmt_int(st['rps'])} | {fmt_ms(st['p50'])} | {fmt_ms(st['p99'])} | {st['errors']} |")
@@ -777,7 +781,9 @@ def cmd_render(argv):
     w("|---|---:|---:|---:|---:|---:|---:|")
     ncpu = int(meta["nproc"])
     for name, label in (("introspect", "`POST /introspect`"), ("forward_auth", "`GET /forward-auth`"),
-                        ("healthz", "`GET /healthz`"), ("redis_get", "Redis GET (1600 B)"),
+                        ("healthz", "`GET /healthz`"),
+                        ("introspect_expired", "`POST /introspect`, access token expired (tokens opened)"),
+                        ("redis_get", "Redis GET (1600 B)"),
                         ("redis_replay", f"Redis `{captured['replayed']}` (the service's command)"),
                         ("apache", "Apache + mod_auth_openidc"), ("apache_static", "Apache, no authentication"),
                         ("bcl_valid", "back-channel logout, valid token"), ("bcl_refused", "back-channel logout, refused")):
@@ -827,7 +833,7 @@ def cmd_render(argv):
     w("`aud`, `iat`/`exp`, `events`, no `nonce`), records its `jti` in Redis and looks its `sid` up.")
     w("The `sid`s name no live session, so no session is deleted: this is the rate of verification plus")
     w("the two Redis round trips, not of session deletion. Every round uses the same pre-signed tokens")
-    w("and starts with an emptied Redis database for that instance, so no token is a replay;")
+    w("and starts with that instance's recorded `jti`s deleted, so no token is a replay;")
     w("an unexpected answer (a replay's 400, a socket error) would be counted above. Refused tokens carry")
     w("the real provider's `kid` and a random signature below the key's modulus (so the RSA operation runs),")
     w("and go to the main instance.")
@@ -988,6 +994,8 @@ def cmd_render(argv):
     w("provider's real login and consent pages, then runs, per round: complete logins through both providers")
     w("(CPU per login, Redis per session), wrk on `/introspect` (JSON body with the session), wrk on")
     w("`/forward-auth` (session cookie), both again at 8 connections, wrk on the tuned instance's `/introspect`,")
+    w("wrk on the second instance's `/introspect` with a mini-OP session (its access tokens expire after 1 s;")
+    w("the test provider's last the whole run, so that every round measures the same path),")
     w("`redis-benchmark` SET, GET and the replayed service command, wrk on")
     w("`/healthz`, wrk on Apache's protected static file (mod_auth_openidc session cookie) and on the same file")
     w("without authentication, and the two back-channel runs. wrk counts")

@@ -196,7 +196,11 @@ PIDS+=("$REDIS_PID")
 for i in $(seq 100); do redis-cli -p "$P_REDIS" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 APACHE_SECRET=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
-export TEST_OP_CONFIG="{\"port\": 0, \"clients\": [
+# The rounds measure a session whose access token stays valid for the whole run (1 hour), so
+# that every round takes the same path; a session past its access token's expiry is measured
+# on its own (the mini-OP's, below). The soak keeps the provider's 5 minutes and crosses it.
+if [ "$MODE" = soak ]; then ACCESS_TTL=300; else ACCESS_TTL=3600; fi
+export TEST_OP_CONFIG="{\"port\": 0, \"access_token_ttl\": $ACCESS_TTL, \"clients\": [
   {\"client_id\": \"oidc-session\", \"token_endpoint_auth_method\": \"none\",
    \"redirect_uris\": [\"$A_PUB/auth/callback\"], \"post_logout_redirect_uris\": [\"$A_PUB/\"],
    \"backchannel_logout_uri\": \"$A_PUB/auth/backchannel-logout\"},
@@ -209,7 +213,9 @@ ISSUER=$(wait_ready_line provider)
 
 if [ "$MODE" != soak ]; then
   node "$HERE/mini-op.mjs" keygen "$RUN/mini-op-key.pem"
-  start_node mini-op "$HERE/mini-op.mjs" serve --key "$RUN/mini-op-key.pem" --client-id oidc-session
+  # Access tokens that expire at once: its sessions are in the state most of a session's life is
+  # spent in with short-lived access tokens (alive through the refresh token they hold).
+  start_node mini-op "$HERE/mini-op.mjs" serve --key "$RUN/mini-op-key.pem" --client-id oidc-session --access-ttl 1
   read -r MINI_ISSUER MINI_KID <<<"$(wait_ready_line mini-op)"
   MINI_BASE=${MINI_ISSUER%/realms/*}
 fi
@@ -339,7 +345,11 @@ SESSION=$(py signin --start "$A_PUB/auth/login?return_to=/bench-signed-in" \
 APACHE_SESSION=$(py signin --start "$APACHE/login/ok.txt" --done "$APACHE/login/ok.txt" \
   --cookie mod_auth_openidc_session --user bench-user)
 
+KC_SESSION=$(py signin --start "$B_PUB/auth/login?return_to=/bench-signed-in" \
+  --done "$B_PUB/bench-signed-in" --cookie oidc_session --user bench-user)
 check_session() { # fails unless both endpoints and Apache see the sessions signed in above
+  curl -sf -X POST "$B_INT/introspect" -H 'content-type: application/json' \
+    -d "{\"session\":\"$KC_SESSION\"}" | grep -q '"active":true' || die "/introspect (mini-OP session): not active ($1)"
   curl -sf -X POST "$A_INT/introspect" -H 'content-type: application/json' \
     -d "{\"session\":\"$SESSION\"}" | grep -q '"active":true' || die "/introspect: session not active ($1)"
   curl -sf -X POST "$T_INT/introspect" -H 'content-type: application/json' \
@@ -396,6 +406,11 @@ code=$(curl -s -o "$RUN/probe.txt" -w '%{http_code}' --data-urlencode "logout_to
 cat >"$RUN/introspect.lua" <<EOF
 wrk.method = "POST"
 wrk.body = '{"session":"$SESSION"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+cat >"$RUN/introspect-expired.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"session":"$KC_SESSION"}'
 wrk.headers["Content-Type"] = "application/json"
 EOF
 cat >"$RUN/bcl-refused.lua" <<EOF
@@ -500,9 +515,11 @@ for r in $(seq 1 "$ROUNDS"); do
   rbench redis_get "$REDIS_N" -t get -d 1600
   rbench redis_replay $((REDIS_N / 2)) "${REPLAY[@]}"
   bench healthz "$DIAG_DURATION" "$A_INT/healthz"
+  bench introspect_expired "$DIAG_DURATION" -s "$RUN/introspect-expired.lua" "$B_INT/introspect"
   bench apache "$DURATION" -H "Cookie: mod_auth_openidc_session=$APACHE_SESSION" "$APACHE/protected/ok.txt"
   bench apache_static "$DIAG_DURATION" "$APACHE/public/ok.txt"
-  redis-cli -p "$P_REDIS" -n 1 FLUSHDB >/dev/null # forget the jtis: the same tokens are fresh again
+  # Forget the jtis, so that the same tokens are fresh again (the mini-OP's session stays).
+  redis-cli -p "$P_REDIS" -n 1 --scan --pattern 'kc:jti:*' | xargs -r -n 1000 redis-cli -p "$P_REDIS" -n 1 UNLINK >/dev/null
   bench bcl_valid "$BCL_DURATION" -s "$RUN/bcl-valid.lua" "$B_PUB/auth/backchannel-logout" -- "$RUN/logout-tokens.txt"
   bench bcl_refused "$BCL_DURATION" -s "$RUN/bcl-refused.lua" "$A_PUB/auth/backchannel-logout"
   log "round $r/$ROUNDS: introspect $(rps introspect)/s ($(rps introspect_tuned)/s tuned), forward-auth $(rps forward_auth)/s," \
