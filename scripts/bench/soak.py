@@ -192,7 +192,9 @@ def cmd_render_soak(argv):
     w(f"- **Service:** {meta['service_rev']}; binary `{meta['binary']}`")
     w(f"- **Service configuration:** the defaults, with only {bench.env_summary(d)}")
     w(f"- **Load:** for {seconds:.0f} s, `wrk -t1 -c8 --latency` on `POST /introspect` and, at the same time, on"
-      " `GET /forward-auth` (one signed-in session); meanwhile one client in a loop: a complete login through the"
+      " `GET /forward-auth` (one signed-in session, whose access token expires after the test provider's 5 minutes:"
+      " from then on each request opens its tokens to find the refresh token that keeps it alive); meanwhile one"
+      " client in a loop: a complete login through the"
       " test provider's login and consent pages (a new user each time), `POST /auth/refresh` (with the service's"
       " `Origin`), `/introspect`, `POST /auth/logout`, `/introspect` again. Every 10 s: the service's `VmRSS` and"
       " CPU time, Redis `DBSIZE` and the keys under `oidc:` by kind (`SCAN`).")
