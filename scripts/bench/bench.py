@@ -901,12 +901,19 @@ def cmd_render(argv):
                 f"- `{label}` reached {fmt_x(x['ratio_redis'])} of the Redis GET rate ({fmt_int(x['rps'])}/s against"
                 f" {fmt_int(redis_get_med)}/s), below {target}×. Per request the service spent {c['service']:.1f} µs of CPU,"
                 f" Redis {c['redis']:.1f} µs and wrk {c['client']:.1f} µs: {c['service'] + others:.1f} µs of the"
-                f" {c['budget']:.1f} µs that {ncpu} CPUs give per request at that rate, so the rate is set by CPU per request."
+                f" {c['budget']:.1f} µs that {ncpu} CPUs give per request at that rate"
+                + (", so the rate is set by CPU per request." if c["service"] + others >= 0.9 * c["budget"] else
+                   f": the rest went elsewhere (other processes took {med(shares) * 100:.0f} % of the machine's CPU in the"
+                   " median round), so this run does not show what the service alone would reach." if shares else
+                   ": the machine was not saturated by this run alone.")
+                + 
                 f" {target}× ({fmt_int(want)}/s) leaves {budget:.1f} µs per request for all of them; with Redis and wrk as"
                 f" they are, the service would have to spend at most {budget - others:.1f} µs — `GET /healthz` (HTTP"
                 f" alone, no Redis) costs it {cpu['healthz']['service']:.1f} µs.")
         if x["p99"] > 2.5:
-            notes.append(f"- `{label}` p99 at 32 connections was {fmt_ms(x['p99'])}, above 2.5 ms.")
+            notes.append(f"- `{label}` p99 at 32 connections was {fmt_ms(x['p99'])}, above 2.5 ms"
+                         + (" (with other processes on the machine: see the last column of the per-round table)."
+                            if shares and med(shares) > 0.05 else "."))
         c8, cc8 = s[name + "_c8"], cpu[name + "_c8"]
         if c8["p99"] > P99_C8_TARGET:
             used = cc8["service"] + cc8["redis"] + cc8["client"]
