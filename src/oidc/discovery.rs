@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::config::ProviderSettings;
 
-/// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation).
+/// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation, PAR).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExtraMetadata {
     pub end_session_endpoint: Option<Url>,
@@ -19,6 +19,7 @@ pub struct ExtraMetadata {
     pub code_challenge_methods_supported: Option<Vec<String>>,
     pub backchannel_logout_supported: Option<bool>,
     pub backchannel_logout_session_supported: Option<bool>,
+    pub pushed_authorization_request_endpoint: Option<Url>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 

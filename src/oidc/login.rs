@@ -1,11 +1,13 @@
 //! The authorization code flow with PKCE: building the request, exchanging the code,
 //! refreshing, and reading userinfo.
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet, CoreTokenResponse,
+};
 use openidconnect::{
-    reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    reqwest, AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -127,13 +129,33 @@ fn map_token_error<RE: std::error::Error + 'static>(
     }
 }
 
-fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
+fn token_set(response: CoreTokenResponse) -> TokenSet {
     TokenSet {
         access_token: response.access_token().secret().clone(),
         refresh_token: response.refresh_token().map(|t| t.secret().clone()),
         access_token_expires_at: response.expires_in().map(|d| now() + d.as_secs()),
         id_token: response.id_token().cloned(),
     }
+}
+
+/// The token request of the callback. Generic over the HTTP client so that `check` can send
+/// the very same request and read the provider's answer itself.
+pub(crate) async fn request_code_grant<C, E>(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &C,
+    code: &str,
+    pkce_verifier: &str,
+) -> Result<CoreTokenResponse, RequestTokenError<E, StandardErrorResponse<CoreErrorResponseType>>>
+where
+    C: for<'c> AsyncHttpClient<'c, Error = E>,
+    E: std::error::Error + 'static,
+{
+    client(settings, endpoints)
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+        .request_async(http)
+        .await
 }
 
 pub async fn exchange_code(
@@ -143,10 +165,7 @@ pub async fn exchange_code(
     code: &str,
     pkce_verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let response = client(settings, endpoints)
-        .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-        .request_async(http)
+    let response = request_code_grant(settings, endpoints, http, code, pkce_verifier)
         .await
         .map_err(map_token_error)?;
     let set = token_set(response);
@@ -171,6 +190,31 @@ pub async fn refresh(
     Ok(token_set(response))
 }
 
+/// Client authentication for a form POST to the provider (revocation, pushed authorization
+/// requests), as the token request does it.
+pub(crate) fn authenticate<'a>(
+    settings: &'a ProviderSettings,
+    request: reqwest::RequestBuilder,
+    form: &mut Vec<(&str, &'a str)>,
+) -> reqwest::RequestBuilder {
+    match (&settings.client_secret, settings.auth_method) {
+        (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
+            // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
+            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            request.basic_auth(enc(&settings.client_id), Some(enc(secret.expose())))
+        }
+        (Some(secret), _) => {
+            form.push(("client_id", &settings.client_id));
+            form.push(("client_secret", secret.expose()));
+            request
+        }
+        (None, _) => {
+            form.push(("client_id", &settings.client_id));
+            request
+        }
+    }
+}
+
 /// RFC 7009 revocation of a refresh token, authenticated as at the token endpoint.
 /// Done by hand: openidconnect refuses revocation endpoints that are not https, which
 /// would leave offline grants alive behind an http provider on a private network.
@@ -184,19 +228,7 @@ pub async fn revoke(
         return Ok(());
     };
     let mut form = vec![("token", refresh_token), ("token_type_hint", "refresh_token")];
-    let mut request = http.post(url.clone());
-    match (&settings.client_secret, settings.auth_method) {
-        (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
-            // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-            request = request.basic_auth(enc(&settings.client_id), Some(enc(secret.expose())));
-        }
-        (Some(secret), _) => {
-            form.push(("client_id", &settings.client_id));
-            form.push(("client_secret", secret.expose()));
-        }
-        (None, _) => form.push(("client_id", &settings.client_id)),
-    }
+    let request = authenticate(settings, http.post(url.clone()), &mut form);
     let response = request
         .form(&form)
         .send()

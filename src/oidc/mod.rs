@@ -7,4 +7,5 @@ pub mod id_token;
 pub mod login;
 pub mod logout;
 pub mod logout_token;
+pub(crate) mod probe;
 pub mod provider;

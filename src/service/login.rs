@@ -200,6 +200,7 @@ impl Service {
         };
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
+        self.mapping.warn_unmatched(&claims);
         let policy = &self.settings.claims;
         if !policy.allowed_groups.is_empty() && !identity.groups.iter().any(|g| policy.allowed_groups.contains(g)) {
             return Err(LoginError::GroupNotAllowed);

@@ -5,6 +5,7 @@ mod common;
 
 mod backchannel;
 mod check;
+mod doctor;
 mod forging_provider;
 mod helpers;
 mod id_token;
@@ -15,3 +16,4 @@ mod refresh;
 mod scale;
 mod sessions;
 mod store;
+mod tls;

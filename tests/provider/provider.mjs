@@ -18,6 +18,7 @@
 //     }],
 //     "access_token_ttl": 300, "id_token_ttl": 300, "refresh_token_ttl": 86400,
 //     "rotate_refresh_tokens": true, "backchannel_logout": true, "revocation": true,
+//     "par": true,                     // Pushed Authorization Requests endpoint (RFC 9126)
 //     "accounts": { "<login>": { "<claim>": value, … } }   // optional claim overrides
 //   }
 //
@@ -85,6 +86,7 @@ const refreshTokenTtl = Number(config.refresh_token_ttl ?? 24 * 60 * 60);
 const rotateRefreshTokens = config.rotate_refresh_tokens ?? true;
 const backchannelLogout = config.backchannel_logout ?? true;
 const revocation = config.revocation ?? true;
+const par = config.par ?? true;
 const accounts = config.accounts ?? {};
 
 // Client metadata: sensible defaults for a code+PKCE RP with refresh tokens;
@@ -221,6 +223,7 @@ server.listen(port, '127.0.0.1', () => {
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: backchannelLogout },
       revocation: { enabled: revocation },
+      pushedAuthorizationRequests: { enabled: par },
       introspection: { enabled: true },
       userinfo: { enabled: true },
     },
