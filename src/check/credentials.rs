@@ -66,7 +66,7 @@ pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &D
         Ok(answer) => answer,
         Err(e) => {
             let cause = reach::diagnose(&e, url, provider.http_timeout).await;
-            let fix = endpoint_fix("OIDC_TOKEN_ENDPOINT", url, settings);
+            let fix = endpoint_fix("OIDC_TOKEN_ENDPOINT", url, provider.token_endpoint.is_some(), settings);
             return report.problem(reach::line("the token endpoint", url, &cause, &fix, provider));
         }
     };

@@ -21,7 +21,7 @@ pub(super) async fn check_provider(settings: &Settings, http: &reqwest::Client, 
         Ok(_) => report.problem(format!("the provider's JWKS at {jwks} holds no usable key")),
         Err(DiscoveryError::Unreachable { url, source }) => {
             let cause = reach::diagnose(&source, &url, settings.provider.http_timeout).await;
-            let fix = endpoint_fix("OIDC_JWKS_URI", &url, settings);
+            let fix = endpoint_fix("OIDC_JWKS_URI", &url, settings.provider.jwks_uri.is_some(), settings);
             report.problem(reach::line("the signing keys", &url, &cause, &fix, &settings.provider));
         }
         Err(e) => report.problem(format!("{}; check OIDC_JWKS_URI", error_chain(&e))),
@@ -36,18 +36,18 @@ pub(super) async fn check_provider(settings: &Settings, http: &reqwest::Client, 
     userinfo(settings, http, &found, report).await;
 }
 
-/// What to change when an endpoint the discovery document names cannot be reached.
-pub(super) fn endpoint_fix(var: &str, url: &url::Url, settings: &Settings) -> String {
-    let discovery_host = settings.provider.discovery_url.host_str();
-    if url.host_str() != discovery_host {
+/// What to change when an endpoint cannot be reached. `overridden`: the URL comes from
+/// `var`, not from the discovery document.
+pub(super) fn endpoint_fix(var: &str, url: &url::Url, overridden: bool, settings: &Settings) -> String {
+    let host = url.host_str().unwrap_or_default();
+    if overridden {
+        format!("check {var}")
+    } else if Some(host) != settings.provider.discovery_url.host_str() {
         // The classic in-container case: discovery by an internal name works, but the
         // document names the provider's public host.
-        format!(
-            "set {var} to a URL of this endpoint that this service can reach (the discovery document names host `{}`)",
-            url.host_str().unwrap_or_default()
-        )
+        format!("set {var} to a URL of this endpoint that this service can reach (the discovery document names host `{host}`)")
     } else {
-        format!("check {var} (or the provider's discovery document)")
+        format!("check the provider, or set {var}")
     }
 }
 
@@ -89,7 +89,12 @@ async fn userinfo(settings: &Settings, http: &reqwest::Client, found: &Discovere
         Ok(_) => report.ok(format!("userinfo endpoint: reachable at {url}")),
         Err(e) => {
             let cause = reach::diagnose(&e, url, settings.provider.http_timeout).await;
-            let fix = endpoint_fix("OIDC_USERINFO_ENDPOINT", url, settings) + ", or set OIDC_FETCH_USERINFO=false";
+            let fix = endpoint_fix(
+                "OIDC_USERINFO_ENDPOINT",
+                url,
+                settings.provider.userinfo_endpoint.is_some(),
+                settings,
+            ) + ", or set OIDC_FETCH_USERINFO=false";
             report.problem(reach::line(
                 "the userinfo endpoint",
                 url,

@@ -26,6 +26,9 @@ pub(crate) enum Cause {
     CertificateNameMismatch,
     /// The TLS certificate has expired or is not valid yet.
     CertificateExpired,
+    /// The server presents a CA certificate (`basicConstraints CA:TRUE`, what
+    /// `openssl req -x509` makes by default): refused even when trusted.
+    CaCertificateAsServer,
     /// Another TLS failure, as rustls describes it.
     Tls(String),
     /// Anything else: the error and its causes.
@@ -63,6 +66,14 @@ fn tls_cause(error: &rustls::Error) -> Cause {
             | CertificateError::NotValidYet
             | CertificateError::NotValidYetContext { .. },
         ) => Cause::CertificateExpired,
+        rustls::Error::InvalidCertificate(CertificateError::Other(other))
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
+            Cause::CaCertificateAsServer
+        }
         other => Cause::Tls(other.to_string()),
     }
 }
@@ -140,6 +151,9 @@ pub(crate) fn line(what: &str, url: &Url, cause: &Cause, fix: &str, settings: &P
         Cause::CertificateExpired => format!(
             "cannot reach {what} at {url}: its TLS certificate has expired or is not valid yet: renew it at the provider (or check this machine's clock)"
         ),
+        Cause::CaCertificateAsServer => format!(
+            "cannot reach {what} at {url}: its TLS certificate is a CA certificate (basicConstraints CA:TRUE, the default of `openssl req -x509`), which TLS clients refuse as a server certificate even when trusted: give the provider a certificate with CA:FALSE (signed by that CA, or self-signed with `-addext basicConstraints=critical,CA:FALSE`) and put the CA, or that certificate, in OIDC_EXTRA_CA_FILE"
+        ),
         Cause::Tls(detail) => format!("cannot reach {what} at {url}: the TLS handshake failed ({detail}): {fix}"),
         Cause::Other(detail) => format!("cannot reach {what} at {url}: {detail}: {fix}"),
     }
@@ -164,6 +178,8 @@ mod tests {
         let cert = |e| tls_cause(&rustls::Error::InvalidCertificate(e));
         assert_eq!(cert(CertificateError::NotValidForName), Cause::CertificateNameMismatch);
         assert_eq!(cert(CertificateError::Expired), Cause::CertificateExpired);
+        let ca = rustls::OtherError(std::sync::Arc::new(webpki::Error::CaUsedAsEndEntity));
+        assert_eq!(cert(CertificateError::Other(ca)), Cause::CaCertificateAsServer);
         assert!(matches!(tls_cause(&rustls::Error::HandshakeNotComplete), Cause::Tls(_)));
     }
 
