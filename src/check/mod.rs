@@ -11,9 +11,8 @@ mod scopes;
 use std::fmt::Write as _;
 
 use crate::config::Settings;
-use crate::oidc::provider::{error_chain, http_client};
-
-pub use redis::{is_auth_error, redis_vars};
+use crate::oidc::provider::http_client;
+use crate::util::error_chain;
 
 /// What `check` found: lines to print, and whether a login can work.
 #[derive(Debug, Default)]

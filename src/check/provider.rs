@@ -7,7 +7,7 @@ use openidconnect::reqwest;
 use super::{credentials, reach, redirect, scopes, Report};
 use crate::config::{ClientAuthMethod, Settings};
 use crate::oidc::discovery::{self, Discovered, DiscoveryError};
-use crate::oidc::provider::error_chain;
+use crate::util::error_chain;
 
 pub(super) async fn check_provider(settings: &Settings, http: &reqwest::Client, report: &mut Report) {
     let found = match discovery::discover(http, &settings.provider).await {

@@ -107,7 +107,7 @@ pub(crate) async fn diagnose(error: &reqwest::Error, url: &Url, timeout: Duratio
             return Cause::NameResolution;
         }
     }
-    Cause::Other(crate::error_chain(error))
+    Cause::Other(crate::util::error_chain(error))
 }
 
 fn is_loopback(url: &Url) -> bool {

@@ -1,109 +1,33 @@
 //! Mapping provider claims to the identity the service hands out.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Where a claim lives: a plain name (which may contain dots, like Auth0's
-/// `https://example.com/groups`) or a `$.a.b` path into nested objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimPath {
-    Name(String),
-    Path(Vec<String>),
-}
-
-impl ClaimPath {
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let value = value.trim();
-        if let Some(path) = value.strip_prefix("$.") {
-            let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
-            if parts.iter().any(String::is_empty) {
-                return Err(format!("`{value}` has an empty path segment"));
-            }
-            return Ok(Self::Path(parts));
-        }
-        if value.is_empty() || value.starts_with('$') {
-            return Err(format!("`{value}` is not a claim name or a $.a.b path"));
-        }
-        Ok(Self::Name(value.to_owned()))
-    }
-
-    /// The deepest object this path reaches in `claims`, and how to name it: where a path
-    /// that finds nothing stopped.
-    fn reached<'a>(&self, claims: &'a Map<String, Value>) -> (String, &'a Map<String, Value>) {
-        let Self::Path(parts) = self else {
-            return ("the claims".to_owned(), claims);
-        };
-        let mut at = (String::from("the claims"), claims);
-        let mut walked = String::from("$");
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            match at.1.get(part).and_then(Value::as_object) {
-                Some(object) => {
-                    walked.push('.');
-                    walked.push_str(part);
-                    at = (format!("`{walked}`"), object);
-                }
-                None => break,
-            }
-        }
-        at
-    }
-
-    pub fn get<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
-        match self {
-            Self::Name(name) => claims.get(name),
-            Self::Path(parts) => {
-                let (first, rest) = parts.split_first()?;
-                rest.iter()
-                    .try_fold(claims.get(first)?, |v, part| v.as_object()?.get(part))
-            }
-        }
-    }
-}
-
-impl std::fmt::Display for ClaimPath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Name(name) => f.write_str(name),
-            Self::Path(parts) => write!(f, "$.{}", parts.join(".")),
-        }
-    }
-}
+pub(crate) use crate::domain::{ClaimPath, Identity};
 
 /// A configured claim path that found nothing usable in a sign-in's claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnmatchedClaim {
-    pub variable: &'static str,
-    pub path: String,
+pub(crate) struct UnmatchedClaim {
+    pub(crate) variable: &'static str,
+    pub(crate) path: String,
     /// Where the path stopped: "the claims", or the `$.a` object it reached.
-    pub at: String,
+    pub(crate) at: String,
     /// The claim names found there — names only, never values.
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
 }
 
 /// At most this many names per warning: enough to spot the right one.
 const MAX_NAMES: usize = 40;
 
-/// The user as backends and the frontend see them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Identity {
-    pub sub: String,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub email_verified: Option<bool>,
-    pub name: Option<String>,
-    pub groups: Vec<String>,
-}
-
 /// Which claims become username, email and groups.
 #[derive(Debug, Clone)]
-pub struct ClaimMapping {
-    pub username: ClaimPath,
-    pub email: ClaimPath,
-    pub groups: ClaimPath,
+pub(crate) struct ClaimMapping {
+    pub(crate) username: ClaimPath,
+    pub(crate) email: ClaimPath,
+    pub(crate) groups: ClaimPath,
 }
 
 impl ClaimMapping {
-    pub fn identity(&self, sub: &str, claims: &Map<String, Value>) -> Identity {
+    pub(crate) fn identity(&self, sub: &str, claims: &Map<String, Value>) -> Identity {
         let string = |path: &ClaimPath| path.get(claims).and_then(Value::as_str).map(str::to_owned);
         let groups = match self.groups.get(claims) {
             Some(Value::String(g)) => vec![g.clone()],
@@ -128,7 +52,7 @@ impl ClaimMapping {
     /// The claim paths (`OIDC_USERNAME_CLAIM`, `OIDC_EMAIL_CLAIM`, `OIDC_GROUPS_CLAIM`) that
     /// find nothing usable in `claims`: a missing value, or one of the wrong type. An empty
     /// group list is a value.
-    pub fn unmatched(&self, claims: &Map<String, Value>) -> Vec<UnmatchedClaim> {
+    pub(crate) fn unmatched(&self, claims: &Map<String, Value>) -> Vec<UnmatchedClaim> {
         let string = |v: Option<&Value>| matches!(v, Some(Value::String(_)));
         let groups = |v: Option<&Value>| matches!(v, Some(Value::String(_) | Value::Array(_)));
         [
@@ -158,7 +82,7 @@ impl ClaimMapping {
 
     /// Logs each unmatched path as a warning: at sign-in, the moment an operator can see
     /// which claim names the provider really sends.
-    pub fn warn_unmatched(&self, claims: &Map<String, Value>) {
+    pub(crate) fn warn_unmatched(&self, claims: &Map<String, Value>) {
         for u in self.unmatched(claims) {
             tracing::warn!(
                 variable = u.variable,
@@ -178,7 +102,7 @@ impl ClaimMapping {
 const TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti"];
 
 /// The user's claims: the ID token's, overlaid with userinfo's (which is fresher).
-pub fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
+pub(crate) fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
     let mut claims: Map<String, Value> = id_token
         .into_iter()
         .filter(|(k, _)| !TOKEN_CLAIMS.contains(&k.as_str()))

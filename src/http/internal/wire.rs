@@ -11,7 +11,7 @@ use crate::session::Claims;
 /// A header value from a claim: UTF-8 sent as is (as oauth2-proxy does; poem-openapi's
 /// `String` headers would silently drop anything non-ASCII), cut at the first control
 /// character, which a header cannot carry.
-pub struct HeaderText(String);
+pub(crate) struct HeaderText(String);
 
 pub(super) fn header_safe(value: String) -> HeaderText {
     match value.find(|c: char| c.is_control()) {
