@@ -8,7 +8,8 @@ use super::provider::{advertised_methods, endpoint_fix, method_name};
 use super::{provider_text, reach, Report};
 use crate::config::{ClientAuthMethod, ProviderSettings, Secret, Settings};
 use crate::oidc::discovery::Discovered;
-use crate::oidc::probe::{self, Answer};
+use crate::oidc::probe::{self, Answer, ProbeError};
+use crate::util::error_chain;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -64,7 +65,13 @@ pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &D
     let url = &found.endpoints.token;
     let answer = match probe::made_up_code_grant(provider, &found.endpoints, http).await {
         Ok(answer) => answer,
-        Err(e) => {
+        Err(ProbeError::Sign(e)) => {
+            return report.problem(format!(
+                "cannot sign a client assertion for the token endpoint ({}): check OIDC_CLIENT_PRIVATE_KEY",
+                error_chain(&e)
+            ))
+        }
+        Err(ProbeError::Unreachable(e)) => {
             let cause = reach::diagnose(&e, url, provider.http_timeout).await;
             let fix = endpoint_fix("OIDC_TOKEN_ENDPOINT", url, provider.token_endpoint.is_some(), settings);
             return report.problem(reach::line("the token endpoint", url, &cause, &fix, provider));
@@ -152,6 +159,10 @@ async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Di
     match provider.auth_method {
         ClientAuthMethod::None => format!(
             "the token endpoint refuses client `{id}` without a secret ({}): if the provider registered it as confidential, set OIDC_CLIENT_SECRET (and OIDC_CLIENT_AUTH_METHOD to the registered method; the provider advertises {advertised}); otherwise check OIDC_CLIENT_ID",
+            describe(answer)
+        ),
+        ClientAuthMethod::PrivateKeyJwt => format!(
+            "the token endpoint refuses client `{id}` with private_key_jwt ({}): check OIDC_CLIENT_ID, and that the provider holds this service's public key (the jwks_uri above, or the key of OIDC_CLIENT_PRIVATE_KEY) and expects private_key_jwt (the provider advertises {advertised})",
             describe(answer)
         ),
         _ => format!(

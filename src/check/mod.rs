@@ -1,6 +1,7 @@
 //! `oidc-session check`: the configuration against the live provider and Redis, one line
 //! per finding, with what to change. Exit status 0 only when a login can work.
 
+mod client_auth;
 mod credentials;
 mod provider;
 mod reach;

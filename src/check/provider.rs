@@ -4,7 +4,7 @@
 use openidconnect::core::CoreClientAuthMethod;
 use openidconnect::reqwest;
 
-use super::{credentials, reach, redirect, scopes, Report};
+use super::{client_auth, credentials, reach, redirect, scopes, Report};
 use crate::config::{ClientAuthMethod, Settings};
 use crate::oidc::discovery::{self, Discovered, DiscoveryError};
 use crate::util::error_chain;
@@ -30,6 +30,7 @@ pub(super) async fn check_provider(settings: &Settings, http: &reqwest::Client, 
         report.problem("the provider advertises no ID-token signing algorithm this client may accept (HMAC needs OIDC_CLIENT_SECRET)");
     }
     features(settings, &found, report);
+    client_auth::findings(settings, &found, report);
     scopes::check(settings, &found, report);
     credentials::check(settings, http, &found, report).await;
     redirect::check(settings, http, &found, report).await;
@@ -157,6 +158,7 @@ pub(super) fn method_name(method: ClientAuthMethod) -> &'static str {
         ClientAuthMethod::None => "none",
         ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
         ClientAuthMethod::ClientSecretPost => "client_secret_post",
+        ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
     }
 }
 

@@ -74,14 +74,13 @@ async fn ask(settings: &Settings, http: &reqwest::Client, found: &Discovered, re
     let mut provider = settings.provider.clone();
     provider.redirect_uri = redirect_uri.clone();
     let request = login::authorization_request(&provider, &found.endpoints);
-    let par = found
-        .metadata
-        .as_ref()
-        .and_then(|m| m.additional_metadata().pushed_authorization_request_endpoint.as_ref());
-    if let Some(par) = par {
+    // The login pushes its request where the provider has PAR (unless OIDC_PAR=never).
+    if let Some(par) = &found.endpoints.pushed_authorization {
         // Anything short of an exact answer (the client refused, an outage) falls back to
         // the way a browser asks.
-        if let Ok(answer) = probe::push_authorization_request(&provider, http, par, &request.url).await {
+        if let Ok(answer) =
+            probe::push_authorization_request(&provider, &found.endpoints, http, par, &request.url).await
+        {
             if let Some(verdict) = pushed(&answer) {
                 return verdict;
             }

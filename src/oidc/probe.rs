@@ -8,6 +8,7 @@ use openidconnect::{reqwest, CsrfToken, HttpRequest, HttpResponse, PkceCodeChall
 use serde::Deserialize;
 use url::Url;
 
+use super::client_auth::{assertion_params, authenticated_post, SignError};
 use super::discovery::Endpoints;
 use super::login;
 use crate::config::ProviderSettings;
@@ -31,6 +32,15 @@ pub(crate) enum Answer {
     Unreadable { status: u16 },
 }
 
+/// Why a probe got no answer to read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    #[error("no HTTP answer")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("cannot sign a client assertion")]
+    Sign(#[source] SignError),
+}
+
 #[derive(Deserialize)]
 struct OAuthError {
     error: String,
@@ -38,12 +48,13 @@ struct OAuthError {
 }
 
 /// The callback's token request with a made-up authorization code and the configured client
-/// authentication. `Err` only when no HTTP answer came back.
+/// authentication. `Err` only when no HTTP answer came back (or no assertion could be signed).
 pub(crate) async fn made_up_code_grant(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
-) -> Result<Answer, reqwest::Error> {
+) -> Result<Answer, ProbeError> {
+    let assertion = assertion_params(settings, endpoints).map_err(ProbeError::Sign)?;
     // The status is what tells a 401 without an OAuth body apart: watch the exchange.
     let status = Arc::new(Mutex::new(0u16));
     let recording = {
@@ -63,7 +74,7 @@ pub(crate) async fn made_up_code_grant(
     };
     let (_, verifier) = PkceCodeChallenge::new_random_sha256();
     let code = format!("oidc-session-check-{}", CsrfToken::new_random().secret());
-    let result = login::request_code_grant(settings, endpoints, &recording, &code, verifier.secret()).await;
+    let result = login::request_code_grant(settings, endpoints, &recording, &code, verifier.secret(), assertion).await;
     let status = *status.lock().expect("not poisoned");
     match result {
         Ok(_) => Ok(Answer::Accepted),
@@ -72,36 +83,38 @@ pub(crate) async fn made_up_code_grant(
             error: e.error().to_string(),
             description: e.error_description().cloned(),
         }),
-        Err(RequestTokenError::Request(e)) => Err(e),
+        Err(RequestTokenError::Request(e)) => Err(ProbeError::Unreachable(e)),
         Err(RequestTokenError::Parse(..) | RequestTokenError::Other(_)) => Ok(Answer::Unreadable { status }),
     }
 }
 
 /// A pushed authorization request (RFC 9126) carrying the parameters of `authorize_url` —
-/// the login's own authorization request — with client authentication.
+/// the login's own authorization request — authenticated as the login's push is.
 pub(crate) async fn push_authorization_request(
     settings: &ProviderSettings,
+    endpoints: &Endpoints,
     http: &reqwest::Client,
-    endpoint: &Url,
+    par_endpoint: &Url,
     authorize_url: &Url,
-) -> Result<Answer, reqwest::Error> {
-    let pairs: Vec<(String, String)> = authorize_url
+) -> Result<Answer, ProbeError> {
+    // The request's own parameters follow any the endpoint URL already has.
+    let own = endpoints.authorization.query_pairs().count();
+    let params: Vec<(String, String)> = authorize_url
         .query_pairs()
-        .filter(|(k, _)| k != "client_id")
+        .skip(own)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let mut form: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let request = login::authenticate(settings, http.post(endpoint.clone()), &mut form);
-    // The authorization request names its client even when Basic authentication does too.
-    if !form.iter().any(|(k, _)| *k == "client_id") {
-        form.push(("client_id", &settings.client_id));
-    }
-    let response = request.form(&form).send().await?;
+    let response = authenticated_post(http, par_endpoint, settings, endpoints, params)
+        .map_err(ProbeError::Sign)?
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(ProbeError::Unreachable)?;
     let status = response.status().as_u16();
     if response.status().is_success() {
         return Ok(Answer::Accepted);
     }
-    let body = response.bytes().await?;
+    let body = response.bytes().await.map_err(ProbeError::Unreachable)?;
     Ok(match serde_json::from_slice::<OAuthError>(&body) {
         Ok(e) => Answer::Refused {
             status,

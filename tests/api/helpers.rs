@@ -26,7 +26,8 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Extra keys merged into the test provider's config.
     pub provider: Value,
-    /// Extra keys merged into the client's registration at the test provider.
+    /// Extra metadata merged into the test provider's client `rp` (after `confidential`);
+    /// `{public}` in a string value stands for the service's public URL.
     pub client: Value,
     /// Connect as this Redis ACL user, limited to the `oidc:` key prefix.
     pub redis_user: Option<(&'static str, &'static str)>,
@@ -119,7 +120,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         client["token_endpoint_auth_method"] = json!(method);
     }
     for (k, v) in options.client.as_object().into_iter().flatten() {
-        client[k] = v.clone();
+        client[k] = match v.as_str() {
+            Some(text) => json!(text.replace("{public}", &public_url)),
+            None => v.clone(),
+        };
     }
     let mut config = json!({ "port": 0, "clients": [client] });
     for (k, v) in options.provider.as_object().into_iter().flatten() {

@@ -5,6 +5,8 @@ mod common;
 
 mod backchannel;
 mod check;
+mod client_auth;
+mod client_auth_check;
 mod connections;
 mod doctor;
 mod error_pages;
