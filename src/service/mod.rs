@@ -2,6 +2,7 @@
 //! requests into calls on [`Service`] and its answers back into responses.
 
 pub mod backchannel;
+pub(crate) mod gateway;
 pub mod login;
 pub mod refresh;
 pub mod return_to;

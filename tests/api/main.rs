@@ -6,6 +6,7 @@ mod common;
 mod backchannel;
 mod check;
 mod forging_provider;
+mod forward_auth;
 mod helpers;
 mod id_token;
 mod login;
