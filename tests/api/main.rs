@@ -4,6 +4,7 @@
 mod common;
 
 mod backchannel;
+mod browser;
 mod check;
 mod forging_provider;
 mod forward_auth;
@@ -12,7 +13,9 @@ mod id_token;
 mod login;
 mod outages;
 mod process;
+mod proxies;
 mod refresh;
 mod scale;
 mod sessions;
+mod site;
 mod store;
