@@ -38,7 +38,7 @@ pub(crate) enum RuleError {
     Repeated(&'static str),
     #[error("`allowed_emails` lists `{0}`, which is not an email address")]
     NotAnEmail(String),
-    #[error("`allowed_email_domains` lists `{0}`, which is a domain only without `@`")]
+    #[error("`allowed_email_domains` lists `{0}`: give the domain alone, without `@`")]
     NotADomain(String),
 }
 
@@ -128,7 +128,9 @@ impl<'q> RouteRules<'q> {
             }
             for item in list.items() {
                 match name {
-                    "allowed_emails" if item.matches('@').count() != 1 || item.starts_with('@') => {
+                    "allowed_emails"
+                        if item.matches('@').count() != 1 || item.starts_with('@') || item.ends_with('@') =>
+                    {
                         return Err(RuleError::NotAnEmail(item.into_owned()))
                     }
                     "allowed_email_domains" if item.contains('@') => {

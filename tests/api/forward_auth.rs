@@ -474,6 +474,11 @@ async fn the_openapi_document_describes_forward_auth_for_every_method() {
             assert!(responses.contains_key(status), "{method} {status}");
         }
     }
+    let refused = operations["get"]["responses"]["403"]["content"].as_object().unwrap();
+    assert!(
+        refused.keys().any(|k| k.starts_with("text/html")) && refused.keys().any(|k| k.starts_with("application/json")),
+        "a page or the JSON error shape: {refused:?}"
+    );
     let ok = &operations["get"]["responses"]["200"]["headers"];
     assert!(
         ok["X-AUTH-REQUEST-GROUPS"].is_object() || ok["X-Auth-Request-Groups"].is_object(),

@@ -7,9 +7,11 @@ use poem_openapi::{ApiResponse, OpenApi, ResponseContent};
 
 use super::wire::{groups_header, header_safe, HeaderText};
 use super::{InternalApi, Tag};
-use crate::http::error::{page, ErrorBody, JsonError};
+use crate::http::error::{page, ErrorBody};
+use crate::oidc::provider::error_chain;
 use crate::service::gateway::{OriginalUrl, RouteRules, RuleError, Verdict};
 use crate::service::sessions::ActiveSession;
+use crate::session::StoreError;
 
 /// Where forward-auth is served; any path below it is Envoy's appended original path.
 pub(crate) const PATH: &str = "/forward-auth";
@@ -34,10 +36,35 @@ pub(crate) enum ForwardAuthResponse {
     /// (`<own origin>/auth/login?return_to=<original URL>`).
     #[oai(status = 302)]
     SignIn(#[oai(header = "Location")] String),
-    /// A live session that fails the route's rules: a page for a browser page load, the
-    /// JSON error shape otherwise.
+}
+
+/// Every other answer, in the JSON error shape (a 403 for a browser page load is a page).
+#[derive(ApiResponse)]
+pub(crate) enum ForwardAuthError {
+    /// A per-route rule of the forward-auth URL is wrong; the parameter is named.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No live session (without `mode=redirect`, or not a browser page load), or a wrong
+    /// internal API secret.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A live session that fails the route's rules.
     #[oai(status = 403)]
     Forbidden(Refusal),
+    /// The session store is unavailable; try again.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<StoreError> for ForwardAuthError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %error_chain(&e), "session store failed");
+        Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
+    }
+}
+
+fn no_session() -> ForwardAuthError {
+    ForwardAuthError::Unauthorized(ErrorBody::new("unauthorized", "no live session"))
 }
 
 #[derive(ResponseContent)]
@@ -70,10 +97,14 @@ impl ForwardAuthApi {
         method = "options",
         tag = "Tag::Sessions"
     )]
-    pub(crate) async fn forward_auth(&self, req: &Request) -> Result<ForwardAuthResponse, JsonError> {
+    pub(crate) async fn forward_auth(&self, req: &Request) -> Result<ForwardAuthResponse, ForwardAuthError> {
         let api = &self.0;
-        api.authorize(req)?;
-        let rules = rules(req).map_err(|e| JsonError::BadRequest(ErrorBody::new("invalid_request", e.to_string())))?;
+        if api.authorize(req).is_err() {
+            let refused = ErrorBody::new("unauthorized", "a valid internal API secret is required");
+            return Err(ForwardAuthError::Unauthorized(refused));
+        }
+        let rules =
+            rules(req).map_err(|e| ForwardAuthError::BadRequest(ErrorBody::new("invalid_request", e.to_string())))?;
         let original = Original::read(req);
         let cookie = api.cookie_from(req);
         let verdict = api
@@ -89,20 +120,17 @@ impl ForwardAuthApi {
                 } else {
                     Refusal::Json(ErrorBody::new("forbidden", denied.to_string()))
                 };
-                return Ok(ForwardAuthResponse::Forbidden(refusal));
+                return Err(ForwardAuthError::Forbidden(refusal));
             }
             Verdict::SignIn(url) => return Ok(ForwardAuthResponse::SignIn(url.into())),
-            Verdict::Unauthenticated => None,
+            Verdict::Unauthenticated => return Err(no_session()),
         };
         match active {
             Some(active) => Ok(self.identity_headers(active)),
             // The session ended while its token was refreshed: as without one.
             None => match api.service.unauthenticated(&rules, original.page_load, original.url) {
                 Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
-                _ => Err(JsonError::Unauthorized(ErrorBody::new(
-                    "unauthorized",
-                    "no live session",
-                ))),
+                _ => Err(no_session()),
             },
         }
     }

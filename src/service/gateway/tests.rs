@@ -48,6 +48,8 @@ fn unknown_parameters_bad_modes_and_empty_lists_are_errors_naming_the_parameter(
         ("mode=redirect&mode=redirect", "mode"),
         ("allowed_emails=jane", "allowed_emails"),
         ("allowed_emails=@example.org", "allowed_emails"),
+        ("allowed_emails=jane@", "allowed_emails"),
+        ("allowed_emails=a@b@c", "allowed_emails"),
         ("allowed_email_domains=@example.org", "allowed_email_domains"),
     ];
     for (query, parameter) in cases {
