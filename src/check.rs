@@ -7,10 +7,11 @@ use openidconnect::core::CoreClientAuthMethod;
 
 use crate::config::{ClientAuthMethod, RedisMode, Settings};
 use crate::oidc::discovery::{self, Discovered, DiscoveryError};
-use crate::oidc::provider::{self, error_chain};
+use crate::oidc::provider;
 use crate::session::redis::RedisStore;
-use crate::session::SessionStore;
+use crate::session::{SessionStore, StoreError};
 use crate::telemetry::metrics::Metrics;
+use crate::util::error_chain;
 
 /// What `check` found: lines to print, and whether a login can work.
 #[derive(Debug, Default)]
@@ -192,7 +193,7 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
 async fn check_redis(settings: &Settings, report: &mut Report) {
     let store = match RedisStore::new(&settings.redis, std::sync::Arc::new(Metrics::new())) {
         Ok(store) => store,
-        Err(e) => return report.problem(format!("{}: fix OIDC_REDIS_URL", error_chain(&e))),
+        Err(e) => return report.problem(format!("{}: fix {}", error_chain(&e), settings.redis.mode.vars())),
     };
     match store.ping().await {
         Ok(()) => report.ok(match &settings.redis.mode {
@@ -202,8 +203,8 @@ async fn check_redis(settings: &Settings, report: &mut Report) {
         }),
         Err(e) => {
             let text = error_chain(&e);
-            let var = redis_vars(&settings.redis.mode);
-            let hint = if is_auth_error(&text) {
+            let var = settings.redis.mode.vars();
+            let hint = if matches!(e, StoreError::Refused(_)) {
                 format!("Redis refuses the credentials: fix the user/password in {var}")
             } else {
                 format!("Redis is unreachable: check {var}")
@@ -211,20 +212,4 @@ async fn check_redis(settings: &Settings, report: &mut Report) {
             report.problem(format!("{text}: {hint}"));
         }
     }
-}
-
-/// The variables that configure the Redis connection in this mode.
-pub fn redis_vars(mode: &RedisMode) -> &'static str {
-    match mode {
-        RedisMode::Standalone { .. } => "OIDC_REDIS_URL",
-        RedisMode::Sentinel { .. } => "OIDC_REDIS_SENTINELS (data nodes) or OIDC_REDIS_SENTINEL_PASSWORD (sentinels)",
-        RedisMode::Cluster { .. } => "OIDC_REDIS_CLUSTER_NODES",
-    }
-}
-
-/// Redis said the credentials are wrong or missing (not merely unreachable).
-pub fn is_auth_error(text: &str) -> bool {
-    ["WRONGPASS", "NOAUTH", "NOPERM", "invalid password", "Authentication"]
-        .iter()
-        .any(|m| text.contains(m))
 }

@@ -3,11 +3,14 @@
 
 pub mod check;
 pub mod config;
+pub mod crypto;
+pub mod domain;
 pub(crate) mod http;
 pub(crate) mod oidc;
 pub(crate) mod service;
 pub mod session;
 pub mod startup;
 pub mod telemetry;
+pub mod util;
 
-pub use oidc::provider::error_chain;
+pub use util::error_chain;

@@ -35,7 +35,7 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     }
-    oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
+    let _logs = oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }

@@ -11,10 +11,12 @@ use poem::Server;
 use crate::config::Settings;
 use crate::http;
 use crate::oidc::provider::{self, HttpClientError, Provider};
+use crate::service::revocation::{self, RevocationWorker};
 use crate::service::Service;
 use crate::session::redis::RedisStore;
-use crate::session::SessionStore;
+use crate::session::{SessionStore, StoreError};
 use crate::telemetry::metrics::Metrics;
+use crate::util::error_chain;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -30,13 +32,17 @@ pub enum StartupError {
     },
     #[error(transparent)]
     HttpClient(#[from] HttpClientError),
-    #[error("the Redis configuration (OIDC_REDIS_URL) is not usable")]
-    Redis(#[source] deadpool_redis::CreatePoolError),
+    #[error("the Redis configuration ({var}) is not usable")]
+    Redis {
+        var: &'static str,
+        #[source]
+        source: deadpool_redis::CreatePoolError,
+    },
     #[error("Redis refuses the credentials: fix {var}")]
     RedisAuth {
         var: &'static str,
         #[source]
-        source: crate::session::StoreError,
+        source: StoreError,
     },
     #[error("a listener failed")]
     Serve(#[source] std::io::Error),
@@ -44,8 +50,22 @@ pub enum StartupError {
 
 pub struct Application {
     service: Arc<Service>,
+    provider: Arc<Provider>,
+    store: Arc<RedisStore>,
+    revocations: RevocationWorker,
+    redis_vars: &'static str,
     public: TcpListener,
     internal: TcpListener,
+}
+
+/// Aborts a background task when dropped, so that no path out of [`Application::run`]
+/// leaves it running.
+struct Owned<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Application {
@@ -68,10 +88,26 @@ impl Application {
         let http = provider::http_client(&settings.provider)?;
         let metrics = Arc::new(Metrics::new());
         let provider = Arc::new(Provider::new(settings.provider.clone(), http, metrics.clone()));
-        let store = Arc::new(RedisStore::new(&settings.redis, metrics.clone()).map_err(StartupError::Redis)?);
-        let service = Arc::new(Service::new(settings, provider, store, metrics));
+        let store = RedisStore::new(&settings.redis, metrics.clone()).map_err(|source| StartupError::Redis {
+            var: settings.redis.mode.vars(),
+            source,
+        })?;
+        let store = Arc::new(store);
+        let (revoker, revocations) = revocation::channel(provider.clone());
+        let redis_vars = settings.redis.mode.vars();
+        let service = Arc::new(Service::new(
+            settings,
+            provider.clone(),
+            store.clone(),
+            revoker,
+            metrics,
+        ));
         Ok(Self {
             service,
+            provider,
+            store,
+            revocations,
+            redis_vars,
             public,
             internal,
         })
@@ -80,17 +116,14 @@ impl Application {
     /// One ping at start: wrong Redis credentials are a configuration error worth stopping
     /// for; an unreachable Redis is not (the service recovers when it comes up).
     pub async fn verify_store(&self) -> Result<(), StartupError> {
-        match self.service.store.ping().await {
+        match self.store.ping().await {
             Ok(()) => Ok(()),
+            Err(source @ StoreError::Refused(_)) => Err(StartupError::RedisAuth {
+                var: self.redis_vars,
+                source,
+            }),
             Err(e) => {
-                let text = crate::oidc::provider::error_chain(&e);
-                if crate::check::is_auth_error(&text) {
-                    return Err(StartupError::RedisAuth {
-                        var: crate::check::redis_vars(&self.service.settings.redis.mode),
-                        source: e,
-                    });
-                }
-                tracing::warn!(error = %text, "Redis is not reachable yet; serving 503 until it is");
+                tracing::warn!(error = %error_chain(&e), "Redis is not reachable yet; serving 503 until it is");
                 Ok(())
             }
         }
@@ -109,12 +142,12 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let Self {
             service,
+            provider,
+            revocations,
             public,
             internal,
+            ..
         } = self;
-        let provider = service.provider.clone();
-        let discovery = tokio::spawn(async move { provider.discover_until_ready().await });
-
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
@@ -123,12 +156,15 @@ impl Application {
             l.set_nonblocking(true).map_err(StartupError::Serve)?;
             TcpAcceptor::from_std(l).map_err(StartupError::Serve)
         };
-        let public_server = Server::new_with_acceptor(acceptor(public)?.boxed()).run_with_graceful_shutdown(
+        let (public, internal) = (acceptor(public)?, acceptor(internal)?);
+        let _discovery = Owned(tokio::spawn(async move { provider.discover_until_ready().await }));
+        let revoking = tokio::spawn(revocations.run());
+        let public_server = Server::new_with_acceptor(public.boxed()).run_with_graceful_shutdown(
             http::public_routes(service.clone()),
             stopped(stop_rx.clone()),
             Some(DRAIN_TIMEOUT),
         );
-        let internal_server = Server::new_with_acceptor(acceptor(internal)?.boxed()).run_with_graceful_shutdown(
+        let internal_server = Server::new_with_acceptor(internal.boxed()).run_with_graceful_shutdown(
             http::internal_routes(service.clone()),
             stopped(stop_rx),
             Some(DRAIN_TIMEOUT),
@@ -139,7 +175,12 @@ impl Application {
             let _ = stop_tx.send(true);
         });
         let (a, b) = tokio::join!(public_server, internal_server);
-        discovery.abort();
+        // The worker stops once the last handle to the service is gone; revocations still
+        // queued get the drain's time to finish.
+        drop(service);
+        if tokio::time::timeout(DRAIN_TIMEOUT, revoking).await.is_err() {
+            tracing::warn!("shutting down with refresh token revocations still in flight");
+        }
         a.and(b).map_err(StartupError::Serve)
     }
 }

@@ -1,67 +1,61 @@
 //! Raw `OIDC_*` strings (read with envy) turned into [`Settings`], every problem collected.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-
 use serde::Deserialize;
-use url::Url;
 
+use super::sections::{claims, cookie, durations, listeners, provider, redirects, session, text};
 use super::settings::*;
 use super::{parse, ConfigError, Problems, Secret};
-use crate::oidc::claims::ClaimPath;
-use crate::session::crypto::KeyRing;
 
 /// Raw strings as envy reads them; every field is optional so that all problems can be
 /// collected (envy alone stops at the first and names fields, not variables).
 #[derive(Default, Deserialize)]
 pub(super) struct Raw {
-    issuer_url: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    client_auth_method: Option<String>,
-    redirect_uri: Option<String>,
-    scopes: Option<String>,
-    prompt: Option<String>,
-    extra_auth_params: Option<String>,
-    discovery_url: Option<String>,
-    authorization_endpoint: Option<String>,
-    token_endpoint: Option<String>,
-    userinfo_endpoint: Option<String>,
-    jwks_uri: Option<String>,
-    end_session_endpoint: Option<String>,
-    post_login_redirect_uri: Option<String>,
-    post_logout_redirect_uri: Option<String>,
-    allowed_return_origins: Option<String>,
-    listen_addr: Option<String>,
-    internal_listen_addr: Option<String>,
-    introspection_secret: Option<String>,
-    introspection_expose_tokens: Option<String>,
-    redis_url: Option<String>,
-    redis_sentinels: Option<String>,
-    redis_sentinel_master: Option<String>,
-    redis_sentinel_password: Option<String>,
-    redis_cluster_nodes: Option<String>,
-    redis_key_prefix: Option<String>,
-    session_encryption_key: Option<String>,
-    session_idle_timeout: Option<String>,
-    session_max_lifetime: Option<String>,
-    login_timeout: Option<String>,
-    refresh_leeway: Option<String>,
-    clock_skew: Option<String>,
-    cookie_name: Option<String>,
-    cookie_samesite: Option<String>,
-    cookie_domain: Option<String>,
-    username_claim: Option<String>,
-    email_claim: Option<String>,
-    groups_claim: Option<String>,
-    allowed_groups: Option<String>,
-    require_email_verified: Option<String>,
-    fetch_userinfo: Option<String>,
-    http_timeout: Option<String>,
-    extra_ca_file: Option<String>,
-    log_format: Option<String>,
-    log: Option<String>,
+    pub(super) issuer_url: Option<String>,
+    pub(super) client_id: Option<String>,
+    pub(super) client_secret: Option<String>,
+    pub(super) client_auth_method: Option<String>,
+    pub(super) redirect_uri: Option<String>,
+    pub(super) scopes: Option<String>,
+    pub(super) prompt: Option<String>,
+    pub(super) extra_auth_params: Option<String>,
+    pub(super) discovery_url: Option<String>,
+    pub(super) authorization_endpoint: Option<String>,
+    pub(super) token_endpoint: Option<String>,
+    pub(super) userinfo_endpoint: Option<String>,
+    pub(super) jwks_uri: Option<String>,
+    pub(super) end_session_endpoint: Option<String>,
+    pub(super) post_login_redirect_uri: Option<String>,
+    pub(super) post_logout_redirect_uri: Option<String>,
+    pub(super) allowed_return_origins: Option<String>,
+    pub(super) listen_addr: Option<String>,
+    pub(super) internal_listen_addr: Option<String>,
+    pub(super) introspection_secret: Option<String>,
+    pub(super) introspection_expose_tokens: Option<String>,
+    pub(super) redis_url: Option<String>,
+    pub(super) redis_sentinels: Option<String>,
+    pub(super) redis_sentinel_master: Option<String>,
+    pub(super) redis_sentinel_password: Option<String>,
+    pub(super) redis_cluster_nodes: Option<String>,
+    pub(super) redis_key_prefix: Option<String>,
+    pub(super) session_encryption_key: Option<String>,
+    pub(super) session_idle_timeout: Option<String>,
+    pub(super) session_max_lifetime: Option<String>,
+    pub(super) login_timeout: Option<String>,
+    pub(super) refresh_leeway: Option<String>,
+    pub(super) clock_skew: Option<String>,
+    pub(super) cookie_name: Option<String>,
+    pub(super) cookie_samesite: Option<String>,
+    pub(super) cookie_domain: Option<String>,
+    pub(super) username_claim: Option<String>,
+    pub(super) email_claim: Option<String>,
+    pub(super) groups_claim: Option<String>,
+    pub(super) allowed_groups: Option<String>,
+    pub(super) require_email_verified: Option<String>,
+    pub(super) fetch_userinfo: Option<String>,
+    pub(super) http_timeout: Option<String>,
+    pub(super) extra_ca_file: Option<String>,
+    pub(super) log_format: Option<String>,
+    pub(super) log: Option<String>,
 }
 
 impl Settings {
@@ -86,238 +80,22 @@ impl Settings {
 }
 
 fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Settings> {
-    let r = |v: &Option<String>| v.as_deref().map(str::to_owned);
-    let issuer = p.required(
-        "OIDC_ISSUER_URL",
-        raw.issuer_url.as_deref(),
-        "https://id.example.com/realms/main",
-        |v| parse::http_url(v).map(|_| v.to_owned()),
-    );
-    let client_id = p.required("OIDC_CLIENT_ID", raw.client_id.as_deref(), "my-app", |v| {
-        Ok(v.to_owned())
-    });
-    let client_secret = r(&raw.client_secret).filter(|s| !s.is_empty()).map(Secret::new);
-    let auth_method = p.optional(
-        "OIDC_CLIENT_AUTH_METHOD",
-        raw.client_auth_method.as_deref(),
-        "client_secret_basic",
-        |v| match v {
-            "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
-            "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
-            _ => Err(format!("`{v}` is not client_secret_basic or client_secret_post")),
-        },
-    );
-    let auth_method = match (&client_secret, auth_method) {
-        (None, Some(_)) => {
-            p.push(
-                "OIDC_CLIENT_AUTH_METHOD",
-                "is set but OIDC_CLIENT_SECRET is not; set the secret or remove the method",
-            );
-            None
-        }
-        (None, None) => Some(ClientAuthMethod::None),
-        (Some(_), m) => Some(m.unwrap_or(ClientAuthMethod::ClientSecretBasic)),
-    };
-    let redirect_uri = p.required(
-        "OIDC_REDIRECT_URI",
-        raw.redirect_uri.as_deref(),
-        "https://app.example.com/auth/callback",
-        parse::http_url,
-    );
-    let mut scopes = parse::list(raw.scopes.as_deref().unwrap_or("openid profile email offline_access"));
-    if !scopes.iter().any(|s| s == "openid") {
-        scopes.insert(0, "openid".into());
-    }
-    let extra_auth_params = p.optional(
-        "OIDC_EXTRA_AUTH_PARAMS",
-        raw.extra_auth_params.as_deref(),
-        "audience=api&acr_values=mfa",
-        |v| {
-            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(v.as_bytes()).into_owned().collect();
-            const RESERVED: &[&str] = &[
-                "response_type",
-                "client_id",
-                "redirect_uri",
-                "scope",
-                "state",
-                "nonce",
-                "code_challenge",
-                "code_challenge_method",
-            ];
-            match pairs
-                .iter()
-                .find(|(k, _)| RESERVED.contains(&k.as_str()) || k.is_empty())
-            {
-                Some((k, _)) => Err(format!("`{k}` may not be overridden")),
-                None => Ok(pairs),
-            }
-        },
-    );
-    let endpoint = |p: &mut Problems, var, raw: &Option<String>| {
-        p.optional(var, raw.as_deref(), "https://id.example.com/token", parse::http_url)
-    };
-    let authorization_endpoint = endpoint(p, "OIDC_AUTHORIZATION_ENDPOINT", &raw.authorization_endpoint);
-    let token_endpoint = endpoint(p, "OIDC_TOKEN_ENDPOINT", &raw.token_endpoint);
-    let userinfo_endpoint = endpoint(p, "OIDC_USERINFO_ENDPOINT", &raw.userinfo_endpoint);
-    let jwks_uri = endpoint(p, "OIDC_JWKS_URI", &raw.jwks_uri);
-    let end_session_endpoint = endpoint(p, "OIDC_END_SESSION_ENDPOINT", &raw.end_session_endpoint);
-    let discovery_url = p.optional(
-        "OIDC_DISCOVERY_URL",
-        raw.discovery_url.as_deref(),
-        "http://keycloak.auth.svc:8080/realms/main/.well-known/openid-configuration",
-        parse::http_url,
-    );
-    let discovery_url = discovery_url.or_else(|| {
-        let issuer = issuer.as_ref()?;
-        Url::parse(&format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        ))
-        .ok()
-    });
-    let duration = |p: &mut Problems, var, raw: &Option<String>, default| {
-        p.or_default(var, raw.as_deref(), default, parse::duration)
-    };
-    let http_timeout = duration(p, "OIDC_HTTP_TIMEOUT", &raw.http_timeout, "10s");
-    let clock_skew = duration(p, "OIDC_CLOCK_SKEW", &raw.clock_skew, "60s");
-    let idle_timeout = duration(p, "OIDC_SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout, "8h");
-    let max_lifetime = duration(p, "OIDC_SESSION_MAX_LIFETIME", &raw.session_max_lifetime, "7d");
-    let login_timeout = duration(p, "OIDC_LOGIN_TIMEOUT", &raw.login_timeout, "10m");
-    let refresh_leeway = duration(p, "OIDC_REFRESH_LEEWAY", &raw.refresh_leeway, "60s");
-    for (var, d) in [
-        ("OIDC_SESSION_IDLE_TIMEOUT", idle_timeout),
-        ("OIDC_SESSION_MAX_LIFETIME", max_lifetime),
-        ("OIDC_LOGIN_TIMEOUT", login_timeout),
-        ("OIDC_HTTP_TIMEOUT", http_timeout),
-    ] {
-        if d == Some(Duration::ZERO) {
-            p.push(var, "must be longer than zero; for example 30m");
-        }
-    }
-    let boolean = |p: &mut Problems, var, raw: &Option<String>, default| {
-        p.or_default(var, raw.as_deref(), default, parse::boolean)
-    };
-    let fetch_userinfo = boolean(p, "OIDC_FETCH_USERINFO", &raw.fetch_userinfo, "true");
-    let require_email_verified = boolean(p, "OIDC_REQUIRE_EMAIL_VERIFIED", &raw.require_email_verified, "false");
-    let introspection_expose_tokens = boolean(
-        p,
+    // Every section is parsed before any `?`: all problems are reported together.
+    let durations = durations(raw, p);
+    let provider = provider(raw, p, &durations);
+    let secure = provider.as_ref().is_some_and(|pr| pr.redirect_uri.scheme() == "https");
+    let redirect_uri_set = raw.redirect_uri.is_some();
+    let cookie = cookie(raw, p, secure, redirect_uri_set);
+    let session = session(raw, p, &durations, warnings);
+    let claims = claims(raw, p);
+    let redirects = redirects(raw, p);
+    let (listen_addr, internal_listen_addr) = listeners(raw, p);
+    let introspection_expose_tokens = p.or_default(
         "OIDC_INTROSPECTION_EXPOSE_TOKENS",
-        &raw.introspection_expose_tokens,
+        raw.introspection_expose_tokens.as_deref(),
         "false",
+        parse::boolean,
     );
-    let extra_ca_file = p.optional(
-        "OIDC_EXTRA_CA_FILE",
-        raw.extra_ca_file.as_deref(),
-        "/etc/ssl/homelab-ca.pem",
-        |v| {
-            let path = PathBuf::from(v);
-            std::fs::metadata(&path).map_err(|e| format!("cannot read `{v}` ({e})"))?;
-            Ok(path)
-        },
-    );
-
-    let secure = redirect_uri.as_ref().is_some_and(|u| u.scheme() == "https");
-    let same_site = p.or_default(
-        "OIDC_COOKIE_SAMESITE",
-        raw.cookie_samesite.as_deref(),
-        "lax",
-        |v| match v.to_ascii_lowercase().as_str() {
-            "lax" => Ok(SameSite::Lax),
-            "strict" => Ok(SameSite::Strict),
-            "none" => Ok(SameSite::None),
-            _ => Err(format!("`{v}` is not lax, strict or none")),
-        },
-    );
-    if same_site == Some(SameSite::None) && redirect_uri.is_some() && !secure {
-        p.push(
-            "OIDC_COOKIE_SAMESITE",
-            "`none` needs an https OIDC_REDIRECT_URI (browsers drop SameSite=None cookies without Secure)",
-        );
-    }
-    let cookie_domain = r(&raw.cookie_domain).filter(|s| !s.is_empty());
-    let default_cookie = match (secure, &cookie_domain) {
-        (true, None) => "__Host-oidc_session",
-        _ => "oidc_session",
-    };
-    let cookie_name = p.or_default("OIDC_COOKIE_NAME", raw.cookie_name.as_deref(), default_cookie, |v| {
-        let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        if !ok {
-            return Err(format!("`{v}` is not a valid cookie name (letters, digits, - _ .)"));
-        }
-        Ok(v.to_owned())
-    });
-    if let Some(name) = &cookie_name {
-        if name.starts_with("__Host-") && (!secure || cookie_domain.is_some()) {
-            p.push(
-                "OIDC_COOKIE_NAME",
-                "a __Host- cookie needs an https OIDC_REDIRECT_URI and no OIDC_COOKIE_DOMAIN",
-            );
-        }
-        if name.starts_with("__Secure-") && !secure {
-            p.push(
-                "OIDC_COOKIE_NAME",
-                "a __Secure- cookie needs an https OIDC_REDIRECT_URI",
-            );
-        }
-    }
-
-    let claim = |p: &mut Problems, var, raw: &Option<String>, default| {
-        p.or_default(var, raw.as_deref(), default, ClaimPath::parse)
-    };
-    let username = claim(p, "OIDC_USERNAME_CLAIM", &raw.username_claim, "preferred_username");
-    let email = claim(p, "OIDC_EMAIL_CLAIM", &raw.email_claim, "email");
-    let groups = claim(p, "OIDC_GROUPS_CLAIM", &raw.groups_claim, "groups");
-
-    let post_login = p.or_default(
-        "OIDC_POST_LOGIN_REDIRECT_URI",
-        raw.post_login_redirect_uri.as_deref(),
-        "/",
-        |v| {
-            if v.starts_with('/') && !v.starts_with("//") && !v.contains('\\') {
-                Ok(v.to_owned())
-            } else {
-                parse::http_url(v).map(|u| u.to_string())
-            }
-        },
-    );
-    let post_logout = p.optional(
-        "OIDC_POST_LOGOUT_REDIRECT_URI",
-        raw.post_logout_redirect_uri.as_deref(),
-        "https://app.example.com/",
-        parse::http_url,
-    );
-    let allowed_return_origins = p.optional(
-        "OIDC_ALLOWED_RETURN_ORIGINS",
-        raw.allowed_return_origins.as_deref(),
-        "https://app.example.com,https://admin.example.com",
-        |v| {
-            parse::list(v)
-                .iter()
-                .map(|o| parse::origin(o))
-                .collect::<Result<Vec<_>, _>>()
-        },
-    );
-
-    let addr = |p: &mut Problems, var, raw: &Option<String>, default| {
-        p.or_default(var, raw.as_deref(), default, |v| {
-            v.parse::<SocketAddr>()
-                .map_err(|_| format!("`{v}` is not an address like 0.0.0.0:8080"))
-        })
-    };
-    let listen_addr = addr(p, "OIDC_LISTEN_ADDR", &raw.listen_addr, "0.0.0.0:8080");
-    let internal_listen_addr = addr(
-        p,
-        "OIDC_INTERNAL_LISTEN_ADDR",
-        &raw.internal_listen_addr,
-        "0.0.0.0:9090",
-    );
-    if listen_addr.is_some() && listen_addr == internal_listen_addr && listen_addr.is_some_and(|a| a.port() != 0) {
-        p.push(
-            "OIDC_INTERNAL_LISTEN_ADDR",
-            "must differ from OIDC_LISTEN_ADDR (the internal API must not be reachable through the public port)",
-        );
-    }
-
     let redis = super::redis::parse(
         super::redis::RawRedis {
             url: raw.redis_url.as_deref(),
@@ -328,73 +106,25 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
         },
         p,
     );
-    let key_prefix = r(&raw.redis_key_prefix).unwrap_or_else(|| "oidc:".into());
-    let keys = p.optional(
-        "OIDC_SESSION_ENCRYPTION_KEY",
-        raw.session_encryption_key.as_deref(),
-        "$(openssl rand -base64 32)",
-        KeyRing::parse,
-    );
-    if keys.is_none() && raw.session_encryption_key.as_deref().is_none_or(str::is_empty) {
-        warnings.push("OIDC_SESSION_ENCRYPTION_KEY is not set: tokens are stored in Redis unencrypted".into());
-    }
+    let key_prefix = text(&raw.redis_key_prefix).unwrap_or_else(|| "oidc:".into());
     let log_format = p.or_default("OIDC_LOG_FORMAT", raw.log_format.as_deref(), "json", |v| match v {
         "json" => Ok(LogFormat::Json),
         "pretty" => Ok(LogFormat::Pretty),
         _ => Err(format!("`{v}` is not json or pretty")),
     });
-    let log_filter = r(&raw.log).unwrap_or_else(|| "info".into());
+    let log_filter = text(&raw.log).unwrap_or_else(|| "info".into());
 
-    let provider = ProviderSettings {
-        issuer: issuer?,
-        client_id: client_id?,
-        client_secret,
-        auth_method: auth_method?,
-        redirect_uri: redirect_uri?,
-        scopes,
-        prompt: r(&raw.prompt).filter(|s| !s.is_empty()),
-        extra_auth_params: extra_auth_params.unwrap_or_default(),
-        discovery_url: discovery_url?,
-        authorization_endpoint,
-        token_endpoint,
-        userinfo_endpoint,
-        jwks_uri,
-        end_session_endpoint,
-        fetch_userinfo: fetch_userinfo?,
-        http_timeout: http_timeout?,
-        clock_skew: clock_skew?,
-        extra_ca_file,
-    };
     Some(Settings {
-        provider,
-        cookie: CookieSettings {
-            name: cookie_name?,
-            secure,
-            same_site: same_site?,
-            domain: cookie_domain,
-        },
-        session: SessionSettings {
-            idle_timeout: idle_timeout?,
-            max_lifetime: max_lifetime?,
-            login_timeout: login_timeout?,
-            refresh_leeway: refresh_leeway?,
-            keys,
-        },
-        claims: ClaimSettings {
-            username: username?,
-            email: email?,
-            groups: groups?,
-            allowed_groups: raw.allowed_groups.as_deref().map(parse::list).unwrap_or_default(),
-            require_email_verified: require_email_verified?,
-        },
-        redirects: RedirectSettings {
-            post_login: post_login?,
-            post_logout,
-            allowed_return_origins: allowed_return_origins.unwrap_or_default(),
-        },
+        provider: provider?,
+        cookie: cookie?,
+        session: session?,
+        claims: claims?,
+        redirects: redirects?,
         listen_addr: listen_addr?,
         internal_listen_addr: internal_listen_addr?,
-        introspection_secret: r(&raw.introspection_secret).filter(|s| !s.is_empty()).map(Secret::new),
+        introspection_secret: text(&raw.introspection_secret)
+            .filter(|s| !s.is_empty())
+            .map(Secret::new),
         introspection_expose_tokens: introspection_expose_tokens?,
         redis: RedisSettings {
             mode: redis?,

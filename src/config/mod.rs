@@ -4,6 +4,7 @@
 mod env;
 mod parse;
 mod redis;
+mod sections;
 mod settings;
 #[cfg(test)]
 mod tests;
@@ -36,24 +37,7 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// A string that must never reach a log line or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::domain::Secret;
 
 /// Collects problems while fields are parsed, so all of them can be reported together.
 #[derive(Default)]

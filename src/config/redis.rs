@@ -31,6 +31,15 @@ pub enum RedisMode {
 }
 
 impl RedisMode {
+    /// The variables that configure the connection in this mode, for error messages.
+    pub fn vars(&self) -> &'static str {
+        match self {
+            Self::Standalone { .. } => "OIDC_REDIS_URL",
+            Self::Sentinel { .. } => "OIDC_REDIS_SENTINELS (data nodes) or OIDC_REDIS_SENTINEL_PASSWORD (sentinels)",
+            Self::Cluster { .. } => "OIDC_REDIS_CLUSTER_NODES",
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Self::Standalone { .. } => "standalone",

@@ -7,8 +7,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::Secret;
-use crate::oidc::claims::ClaimPath;
-use crate::session::crypto::KeyRing;
+use crate::crypto::KeyRing;
+use crate::domain::ClaimPath;
 
 pub use super::redis::{RedisMode, RedisSettings};
 

@@ -4,19 +4,23 @@
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object};
 
-use crate::oidc::provider::error_chain;
+use super::public::BackchannelResponse;
+use crate::oidc::login::TokenError;
+use crate::service::backchannel::BackchannelError;
 use crate::service::login::LoginError;
+use crate::service::refresh::RefreshError;
 use crate::session::StoreError;
+use crate::util::error_chain;
 
 /// `{"error": "<code>", "error_description": "<text>"}`
 #[derive(Debug, Clone, Object)]
-pub struct ErrorBody {
-    pub error: String,
-    pub error_description: String,
+pub(crate) struct ErrorBody {
+    pub(crate) error: String,
+    pub(crate) error_description: String,
 }
 
 impl ErrorBody {
-    pub fn new(error: &str, description: impl Into<String>) -> Json<Self> {
+    pub(crate) fn new(error: &str, description: impl Into<String>) -> Json<Self> {
         Json(Self {
             error: error.to_owned(),
             error_description: description.into(),
@@ -27,7 +31,7 @@ impl ErrorBody {
 /// Errors of the JSON endpoints.
 #[derive(Debug, ApiResponse)]
 #[oai(bad_request_handler = "json_bad_request")]
-pub enum JsonError {
+pub(crate) enum JsonError {
     /// The request is malformed.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -45,7 +49,13 @@ pub enum JsonError {
     Unavailable(Json<ErrorBody>),
 }
 
-pub fn json_bad_request(err: poem::Error) -> JsonError {
+impl JsonError {
+    pub(crate) fn no_session() -> Self {
+        Self::Unauthorized(ErrorBody::new("unauthorized", "no live session"))
+    }
+}
+
+pub(crate) fn json_bad_request(err: poem::Error) -> JsonError {
     JsonError::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
 }
 
@@ -59,7 +69,7 @@ impl From<StoreError> for JsonError {
 /// Errors a browser lands on: a small HTML page with the reason, escaped.
 #[derive(Debug, ApiResponse)]
 #[oai(bad_request_handler = "page_bad_request")]
-pub enum PageError {
+pub(crate) enum PageError {
     #[oai(status = 400)]
     BadRequest(Html<String>),
     #[oai(status = 401)]
@@ -72,11 +82,11 @@ pub enum PageError {
     Unavailable(Html<String>),
 }
 
-pub fn page_bad_request(err: poem::Error) -> PageError {
+pub(crate) fn page_bad_request(err: poem::Error) -> PageError {
     PageError::BadRequest(page("Bad request", &err.to_string()))
 }
 
-pub fn page(title: &str, detail: &str) -> Html<String> {
+pub(crate) fn page(title: &str, detail: &str) -> Html<String> {
     let title = html_escape::encode_text(title);
     let detail = html_escape::encode_text(detail);
     Html(format!(
@@ -104,12 +114,16 @@ impl From<LoginError> for PageError {
         match e {
             LoginError::Store(store) => store.into(),
             LoginError::ProviderNotReady(_) => PageError::Unavailable(page("Sign-in unavailable", &detail)),
-            LoginError::Token(ref t) if matches!(t, crate::oidc::login::TokenError::Unreachable(_)) => {
-                PageError::BadGateway(page("Sign-in failed", &detail))
-            }
-            LoginError::GroupNotAllowed | LoginError::EmailNotVerified => {
-                PageError::Forbidden(page("Access denied", &detail))
-            }
+            // The browser learns that the provider is unreachable, not its address: that is for the log.
+            LoginError::Token(TokenError::Unreachable(_)) => PageError::BadGateway(page(
+                "Sign-in failed",
+                "The identity provider could not be reached. Please try again shortly.",
+            )),
+            LoginError::Refused(_) => PageError::Forbidden(page("Access denied", &detail)),
+            LoginError::TokensTooLarge(_) => PageError::BadGateway(page(
+                "Sign-in failed",
+                "The identity provider issued tokens too large for a session. Please contact the administrator.",
+            )),
             LoginError::Provider { .. } => PageError::Forbidden(page("Sign-in was not completed", &detail)),
             LoginError::IdToken(_) | LoginError::Userinfo(_) | LoginError::Token(_) => {
                 PageError::Unauthorized(page("Sign-in failed", &detail))
@@ -119,6 +133,50 @@ impl From<LoginError> for PageError {
             | LoginError::UnknownState
             | LoginError::NotBoundToBrowser
             | LoginError::WrongIssuer => PageError::BadRequest(page("Sign-in failed", &detail)),
+        }
+    }
+}
+
+impl From<RefreshError> for JsonError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Ended => Self::no_session(),
+            RefreshError::NoRefreshToken => Self::BadRequest(ErrorBody::new(
+                "invalid_request",
+                "the session holds no refresh token (the provider issued none: see OIDC_SCOPES and OIDC_PROMPT)",
+            )),
+            RefreshError::Store(e) => e.into(),
+            e @ RefreshError::Provider(_) => {
+                tracing::warn!(error = %error_chain(&e), "refresh failed");
+                Self::BadGateway(ErrorBody::new(
+                    "bad_gateway",
+                    "the identity provider could not refresh the tokens",
+                ))
+            }
+            e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy) => {
+                Self::Unavailable(ErrorBody::new("temporarily_unavailable", error_chain(&e)))
+            }
+        }
+    }
+}
+
+impl From<BackchannelError> for BackchannelResponse {
+    fn from(e: BackchannelError) -> Self {
+        let unavailable =
+            |e: &BackchannelError| Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()));
+        match e {
+            BackchannelError::Store(_) => {
+                tracing::error!(error = %error_chain(&e), "back-channel logout failed: session store");
+                unavailable(&e)
+            }
+            BackchannelError::ProviderNotReady(_) => {
+                tracing::warn!(error = %error_chain(&e), "back-channel logout deferred: provider not ready");
+                unavailable(&e)
+            }
+            _ => {
+                tracing::warn!(error = %e, "back-channel logout refused");
+                Self::BadRequest(ErrorBody::new("invalid_request", e.to_string()))
+            }
         }
     }
 }

@@ -8,10 +8,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{ErrorBody, JsonError};
 use super::lenient::LenientJson;
+use crate::domain::Claims;
 use crate::service::sessions::ActiveSession;
 use crate::service::Service;
 use crate::session::cookie::find_in_header;
-use crate::session::{Claims, SessionStore};
 
 pub(crate) mod forward_auth;
 pub(crate) mod hot;
@@ -25,61 +25,61 @@ enum Tag {
     Health,
 }
 
-pub struct InternalApi {
-    pub service: Arc<Service>,
+pub(crate) struct InternalApi {
+    pub(crate) service: Arc<Service>,
 }
 
-#[derive(Debug, Object)]
-pub struct IntrospectRequest {
+#[derive(Object)]
+pub(crate) struct IntrospectRequest {
     /// The session cookie's value.
-    pub session: String,
+    pub(crate) session: String,
 }
 
 /// `{"active": false}`, or the session's user when it is live.
 ///
 /// Serialized by serde on the hot path (`hot.rs`) and by poem-openapi for the document:
 /// the field attributes keep both alike (tested).
-#[derive(Debug, Default, Object, serde::Serialize)]
+#[derive(Default, Object, serde::Serialize)]
 #[oai(skip_serializing_if_is_none)]
-pub struct Introspection {
-    pub active: bool,
+pub(crate) struct Introspection {
+    pub(crate) active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
+    pub(crate) sub: Option<String>,
     /// The provider's session id.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub(crate) sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
+    pub(crate) email_verified: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
+    pub(crate) groups: Option<Vec<String>>,
     /// Every claim of the ID token and userinfo.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub claims: Option<Claims>,
+    pub(crate) claims: Option<Claims>,
     /// Unix seconds: when the session ends if it is not used again.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_expires_at: Option<u64>,
+    pub(crate) session_expires_at: Option<u64>,
     /// Unix seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token_expires_at: Option<u64>,
+    pub(crate) access_token_expires_at: Option<u64>,
     /// Only with `OIDC_INTROSPECTION_EXPOSE_TOKENS=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<String>,
+    pub(crate) access_token: Option<String>,
 }
 
 #[derive(ApiResponse)]
-pub enum IntrospectResponse {
+pub(crate) enum IntrospectResponse {
     #[oai(status = 200)]
     Ok(Json<Introspection>),
 }
 
 #[derive(ApiResponse)]
-pub enum Ready {
+pub(crate) enum Ready {
     #[oai(status = 200)]
     Ok(PlainText<&'static str>),
     /// Not ready; the reason is in the body.
@@ -102,7 +102,7 @@ impl InternalApi {
             None => self.cookie_from(req),
         };
         let session = match self.service.session(value.as_deref()).await? {
-            Some(active) if self.service.settings.introspection_expose_tokens => self.fresh(active).await,
+            Some(active) if self.service.settings().introspection_expose_tokens => self.service.fresh(active).await,
             other => other,
         };
         Ok(IntrospectResponse::Ok(Json(match session {
@@ -120,42 +120,30 @@ impl InternalApi {
     /// Prometheus metrics (text exposition format).
     #[oai(path = "/metrics", method = "get", tag = "Tag::Health")]
     async fn metrics(&self) -> PlainText<String> {
-        match self.service.store.count_sessions(crate::session::now()).await {
-            Ok(n) => {
-                self.service.metrics.active_sessions.set(n as i64);
-            }
-            Err(e) => tracing::warn!(error = %e, "counting sessions for metrics failed"),
-        }
-        PlainText(self.service.metrics.encode())
+        PlainText(self.service.metrics_text().await)
     }
 
     /// Readiness: 200 when Redis answers and the provider's metadata and keys are loaded.
     #[oai(path = "/readyz", method = "get", tag = "Tag::Health")]
     async fn readyz(&self) -> Ready {
-        if let Err(e) = self.service.store.ping().await {
-            return Ready::NotReady(ErrorBody::new("not_ready", format!("redis: {e}")));
+        match self.service.readiness().await {
+            Ok(()) => Ready::Ok(PlainText("ready")),
+            Err(reason) => Ready::NotReady(ErrorBody::new("not_ready", reason.to_string())),
         }
-        if let Err(reason) = self.service.provider.discovered() {
-            return Ready::NotReady(ErrorBody::new("not_ready", reason.to_string()));
-        }
-        Ready::Ok(PlainText("ready"))
     }
 }
 
 impl InternalApi {
     /// With `OIDC_INTROSPECTION_SECRET`, callers must send `Authorization: Bearer <secret>`.
     fn authorize(&self, req: &Request) -> Result<(), JsonError> {
-        let Some(secret) = &self.service.settings.introspection_secret else {
+        let Some(secret) = &self.service.settings().introspection_secret else {
             return Ok(());
         };
         let given = req
             .header("authorization")
             .and_then(|h| h.strip_prefix("Bearer "))
             .unwrap_or("");
-        use subtle::ConstantTimeEq;
-        let expected = crate::session::sha256_hex(secret.expose().as_bytes());
-        let given = crate::session::sha256_hex(given.as_bytes());
-        if bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+        if crate::util::secrets_equal(secret.expose().as_bytes(), given.as_bytes()) {
             Ok(())
         } else {
             Err(JsonError::Unauthorized(ErrorBody::new(
@@ -165,35 +153,8 @@ impl InternalApi {
         }
     }
 
-    /// Before an access token is handed out, refresh it if it expires within
-    /// `OIDC_REFRESH_LEEWAY`. A refused refresh ends the session; a provider that is down
-    /// leaves the current token in place.
-    async fn fresh(&self, active: ActiveSession) -> Option<ActiveSession> {
-        let leeway = self.service.settings.session.refresh_leeway.as_secs();
-        let due = active
-            .record
-            .access_token_expires_at
-            .is_some_and(|at| at <= crate::session::now() + leeway);
-        if !due {
-            return Some(active);
-        }
-        let fallback = ActiveSession {
-            key: active.key.clone(),
-            record: active.record.clone(),
-            idle_expires_at: active.idle_expires_at,
-        };
-        match self.service.refresh(active).await {
-            Ok(refreshed) => Some(refreshed),
-            Err(crate::service::refresh::RefreshError::Ended) => None,
-            Err(e) => {
-                tracing::warn!(error = %crate::oidc::provider::error_chain(&e), "refresh before introspection failed");
-                Some(fallback)
-            }
-        }
-    }
-
     fn cookie_from(&self, req: &Request) -> Option<String> {
-        let name = self.service.cookies.session_name();
+        let name = self.service.cookies().session_name();
         req.headers()
             .get_all("cookie")
             .iter()
@@ -208,8 +169,8 @@ impl InternalApi {
             record,
             idle_expires_at,
         } = active;
-        let access_token = if self.service.settings.introspection_expose_tokens {
-            self.service.tokens(&record, &key).map(|t| t.access_token)
+        let access_token = if self.service.settings().introspection_expose_tokens {
+            self.service.tokens(&key, &record).map(|t| t.access_token)
         } else {
             None
         };

@@ -9,7 +9,7 @@ use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 /// The largest body read; anything larger is treated as garbage.
 const MAX_BODY: usize = 16 * 1024;
 
-pub struct LenientJson<T>(pub Option<T>);
+pub(crate) struct LenientJson<T>(pub Option<T>);
 
 impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];

@@ -1,11 +1,11 @@
 //! HTTP: the public and internal listeners' routes and middleware.
 
-pub mod error;
-pub mod internal;
-pub mod lenient;
+pub(crate) mod error;
+pub(crate) mod internal;
+mod lenient;
 mod observe;
-pub mod public;
-pub mod same_site;
+pub(crate) mod public;
+mod same_site;
 
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ const TITLE: &str = "oidc-session";
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The OpenAPI document of both listeners.
-pub fn openapi_json(service: &Arc<Service>) -> String {
+pub(crate) fn openapi_json(service: &Arc<Service>) -> String {
     OpenApiService::new(
         (
             public::PublicApi {
@@ -37,8 +37,8 @@ pub fn openapi_json(service: &Arc<Service>) -> String {
     .spec()
 }
 
-pub fn public_routes(service: Arc<Service>) -> impl Endpoint {
-    let metrics = service.metrics.clone();
+pub(crate) fn public_routes(service: Arc<Service>) -> impl Endpoint {
+    let metrics = service.metrics().clone();
     let api = OpenApiService::new(public::PublicApi { service }, TITLE, VERSION);
     let api = Route::new().nest("/", api).with(CookieJarManager::new());
     Observed::any(api, Listener::Public, metrics)
@@ -53,9 +53,9 @@ fn forward_auth_api(service: &Arc<Service>) -> internal::forward_auth::ForwardAu
 /// `/introspect` and `/forward-auth` are the hot path: they are matched first and call
 /// their operations directly, without the OpenAPI router; everything else goes through it.
 /// Forward-auth takes every method, and every path below it (Envoy appends the original path).
-pub fn internal_routes(service: Arc<Service>) -> impl Endpoint {
+pub(crate) fn internal_routes(service: Arc<Service>) -> impl Endpoint {
     let spec = openapi_json(&service);
-    let metrics = service.metrics.clone();
+    let metrics = service.metrics().clone();
     let api = |service: &Arc<Service>| internal::InternalApi {
         service: service.clone(),
     };
@@ -65,7 +65,7 @@ pub fn internal_routes(service: Arc<Service>) -> impl Endpoint {
             internal::hot::ForwardAuth(forward_auth_api(service)),
             Listener::Internal,
             "/forward-auth",
-            service.metrics.clone(),
+            service.metrics().clone(),
         )
     };
     let rest = Route::new()

@@ -164,6 +164,11 @@ fn counter_of(metrics: &Metrics, listener: Listener, route: &'static str, status
     metrics.requests.get_or_create(&labels).clone()
 }
 
+/// Routes whose successful answers are logged at debug only.
+const QUIET_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics"];
+/// A request slower than this is logged at info, whatever its route.
+const SLOW: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// A given `X-Request-Id` if it is sane, else 128 random bits.
 fn request_id(req: &Request) -> String {
     req.header("x-request-id")
@@ -181,7 +186,15 @@ impl<E: Endpoint> Endpoint for Observed<E> {
             Some(fixed) => fixed.route,
             None => self.listener.route_of(req.uri().path()),
         };
-        let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), route);
+        // The hot path and the probes are answered thousands of times a second: a success
+        // there is logged at debug (the metrics count every request); errors and slow
+        // answers are logged at any route.
+        let quiet = self.fixed.is_some() || QUIET_ROUTES.contains(&route);
+        let span = if quiet {
+            tracing::debug_span!("request", request_id = %request_id, method = %req.method(), route)
+        } else {
+            tracing::info_span!("request", request_id = %request_id, method = %req.method(), route)
+        };
         let started = Instant::now();
         let mut response = match limit_body(req).await {
             Ok(req) => match self.inner.call(req).instrument(span.clone()).await {
@@ -193,7 +206,19 @@ impl<E: Endpoint> Endpoint for Observed<E> {
         let status = response.status().as_u16();
         let elapsed = started.elapsed().as_secs_f64();
         self.record(route, status, elapsed);
-        span.in_scope(|| tracing::info!(status, latency_ms = elapsed * 1000.0, "request finished"));
+        let latency_ms = elapsed * 1000.0;
+        if status >= 500 && quiet {
+            // A 503 from /readyz is an answer (not ready yet), not a fault of the request.
+            tracing::info!(request_id, route, status, latency_ms, "request failed");
+        } else if status >= 500 {
+            tracing::warn!(request_id, route, status, latency_ms, "request failed");
+        } else if elapsed >= SLOW.as_secs_f64() {
+            tracing::info!(request_id, route, status, latency_ms, "slow request finished");
+        } else if quiet {
+            span.in_scope(|| tracing::debug!(status, latency_ms, "request finished"));
+        } else {
+            span.in_scope(|| tracing::info!(status, latency_ms, "request finished"));
+        }
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", v);
         }

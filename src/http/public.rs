@@ -9,8 +9,9 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{ErrorBody, JsonError, PageError};
-use crate::oidc::provider::error_chain;
+use crate::domain::Secret;
 use crate::service::login::Callback;
+use crate::service::refresh::{RefreshError, RefreshKind};
 use crate::service::Service;
 
 #[derive(Tags)]
@@ -19,12 +20,12 @@ enum Tag {
     Auth,
 }
 
-pub struct PublicApi {
-    pub service: Arc<Service>,
+pub(crate) struct PublicApi {
+    pub(crate) service: Arc<Service>,
 }
 
 #[derive(ApiResponse)]
-pub enum Redirect {
+pub(crate) enum Redirect {
     /// Go on to `Location`.
     #[oai(status = 302)]
     Found(#[oai(header = "Location")] String),
@@ -32,31 +33,31 @@ pub enum Redirect {
 
 /// The signed-in user, for the frontend. Never holds tokens.
 #[derive(Debug, Object)]
-pub struct Me {
-    pub sub: String,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub groups: Vec<String>,
+pub(crate) struct Me {
+    pub(crate) sub: String,
+    pub(crate) username: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) groups: Vec<String>,
     /// Unix seconds: when the session ends if it is not used again.
-    pub session_expires_at: u64,
+    pub(crate) session_expires_at: u64,
 }
 
 #[derive(ApiResponse)]
-pub enum MeResponse {
+pub(crate) enum MeResponse {
     #[oai(status = 200)]
     Ok(Json<Me>),
 }
 
 /// `application/x-www-form-urlencoded` body of a back-channel logout.
-#[derive(Debug, Object, serde::Deserialize)]
-pub struct BackchannelForm {
-    pub logout_token: String,
+#[derive(Object, serde::Deserialize)]
+pub(crate) struct BackchannelForm {
+    pub(crate) logout_token: String,
 }
 
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "backchannel_bad_request")]
-pub enum BackchannelResponse {
+pub(crate) enum BackchannelResponse {
     /// The token was valid; its sessions (if any) have ended.
     #[oai(status = 200)]
     Ok,
@@ -68,20 +69,20 @@ pub enum BackchannelResponse {
     Unavailable(Json<ErrorBody>),
 }
 
-fn backchannel_bad_request(err: poem::Error) -> BackchannelResponse {
+pub(crate) fn backchannel_bad_request(err: poem::Error) -> BackchannelResponse {
     tracing::warn!(error = %err, "back-channel logout refused: malformed request");
     BackchannelResponse::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
 }
 
 /// The refreshed access token's expiry.
 #[derive(Debug, Object)]
-pub struct Refreshed {
+pub(crate) struct Refreshed {
     /// Unix seconds; absent when the provider did not say.
-    pub access_token_expires_at: Option<u64>,
+    pub(crate) access_token_expires_at: Option<u64>,
 }
 
 #[derive(ApiResponse)]
-pub enum RefreshResponse {
+pub(crate) enum RefreshResponse {
     #[oai(status = 200)]
     Ok(Json<Refreshed>),
 }
@@ -93,8 +94,8 @@ impl PublicApi {
     async fn login(&self, return_to: Query<Option<String>>, jar: &CookieJar) -> Result<Redirect, PageError> {
         let service = &self.service;
         let started = service.start_login(return_to.0.as_deref()).await?;
-        let timeout = service.settings.session.login_timeout;
-        jar.add(service.cookies.binding(&started.state, &started.binding, timeout));
+        let timeout = service.settings().session.login_timeout;
+        jar.add(service.cookies().binding(&started.state, &started.binding, timeout));
         Ok(Redirect::Found(started.authorize_url.to_string()))
     }
 
@@ -114,18 +115,18 @@ impl PublicApi {
         let binding = state
             .0
             .as_deref()
-            .and_then(|s| jar.get(&service.cookies.binding_name(s)));
+            .and_then(|s| jar.get(&service.cookies().binding_name(s)));
         if let Some(s) = state.0.as_deref() {
-            jar.add(service.cookies.clear_binding(s));
+            jar.add(service.cookies().clear_binding(s));
         }
         let callback = Callback {
-            code: code.0,
+            code: code.0.map(Secret::new),
             state: state.0,
             error: error.0,
             error_description: error_description.0,
             iss: iss.0,
         };
-        let previous = jar.get(service.cookies.session_name());
+        let previous = jar.get(service.cookies().session_name());
         let finished = service
             .finish_login(
                 callback,
@@ -133,8 +134,8 @@ impl PublicApi {
                 previous.as_ref().map(|c| c.value_str()),
             )
             .await?;
-        let lifetime = service.settings.session.max_lifetime;
-        jar.add(service.cookies.session(&finished.session, lifetime));
+        let lifetime = service.settings().session.max_lifetime;
+        jar.add(service.cookies().session(&finished.session, lifetime));
         tracing::info!("login completed");
         Ok(Redirect::Found(finished.return_to))
     }
@@ -142,13 +143,10 @@ impl PublicApi {
     /// The signed-in user; 401 without a live session.
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, jar: &CookieJar) -> Result<MeResponse, JsonError> {
-        let cookie = jar.get(self.service.cookies.session_name());
+        let cookie = jar.get(self.service.cookies().session_name());
         let session = self.service.session(cookie.as_ref().map(|c| c.value_str())).await?;
         let Some(active) = session else {
-            return Err(JsonError::Unauthorized(ErrorBody::new(
-                "unauthorized",
-                "no live session",
-            )));
+            return Err(JsonError::no_session());
         };
         let identity = active.record.identity;
         Ok(MeResponse::Ok(Json(Me {
@@ -180,69 +178,35 @@ impl PublicApi {
     /// refuses the refresh token.
     #[oai(path = "/auth/refresh", method = "post")]
     async fn refresh(&self, req: &Request, jar: &CookieJar) -> Result<RefreshResponse, JsonError> {
-        use crate::service::refresh::RefreshError;
         if let Err(reason) = super::same_site::check(req, &self.service) {
             return Err(JsonError::Forbidden(ErrorBody::new("forbidden", reason)));
         }
-        let cookie = jar.get(self.service.cookies.session_name());
-        let unauthorized = || JsonError::Unauthorized(ErrorBody::new("unauthorized", "no live session"));
+        let cookie = jar.get(self.service.cookies().session_name());
         let Some(active) = self.service.session(cookie.as_ref().map(|c| c.value_str())).await? else {
-            return Err(unauthorized());
+            return Err(JsonError::no_session());
         };
-        match self.service.refresh(active).await {
+        match self.service.refresh(active, RefreshKind::Explicit).await {
             Ok(active) => Ok(RefreshResponse::Ok(Json(Refreshed {
                 access_token_expires_at: active.record.access_token_expires_at,
             }))),
-            Err(RefreshError::Ended) => {
-                jar.add(self.service.cookies.clear_session());
-                Err(unauthorized())
-            }
-            Err(e @ (RefreshError::IdToken(_) | RefreshError::IdentityChanged)) => {
-                tracing::warn!(error = %error_chain(&e), "refresh refused: session ended");
-                if let Some(c) = &cookie {
-                    if let Some(id) = crate::session::SessionId::parse(c.value_str()) {
-                        self.service.end(&id.key()).await?;
-                    }
+            Err(e) => {
+                if matches!(e, RefreshError::Ended) {
+                    jar.add(self.service.cookies().clear_session());
                 }
-                jar.add(self.service.cookies.clear_session());
-                Err(unauthorized())
+                Err(e.into())
             }
-            Err(RefreshError::NoRefreshToken) => Err(JsonError::BadRequest(ErrorBody::new(
-                "invalid_request",
-                "the session holds no refresh token (the provider issued none: see OIDC_SCOPES and OIDC_PROMPT)",
-            ))),
-            Err(RefreshError::Store(e)) => Err(e.into()),
-            Err(e @ RefreshError::Provider(_)) => {
-                tracing::warn!(error = %error_chain(&e), "refresh failed");
-                Err(JsonError::BadGateway(ErrorBody::new("bad_gateway", error_chain(&e))))
-            }
-            Err(e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy)) => Err(JsonError::Unavailable(
-                ErrorBody::new("temporarily_unavailable", e.to_string()),
-            )),
         }
     }
 
     /// Back-channel logout (OpenID Connect Back-Channel Logout 1.0) from the provider.
     #[oai(path = "/auth/backchannel-logout", method = "post")]
     async fn backchannel_logout(&self, form: Form<BackchannelForm>) -> BackchannelResponse {
-        use crate::service::backchannel::BackchannelError;
         match self.service.backchannel_logout(&form.0.logout_token).await {
             Ok(ended) => {
                 tracing::info!(sessions_ended = ended, "back-channel logout accepted");
                 BackchannelResponse::Ok
             }
-            Err(BackchannelError::Store(e)) => {
-                tracing::error!(error = %error_chain(&e), "back-channel logout failed: session store");
-                BackchannelResponse::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
-            }
-            Err(e @ BackchannelError::ProviderNotReady(_)) => {
-                tracing::warn!(error = %e, "back-channel logout deferred: provider not ready");
-                BackchannelResponse::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "back-channel logout refused");
-                BackchannelResponse::BadRequest(ErrorBody::new("invalid_request", e.to_string()))
-            }
+            Err(e) => e.into(),
         }
     }
 }
@@ -250,9 +214,9 @@ impl PublicApi {
 impl PublicApi {
     async fn logout(&self, jar: &CookieJar) -> Result<Redirect, PageError> {
         let service = &self.service;
-        let cookie = jar.get(service.cookies.session_name());
+        let cookie = jar.get(service.cookies().session_name());
         // The cookie goes whatever happens next.
-        jar.add(service.cookies.clear_session());
+        jar.add(service.cookies().clear_session());
         let url = service.logout(cookie.as_ref().map(|c| c.value_str())).await?;
         tracing::info!("logout");
         Ok(Redirect::Found(url.to_string()))

@@ -6,7 +6,7 @@ use crate::service::Service;
 
 /// `Origin` (or, without it, `Sec-Fetch-Site`) must show this site or an allowed origin.
 /// Requests without either come from non-browser clients and pass.
-pub fn check(req: &Request, service: &Service) -> Result<(), &'static str> {
+pub(crate) fn check(req: &Request, service: &Service) -> Result<(), &'static str> {
     if let Some(origin) = req.header("origin") {
         let ok = url::Url::parse(origin).is_ok_and(|u| service.is_trusted_origin(&u.origin()));
         return if ok { Ok(()) } else { Err("cross-site request refused") };

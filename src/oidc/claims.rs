@@ -1,65 +1,19 @@
 //! Mapping provider claims to the identity the service hands out.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Where a claim lives: a plain name (which may contain dots, like Auth0's
-/// `https://example.com/groups`) or a `$.a.b` path into nested objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClaimPath {
-    Name(String),
-    Path(Vec<String>),
-}
-
-impl ClaimPath {
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let value = value.trim();
-        if let Some(path) = value.strip_prefix("$.") {
-            let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
-            if parts.iter().any(String::is_empty) {
-                return Err(format!("`{value}` has an empty path segment"));
-            }
-            return Ok(Self::Path(parts));
-        }
-        if value.is_empty() || value.starts_with('$') {
-            return Err(format!("`{value}` is not a claim name or a $.a.b path"));
-        }
-        Ok(Self::Name(value.to_owned()))
-    }
-
-    pub fn get<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
-        match self {
-            Self::Name(name) => claims.get(name),
-            Self::Path(parts) => {
-                let (first, rest) = parts.split_first()?;
-                rest.iter()
-                    .try_fold(claims.get(first)?, |v, part| v.as_object()?.get(part))
-            }
-        }
-    }
-}
-
-/// The user as backends and the frontend see them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Identity {
-    pub sub: String,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub email_verified: Option<bool>,
-    pub name: Option<String>,
-    pub groups: Vec<String>,
-}
+pub(crate) use crate::domain::{ClaimPath, Identity};
 
 /// Which claims become username, email and groups.
 #[derive(Debug, Clone)]
-pub struct ClaimMapping {
-    pub username: ClaimPath,
-    pub email: ClaimPath,
-    pub groups: ClaimPath,
+pub(crate) struct ClaimMapping {
+    pub(crate) username: ClaimPath,
+    pub(crate) email: ClaimPath,
+    pub(crate) groups: ClaimPath,
 }
 
 impl ClaimMapping {
-    pub fn identity(&self, sub: &str, claims: &Map<String, Value>) -> Identity {
+    pub(crate) fn identity(&self, sub: &str, claims: &Map<String, Value>) -> Identity {
         let string = |path: &ClaimPath| path.get(claims).and_then(Value::as_str).map(str::to_owned);
         let groups = match self.groups.get(claims) {
             Some(Value::String(g)) => vec![g.clone()],
@@ -86,7 +40,7 @@ impl ClaimMapping {
 const TOKEN_CLAIMS: &[&str] = &["nonce", "at_hash", "c_hash", "s_hash", "exp", "iat", "nbf", "jti"];
 
 /// The user's claims: the ID token's, overlaid with userinfo's (which is fresher).
-pub fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
+pub(crate) fn merge_claims(id_token: Map<String, Value>, userinfo: Option<Map<String, Value>>) -> Map<String, Value> {
     let mut claims: Map<String, Value> = id_token
         .into_iter()
         .filter(|(k, _)| !TOKEN_CLAIMS.contains(&k.as_str()))

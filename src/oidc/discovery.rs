@@ -13,16 +13,16 @@ use crate::config::ProviderSettings;
 
 /// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ExtraMetadata {
-    pub end_session_endpoint: Option<Url>,
-    pub revocation_endpoint: Option<Url>,
-    pub code_challenge_methods_supported: Option<Vec<String>>,
-    pub backchannel_logout_supported: Option<bool>,
-    pub backchannel_logout_session_supported: Option<bool>,
+pub(crate) struct ExtraMetadata {
+    pub(crate) end_session_endpoint: Option<Url>,
+    pub(crate) revocation_endpoint: Option<Url>,
+    pub(crate) code_challenge_methods_supported: Option<Vec<String>>,
+    pub(crate) backchannel_logout_supported: Option<bool>,
+    pub(crate) backchannel_logout_session_supported: Option<bool>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
-pub type Metadata = ProviderMetadata<
+pub(crate) type Metadata = ProviderMetadata<
     ExtraMetadata,
     CoreAuthDisplay,
     CoreClientAuthMethod,
@@ -38,7 +38,7 @@ pub type Metadata = ProviderMetadata<
 >;
 
 #[derive(Debug, thiserror::Error)]
-pub enum DiscoveryError {
+pub(crate) enum DiscoveryError {
     #[error("cannot reach the provider at {url}")]
     Unreachable {
         url: Url,
@@ -86,22 +86,22 @@ impl DiscoveryError {
 
 /// The provider as this service uses it, overrides applied.
 #[derive(Debug, Clone)]
-pub struct Endpoints {
-    pub authorization: Url,
-    pub token: Url,
-    pub userinfo: Option<Url>,
-    pub jwks: Url,
-    pub end_session: Option<Url>,
-    pub revocation: Option<Url>,
+pub(crate) struct Endpoints {
+    pub(crate) authorization: Url,
+    pub(crate) token: Url,
+    pub(crate) userinfo: Option<Url>,
+    pub(crate) jwks: Url,
+    pub(crate) end_session: Option<Url>,
+    pub(crate) revocation: Option<Url>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Discovered {
-    pub endpoints: Endpoints,
+pub(crate) struct Discovered {
+    pub(crate) endpoints: Endpoints,
     /// Algorithms accepted for ID tokens: the advertised ones, never `none`.
-    pub id_token_algs: Vec<CoreJwsSigningAlgorithm>,
+    pub(crate) id_token_algs: Vec<CoreJwsSigningAlgorithm>,
     /// The raw metadata, when discovery succeeded (the `check` command reads it).
-    pub metadata: Option<Metadata>,
+    pub(crate) metadata: Option<Metadata>,
 }
 
 async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
@@ -124,7 +124,7 @@ async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Discover
     Ok(response.bytes().await.map_err(unreachable)?.to_vec())
 }
 
-pub async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+pub(crate) async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
     let body = get_json(http, url).await?;
     serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks {
         url: url.clone(),
@@ -134,7 +134,10 @@ pub async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWeb
 
 /// Fetches the discovery document (unless every core endpoint is overridden and it is
 /// unavailable) and checks its issuer byte for byte.
-pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Result<Discovered, DiscoveryError> {
+pub(crate) async fn discover(
+    http: &reqwest::Client,
+    settings: &ProviderSettings,
+) -> Result<Discovered, DiscoveryError> {
     let metadata = match fetch_metadata(http, settings).await {
         Ok(m) => Some(m),
         // A wrong issuer is a misconfiguration; endpoint overrides must not paper over it.
@@ -202,7 +205,7 @@ pub async fn discover(http: &reqwest::Client, settings: &ProviderSettings) -> Re
     })
 }
 
-pub fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {
+pub(crate) fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {
     matches!(
         alg,
         CoreJwsSigningAlgorithm::HmacSha256 | CoreJwsSigningAlgorithm::HmacSha384 | CoreJwsSigningAlgorithm::HmacSha512

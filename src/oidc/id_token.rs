@@ -10,25 +10,25 @@ use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, C
 use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
 use serde_json::{Map, Value};
 
-pub struct IdTokenPolicy<'a> {
-    pub issuer: &'a str,
-    pub client_id: &'a str,
-    pub client_secret: Option<&'a str>,
-    pub algs: &'a [CoreJwsSigningAlgorithm],
-    pub clock_skew: Duration,
+pub(crate) struct IdTokenPolicy<'a> {
+    pub(crate) issuer: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) client_secret: Option<&'a str>,
+    pub(crate) algs: &'a [CoreJwsSigningAlgorithm],
+    pub(crate) clock_skew: Duration,
 }
 
 /// A validated ID token: its subject, provider session and every claim as sent.
 #[derive(Debug, Clone)]
-pub struct VerifiedIdToken {
-    pub sub: String,
-    pub sid: Option<String>,
-    pub issuer: String,
-    pub claims: Map<String, Value>,
+pub(crate) struct VerifiedIdToken {
+    pub(crate) sub: String,
+    pub(crate) sid: Option<String>,
+    pub(crate) issuer: String,
+    pub(crate) claims: Map<String, Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum IdTokenError {
+pub(crate) enum IdTokenError {
     #[error("the ID token is signed with a key the provider does not publish")]
     UnknownKey,
     #[error("the ID token failed validation")]
@@ -43,15 +43,21 @@ pub enum IdTokenError {
     Payload,
 }
 
+impl crate::oidc::client::KeyError for IdTokenError {
+    fn is_unknown_key(&self) -> bool {
+        IdTokenError::is_unknown_key(self)
+    }
+}
+
 impl IdTokenError {
-    pub fn is_unknown_key(&self) -> bool {
+    pub(crate) fn is_unknown_key(&self) -> bool {
         matches!(self, Self::UnknownKey)
     }
 }
 
 /// Validates `token`; `nonce` is the one sent with the authorization request, or `None`
 /// for a token from a refresh (OIDC Core §12.2: no nonce check there).
-pub fn verify(
+pub(crate) fn verify(
     token: &CoreIdToken,
     keys: &CoreJsonWebKeySet,
     policy: &IdTokenPolicy<'_>,

@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::discovery::Endpoints;
-use super::provider::error_chain;
 use crate::config::{ClientAuthMethod, ProviderSettings};
-use crate::session::{now, Tokens};
+use crate::domain::{now, Tokens};
+use crate::session::store::Cause;
 
 type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
 
@@ -35,14 +35,14 @@ fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
 }
 
 /// A started login: where to send the browser, and what to remember until it returns.
-pub struct AuthRequest {
-    pub url: Url,
-    pub state: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
+pub(crate) struct AuthRequest {
+    pub(crate) url: Url,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
+    pub(crate) pkce_verifier: String,
 }
 
-pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints) -> AuthRequest {
+pub(crate) fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints) -> AuthRequest {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let client = client(settings, endpoints);
     let mut request = client
@@ -76,11 +76,11 @@ pub fn authorization_request(settings: &ProviderSettings, endpoints: &Endpoints)
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum TokenError {
+pub(crate) enum TokenError {
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Rejected { error: String, description: Option<String> },
-    #[error("the provider could not be reached: {0}")]
-    Unreachable(String),
+    #[error("the provider could not be reached")]
+    Unreachable(#[source] Cause),
     #[error("the provider's token response is invalid: {0}")]
     InvalidResponse(String),
     #[error("the provider's token response holds no ID token")]
@@ -89,21 +89,21 @@ pub enum TokenError {
 
 impl TokenError {
     /// The provider no longer honours the grant (`invalid_grant`): the session is over.
-    pub fn is_invalid_grant(&self) -> bool {
+    pub(crate) fn is_invalid_grant(&self) -> bool {
         matches!(self, Self::Rejected { error, .. } if error == "invalid_grant")
     }
 }
 
 /// What a token response holds, ready to store.
-pub struct TokenSet {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub access_token_expires_at: Option<u64>,
-    pub id_token: Option<CoreIdToken>,
+pub(crate) struct TokenSet {
+    pub(crate) access_token: String,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) access_token_expires_at: Option<u64>,
+    pub(crate) id_token: Option<CoreIdToken>,
 }
 
 impl TokenSet {
-    pub fn into_tokens(self, id_token: String) -> Tokens {
+    pub(crate) fn into_tokens(self, id_token: String) -> Tokens {
         Tokens {
             id_token,
             access_token: self.access_token,
@@ -112,7 +112,7 @@ impl TokenSet {
     }
 }
 
-fn map_token_error<RE: std::error::Error + 'static>(
+fn map_token_error<RE: std::error::Error + Send + Sync + 'static>(
     e: RequestTokenError<RE, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
 ) -> TokenError {
     match e {
@@ -120,7 +120,7 @@ fn map_token_error<RE: std::error::Error + 'static>(
             error: r.error().to_string(),
             description: r.error_description().cloned(),
         },
-        RequestTokenError::Request(e) => TokenError::Unreachable(error_chain(&e)),
+        RequestTokenError::Request(e) => TokenError::Unreachable(Box::new(e)),
         // Never the body: it may hold tokens.
         RequestTokenError::Parse(e, _) => TokenError::InvalidResponse(e.path().to_string()),
         RequestTokenError::Other(m) => TokenError::InvalidResponse(m),
@@ -136,7 +136,7 @@ fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
     }
 }
 
-pub async fn exchange_code(
+pub(crate) async fn exchange_code(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -156,7 +156,7 @@ pub async fn exchange_code(
     Ok(set)
 }
 
-pub async fn refresh(
+pub(crate) async fn refresh(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -174,7 +174,7 @@ pub async fn refresh(
 /// RFC 7009 revocation of a refresh token, authenticated as at the token endpoint.
 /// Done by hand: openidconnect refuses revocation endpoints that are not https, which
 /// would leave offline grants alive behind an http provider on a private network.
-pub async fn revoke(
+pub(crate) async fn revoke(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
     http: &reqwest::Client,
@@ -201,7 +201,7 @@ pub async fn revoke(
         .form(&form)
         .send()
         .await
-        .map_err(|e| TokenError::Unreachable(error_chain(&e)))?;
+        .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
     if response.status().is_success() {
         return Ok(());
     }
@@ -222,9 +222,9 @@ pub async fn revoke(
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum UserinfoError {
-    #[error("the userinfo endpoint could not be reached: {0}")]
-    Unreachable(String),
+pub(crate) enum UserinfoError {
+    #[error("the userinfo endpoint could not be reached")]
+    Unreachable(#[source] reqwest::Error),
     #[error("the userinfo endpoint answered {0}")]
     Status(u16),
     #[error(
@@ -236,7 +236,7 @@ pub enum UserinfoError {
 }
 
 /// Userinfo claims; their `sub` must equal the ID token's (OIDC Core §5.3.2).
-pub async fn userinfo(
+pub(crate) async fn userinfo(
     http: &reqwest::Client,
     url: &Url,
     access_token: &str,
@@ -248,14 +248,11 @@ pub async fn userinfo(
         .header("accept", "application/json")
         .send()
         .await
-        .map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
+        .map_err(UserinfoError::Unreachable)?;
     if !response.status().is_success() {
         return Err(UserinfoError::Status(response.status().as_u16()));
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| UserinfoError::Unreachable(error_chain(&e)))?;
+    let body = response.bytes().await.map_err(UserinfoError::Unreachable)?;
     let claims: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
     if claims.get("sub").and_then(Value::as_str) != Some(expected_sub) {
         return Err(UserinfoError::SubjectMismatch);

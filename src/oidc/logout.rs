@@ -4,7 +4,7 @@ use url::Url;
 
 /// The provider's end-session URL with `id_token_hint`, `client_id`,
 /// `post_logout_redirect_uri` (if configured) and `state`.
-pub fn end_session_url(
+pub(crate) fn end_session_url(
     endpoint: &Url,
     id_token_hint: Option<&str>,
     client_id: &str,

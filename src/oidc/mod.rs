@@ -1,10 +1,11 @@
 //! The OpenID Connect protocol: discovery and keys, the login flow, token validation,
 //! claims, and logout.
 
-pub mod claims;
-pub mod discovery;
-pub mod id_token;
-pub mod login;
-pub mod logout;
-pub mod logout_token;
-pub mod provider;
+pub(crate) mod claims;
+pub(crate) mod client;
+pub(crate) mod discovery;
+pub(crate) mod id_token;
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod logout_token;
+pub(crate) mod provider;

@@ -7,15 +7,21 @@ use std::time::{Duration, Instant};
 
 use openidconnect::core::CoreJsonWebKeySet;
 use openidconnect::reqwest;
+use serde_json::{Map, Value};
 use tokio::sync::Mutex;
+use url::Url;
 
-use super::discovery::{self, Discovered, DiscoveryError};
+use super::client::{KeyRequester, OpenIdProvider};
+use super::discovery::{self, Discovered, DiscoveryError, Endpoints};
+use super::login::{self, TokenError, TokenSet, UserinfoError};
 use crate::config::ProviderSettings;
 use crate::telemetry::metrics::Metrics;
+use crate::util::error_chain;
 
 /// Minimum time between two key re-fetches triggered by unknown `kid`s.
 const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Public: the cause inside the public `StartupError`.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpClientError {
     #[error("cannot read OIDC_EXTRA_CA_FILE")]
@@ -28,7 +34,7 @@ pub enum HttpClientError {
 
 /// The client for every call to the provider: bounded by `OIDC_HTTP_TIMEOUT`, extra
 /// roots from `OIDC_EXTRA_CA_FILE`, and no redirects followed (SSRF).
-pub fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client, HttpClientError> {
+pub(crate) fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client, HttpClientError> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(settings.http_timeout)
@@ -44,37 +50,39 @@ pub fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client, HttpC
 }
 
 /// Why the provider is not usable right now.
-#[derive(Debug, Clone)]
-pub enum NotReady {
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum NotReady {
+    #[error("provider metadata not loaded yet")]
     Starting,
-    Failed(String),
-}
-
-impl std::fmt::Display for NotReady {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Starting => f.write_str("provider metadata not loaded yet"),
-            Self::Failed(e) => write!(f, "provider metadata not loaded: {e}"),
-        }
-    }
+    /// The last discovery attempt's error, shared by every request that asks meanwhile.
+    #[error("provider metadata not loaded: {}", error_chain(.0.as_ref()))]
+    Failed(Arc<DiscoveryError>),
 }
 
 struct Keys {
     set: Arc<CoreJsonWebKeySet>,
-    refetched_at: Option<Instant>,
+    /// When each kind of requester last re-fetched: one budget each.
+    refetched_at: [Option<Instant>; 2],
 }
 
-pub struct Provider {
-    pub settings: ProviderSettings,
-    pub http: reqwest::Client,
+fn budget(requester: KeyRequester) -> usize {
+    match requester {
+        KeyRequester::TokenEndpoint => 0,
+        KeyRequester::Anonymous => 1,
+    }
+}
+
+pub(crate) struct Provider {
+    settings: ProviderSettings,
+    http: reqwest::Client,
     state: RwLock<Result<Arc<Discovered>, NotReady>>,
     keys: RwLock<Option<Keys>>,
     refetch: Mutex<()>,
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl Provider {
-    pub fn new(settings: ProviderSettings, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(settings: ProviderSettings, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
         Self {
             settings,
             http,
@@ -85,17 +93,8 @@ impl Provider {
         }
     }
 
-    pub fn discovered(&self) -> Result<Arc<Discovered>, NotReady> {
-        self.state.read().expect("not poisoned").clone()
-    }
-
-    /// The current key set; `None` until discovery has loaded it.
-    pub fn keys(&self) -> Option<Arc<CoreJsonWebKeySet>> {
-        self.keys.read().expect("not poisoned").as_ref().map(|k| k.set.clone())
-    }
-
     /// One discovery attempt: metadata and keys, both or neither.
-    pub async fn load(&self) -> Result<(), DiscoveryError> {
+    pub(crate) async fn load(&self) -> Result<(), Arc<DiscoveryError>> {
         let result = async {
             let found = self
                 .metrics
@@ -112,15 +111,16 @@ impl Provider {
             Ok((found, keys)) => {
                 *self.keys.write().expect("not poisoned") = Some(Keys {
                     set: Arc::new(keys),
-                    refetched_at: None,
+                    refetched_at: [None; 2],
                 });
                 *self.state.write().expect("not poisoned") = Ok(Arc::new(found));
                 Ok(())
             }
             Err(e) => {
                 let mut state = self.state.write().expect("not poisoned");
+                let e = Arc::new(e);
                 if state.is_err() {
-                    *state = Err(NotReady::Failed(error_chain(&e)));
+                    *state = Err(NotReady::Failed(e.clone()));
                 }
                 Err(e)
             }
@@ -128,7 +128,7 @@ impl Provider {
     }
 
     /// Retries discovery with exponential backoff (1 s doubling to 60 s) until it succeeds.
-    pub async fn discover_until_ready(&self) {
+    pub(crate) async fn discover_until_ready(&self) {
         let mut delay = Duration::from_secs(1);
         loop {
             match self.load().await {
@@ -137,7 +137,7 @@ impl Provider {
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %error_chain(&e), retry_in = ?delay, "provider discovery failed");
+                    tracing::warn!(error = %error_chain(e.as_ref()), retry_in = ?delay, "provider discovery failed");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(60));
                 }
@@ -148,7 +148,7 @@ impl Provider {
     /// Re-fetches the key set after a token named an unknown key. Returns the new set, or
     /// `None` when a re-fetch happened too recently (so forged `kid`s cannot make us hammer
     /// the provider) or failed.
-    pub async fn refetch_keys(&self, seen: &Arc<CoreJsonWebKeySet>) -> Option<Arc<CoreJsonWebKeySet>> {
+    async fn refetch(&self, seen: &Arc<CoreJsonWebKeySet>, requester: KeyRequester) -> Option<Arc<CoreJsonWebKeySet>> {
         let _one_at_a_time = self.refetch.lock().await;
         {
             let keys = self.keys.read().expect("not poisoned");
@@ -157,7 +157,7 @@ impl Provider {
             if !Arc::ptr_eq(&keys.set, seen) {
                 return Some(keys.set.clone());
             }
-            if keys.refetched_at.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
+            if keys.refetched_at[budget(requester)].is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
                 return None;
             }
         }
@@ -168,7 +168,7 @@ impl Provider {
             .await;
         let mut keys = self.keys.write().expect("not poisoned");
         let keys = keys.as_mut()?;
-        keys.refetched_at = Some(Instant::now());
+        keys.refetched_at[budget(requester)] = Some(Instant::now());
         match fetched {
             Ok(set) => {
                 tracing::info!("provider signing keys re-fetched");
@@ -183,14 +183,50 @@ impl Provider {
     }
 }
 
-/// An error and its causes on one line, for logs and operator-facing messages.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
+#[async_trait::async_trait]
+impl OpenIdProvider for Provider {
+    fn settings(&self) -> &ProviderSettings {
+        &self.settings
     }
-    text
+
+    fn discovered(&self) -> Result<Arc<Discovered>, NotReady> {
+        self.state.read().expect("not poisoned").clone()
+    }
+
+    fn keys(&self) -> Option<Arc<CoreJsonWebKeySet>> {
+        self.keys.read().expect("not poisoned").as_ref().map(|k| k.set.clone())
+    }
+
+    async fn refetch_keys(
+        &self,
+        seen: &Arc<CoreJsonWebKeySet>,
+        requester: KeyRequester,
+    ) -> Option<Arc<CoreJsonWebKeySet>> {
+        self.refetch(seen, requester).await
+    }
+
+    async fn exchange_code(&self, endpoints: &Endpoints, code: &str, verifier: &str) -> Result<TokenSet, TokenError> {
+        let call = login::exchange_code(&self.settings, endpoints, &self.http, code, verifier);
+        self.metrics.provider_call("token", call).await
+    }
+
+    async fn refresh(&self, endpoints: &Endpoints, refresh_token: &str) -> Result<TokenSet, TokenError> {
+        let call = login::refresh(&self.settings, endpoints, &self.http, refresh_token);
+        self.metrics.provider_call("token", call).await
+    }
+
+    async fn userinfo(
+        &self,
+        url: &Url,
+        access_token: &str,
+        expected_sub: &str,
+    ) -> Result<Map<String, Value>, UserinfoError> {
+        let call = login::userinfo(&self.http, url, access_token, expected_sub);
+        self.metrics.provider_call("userinfo", call).await
+    }
+
+    async fn revoke(&self, endpoints: &Endpoints, refresh_token: &str) -> Result<(), TokenError> {
+        let call = login::revoke(&self.settings, endpoints, &self.http, refresh_token);
+        self.metrics.provider_call("revocation", call).await
+    }
 }

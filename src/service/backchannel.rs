@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use super::sessions::Revocation;
 use super::Service;
+use crate::domain::now;
+use crate::oidc::client::{verify_with_refetch, KeyRequester};
 use crate::oidc::logout_token::{verify_logout_token, LogoutClaims, LogoutTokenError, LogoutTokenPolicy};
 use crate::oidc::provider::NotReady;
-use crate::session::{now, SessionKey, SessionStore, StoreError};
+use crate::session::{SessionKey, StoreError};
 
 /// How long a token without `exp` stays acceptable after its `iat` (older providers
 /// omit `exp`); also the replay window remembered for it.
@@ -20,8 +23,8 @@ pub(crate) enum BackchannelError {
     Stale,
     #[error("this logout token was already used (replayed `jti`)")]
     Replayed,
-    #[error("the identity provider's keys are not loaded yet ({0})")]
-    ProviderNotReady(NotReady),
+    #[error("the identity provider's keys are not loaded yet")]
+    ProviderNotReady(#[source] NotReady),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,27 +41,41 @@ impl Service {
         result
     }
 
+    /// The token is remembered (replays refused) before any session ends; if ending them
+    /// fails, it is forgotten again so that the provider's retry succeeds. Sessions end in
+    /// the store at once; their refresh tokens are revoked later, off this request.
     async fn verified_backchannel_logout(&self, token: &str) -> Result<usize, BackchannelError> {
         let claims = self.verify_logout_token(token).await?;
         let now = now();
-        let skew = self.provider.settings.clock_skew.as_secs();
+        let skew = self.settings.provider.clock_skew.as_secs();
         let valid_until = match claims.exp {
             Some(exp) => exp,
-            None if claims.iat + NO_EXP_WINDOW + skew < now => return Err(BackchannelError::Stale),
-            None => claims.iat + NO_EXP_WINDOW,
+            None if claims.iat.saturating_add(NO_EXP_WINDOW).saturating_add(skew) < now => {
+                return Err(BackchannelError::Stale)
+            }
+            None => claims.iat.saturating_add(NO_EXP_WINDOW),
         };
-        let remember = Duration::from_secs((valid_until + skew).saturating_sub(now).max(60));
-        if !self
-            .store
-            .remember_jti(&format!("{}\u{0}{}", claims.iss, claims.jti), remember)
-            .await?
-        {
+        let remember = Duration::from_secs(valid_until.saturating_add(skew).saturating_sub(now).max(60));
+        let jti = format!("{}\u{0}{}", claims.iss, claims.jti);
+        let store = self.sessions.store();
+        if !store.remember_jti(&jti, remember).await? {
             return Err(BackchannelError::Replayed);
         }
-        let keys = self.matching_sessions(&claims).await?;
+        match self.end_matching(&claims).await {
+            Ok(ended) => Ok(ended),
+            Err(e) => {
+                if let Err(forget) = store.forget_jti(&jti).await {
+                    tracing::warn!(error = %crate::util::error_chain(&forget), "forgetting an unfinished logout token failed");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn end_matching(&self, claims: &LogoutClaims) -> Result<usize, StoreError> {
         let mut ended = 0;
-        for key in keys {
-            if self.end(&key).await?.is_some() {
+        for key in self.matching_sessions(claims).await? {
+            if self.end(&key, Revocation::Later).await?.is_some() {
                 ended += 1;
             }
         }
@@ -67,7 +84,7 @@ impl Service {
 
     async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, BackchannelError> {
         let discovered = self.provider.discovered().map_err(BackchannelError::ProviderNotReady)?;
-        let settings = &self.provider.settings;
+        let settings = &self.settings.provider;
         let policy = LogoutTokenPolicy {
             issuer: &settings.issuer,
             client_id: &settings.client_id,
@@ -75,15 +92,15 @@ impl Service {
             clock_skew: settings.clock_skew,
             now: now(),
         };
-        let keys = self
-            .provider
-            .keys()
-            .ok_or(BackchannelError::ProviderNotReady(NotReady::Starting))?;
-        match verify_logout_token(token, &keys, &policy) {
-            Err(e) if e.is_unknown_key() => match self.provider.refetch_keys(&keys).await {
-                Some(fresh) => Ok(verify_logout_token(token, &fresh, &policy)?),
-                None => Err(e.into()),
-            },
+        let missing = || LogoutTokenError::UnknownKey;
+        let provider = self.provider.as_ref();
+        // Anyone can post a logout token: its key re-fetches have a budget of their own.
+        match verify_with_refetch(provider, KeyRequester::Anonymous, missing, |keys| {
+            verify_logout_token(token, keys, &policy)
+        })
+        .await
+        {
+            Err(_) if provider.keys().is_none() => Err(BackchannelError::ProviderNotReady(NotReady::Starting)),
             other => Ok(other?),
         }
     }
@@ -91,13 +108,14 @@ impl Service {
     /// With `sid`: the sessions of that provider session (and of `sub`, when both are
     /// given). With only `sub`: every session of that user.
     async fn matching_sessions(&self, claims: &LogoutClaims) -> Result<Vec<SessionKey>, StoreError> {
+        let store = self.sessions.store();
         let Some(sid) = &claims.sid else {
             let sub = claims.sub.as_deref().expect("a verified token has sid or sub");
-            return self.store.keys_by_sub(sub).await;
+            return store.keys_by_sub(sub).await;
         };
         let mut matching = Vec::new();
-        for key in self.store.keys_by_sid(sid).await? {
-            let Some(record) = self.store.peek(&key).await? else {
+        for key in store.keys_by_sid(sid).await? {
+            let Some(record) = store.peek(&key).await? else {
                 continue;
             };
             let same_user = claims.sub.as_ref().is_none_or(|sub| *sub == record.identity.sub);

@@ -3,39 +3,43 @@
 use url::Url;
 
 use super::return_to::{ReturnTo, ReturnToRejected};
-use super::Service;
+use super::{Refusal, Service};
+use crate::domain::{now, Claims, Secret};
 use crate::oidc::claims::merge_claims;
+use crate::oidc::client::{verify_with_refetch, KeyRequester};
 use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
 use crate::oidc::login::{self, TokenError, UserinfoError};
 use crate::oidc::provider::NotReady;
-use crate::session::{
-    now, random_token, sha256_hex, Claims, PendingLogin, SessionId, SessionRecord, SessionStore, StoreError,
-    StoredTokens,
-};
+use crate::session::{NewSession, PendingLogin, SaveError, SessionId, StoreError, TooLarge};
 
-pub struct StartedLogin {
-    pub authorize_url: Url,
-    pub state: String,
-    pub binding: String,
+/// The longest sealed login a browser reliably keeps (4 KB per cookie, name and
+/// attributes included).
+const MAX_BINDING_COOKIE: usize = 3_800;
+
+pub(crate) struct StartedLogin {
+    pub(crate) authorize_url: Url,
+    pub(crate) state: String,
+    /// The login-binding cookie's value: the pending login, sealed.
+    pub(crate) binding: String,
 }
 
-pub struct FinishedLogin {
-    pub session: SessionId,
-    pub return_to: String,
+pub(crate) struct FinishedLogin {
+    pub(crate) session: SessionId,
+    pub(crate) return_to: String,
 }
 
 /// Parameters of the provider's redirect back to `/auth/callback`.
 #[derive(Debug, Default)]
-pub struct Callback {
-    pub code: Option<String>,
-    pub state: Option<String>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-    pub iss: Option<String>,
+pub(crate) struct Callback {
+    pub(crate) code: Option<Secret>,
+    pub(crate) state: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) error_description: Option<String>,
+    pub(crate) iss: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum LoginError {
+pub(crate) enum LoginError {
     #[error(transparent)]
     ReturnTo(#[from] ReturnToRejected),
     #[error("the identity provider is not available yet ({0})")]
@@ -58,15 +62,24 @@ pub enum LoginError {
     IdToken(#[source] IdTokenError),
     #[error("reading userinfo failed")]
     Userinfo(#[source] UserinfoError),
-    #[error("your account is not in a group allowed to sign in")]
-    GroupNotAllowed,
-    #[error("your email address is not verified")]
-    EmailNotVerified,
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("the provider's tokens cannot be stored")]
+    TokensTooLarge(#[source] TooLarge),
+}
+
+impl From<SaveError> for LoginError {
+    fn from(e: SaveError) -> Self {
+        match e {
+            SaveError::TooLarge(e) => Self::TokensTooLarge(e),
+            SaveError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl LoginError {
     /// A short, stable label for metrics and logs.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::ReturnTo(_) => "return_to",
             Self::ProviderNotReady(_) => "provider_not_ready",
@@ -80,14 +93,15 @@ impl LoginError {
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",
             Self::Userinfo(_) => "userinfo",
-            Self::GroupNotAllowed => "group_not_allowed",
-            Self::EmailNotVerified => "email_not_verified",
+            Self::Refused(Refusal::GroupNotAllowed) => "group_not_allowed",
+            Self::Refused(Refusal::EmailNotVerified) => "email_not_verified",
+            Self::TokensTooLarge(_) => "tokens_too_large",
         }
     }
 }
 
 impl Service {
-    pub async fn start_login(&self, return_to: Option<&str>) -> Result<StartedLogin, LoginError> {
+    pub(crate) async fn start_login(&self, return_to: Option<&str>) -> Result<StartedLogin, LoginError> {
         let return_to = match return_to {
             Some(raw) => {
                 ReturnTo::parse(raw, &self.own_origin, &self.settings.redirects.allowed_return_origins)?.into_string()
@@ -95,17 +109,18 @@ impl Service {
             None => self.settings.redirects.post_login.clone(),
         };
         let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
-        let request = login::authorization_request(&self.provider.settings, &discovered.endpoints);
-        let binding = random_token();
+        let request = login::authorization_request(self.provider.settings(), &discovered.endpoints);
         let pending = PendingLogin {
-            nonce: request.nonce,
-            pkce_verifier: request.pkce_verifier,
+            nonce: Secret::new(request.nonce),
+            pkce_verifier: Secret::new(request.pkce_verifier),
             return_to,
-            binding_hash: sha256_hex(binding.as_bytes()),
+            expires_at: now().saturating_add(self.settings.session.login_timeout.as_secs()),
         };
-        self.store
-            .put_pending(&request.state, &pending, self.settings.session.login_timeout)
-            .await?;
+        let binding = self.pending.seal(&request.state, &pending).await?;
+        if binding.len() > MAX_BINDING_COOKIE {
+            // Browsers drop cookies past 4 KB: a login that could not finish is refused now.
+            return Err(LoginError::ReturnTo(ReturnToRejected));
+        }
         self.metrics.login("started", "");
         Ok(StartedLogin {
             authorize_url: request.url,
@@ -117,7 +132,7 @@ impl Service {
     /// `binding` is the value of this login's binding cookie, if the browser sent it.
     /// `previous` is the browser's current session cookie, if any: a successful login
     /// replaces that session.
-    pub async fn finish_login(
+    pub(crate) async fn finish_login(
         &self,
         callback: Callback,
         binding: Option<&str>,
@@ -127,7 +142,7 @@ impl Service {
         if let (Ok(_), Some(previous)) = (&result, previous.and_then(SessionId::parse)) {
             // A new login replaces the browser's old session rather than leaving it behind.
             // Not revoked at the provider: both may share one grant.
-            if let Err(e) = self.store.remove(&previous.key()).await {
+            if let Err(e) = self.sessions.store().remove(&previous.key()).await {
                 tracing::warn!(error = %e, "removing the session this login replaces failed");
             }
         }
@@ -140,59 +155,55 @@ impl Service {
 
     async fn complete_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
         if let Some(error) = callback.error {
-            // The attempt is over either way: burn its state so it cannot be resumed.
-            if let Some(state) = &callback.state {
-                self.store.take_pending(state).await?;
-            }
+            // The attempt is over either way; its binding cookie is cleared by the handler.
             return Err(LoginError::Provider {
                 error,
                 description: callback.error_description,
             });
         }
         let state = callback.state.clone().ok_or(LoginError::MissingParameter("state"))?;
-        // Taken first, whatever follows: a state is good for one attempt only.
-        let pending = self.store.take_pending(&state).await?.ok_or(LoginError::UnknownState)?;
-        let bound = binding.is_some_and(|b| subtle_eq(&sha256_hex(b.as_bytes()), &pending.binding_hash));
-        if !bound {
-            return Err(LoginError::NotBoundToBrowser);
+        // A completed login cannot be resumed, in this browser or another.
+        if self.pending.claimed(&state).await? {
+            return Err(LoginError::UnknownState);
         }
+        // The sealed login comes only from the browser that started it.
+        let binding = binding.ok_or(LoginError::NotBoundToBrowser)?;
+        let pending = self
+            .pending
+            .open(&state, binding)
+            .await?
+            .ok_or(LoginError::UnknownState)?;
         if callback
             .iss
             .as_deref()
-            .is_some_and(|iss| iss != self.provider.settings.issuer)
+            .is_some_and(|iss| iss != self.settings.provider.issuer)
         {
             return Err(LoginError::WrongIssuer);
         }
         let code = callback.code.ok_or(LoginError::MissingParameter("code"))?;
         let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
-        let settings = &self.provider.settings;
-        let exchange = login::exchange_code(
-            settings,
-            &discovered.endpoints,
-            &self.provider.http,
-            &code,
-            &pending.pkce_verifier,
-        );
         let tokens = self
-            .metrics
-            .provider_call("token", exchange)
+            .provider
+            .exchange_code(&discovered.endpoints, code.expose(), pending.pkce_verifier.expose())
             .await
             .map_err(LoginError::Token)?;
+        // Single use, claimed once the provider has accepted the code: only a login the
+        // provider let through can make the store hold anything.
+        if !self.pending.claim(&state, self.settings.session.login_timeout).await? {
+            return Err(LoginError::UnknownState);
+        }
         let raw_id_token = tokens
             .id_token
             .clone()
             .ok_or(LoginError::Token(TokenError::NoIdToken))?;
         let verified = self
-            .verify_id_token(&raw_id_token, Some(&pending.nonce))
+            .verify_id_token(&raw_id_token, Some(pending.nonce.expose()))
             .await
             .map_err(LoginError::IdToken)?;
-        let userinfo = match (&discovered.endpoints.userinfo, settings.fetch_userinfo) {
+        let userinfo = match (&discovered.endpoints.userinfo, self.settings.provider.fetch_userinfo) {
             (Some(url), true) => Some(
-                self.metrics
-                    .provider_call(
-                        "userinfo",
-                        login::userinfo(&self.provider.http, url, &tokens.access_token, &verified.sub),
-                    )
+                self.provider
+                    .userinfo(url, &tokens.access_token, &verified.sub)
                     .await
                     .map_err(LoginError::Userinfo)?,
             ),
@@ -200,34 +211,20 @@ impl Service {
         };
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
-        let policy = &self.settings.claims;
-        if !policy.allowed_groups.is_empty() && !identity.groups.iter().any(|g| policy.allowed_groups.contains(g)) {
-            return Err(LoginError::GroupNotAllowed);
-        }
-        if policy.require_email_verified && identity.email_verified != Some(true) {
-            return Err(LoginError::EmailNotVerified);
-        }
+        self.admits(&identity)?;
         let session = SessionId::generate();
-        let key = session.key();
         let created_at = now();
-        let access_token_expires_at = tokens.access_token_expires_at;
-        let stored = StoredTokens::seal(
-            tokens.into_tokens(raw_id_token.to_string()),
-            self.settings.session.keys.as_ref(),
-            &key,
-        );
-        let record = SessionRecord {
+        let new = NewSession {
             identity,
             sid: verified.sid,
             claims: Claims::new(&claims),
             created_at,
-            expires_at: created_at + self.settings.session.max_lifetime.as_secs(),
-            access_token_expires_at,
-            refreshed_at: 0,
-            tokens: stored,
+            expires_at: created_at.saturating_add(self.settings.session.max_lifetime.as_secs()),
+            access_token_expires_at: tokens.access_token_expires_at,
+            tokens: tokens.into_tokens(raw_id_token.to_string()),
         };
-        self.store
-            .save(&key, &record, self.settings.session.idle_timeout)
+        self.sessions
+            .create(&session.key(), new, self.settings.session.idle_timeout)
             .await?;
         Ok(FinishedLogin {
             session,
@@ -235,13 +232,14 @@ impl Service {
         })
     }
 
-    /// Validates an ID token, re-fetching the provider's keys once when it names an unknown key.
-    pub async fn verify_id_token(
+    /// Validates an ID token from the token endpoint, re-fetching the provider's keys
+    /// once when it names an unknown key.
+    pub(crate) async fn verify_id_token(
         &self,
         token: &openidconnect::core::CoreIdToken,
         nonce: Option<&str>,
     ) -> Result<VerifiedIdToken, IdTokenError> {
-        let settings = &self.provider.settings;
+        let settings = &self.settings.provider;
         let discovered = self.provider.discovered().map_err(|_| IdTokenError::UnknownKey)?;
         let policy = IdTokenPolicy {
             issuer: &settings.issuer,
@@ -250,19 +248,28 @@ impl Service {
             algs: &discovered.id_token_algs,
             clock_skew: settings.clock_skew,
         };
-        let keys = self.provider.keys().ok_or(IdTokenError::UnknownKey)?;
-        match id_token::verify(token, &keys, &policy, nonce) {
-            Err(e) if e.is_unknown_key() => match self.provider.refetch_keys(&keys).await {
-                Some(fresh) => id_token::verify(token, &fresh, &policy, nonce),
-                None => Err(e),
-            },
-            other => other,
-        }
+        let provider = self.provider.as_ref();
+        verify_with_refetch(
+            provider,
+            KeyRequester::TokenEndpoint,
+            || IdTokenError::UnknownKey,
+            |keys| id_token::verify(token, keys, &policy, nonce),
+        )
+        .await
     }
 }
 
-/// Constant-time comparison of two equal-length hex digests.
-fn subtle_eq(a: &str, b: &str) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn a_callback_debug_output_hides_the_authorization_code() {
+        let callback = Callback {
+            code: Some(Secret::new("the-authorization-code".into())),
+            state: Some("s".into()),
+            ..Callback::default()
+        };
+        assert!(!format!("{callback:?}").contains("the-authorization-code"));
+    }
 }

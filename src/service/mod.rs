@@ -1,37 +1,55 @@
-//! What the endpoints do, apart from HTTP: login, sessions, logout. Handlers translate
-//! requests into calls on [`Service`] and its answers back into responses.
+//! What the endpoints do, apart from HTTP: login, sessions, refresh, logout. Handlers
+//! translate requests into calls on [`Service`] and its answers back into responses;
+//! every rule about when a session starts, is refreshed or ends lives here.
 
-pub mod backchannel;
+pub(crate) mod backchannel;
 pub(crate) mod gateway;
-pub mod login;
-pub mod refresh;
-pub mod return_to;
-pub mod sessions;
+pub(crate) mod login;
+pub(crate) mod refresh;
+pub(crate) mod return_to;
+pub(crate) mod revocation;
+pub(crate) mod sessions;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::oidc::claims::ClaimMapping;
-use crate::oidc::provider::Provider;
+use crate::oidc::claims::{ClaimMapping, Identity};
+use crate::oidc::client::OpenIdProvider;
 use crate::session::cookie::Cookies;
-use crate::session::redis::RedisStore;
+use crate::session::{PendingLogins, SessionStore, Sessions, StoreError};
 use crate::telemetry::metrics::Metrics;
+use revocation::Revoker;
 
-pub struct Service {
-    pub settings: Arc<Settings>,
-    pub provider: Arc<Provider>,
-    pub store: Arc<RedisStore>,
-    pub cookies: Cookies,
-    pub mapping: ClaimMapping,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct Service {
+    settings: Arc<Settings>,
+    provider: Arc<dyn OpenIdProvider>,
+    sessions: Sessions,
+    pending: PendingLogins,
+    revoker: Revoker,
+    cookies: Cookies,
+    mapping: ClaimMapping,
+    metrics: Arc<Metrics>,
     own_origin: url::Origin,
 }
 
+/// Why the service is not ready to serve logins.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NotReady {
+    #[error("redis: {0}")]
+    Store(#[source] StoreError),
+    #[error(transparent)]
+    Provider(#[from] crate::oidc::provider::NotReady),
+}
+
 impl Service {
-    pub fn new(
+    pub(crate) fn new(
         settings: Arc<Settings>,
-        provider: Arc<Provider>,
-        store: Arc<RedisStore>,
+        provider: Arc<dyn OpenIdProvider>,
+        store: Arc<dyn SessionStore>,
+        revoker: Revoker,
         metrics: Arc<Metrics>,
     ) -> Self {
         let mapping = ClaimMapping {
@@ -42,18 +60,70 @@ impl Service {
         Self {
             cookies: Cookies::new(settings.cookie.clone()),
             own_origin: settings.provider.redirect_uri.origin(),
+            pending: PendingLogins::new(store.clone(), settings.session.keys.clone()),
+            sessions: Sessions::new(store, settings.session.keys.clone()),
             mapping,
             metrics,
+            revoker,
             settings,
             provider,
-            store,
         }
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub(crate) fn cookies(&self) -> &Cookies {
+        &self.cookies
+    }
+
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// This site, or one of `OIDC_ALLOWED_RETURN_ORIGINS`.
+    pub(crate) fn is_trusted_origin(&self, origin: &url::Origin) -> bool {
+        origin == &self.own_origin || self.settings.redirects.allowed_return_origins.contains(origin)
+    }
+
+    /// Ready when the store answers and the provider's metadata and keys are loaded.
+    pub(crate) async fn readiness(&self) -> Result<(), NotReady> {
+        self.sessions.store().ping().await.map_err(NotReady::Store)?;
+        self.provider.discovered()?;
+        Ok(())
+    }
+
+    /// The Prometheus exposition, with the active-sessions gauge read from the store.
+    pub(crate) async fn metrics_text(&self) -> String {
+        match self.sessions.store().count_sessions(crate::domain::now()).await {
+            Ok(n) => {
+                self.metrics.active_sessions.set(n as i64);
+            }
+            Err(e) => tracing::warn!(error = %crate::util::error_chain(&e), "counting sessions for metrics failed"),
+        }
+        self.metrics.encode()
+    }
+
+    /// The claim rules of `OIDC_ALLOWED_GROUPS` and `OIDC_REQUIRE_EMAIL_VERIFIED`, checked at
+    /// login and again whenever a refresh brings new claims.
+    fn admits(&self, identity: &Identity) -> Result<(), Refusal> {
+        let policy = &self.settings.claims;
+        if !policy.allowed_groups.is_empty() && !identity.groups.iter().any(|g| policy.allowed_groups.contains(g)) {
+            return Err(Refusal::GroupNotAllowed);
+        }
+        if policy.require_email_verified && identity.email_verified != Some(true) {
+            return Err(Refusal::EmailNotVerified);
+        }
+        Ok(())
     }
 }
 
-impl Service {
-    /// This site, or one of `OIDC_ALLOWED_RETURN_ORIGINS`.
-    pub fn is_trusted_origin(&self, origin: &url::Origin) -> bool {
-        origin == &self.own_origin || self.settings.redirects.allowed_return_origins.contains(origin)
-    }
+/// Why the claim rules refuse an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("your account is not in a group allowed to sign in")]
+    GroupNotAllowed,
+    #[error("your email address is not verified")]
+    EmailNotVerified,
 }

@@ -4,14 +4,14 @@
 use url::{Origin, Url};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReturnTo(String);
+pub(crate) struct ReturnTo(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("return_to must be a path on this site or a URL on an allowed origin")]
-pub struct ReturnToRejected;
+pub(crate) struct ReturnToRejected;
 
 impl ReturnTo {
-    pub fn parse(raw: &str, own: &Origin, allowed: &[Origin]) -> Result<Self, ReturnToRejected> {
+    pub(crate) fn parse(raw: &str, own: &Origin, allowed: &[Origin]) -> Result<Self, ReturnToRejected> {
         // Browsers ignore tabs/newlines and treat `\` as `/` in URLs: anything of that kind
         // could turn a "path" into another host, so it is refused outright.
         if raw.is_empty() || raw.len() > 2048 || raw.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace()) {
@@ -43,7 +43,7 @@ impl ReturnTo {
         }
     }
 
-    pub fn into_string(self) -> String {
+    pub(crate) fn into_string(self) -> String {
         self.0
     }
 }

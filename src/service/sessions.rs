@@ -5,106 +5,104 @@ use std::time::Duration;
 use url::Url;
 
 use super::Service;
-use crate::oidc::login;
+use crate::domain::now;
 use crate::oidc::logout::end_session_url;
-use crate::oidc::provider::error_chain;
-use crate::session::{now, random_token, SessionId, SessionKey, SessionRecord, SessionStore, StoreError, Tokens};
+use crate::session::{SessionId, SessionKey, SessionRecord, StoreError, Tokens};
+use crate::util::random_token;
 
 /// A live session, as read (and kept alive) by a request.
-pub struct ActiveSession {
-    pub key: SessionKey,
-    pub record: SessionRecord,
+#[derive(Clone)]
+pub(crate) struct ActiveSession {
+    pub(crate) key: SessionKey,
+    pub(crate) record: SessionRecord,
     /// When the session ends if it is not used again.
-    pub idle_expires_at: u64,
+    pub(crate) idle_expires_at: u64,
+}
+
+/// How an ended session's refresh token is revoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Revocation {
+    /// Queued; the caller does not wait (back-channel logout, refresh policy).
+    Later,
+    /// Queued, and waited for briefly (RP-initiated logout, before the browser leaves).
+    Now,
 }
 
 impl Service {
-    /// The live session behind a cookie value, sliding its idle timeout: one Redis round
+    /// The live session behind a cookie value, sliding its idle timeout: one store round
     /// trip. Garbage, unknown and ended sessions are all `None`.
-    pub async fn session(&self, cookie_value: Option<&str>) -> Result<Option<ActiveSession>, StoreError> {
+    pub(crate) async fn session(&self, cookie_value: Option<&str>) -> Result<Option<ActiveSession>, StoreError> {
         let Some(id) = cookie_value.and_then(SessionId::parse) else {
             return Ok(None);
         };
         let key = id.key();
         let idle = self.settings.session.idle_timeout;
         let now = now();
-        let Some(record) = self.store.load(&key, idle, now).await? else {
+        let Some(record) = self.sessions.store().load(&key, idle, now).await? else {
             return Ok(None);
         };
         if record.expires_at <= now {
             return Ok(None);
         }
         // Without a refresh token nothing can renew the access token: the session ends with it.
-        if record.access_token_expires_at.is_some_and(|at| at <= now) && !self.has_refresh_token(&record, &key) {
-            self.end(&key).await?;
+        if record.access_token_expires_at.is_some_and(|at| at <= now) && !self.has_refresh_token(&key, &record) {
+            self.end(&key, Revocation::Later).await?;
             return Ok(None);
         }
-        let idle_expires_at = (now + idle.as_secs()).min(record.expires_at);
-        Ok(Some(ActiveSession {
+        Ok(Some(self.active(key, record)))
+    }
+
+    pub(crate) fn active(&self, key: SessionKey, record: SessionRecord) -> ActiveSession {
+        let idle = self.settings.session.idle_timeout.as_secs();
+        let idle_expires_at = now().saturating_add(idle).min(record.expires_at);
+        ActiveSession {
             key,
             record,
             idle_expires_at,
-        }))
+        }
     }
 
-    fn has_refresh_token(&self, record: &SessionRecord, key: &SessionKey) -> bool {
-        self.tokens(record, key).is_some_and(|t| t.refresh_token.is_some())
+    fn has_refresh_token(&self, key: &SessionKey, record: &SessionRecord) -> bool {
+        self.tokens(key, record).is_some_and(|t| t.refresh_token.is_some())
     }
 
-    /// The session's tokens; `None` when they cannot be decrypted with any configured key.
-    pub fn tokens(&self, record: &SessionRecord, key: &SessionKey) -> Option<Tokens> {
-        record.tokens.open(self.settings.session.keys.as_ref(), key).ok()
+    /// The session's tokens; `None` when they cannot be opened with any configured key.
+    pub(crate) fn tokens(&self, key: &SessionKey, record: &SessionRecord) -> Option<Tokens> {
+        self.sessions.tokens(key, record)
     }
 
-    /// Ends a session and revokes its refresh token at the provider (RFC 7009), so that
-    /// no offline grant outlives the logout.
-    pub async fn end(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        let removed = self.store.remove(key).await?;
-        if let Some(record) = &removed {
-            if let Some(refresh_token) = self.tokens(record, key).and_then(|t| t.refresh_token) {
-                self.revoke(refresh_token).await;
+    /// Ends a session and has its refresh token revoked at the provider (RFC 7009), so
+    /// that no offline grant outlives it.
+    pub(crate) async fn end(
+        &self,
+        key: &SessionKey,
+        revocation: Revocation,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let removed = self.sessions.store().remove(key).await?;
+        if let Some(refresh_token) = removed.as_ref().and_then(|r| self.tokens(key, r)?.refresh_token) {
+            match revocation {
+                Revocation::Later => self.revoker.revoke_later(refresh_token),
+                Revocation::Now => {
+                    let limit = self
+                        .settings
+                        .provider
+                        .http_timeout
+                        .saturating_add(Duration::from_secs(1));
+                    self.revoker.revoke_now(refresh_token, limit).await;
+                }
             }
         }
         Ok(removed)
     }
 
-    async fn revoke(&self, refresh_token: String) {
-        let Ok(discovered) = self.provider.discovered() else {
-            return;
-        };
-        if discovered.endpoints.revocation.is_none() {
-            return;
-        }
-        let revoked = tokio::time::timeout(
-            self.provider.settings.http_timeout + Duration::from_secs(1),
-            self.metrics.provider_call(
-                "revocation",
-                login::revoke(
-                    &self.provider.settings,
-                    &discovered.endpoints,
-                    &self.provider.http,
-                    &refresh_token,
-                ),
-            ),
-        )
-        .await;
-        match revoked {
-            Ok(Ok(())) => tracing::debug!("refresh token revoked"),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %error_chain(&e), "revoking the refresh token failed")
-            }
-            Err(_) => tracing::warn!("revoking the refresh token timed out"),
-        }
-    }
-
     /// RP-initiated logout: ends the local session (if any) and says where the browser goes.
-    pub async fn logout(&self, cookie_value: Option<&str>) -> Result<Url, StoreError> {
+    pub(crate) async fn logout(&self, cookie_value: Option<&str>) -> Result<Url, StoreError> {
         self.metrics.logout("rp_initiated");
         let ended = match cookie_value.and_then(SessionId::parse) {
             Some(id) => {
                 let key = id.key();
-                let record = self.end(&key).await?;
-                record.and_then(|r| self.tokens(&r, &key))
+                let record = self.end(&key, Revocation::Now).await?;
+                record.and_then(|r| self.tokens(&key, &r))
             }
             None => None,
         };
@@ -118,7 +116,7 @@ impl Service {
             Some(endpoint) => end_session_url(
                 &endpoint,
                 ended.as_ref().map(|t| t.id_token.as_str()),
-                &self.provider.settings.client_id,
+                &self.settings.provider.client_id,
                 post_logout,
                 &random_token(),
             ),

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use poem::web::cookie::{Cookie, SameSite as PoemSameSite};
 
-use super::{sha256_hex, SessionId};
+use super::SessionId;
 use crate::config::{CookieSettings, SameSite};
+use crate::util::sha256_hex;
 
 #[derive(Debug, Clone)]
 pub struct Cookies {

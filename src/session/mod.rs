@@ -1,7 +1,9 @@
 //! Sessions: what a signed-in browser maps to, how it is stored, and its cookie.
 
 pub mod cookie;
-pub mod crypto;
+pub mod memory;
+mod pending;
+mod persist;
 pub mod record;
 pub mod redis;
 pub mod store;
@@ -9,16 +11,16 @@ pub mod tokens;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
-pub use crate::oidc::claims::Identity;
+pub use crate::domain::{now, now_millis, Claims, Identity, Secret, Tokens};
+pub use crate::util::random_token;
+use crate::util::sha256_base64url;
+pub use pending::PendingLogins;
+pub use persist::{NewSession, SaveError, Sessions};
 pub use record::RecordError;
 pub use store::{SessionStore, StoreError};
-pub use tokens::{StoredTokens, Tokens};
+pub use tokens::{StoredTokens, TooLarge};
 
 /// The opaque value in the browser's cookie: 256 random bits, base64url.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,55 +57,6 @@ impl SessionId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionKey(pub String);
 
-/// 256 random bits, base64url without padding.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256, base64url without padding: what Redis keys are named by (43 characters, not 64).
-pub fn sha256_base64url(data: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(data))
-}
-
-/// The user's claims as JSON text, kept as written: the hot path hands them to backends
-/// without parsing them into a tree and serializing that again.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Claims(Box<RawValue>);
-
-impl Claims {
-    pub fn new(claims: &Map<String, Value>) -> Self {
-        Self(serde_json::value::to_raw_value(claims).expect("a JSON map serializes"))
-    }
-
-    /// The claims as a JSON tree (at refresh and for the OpenAPI layer; not the hot path).
-    pub fn to_map(&self) -> Map<String, Value> {
-        serde_json::from_str(self.0.get()).unwrap_or_default()
-    }
-
-    pub fn as_raw(&self) -> &RawValue {
-        &self.0
-    }
-}
-
-impl Default for Claims {
-    fn default() -> Self {
-        Self::new(&Map::new())
-    }
-}
-
-impl PartialEq for Claims {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
-    }
-}
-
 /// One signed-in browser. Stored as [`SessionRecord::encode`] lays it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
@@ -121,28 +74,14 @@ pub struct SessionRecord {
     pub tokens: StoredTokens,
 }
 
-/// A login that has been started and not yet finished. Single use.
+/// A login that has been started and not yet finished, as its sealed cookie carries it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
-    pub nonce: String,
-    pub pkce_verifier: String,
+    pub nonce: Secret,
+    pub pkce_verifier: Secret,
     pub return_to: String,
-    /// SHA-256 of the browser-binding cookie's value.
-    pub binding_hash: String,
-}
-
-pub fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    /// Unix seconds; `OIDC_LOGIN_TIMEOUT` after the login started.
+    pub expires_at: u64,
 }
 
 #[cfg(test)]
@@ -156,6 +95,29 @@ mod tests {
         for bad in ["", "x", "../../etc/passwd", &"A".repeat(44), &"!".repeat(43)] {
             assert!(SessionId::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_pending_login_debug_output_shows_neither_its_nonce_nor_its_pkce_verifier() {
+        let pending = PendingLogin {
+            nonce: Secret::new("nonce-value-123".into()),
+            pkce_verifier: Secret::new("verifier-value-456".into()),
+            return_to: "/".into(),
+            expires_at: 0,
+        };
+        let debug = format!("{pending:?}");
+        assert!(
+            !debug.contains("nonce-value-123") && !debug.contains("verifier-value-456"),
+            "{debug}"
+        );
+        let json = serde_json::to_string(&pending).unwrap();
+        assert!(json.contains("nonce-value-123"), "stored as before: {json}");
+    }
+
+    #[test]
+    fn a_session_id_debug_output_hides_the_cookie_value() {
+        let id = SessionId::generate();
+        assert!(!format!("{id:?}").contains(id.as_str()));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tokens::StoredTokens;
 use super::{Claims, SessionRecord};
-use crate::oidc::claims::Identity;
+use crate::domain::Identity;
 
 /// The layout written today. A change of layout gets a new number.
 pub const FORMAT_VERSION: u8 = 1;
@@ -153,7 +153,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::session::crypto::KeyRing;
+    use crate::crypto::KeyRing;
     use crate::session::{SessionKey, Tokens};
 
     const K1: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -184,7 +184,7 @@ mod tests {
             expires_at: 1_700_086_400,
             access_token_expires_at: None,
             refreshed_at: 1_700_000_000_123,
-            tokens: StoredTokens::seal(tokens, keys, &key()),
+            tokens: StoredTokens::seal(&tokens, keys, &key()).unwrap(),
         }
     }
 

@@ -1,94 +1,88 @@
-//! The session store interface, apart from its Redis implementation.
+//! The session store interface, in domain terms: no backend type appears here, so the
+//! service and the encrypting layer above ([`super::Sessions`]) work with any backend —
+//! Redis in production, [`super::memory::MemoryStore`] in the service's unit tests — and
+//! one conformance suite (tests/api/store_conformance.rs) holds every backend to the
+//! same behaviour.
+//!
+//! Records hold their tokens packed and sealed ([`super::StoredTokens`]): a backend
+//! stores bytes it cannot read.
 
-use std::future::Future;
 use std::time::Duration;
 
-use super::{PendingLogin, RecordError, SessionKey, SessionRecord};
+use async_trait::async_trait;
+
+use super::{SessionKey, SessionRecord};
+
+/// A backend's own error, kept whole as the cause.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the session store is unavailable")]
-    Unavailable(#[source] redis::RedisError),
+    Unavailable(#[source] Cause),
+    /// Wrong credentials or a missing permission: a configuration error, not an outage.
+    #[error("the session store refuses our credentials")]
+    Refused(#[source] Cause),
     #[error("the session store did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("the session store could not be reached")]
-    Connect(#[source] deadpool_redis::PoolError),
-    #[error("a stored session could not be read")]
-    Corrupt(#[source] RecordError),
-    #[error("a stored pending login could not be read")]
-    CorruptLogin(#[source] serde_json::Error),
+    #[error("a stored value could not be read")]
+    Corrupt(#[source] Cause),
 }
 
 /// Where sessions, pending logins and their indexes live. Every method is bounded in
 /// time: a store that does not answer yields [`StoreError`], never a hang.
+#[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Writes a session; it expires after `idle`, and never after `record.expires_at`.
-    fn save(
-        &self,
-        key: &SessionKey,
-        record: &SessionRecord,
-        idle: Duration,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError>;
 
     /// Rewrites an existing session (after a refresh); false when it has ended meanwhile,
     /// so a refresh can never bring a logged-out session back.
-    fn update(
-        &self,
-        key: &SessionKey,
-        record: &SessionRecord,
-        idle: Duration,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn update(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<bool, StoreError>;
 
     /// Takes the session's refresh lock for `ttl` (it expires by itself, so a crashed
     /// holder cannot wedge the session); false when another holder has it.
-    fn try_lock(
-        &self,
-        key: &SessionKey,
-        owner: &str,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn try_lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
 
     /// Releases the lock if `owner` still holds it.
-    fn unlock(&self, key: &SessionKey, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    async fn unlock(&self, key: &SessionKey, owner: &str) -> Result<(), StoreError>;
 
-    /// Reads a live session and slides its idle timeout, in one round trip (a second one
-    /// only in the session's last idle period, to keep its expiry at its absolute end).
-    fn load(
-        &self,
-        key: &SessionKey,
-        idle: Duration,
-        now: u64,
-    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    /// Reads a live session and slides its idle timeout (never past its absolute end), in
+    /// one round trip on the hot path.
+    async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Ends a session, returning what it held.
-    fn remove(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Keys of sessions created with this provider `sid`.
-    fn keys_by_sid(&self, sid: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError>;
 
     /// Keys of sessions of this user.
-    fn keys_by_sub(&self, sub: &str) -> impl Future<Output = Result<Vec<SessionKey>, StoreError>> + Send;
+    async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError>;
 
-    /// Reads a session without touching it (for back-channel checks).
-    fn peek(&self, key: &SessionKey) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    /// Reads a session without touching it (for back-channel checks and refresh).
+    async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Records a logout token id; false when it was seen before (a replay).
-    fn remember_jti(&self, id: &str, ttl: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    async fn remember_jti(&self, id: &str, ttl: Duration) -> Result<bool, StoreError>;
 
-    fn put_pending(
-        &self,
-        state: &str,
-        login: &PendingLogin,
-        ttl: Duration,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets a logout token id, so that a logout which did not complete can be retried.
+    async fn forget_jti(&self, id: &str) -> Result<(), StoreError>;
 
-    /// Takes a pending login out (single use): a second call finds nothing.
-    fn take_pending(&self, state: &str) -> impl Future<Output = Result<Option<PendingLogin>, StoreError>> + Send;
+    /// Marks a login's `state` as completed for `ttl`; false when it was marked before
+    /// (a second callback for the same login).
+    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError>;
 
-    /// Sessions not yet past their absolute end, counted in buckets (an upper bound:
-    /// idle-expired sessions count until their bucket ends, at most 10 minutes after their
-    /// absolute end). For the metrics gauge, read at scrape time.
-    fn count_sessions(&self, now: u64) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// Whether a login's `state` has been claimed (and not yet forgotten).
+    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError>;
 
-    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The value of a secret shared by every replica: `candidate` if none exists yet
+    /// (the first caller's wins), else the existing one.
+    async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError>;
+
+    /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions may
+    /// count until their absolute end's bucket passes). For the metrics gauge.
+    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError>;
+
+    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -13,14 +13,13 @@
 //!          segment length << 1 | 1 if it is in the tail, then its bytes if it is not
 //! ```
 
+use super::SessionKey;
+use crate::crypto::{DecryptError, KeyRing};
+use crate::domain::Tokens;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use miniz_oxide::deflate::compress_to_vec;
 use miniz_oxide::inflate::decompress_to_vec_with_limit;
-use serde::{Deserialize, Serialize};
-
-use super::crypto::{DecryptError, KeyRing};
-use super::SessionKey;
 
 /// Inflating the body stops here, so that a damaged or hostile value cannot balloon. Far
 /// above any token set a provider issues: tokens that large would not fit a header or URL.
@@ -31,21 +30,6 @@ const DEFLATE_LEVEL: u8 = 9;
 const ABSENT: u8 = 0;
 const RAW: u8 = 1;
 const COMPACT: u8 = 2;
-
-/// The tokens a session holds; never leaves the service except as an opt-in
-/// `access_token` in introspection.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tokens {
-    pub id_token: String,
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tokens(***)")
-    }
-}
 
 /// Tokens as stored: packed, and sealed with the key ring when one is configured.
 #[derive(Clone, PartialEq, Eq)]
@@ -74,13 +58,20 @@ pub enum OpenError {
     Damaged,
 }
 
+/// Tokens too large to be read back: refused when written, rather than lost when read.
+#[derive(Debug, thiserror::Error)]
+#[error("the provider's tokens are {0} bytes, more than the {MAX_TOKENS_BYTES} a session can hold")]
+pub struct TooLarge(pub usize);
+
 impl StoredTokens {
-    pub fn seal(tokens: Tokens, keys: Option<&KeyRing>, key: &SessionKey) -> Self {
-        let packed = pack(&tokens);
-        match keys {
+    /// Packs the tokens, and seals them when a key ring is configured; refused when they
+    /// would be too large to read back.
+    pub fn seal(tokens: &Tokens, keys: Option<&KeyRing>, key: &SessionKey) -> Result<Self, TooLarge> {
+        let packed = pack(tokens)?;
+        Ok(match keys {
             None => Self::Plain(packed),
             Some(ring) => Self::Sealed(ring.seal(&packed, key.0.as_bytes())),
-        }
+        })
     }
 
     pub fn open(&self, keys: Option<&KeyRing>, key: &SessionKey) -> Result<Tokens, OpenError> {
@@ -109,7 +100,7 @@ impl StoredTokens {
 }
 
 /// Lays the tokens out as the module comment says.
-fn pack(tokens: &Tokens) -> Vec<u8> {
+fn pack(tokens: &Tokens) -> Result<Vec<u8>, TooLarge> {
     let (mut body, mut tail) = (Vec::with_capacity(4096), Vec::with_capacity(1024));
     for token in [
         Some(tokens.id_token.as_str()),
@@ -134,17 +125,14 @@ fn pack(tokens: &Tokens) -> Vec<u8> {
         }
     }
     if body.len() > MAX_TOKENS_BYTES {
-        tracing::warn!(
-            bytes = body.len(),
-            "the tokens are too large to be read back: the session will hold none"
-        );
+        return Err(TooLarge(body.len()));
     }
     let deflated = compress_to_vec(&body, DEFLATE_LEVEL);
     let mut packed = Vec::with_capacity(deflated.len() + tail.len() + 4);
     put_length(&mut packed, deflated.len());
     packed.extend_from_slice(&deflated);
     packed.extend_from_slice(&tail);
-    packed
+    Ok(packed)
 }
 
 /// The decoded segments of a compact JWS (3) or JWE (5), only when encoding them again
@@ -300,7 +288,7 @@ mod tests {
         ];
         for tokens in cases {
             for keys in [None, Some(&ring)] {
-                let stored = StoredTokens::seal(tokens.clone(), keys, &session());
+                let stored = StoredTokens::seal(&tokens, keys, &session()).unwrap();
                 assert_eq!(stored.is_sealed(), keys.is_some());
                 assert_eq!(stored.open(keys, &session()).unwrap(), tokens);
             }
@@ -311,7 +299,7 @@ mod tests {
     fn jwts_are_stored_decoded_and_deflated_in_well_under_their_text_size() {
         let tokens = keycloak_like();
         let text = tokens.id_token.len() + tokens.access_token.len() + tokens.refresh_token.as_ref().unwrap().len();
-        let stored = StoredTokens::seal(tokens, None, &session());
+        let stored = StoredTokens::seal(&tokens, None, &session()).unwrap();
         assert!(
             stored.as_bytes().len() * 10 < text * 6,
             "{} of {text} B",
@@ -321,7 +309,7 @@ mod tests {
 
     #[test]
     fn sealed_tokens_open_only_with_a_key_of_the_ring_and_for_their_own_session() {
-        let stored = StoredTokens::seal(keycloak_like(), Some(&KeyRing::parse(K1).unwrap()), &session());
+        let stored = StoredTokens::seal(&keycloak_like(), Some(&KeyRing::parse(K1).unwrap()), &session()).unwrap();
         let rotated = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
         assert!(stored.open(Some(&rotated), &session()).is_ok());
         assert!(stored.open(None, &session()).is_err());
@@ -332,10 +320,12 @@ mod tests {
     #[test]
     fn damaged_or_truncated_tokens_give_an_error_never_a_panic() {
         let ring = KeyRing::parse(K1).unwrap();
-        let plain = StoredTokens::seal(keycloak_like(), None, &session())
+        let plain = StoredTokens::seal(&keycloak_like(), None, &session())
+            .unwrap()
             .as_bytes()
             .to_vec();
-        let sealed = StoredTokens::seal(keycloak_like(), Some(&ring), &session())
+        let sealed = StoredTokens::seal(&keycloak_like(), Some(&ring), &session())
+            .unwrap()
             .as_bytes()
             .to_vec();
         for end in 0..plain.len() {

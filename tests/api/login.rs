@@ -3,7 +3,9 @@ use serde_json::json;
 use url::Url;
 
 use crate::common::provider::sign_in;
-use crate::helpers::{browser, location, session_cookie, set_cookies, spawn_app, spawn_app_with, Options};
+use crate::helpers::{
+    browser, location, session_cookie, set_cookies, spawn_app, spawn_app_with, start_replica, Options,
+};
 
 #[tokio::test]
 async fn a_public_client_signs_in_and_gets_an_httponly_session_cookie() {
@@ -302,4 +304,44 @@ async fn signing_in_again_in_the_same_browser_replaces_the_old_session() {
     assert_ne!(first, second, "a fresh id on every login");
     assert!(!app.is_active(&first).await);
     assert!(app.is_active(&second).await);
+}
+
+#[tokio::test]
+async fn anonymous_logins_make_redis_hold_nothing_but_the_shared_sealing_key() {
+    let app = spawn_app().await;
+    let long_path = format!("/{}", "a".repeat(2000));
+    for _ in 0..200 {
+        let response = browser()
+            .get(format!("{}/auth/login?return_to={long_path}", app.public))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND);
+    }
+    let mut conn = app.redis.connection();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert_eq!(
+        keys,
+        vec!["oidc:login-key".to_owned()],
+        "anonymous requests wrote {keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_login_started_on_one_replica_finishes_on_another_without_an_encryption_key() {
+    let app = spawn_app().await;
+    let other = start_replica(&app.provider.issuer, &app.public, &app.redis.url, &[]).await;
+    // The login starts at the second replica; the provider sends the browser back to the first.
+    let login = app
+        .browser
+        .get(format!("{}/auth/login", other.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::FOUND);
+    let back = format!("{}/auth/callback", app.public);
+    let callback = sign_in(&app.browser, &location(&login), "gina", &back).await;
+    let finished = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(finished.status(), StatusCode::FOUND);
+    assert!(session_cookie(finished.headers()).is_some());
 }

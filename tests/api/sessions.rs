@@ -1,4 +1,4 @@
-use oidc_session::session::crypto::KeyRing;
+use oidc_session::crypto::KeyRing;
 use oidc_session::session::SessionId;
 use reqwest::StatusCode;
 use serde_json::json;

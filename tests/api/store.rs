@@ -51,7 +51,7 @@ fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
         expires_at: now() + lifetime,
         access_token_expires_at: None,
         refreshed_at: 0,
-        tokens: StoredTokens::seal(tokens, None, &key),
+        tokens: StoredTokens::seal(&tokens, None, &key).unwrap(),
     };
     (key, record)
 }

@@ -8,10 +8,10 @@ use poem_openapi::{ApiResponse, OpenApi, ResponseContent};
 use super::wire::{groups_header, header_safe, HeaderText};
 use super::{InternalApi, Tag};
 use crate::http::error::{page, ErrorBody};
-use crate::oidc::provider::error_chain;
 use crate::service::gateway::{OriginalUrl, RouteRules, RuleError, Verdict};
 use crate::service::sessions::ActiveSession;
 use crate::session::StoreError;
+use crate::util::error_chain;
 
 /// Where forward-auth is served; any path below it is Envoy's appended original path.
 pub(crate) const PATH: &str = "/forward-auth";
@@ -112,7 +112,9 @@ impl ForwardAuthApi {
             .forward_auth(cookie.as_deref(), &rules, original.page_load, original.url)
             .await?;
         let active = match verdict {
-            Verdict::Allow(active) if api.service.settings.introspection_expose_tokens => api.fresh(active).await,
+            Verdict::Allow(active) if api.service.settings().introspection_expose_tokens => {
+                api.service.fresh(active).await
+            }
             Verdict::Allow(active) => Some(active),
             Verdict::Deny(denied) => {
                 let refusal = if original.page_load {
@@ -139,8 +141,8 @@ impl ForwardAuthApi {
 impl ForwardAuthApi {
     fn identity_headers(&self, active: ActiveSession) -> ForwardAuthResponse {
         let service = &self.0.service;
-        let access_token = if service.settings.introspection_expose_tokens {
-            service.tokens(&active.record, &active.key).map(|t| t.access_token)
+        let access_token = if service.settings().introspection_expose_tokens {
+            service.tokens(&active.key, &active.record).map(|t| t.access_token)
         } else {
             None
         };

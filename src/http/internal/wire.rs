@@ -11,7 +11,7 @@ use crate::session::Claims;
 /// A header value from a claim: UTF-8 sent as is (as oauth2-proxy does; poem-openapi's
 /// `String` headers would silently drop anything non-ASCII), without the control
 /// characters a header cannot carry.
-pub struct HeaderText(String);
+pub(crate) struct HeaderText(String);
 
 pub(super) fn header_safe(mut value: String) -> HeaderText {
     if value.contains(char::is_control) {

@@ -44,28 +44,28 @@ pub(crate) const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/eve
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LogoutTokenPolicy<'a> {
     /// The issuer, compared byte for byte with `iss` (trailing slash included).
-    pub issuer: &'a str,
+    pub(crate) issuer: &'a str,
     /// This relying party's client ID; `aud` must contain it.
-    pub client_id: &'a str,
+    pub(crate) client_id: &'a str,
     /// Algorithms the provider advertises (`id_token_signing_alg_values_supported`). An empty
     /// list means RS256 only, the default of §2.6 step 3. `none` and every HMAC algorithm are
     /// refused whatever this list says.
-    pub allowed_algs: &'a [CoreJwsSigningAlgorithm],
+    pub(crate) allowed_algs: &'a [CoreJwsSigningAlgorithm],
     /// Tolerance for clock differences, applied to `iat` and `exp`.
-    pub clock_skew: Duration,
+    pub(crate) clock_skew: Duration,
     /// The current time in seconds since the Unix epoch.
-    pub now: u64,
+    pub(crate) now: u64,
 }
 
 /// The claims of a verified logout token. At least one of `sub` and `sid` is `Some`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogoutClaims {
-    pub iss: String,
-    pub sub: Option<String>,
-    pub sid: Option<String>,
-    pub jti: String,
-    pub iat: u64,
-    pub exp: Option<u64>,
+    pub(crate) iss: String,
+    pub(crate) sub: Option<String>,
+    pub(crate) sid: Option<String>,
+    pub(crate) jti: String,
+    pub(crate) iat: u64,
+    pub(crate) exp: Option<u64>,
 }
 
 /// Why a logout token was refused. Each is answered with `400 Bad Request` (§2.8); only
@@ -173,6 +173,12 @@ pub(crate) enum LogoutTokenError {
 
     #[error("logout token has neither a `sub` nor a `sid` claim")]
     MissingSubjectAndSession,
+}
+
+impl crate::oidc::client::KeyError for LogoutTokenError {
+    fn is_unknown_key(&self) -> bool {
+        LogoutTokenError::is_unknown_key(self)
+    }
 }
 
 impl LogoutTokenError {

@@ -11,7 +11,9 @@
 //! - `P session:{K}`  string: the record as [`SessionRecord::encode`] lays it out;
 //!   TTL = idle timeout, never past the absolute end. Read with `GETEX`, ended with `GETDEL`.
 //! - `P session:{K}:lock`  refresh lock (owner token), expires by itself
-//! - `P login:{S}`    pending login JSON, TTL = login timeout, taken with GETDEL
+//! - `P login:{S}`    a completed login's `state` (single use), TTL = login timeout
+//! - `P login-key`    the key that seals pending logins when no OIDC_SESSION_ENCRYPTION_KEY
+//!   is set: 32 random bytes, created by the first replica that needs it
 //! - `P sid:{H}` / `P sub:{H}`  hashes, session key → absolute end, for back-channel logout
 //!   (small hashes are compact listpacks; before Redis 7.2 small sets of strings are not)
 //! - `P jti:{H}`      seen logout-token ids
@@ -33,9 +35,10 @@ use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
 
 use super::store::{SessionStore, StoreError};
-use super::{now, sha256_base64url, PendingLogin, SessionKey, SessionRecord};
+use super::{now, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
+use crate::util::sha256_base64url;
 
 /// Every store call answers within this bound, or fails with [`StoreError::Timeout`].
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,6 +55,27 @@ return 0
 /// The gauge bucket of a session: its absolute end, rounded up.
 fn bucket_of(expires_at: u64) -> u64 {
     expires_at.div_ceil(GAUGE_BUCKET) * GAUGE_BUCKET
+}
+
+/// Redis refuses who we are (wrong or missing password, or an ACL that forbids a
+/// command or key): told apart from an outage by the error's kind, not its text.
+fn refuses_credentials(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+}
+
+fn store_error(e: RedisError) -> StoreError {
+    if refuses_credentials(&e) {
+        StoreError::Refused(Box::new(e))
+    } else {
+        StoreError::Unavailable(Box::new(e))
+    }
+}
+
+fn pool_error(e: deadpool_redis::PoolError) -> StoreError {
+    match e {
+        deadpool_redis::PoolError::Backend(e) => store_error(e),
+        other => StoreError::Unavailable(Box::new(other)),
+    }
 }
 
 fn is_wrong_type(e: &RedisError) -> bool {
@@ -139,7 +163,7 @@ impl RedisStore {
         if let Some(conn) = self.shared.lock().expect("not poisoned").clone() {
             return Ok(conn);
         }
-        let conn = self.factory.connect().await.map_err(StoreError::Connect)?;
+        let conn = self.factory.connect().await.map_err(pool_error)?;
         *self.shared.lock().expect("not poisoned") = Some(conn.clone());
         Ok(conn)
     }
@@ -165,7 +189,7 @@ impl RedisStore {
                 {
                     self.shared.lock().expect("not poisoned").take();
                 }
-                StoreError::Unavailable(e)
+                store_error(e)
             })
         };
         let result = match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
@@ -182,15 +206,50 @@ impl RedisStore {
     }
 
     fn decode(raw: Option<Vec<u8>>) -> Result<Option<SessionRecord>, StoreError> {
-        raw.map(|bytes| SessionRecord::decode(&bytes).map_err(StoreError::Corrupt))
+        raw.map(|bytes| SessionRecord::decode(&bytes).map_err(|e| StoreError::Corrupt(Box::new(e))))
             .transpose()
     }
 
-    async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
-        let fields: Vec<String> = self
-            .run(|mut c| async move { absent_if_wrong_type(c.hkeys(index).await) })
+    /// The index's fields: session key → absolute end.
+    async fn fields(&self, index: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        let index = index.to_owned();
+        let fields: HashMap<String, u64> = self
+            .run(|mut c| async move { absent_if_wrong_type(c.hgetall(index).await) })
             .await?;
-        Ok(fields.into_iter().map(SessionKey).collect())
+        Ok(fields.into_iter().collect())
+    }
+
+    /// Sessions listed in an index that have not reached their absolute end.
+    async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
+        let now = now();
+        let fields = self.fields(&index).await?;
+        Ok(fields
+            .into_iter()
+            .filter(|(_, end)| *end > now)
+            .map(|(field, _)| SessionKey(field))
+            .collect())
+    }
+
+    /// Drops the fields of sessions that have ended (by idle timeout or absolute end)
+    /// from an index; `keep` was just written.
+    async fn prune(&self, index: String, keep: &SessionKey) -> Result<(), StoreError> {
+        let now = now();
+        let mut dead = Vec::new();
+        for (field, end) in self.fields(&index).await? {
+            if field == keep.0 {
+                continue;
+            }
+            let session = self.session_key(&SessionKey(field.clone()));
+            let exists: bool = end > now && self.run(|mut c| async move { c.exists(session).await }).await?;
+            if !exists {
+                dead.push(field);
+            }
+        }
+        if !dead.is_empty() {
+            self.run(|mut c| async move { c.hdel::<_, _, ()>(index, dead).await })
+                .await?;
+        }
+        Ok(())
     }
 
     /// Adds `delta` to the gauge bucket of sessions ending at `expires_at`.
@@ -202,6 +261,7 @@ impl RedisStore {
     }
 }
 
+#[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError> {
         let set = self.set_session(key, record, idle, false);
@@ -209,19 +269,21 @@ impl SessionStore for RedisStore {
             .await?;
         // The gauge and the indexes for back-channel logout: separate keys (other hash
         // slots), so separate commands. An index lives as long as the longest session it
-        // can point to; stale fields are dropped when a logout finds their session gone.
+        // can point to, and each login drops the fields of the user's ended sessions, so
+        // an index holds live sessions only (plus those ended since the user's last login).
         self.count(record.expires_at, 1).await?;
         let left = record.expires_at.saturating_sub(now()).max(1);
         for index in self.indexes(record) {
-            let (field, end) = (key.0.clone(), record.expires_at);
+            let (field, end, target) = (key.0.clone(), record.expires_at, index.clone());
             self.run(|mut c| async move {
                 redis::pipe()
-                    .hset(&index, field, end)
-                    .expire(&index, left as i64)
+                    .hset(&target, field, end)
+                    .expire(&target, left as i64)
                     .query_async::<()>(&mut c)
                     .await
             })
             .await?;
+            self.prune(index, key).await?;
         }
         Ok(())
     }
@@ -350,19 +412,52 @@ impl SessionStore for RedisStore {
         Ok(set.is_some())
     }
 
-    async fn put_pending(&self, state: &str, login: &PendingLogin, ttl: Duration) -> Result<(), StoreError> {
-        let key = self.login_key(state);
-        let value = serde_json::to_vec(login).expect("pending logins serialize");
-        let ttl = ttl.as_secs().max(1);
-        self.run(|mut c| async move { c.set_ex::<_, _, ()>(key, value, ttl).await })
-            .await
+    async fn forget_jti(&self, id: &str) -> Result<(), StoreError> {
+        let key = self.index_key("jti", id);
+        self.run(|mut c| async move { c.del::<_, ()>(key).await }).await
     }
 
-    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
+    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
         let key = self.login_key(state);
-        let raw: Option<Vec<u8>> = self.run(|mut c| async move { c.get_del(key).await }).await?;
-        raw.map(|bytes| serde_json::from_slice(&bytes).map_err(StoreError::CorruptLogin))
-            .transpose()
+        let ttl = ttl.as_secs().max(1);
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
+    }
+
+    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {
+        let key = self.login_key(state);
+        self.run(|mut c| async move { c.exists(key).await }).await
+    }
+
+    async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
+        let key = format!("{}{name}", self.prefix);
+        let candidate = candidate.to_vec();
+        let value: Option<Vec<u8>> = self
+            .run(|mut c| async move {
+                let (value,): (Option<Vec<u8>>,) = redis::pipe()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(candidate)
+                    .arg("NX")
+                    .ignore()
+                    .get(&key)
+                    .query_async(&mut c)
+                    .await?;
+                Ok(value)
+            })
+            .await?;
+        value.ok_or_else(|| StoreError::Corrupt("the shared key vanished as it was written".into()))
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {

@@ -1,0 +1,81 @@
+//! The encrypting persistence layer: what the service stores and reads, above any
+//! [`SessionStore`] backend. Tokens go in and come out in clear; in between they are
+//! packed and sealed here, so neither the service nor a backend ever handles ciphertext
+//! (oauth2-proxy's persistence layer works the same way).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::tokens::TooLarge;
+use super::{Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens};
+use crate::crypto::KeyRing;
+
+/// A session about to be created: everything but the sealed form of its tokens.
+pub struct NewSession {
+    pub identity: Identity,
+    pub sid: Option<String>,
+    pub claims: Claims,
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub access_token_expires_at: Option<u64>,
+    pub tokens: Tokens,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The session store as the service sees it.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    keys: Option<KeyRing>,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>, keys: Option<KeyRing>) -> Self {
+        Self { store, keys }
+    }
+
+    /// The backend, for what involves no tokens (locks, pending logins, indexes).
+    pub fn store(&self) -> &dyn SessionStore {
+        self.store.as_ref()
+    }
+
+    pub async fn create(&self, key: &SessionKey, new: NewSession, idle: Duration) -> Result<(), SaveError> {
+        let record = SessionRecord {
+            tokens: StoredTokens::seal(&new.tokens, self.keys.as_ref(), key)?,
+            identity: new.identity,
+            sid: new.sid,
+            claims: new.claims,
+            created_at: new.created_at,
+            expires_at: new.expires_at,
+            access_token_expires_at: new.access_token_expires_at,
+            refreshed_at: 0,
+        };
+        Ok(self.store.save(key, &record, idle).await?)
+    }
+
+    /// Rewrites a live session with new tokens; false when it ended meanwhile.
+    pub async fn update(
+        &self,
+        key: &SessionKey,
+        mut record: SessionRecord,
+        tokens: &Tokens,
+        idle: Duration,
+    ) -> Result<(SessionRecord, bool), SaveError> {
+        record.tokens = StoredTokens::seal(tokens, self.keys.as_ref(), key)?;
+        let updated = self.store.update(key, &record, idle).await?;
+        Ok((record, updated))
+    }
+
+    /// The session's tokens; `None` when they cannot be opened with any configured key
+    /// (written under a key since removed, or damaged).
+    pub fn tokens(&self, key: &SessionKey, record: &SessionRecord) -> Option<Tokens> {
+        record.tokens.open(self.keys.as_ref(), key).ok()
+    }
+}
