@@ -5,6 +5,7 @@
 //! copied unless a value is percent-encoded, and list items are decoded only when compared.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use url::{Origin, Url};
 
@@ -198,30 +199,33 @@ pub(crate) enum Verdict {
 
 impl Service {
     /// Decides on one forward-auth request: one session read (sliding its idle timeout),
-    /// the route's rules checked on that record.
+    /// the route's rules checked on that record. With `OIDC_INTROSPECTION_EXPOSE_TOKENS`
+    /// the access token is refreshed first when close to expiry, as for introspection.
     pub(crate) async fn forward_auth(
-        &self,
+        self: &Arc<Self>,
         cookie_value: Option<&str>,
         rules: &RouteRules<'_>,
         page_load: bool,
         original: Option<OriginalUrl<'_>>,
     ) -> Result<Verdict, StoreError> {
-        Ok(match self.session(cookie_value).await? {
-            Some(active) => match rules.check(&active.record.identity) {
-                Ok(()) => Verdict::Allow(active),
-                Err(denied) => Verdict::Deny(denied),
-            },
+        let Some(active) = self.session(cookie_value).await? else {
+            return Ok(self.unauthenticated(rules, page_load, original));
+        };
+        if let Err(denied) = rules.check(&active.record.identity) {
+            return Ok(Verdict::Deny(denied));
+        }
+        if !self.settings.introspection_expose_tokens {
+            return Ok(Verdict::Allow(active));
+        }
+        Ok(match self.fresh(active).await {
+            Some(active) => Verdict::Allow(active),
+            // The refresh ended the session: as without one.
             None => self.unauthenticated(rules, page_load, original),
         })
     }
 
     /// The answer without a live session.
-    pub(crate) fn unauthenticated(
-        &self,
-        rules: &RouteRules<'_>,
-        page_load: bool,
-        original: Option<OriginalUrl<'_>>,
-    ) -> Verdict {
+    fn unauthenticated(&self, rules: &RouteRules<'_>, page_load: bool, original: Option<OriginalUrl<'_>>) -> Verdict {
         let allowed = &self.settings.redirects.allowed_return_origins;
         match original {
             Some(original) if rules.redirect && page_load => original

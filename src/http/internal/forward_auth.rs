@@ -111,29 +111,15 @@ impl ForwardAuthApi {
             .service
             .forward_auth(cookie.as_deref(), &rules, original.page_load, original.url)
             .await?;
-        let active = match verdict {
-            Verdict::Allow(active) if api.service.settings().introspection_expose_tokens => {
-                api.service.fresh(active).await
-            }
-            Verdict::Allow(active) => Some(active),
-            Verdict::Deny(denied) => {
-                let refusal = if original.page_load {
-                    Refusal::Page(page("Access denied", &denied.to_string()))
-                } else {
-                    Refusal::Json(ErrorBody::new("forbidden", denied.to_string()))
-                };
-                return Err(ForwardAuthError::Forbidden(refusal));
-            }
-            Verdict::SignIn(url) => return Ok(ForwardAuthResponse::SignIn(url.into())),
-            Verdict::Unauthenticated => return Err(no_session()),
-        };
-        match active {
-            Some(active) => Ok(self.identity_headers(active)),
-            // The session ended while its token was refreshed: as without one.
-            None => match api.service.unauthenticated(&rules, original.page_load, original.url) {
-                Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
-                _ => Err(no_session()),
-            },
+        match verdict {
+            Verdict::Allow(active) => Ok(self.identity_headers(active)),
+            Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
+            Verdict::Unauthenticated => Err(no_session()),
+            Verdict::Deny(denied) => Err(ForwardAuthError::Forbidden(if original.page_load {
+                Refusal::Page(page("Access denied", &denied.to_string()))
+            } else {
+                Refusal::Json(ErrorBody::new("forbidden", denied.to_string()))
+            })),
         }
     }
 }
