@@ -5,11 +5,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::listener::{AcceptorExt, TcpAcceptor};
-use poem::Server;
-
 use crate::config::Settings;
 use crate::http;
+pub use crate::http::ConnectionTimeouts;
 use crate::oidc::provider::{self, HttpClientError, Provider};
 use crate::service::revocation::{self, RevocationWorker};
 use crate::service::Service;
@@ -56,6 +54,7 @@ pub struct Application {
     redis_vars: &'static str,
     public: TcpListener,
     internal: TcpListener,
+    timeouts: ConnectionTimeouts,
 }
 
 /// Aborts a background task when dropped, so that no path out of [`Application::run`]
@@ -110,7 +109,14 @@ impl Application {
             redis_vars,
             public,
             internal,
+            timeouts: ConnectionTimeouts::default(),
         })
+    }
+
+    /// Other connection timeouts than the defaults (tests that cannot wait for those).
+    pub fn with_connection_timeouts(mut self, timeouts: ConnectionTimeouts) -> Self {
+        self.timeouts = timeouts;
+        self
     }
 
     /// One ping at start: wrong Redis credentials are a configuration error worth stopping
@@ -146,28 +152,30 @@ impl Application {
             revocations,
             public,
             internal,
+            timeouts,
             ..
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let acceptor = |l: TcpListener| -> Result<_, StartupError> {
+        let listener = |l: TcpListener| -> Result<_, StartupError> {
             l.set_nonblocking(true).map_err(StartupError::Serve)?;
-            TcpAcceptor::from_std(l).map_err(StartupError::Serve)
+            tokio::net::TcpListener::from_std(l).map_err(StartupError::Serve)
         };
-        let (public, internal) = (acceptor(public)?, acceptor(internal)?);
+        let (public, internal) = (listener(public)?, listener(internal)?);
         let _discovery = Owned(tokio::spawn(async move { provider.discover_until_ready().await }));
         let revoking = tokio::spawn(revocations.run());
-        let public_server = Server::new_with_acceptor(public.boxed()).run_with_graceful_shutdown(
+        let public_server = http::serve::serve(
+            public,
             http::public_routes(service.clone()),
-            stopped(stop_rx.clone()),
-            Some(DRAIN_TIMEOUT),
+            timeouts,
+            stop_rx.clone(),
+            DRAIN_TIMEOUT,
         );
-        let internal_server = Server::new_with_acceptor(internal.boxed()).run_with_graceful_shutdown(
+        let internal_server = http::serve::serve(
+            internal,
             http::internal_routes(service.clone()),
-            stopped(stop_rx),
-            Some(DRAIN_TIMEOUT),
+            timeouts,
+            stop_rx,
+            DRAIN_TIMEOUT,
         );
         tokio::spawn(async move {
             shutdown.await;

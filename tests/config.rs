@@ -67,3 +67,18 @@ fn two_redis_modes_at_once_are_a_configuration_error() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("only one of OIDC_REDIS_URL"), "{stderr}");
 }
+
+#[test]
+fn an_absurd_duration_exits_2_naming_the_variable_and_its_maximum() {
+    let (code, stderr) = run(&[
+        ("OIDC_ISSUER_URL", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_REDIRECT_URI", "https://app.example.com/auth/callback"),
+        ("OIDC_HTTP_TIMEOUT", "1000000000d"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("OIDC_HTTP_TIMEOUT: `1000000000d` is longer than the maximum, 5m"),
+        "{stderr}"
+    );
+}

@@ -25,6 +25,15 @@ pub(crate) fn duration(value: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{value}` is too long"))
 }
 
+/// [`duration`], refused above `max` (itself a duration such as `5m`).
+pub(crate) fn duration_at_most(value: &str, max: &str) -> Result<Duration, String> {
+    let parsed = duration(value)?;
+    if parsed > duration(max).expect("limits parse") {
+        return Err(format!("`{}` is longer than the maximum, {max}", value.trim()));
+    }
+    Ok(parsed)
+}
+
 pub(crate) fn boolean(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
@@ -79,6 +88,15 @@ mod tests {
         for bad in ["", "h", "10x", "-5s", "1.5h", "99999999999999999999d"] {
             assert!(duration(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn a_duration_above_its_maximum_is_refused_and_the_maximum_itself_accepted() {
+        assert_eq!(duration_at_most("5m", "5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(duration_at_most("300", "5m"), Ok(Duration::from_secs(300)));
+        let err = duration_at_most("301", "5m").unwrap_err();
+        assert!(err.contains("longer than the maximum, 5m"), "{err}");
+        assert!(duration_at_most("1000000000d", "365d").is_err());
     }
 
     #[test]

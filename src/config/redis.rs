@@ -16,14 +16,15 @@ pub enum RedisMode {
     Standalone { url: Secret },
     /// `OIDC_REDIS_SENTINELS` + `OIDC_REDIS_SENTINEL_MASTER`.
     Sentinel {
-        /// `host:port` of each sentinel.
-        sentinels: Vec<String>,
+        /// Host and port of each sentinel.
+        sentinels: Vec<(String, u16)>,
         master: String,
         sentinel_password: Option<Secret>,
         /// Credentials and database for the data nodes (from a `redis://` entry).
         node_username: Option<String>,
         node_password: Option<Secret>,
         db: i64,
+        /// `rediss://`: the data nodes and the sentinels are reached over TLS.
         tls: bool,
     },
     /// `OIDC_REDIS_CLUSTER_NODES`: seed node URLs.
@@ -127,8 +128,8 @@ fn parse_sentinel(raw: &RawRedis<'_>, p: &mut Problems) -> Option<RedisMode> {
         } else {
             Url::parse(&format!("redis://{item}")).ok()
         };
-        match url.as_ref().and_then(|u| Some((u.host_str()?.to_owned(), u.port()?))) {
-            Some((host, port)) => sentinels.push(format!("{host}:{port}")),
+        match url.as_ref().and_then(|u| Some((host_of(u)?, u.port()?))) {
+            Some(address) => sentinels.push(address),
             None => {
                 p.push(
                     "OIDC_REDIS_SENTINELS",
@@ -139,8 +140,8 @@ fn parse_sentinel(raw: &RawRedis<'_>, p: &mut Problems) -> Option<RedisMode> {
         }
         let url = url.expect("parsed above");
         if item.contains("://") && node_password.is_none() && node_username.is_none() {
-            node_username = Some(url.username().to_owned()).filter(|u| !u.is_empty());
-            node_password = url.password().map(|pw| Secret::new(pw.to_owned()));
+            node_username = Some(decoded(url.username())).filter(|u| !u.is_empty());
+            node_password = url.password().map(|pw| Secret::new(decoded(pw)));
             db = url.path().trim_start_matches('/').parse().unwrap_or(0);
             tls = url.scheme() == "rediss";
         }
@@ -154,4 +155,20 @@ fn parse_sentinel(raw: &RawRedis<'_>, p: &mut Problems) -> Option<RedisMode> {
         db,
         tls,
     })
+}
+
+/// A URL's host as a resolver takes it: an IPv6 address without its brackets.
+fn host_of(url: &Url) -> Option<String> {
+    Some(match url.host()? {
+        url::Host::Domain(name) => name.to_owned(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => ip.to_string(),
+    })
+}
+
+/// A URL's user or password as Redis expects it: `p%40ss` in the URL is `p@ss`.
+fn decoded(part: &str) -> String {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8_lossy()
+        .into_owned()
 }

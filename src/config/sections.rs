@@ -28,15 +28,17 @@ pub(super) struct Durations {
 }
 
 pub(super) fn durations(raw: &Raw, p: &mut Problems) -> Durations {
-    let duration = |p: &mut Problems, var, raw: &Option<String>, default| {
-        p.or_default(var, raw.as_deref(), default, parse::duration)
+    // Each duration has a maximum far beyond any sensible setting: an absurd value is a
+    // configuration error here, never an overflowing clock addition later.
+    let duration = |p: &mut Problems, var, raw: &Option<String>, default, max| {
+        p.or_default(var, raw.as_deref(), default, |v| parse::duration_at_most(v, max))
     };
-    let http_timeout = duration(p, "OIDC_HTTP_TIMEOUT", &raw.http_timeout, "10s");
-    let clock_skew = duration(p, "OIDC_CLOCK_SKEW", &raw.clock_skew, "60s");
-    let idle_timeout = duration(p, "OIDC_SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout, "8h");
-    let max_lifetime = duration(p, "OIDC_SESSION_MAX_LIFETIME", &raw.session_max_lifetime, "7d");
-    let login_timeout = duration(p, "OIDC_LOGIN_TIMEOUT", &raw.login_timeout, "10m");
-    let refresh_leeway = duration(p, "OIDC_REFRESH_LEEWAY", &raw.refresh_leeway, "60s");
+    let http_timeout = duration(p, "OIDC_HTTP_TIMEOUT", &raw.http_timeout, "10s", "5m");
+    let clock_skew = duration(p, "OIDC_CLOCK_SKEW", &raw.clock_skew, "60s", "10m");
+    let idle_timeout = duration(p, "OIDC_SESSION_IDLE_TIMEOUT", &raw.session_idle_timeout, "8h", "365d");
+    let max_lifetime = duration(p, "OIDC_SESSION_MAX_LIFETIME", &raw.session_max_lifetime, "7d", "365d");
+    let login_timeout = duration(p, "OIDC_LOGIN_TIMEOUT", &raw.login_timeout, "10m", "1d");
+    let refresh_leeway = duration(p, "OIDC_REFRESH_LEEWAY", &raw.refresh_leeway, "60s", "1d");
     for (var, d) in [
         ("OIDC_SESSION_IDLE_TIMEOUT", idle_timeout),
         ("OIDC_SESSION_MAX_LIFETIME", max_lifetime),

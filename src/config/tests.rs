@@ -52,3 +52,85 @@ fn a_cookie_domain_drops_the_host_prefix() {
     let s = Settings::from_vars(vars(&[("OIDC_COOKIE_DOMAIN", "example.com")])).unwrap();
     assert_eq!(s.cookie.name, "oidc_session");
 }
+
+/// Every duration variable and its documented maximum.
+const DURATION_MAXIMUMS: &[(&str, &str, Duration)] = &[
+    ("OIDC_HTTP_TIMEOUT", "5m", Duration::from_secs(300)),
+    ("OIDC_CLOCK_SKEW", "10m", Duration::from_secs(600)),
+    ("OIDC_SESSION_IDLE_TIMEOUT", "365d", Duration::from_secs(365 * 86_400)),
+    ("OIDC_SESSION_MAX_LIFETIME", "365d", Duration::from_secs(365 * 86_400)),
+    ("OIDC_LOGIN_TIMEOUT", "1d", Duration::from_secs(86_400)),
+    ("OIDC_REFRESH_LEEWAY", "1d", Duration::from_secs(86_400)),
+];
+
+#[test]
+fn an_absurd_duration_is_a_configuration_error_naming_its_variable() {
+    for (var, max, _) in DURATION_MAXIMUMS {
+        let err = Settings::from_vars(vars(&[(var, "1000000000d")])).unwrap_err();
+        let problem = err.problems.iter().find(|p| p.var == *var);
+        let problem = problem.unwrap_or_else(|| panic!("{var} not named: {err}"));
+        assert!(
+            problem.message.contains(&format!("maximum, {max}")),
+            "{var}: {}",
+            problem.message
+        );
+    }
+}
+
+#[test]
+fn every_duration_at_its_maximum_is_accepted() {
+    let at_max: Vec<(&str, &str)> = DURATION_MAXIMUMS.iter().map(|(var, max, _)| (*var, *max)).collect();
+    let s = Settings::from_vars(vars(&at_max)).unwrap();
+    let got = [
+        s.provider.http_timeout,
+        s.provider.clock_skew,
+        s.session.idle_timeout,
+        s.session.max_lifetime,
+        s.session.login_timeout,
+        s.session.refresh_leeway,
+    ];
+    let expected: Vec<Duration> = DURATION_MAXIMUMS.iter().map(|(_, _, d)| *d).collect();
+    assert_eq!(got.to_vec(), expected);
+}
+
+#[test]
+fn rediss_sentinel_entries_mean_tls_with_decoded_credentials_and_bare_ipv6_hosts() {
+    let s = Settings::from_vars(vars(&[
+        (
+            "OIDC_REDIS_SENTINELS",
+            "rediss://app:p%40ss@sentinel-0:26379/2,[::1]:26380",
+        ),
+        ("OIDC_REDIS_SENTINEL_MASTER", "mymaster"),
+    ]))
+    .unwrap();
+    let RedisMode::Sentinel {
+        sentinels,
+        node_username,
+        node_password,
+        db,
+        tls,
+        ..
+    } = &s.redis.mode
+    else {
+        panic!("not sentinel mode");
+    };
+    assert!(*tls);
+    assert_eq!(
+        sentinels,
+        &[("sentinel-0".to_owned(), 26379), ("::1".to_owned(), 26380)]
+    );
+    assert_eq!(node_username.as_deref(), Some("app"));
+    assert_eq!(node_password.as_ref().map(|p| p.expose()), Some("p@ss"));
+    assert_eq!(*db, 2);
+}
+
+#[test]
+fn each_redis_mode_names_its_own_variables_in_errors() {
+    let mode = |extra: &[(&str, &str)]| Settings::from_vars(vars(extra)).unwrap().redis.mode;
+    assert_eq!(mode(&[]).vars(), "OIDC_REDIS_URL");
+    let sentinel = mode(&[("OIDC_REDIS_SENTINELS", "s:26379"), ("OIDC_REDIS_SENTINEL_MASTER", "m")]);
+    assert!(sentinel.vars().contains("OIDC_REDIS_SENTINELS"), "{}", sentinel.vars());
+    assert!(!sentinel.vars().contains("OIDC_REDIS_URL"));
+    let cluster = mode(&[("OIDC_REDIS_CLUSTER_NODES", "redis://a:6379")]);
+    assert_eq!(cluster.vars(), "OIDC_REDIS_CLUSTER_NODES");
+}

@@ -5,7 +5,7 @@ use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object};
 
 use super::public::BackchannelResponse;
-use crate::oidc::login::TokenError;
+use crate::oidc::login::{TokenError, UserinfoError};
 use crate::service::backchannel::BackchannelError;
 use crate::service::login::LoginError;
 use crate::service::refresh::RefreshError;
@@ -113,12 +113,18 @@ impl From<LoginError> for PageError {
         tracing::warn!(reason = e.reason(), error = %detail, "login failed");
         match e {
             LoginError::Store(store) => store.into(),
-            LoginError::ProviderNotReady(_) => PageError::Unavailable(page("Sign-in unavailable", &detail)),
-            // The browser learns that the provider is unreachable, not its address: that is for the log.
-            LoginError::Token(TokenError::Unreachable(_)) => PageError::BadGateway(page(
-                "Sign-in failed",
-                "The identity provider could not be reached. Please try again shortly.",
+            // The browser learns that the provider is unavailable, not its addresses or the
+            // error chain: that is for the log.
+            LoginError::ProviderNotReady(_) => PageError::Unavailable(page(
+                "Sign-in unavailable",
+                "The identity provider is not available yet. Please try again shortly.",
             )),
+            LoginError::Token(TokenError::Unreachable(_)) | LoginError::Userinfo(UserinfoError::Unreachable(_)) => {
+                PageError::BadGateway(page(
+                    "Sign-in failed",
+                    "The identity provider could not be reached. Please try again shortly.",
+                ))
+            }
             LoginError::Refused(_) => PageError::Forbidden(page("Access denied", &detail)),
             LoginError::TokensTooLarge(_) => PageError::BadGateway(page(
                 "Sign-in failed",
@@ -153,8 +159,10 @@ impl From<RefreshError> for JsonError {
                     "the identity provider could not refresh the tokens",
                 ))
             }
+            // Its message only: the causes (provider URLs among them) are for the log.
             e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy) => {
-                Self::Unavailable(ErrorBody::new("temporarily_unavailable", error_chain(&e)))
+                tracing::warn!(error = %error_chain(&e), "refresh not possible now");
+                Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
             }
         }
     }

@@ -3,9 +3,11 @@
 pub(crate) mod error;
 pub(crate) mod internal;
 mod lenient;
+mod logout_page;
 mod observe;
 pub(crate) mod public;
 mod same_site;
+pub(crate) mod serve;
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use poem_openapi::OpenApiService;
 
 use crate::service::Service;
 use observe::{Listener, Observed};
+pub use serve::ConnectionTimeouts;
 
 const TITLE: &str = "oidc-session";
 const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,10 +6,11 @@
 //! label hashing, no route lookup and no extra boxed future (docs/PERFORMANCE.md).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use poem::error::ReadBodyError;
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use prometheus_client::metrics::counter::Counter;
@@ -62,28 +63,45 @@ impl Listener {
 /// The largest request body any endpoint reads (logout tokens, introspection bodies).
 const MAX_BODY: usize = 64 * 1024;
 
-/// Refuses bodies over [`MAX_BODY`] with 413, whether announced by `Content-Length` or
-/// streamed in chunks (those are read here, within the bound, and handed on).
+/// How long a request body may take to arrive: a client trickling a body cannot hold a
+/// connection (`serve.rs` bounds the request head).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads every request body here, within [`MAX_BODY`] and [`BODY_READ_TIMEOUT`], and hands
+/// it on in memory. However it is framed (`Content-Length`, chunked, or an HTTP/2 stream
+/// that declares no length), a body over the bound is refused with 413 as soon as the
+/// bound is passed: memory never grows with the bytes a client sends.
 async fn limit_body(mut req: Request) -> Result<Request, Response> {
-    let too_large = || {
-        let body = serde_json::json!({"error": "invalid_request", "error_description": "request body too large"});
+    let refuse = |status: StatusCode, description: &str| {
+        let body = serde_json::json!({"error": "invalid_request", "error_description": description});
         Response::builder()
-            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .status(status)
             .content_type("application/json")
             .body(body.to_string())
     };
-    let declared = req.header("content-length").map(|v| v.trim().parse::<usize>());
-    match declared {
-        Some(Ok(len)) if len <= MAX_BODY => Ok(req),
-        Some(_) => Err(too_large()),
-        None if req.header("transfer-encoding").is_some() => match req.take_body().into_bytes_limit(MAX_BODY).await {
-            Ok(bytes) => {
-                req.set_body(bytes);
-                Ok(req)
-            }
-            Err(_) => Err(too_large()),
-        },
-        None => Ok(req),
+    let too_large = || refuse(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    match req.header("content-length").map(|v| v.trim().parse::<usize>()) {
+        Some(Ok(len)) if len > MAX_BODY => return Err(too_large()),
+        Some(Err(_)) => return Err(refuse(StatusCode::BAD_REQUEST, "invalid Content-Length")),
+        _ => {}
+    }
+    let body = req.take_body();
+    if body.is_empty() {
+        // GETs and bodiless POSTs (the hot path): nothing to read.
+        req.set_body(body);
+        return Ok(req);
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, body.into_bytes_limit(MAX_BODY)).await {
+        Ok(Ok(bytes)) => {
+            req.set_body(bytes);
+            Ok(req)
+        }
+        Ok(Err(ReadBodyError::PayloadTooLarge)) => Err(too_large()),
+        Ok(Err(_)) => Err(refuse(StatusCode::BAD_REQUEST, "the request body could not be read")),
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body took too long to arrive",
+        )),
     }
 }
 
@@ -228,5 +246,60 @@ impl<E: Endpoint> Endpoint for Observed<E> {
                 .insert("cache-control", HeaderValue::from_static("no-store"));
         }
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use futures_util::StreamExt as _;
+    use poem::Body;
+
+    use super::*;
+
+    /// A body of unknown length (as an HTTP/2 stream without `Content-Length`), counting
+    /// what is pulled from it.
+    fn endless(pulled: Arc<AtomicUsize>) -> Body {
+        let chunks = futures_util::stream::repeat_with(move || {
+            pulled.fetch_add(4096, Ordering::Relaxed);
+            Ok::<_, std::io::Error>(vec![b'x'; 4096])
+        });
+        Body::from_bytes_stream(chunks)
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_is_cut_off_just_past_the_limit_with_413() {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let req = Request::builder()
+            .method(poem::http::Method::POST)
+            .body(endless(pulled.clone()));
+        let refused = limit_body(req).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(pulled.load(Ordering::Relaxed) <= MAX_BODY + 4096);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_arriving_gets_408_after_the_body_read_timeout() {
+        let stalled = futures_util::stream::once(async { Ok::<_, std::io::Error>(vec![b'x'; 10]) })
+            .chain(futures_util::stream::pending());
+        let req = Request::builder()
+            .method(poem::http::Method::POST)
+            .body(Body::from_bytes_stream(stalled));
+        let refused = limit_body(req).await.unwrap_err();
+        assert_eq!(refused.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_is_handed_on_whole() {
+        let req = Request::builder()
+            .method(poem::http::Method::POST)
+            .body(Body::from_bytes_stream(futures_util::stream::iter([
+                Ok::<_, std::io::Error>("logout_token="),
+                Ok("abc"),
+            ])));
+        let mut req = limit_body(req).await.unwrap();
+        assert_eq!(req.take_body().into_string().await.unwrap(), "logout_token=abc");
     }
 }

@@ -9,6 +9,7 @@ use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::{ErrorBody, JsonError, PageError};
+use super::logout_page::LogoutGet;
 use crate::domain::Secret;
 use crate::service::login::Callback;
 use crate::service::refresh::{RefreshError, RefreshKind};
@@ -159,10 +160,16 @@ impl PublicApi {
         })))
     }
 
-    /// End the session and sign out at the provider (RP-Initiated Logout).
+    /// End the session and sign out at the provider (RP-Initiated Logout). From another
+    /// site (`Sec-Fetch-Site: cross-site`) it ends nothing and shows a page whose button
+    /// signs out instead.
     #[oai(path = "/auth/logout", method = "get")]
-    async fn logout_get(&self, jar: &CookieJar) -> Result<Redirect, PageError> {
-        self.logout(jar).await
+    async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Result<LogoutGet, PageError> {
+        if super::same_site::is_cross_site(req) {
+            return Ok(LogoutGet::confirm());
+        }
+        let Redirect::Found(to) = self.logout(jar).await?;
+        Ok(LogoutGet::Found(to))
     }
 
     /// End the session and sign out at the provider; refused for cross-site callers.

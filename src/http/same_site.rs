@@ -16,3 +16,9 @@ pub(crate) fn check(req: &Request, service: &Service) -> Result<(), &'static str
         Some(_) => Err("cross-site request refused"),
     }
 }
+
+/// A navigation started by another site (`Sec-Fetch-Site: cross-site`). Same-site,
+/// same-origin, typed-in (`none`) and older browsers' requests (no header) are not.
+pub(crate) fn is_cross_site(req: &Request) -> bool {
+    req.header("sec-fetch-site") == Some("cross-site")
+}

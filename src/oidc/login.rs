@@ -1,6 +1,8 @@
 //! The authorization code flow with PKCE: building the request, exchanging the code,
 //! refreshing, and reading userinfo.
 
+use std::time::Duration;
+
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
 use openidconnect::{
     reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
@@ -127,11 +129,19 @@ fn map_token_error<RE: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// The longest access-token lifetime believed from `expires_in`: a provider's number is
+/// capped (and added saturating), so `u64::MAX` cannot wrap into an expired token.
+const MAX_EXPIRES_IN: u64 = 365 * 86_400;
+
+fn expires_at(now: u64, expires_in: Duration) -> u64 {
+    now.saturating_add(expires_in.as_secs().min(MAX_EXPIRES_IN))
+}
+
 fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
     TokenSet {
         access_token: response.access_token().secret().clone(),
         refresh_token: response.refresh_token().map(|t| t.secret().clone()),
-        access_token_expires_at: response.expires_in().map(|d| now() + d.as_secs()),
+        access_token_expires_at: response.expires_in().map(|d| expires_at(now(), d)),
         id_token: response.id_token().cloned(),
     }
 }
@@ -258,4 +268,17 @@ pub(crate) async fn userinfo(
         return Err(UserinfoError::SubjectMismatch);
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_expires_in_is_capped_and_never_wraps() {
+        let now = 1_800_000_000;
+        assert_eq!(expires_at(now, Duration::from_secs(300)), now + 300);
+        assert_eq!(expires_at(now, Duration::from_secs(u64::MAX)), now + MAX_EXPIRES_IN);
+        assert_eq!(expires_at(u64::MAX, Duration::from_secs(u64::MAX)), u64::MAX);
+    }
 }

@@ -1,25 +1,21 @@
 //! OpenID Connect Back-Channel Logout 1.0: a verified `logout_token` ends every matching
 //! session, on every replica (the indexes live in Redis).
 
-use std::time::Duration;
-
 use super::sessions::Revocation;
 use super::Service;
 use crate::domain::now;
 use crate::oidc::client::{verify_with_refetch, KeyRequester};
-use crate::oidc::logout_token::{verify_logout_token, LogoutClaims, LogoutTokenError, LogoutTokenPolicy};
+use crate::oidc::logout_token::{
+    verify_logout_token, LogoutClaims, LogoutTokenError, LogoutTokenPolicy, MAX_TOKEN_AGE, NO_EXP_WINDOW,
+};
 use crate::oidc::provider::NotReady;
 use crate::session::{SessionKey, StoreError};
-
-/// How long a token without `exp` stays acceptable after its `iat` (older providers
-/// omit `exp`); also the replay window remembered for it.
-const NO_EXP_WINDOW: u64 = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BackchannelError {
     #[error(transparent)]
     Invalid(#[from] LogoutTokenError),
-    #[error("the logout token has no `exp` and was issued more than {NO_EXP_WINDOW} s ago")]
+    #[error("the logout token is too old: issued more than {NO_EXP_WINDOW} s ago without `exp`, or more than {MAX_TOKEN_AGE} s ago")]
     Stale,
     #[error("this logout token was already used (replayed `jti`)")]
     Replayed,
@@ -46,16 +42,9 @@ impl Service {
     /// the store at once; their refresh tokens are revoked later, off this request.
     async fn verified_backchannel_logout(&self, token: &str) -> Result<usize, BackchannelError> {
         let claims = self.verify_logout_token(token).await?;
-        let now = now();
-        let skew = self.settings.provider.clock_skew.as_secs();
-        let valid_until = match claims.exp {
-            Some(exp) => exp,
-            None if claims.iat.saturating_add(NO_EXP_WINDOW).saturating_add(skew) < now => {
-                return Err(BackchannelError::Stale)
-            }
-            None => claims.iat.saturating_add(NO_EXP_WINDOW),
-        };
-        let remember = Duration::from_secs(valid_until.saturating_add(skew).saturating_sub(now).max(60));
+        let remember = claims
+            .replay_window(now(), self.settings.provider.clock_skew)
+            .ok_or(BackchannelError::Stale)?;
         let jti = format!("{}\u{0}{}", claims.iss, claims.jti);
         let store = self.sessions.store();
         if !store.remember_jti(&jti, remember).await? {
@@ -115,7 +104,7 @@ impl Service {
         };
         let mut matching = Vec::new();
         for key in store.keys_by_sid(sid).await? {
-            let Some(record) = store.peek(&key).await? else {
+            let Some(record) = self.sessions.peek(&key).await? else {
                 continue;
             };
             let same_user = claims.sub.as_ref().is_none_or(|sub| *sub == record.identity.sub);

@@ -116,6 +116,9 @@ impl Service {
             return_to,
             expires_at: now().saturating_add(self.settings.session.login_timeout.as_secs()),
         };
+        // Nothing is written, but a login that could not finish (the callback needs the
+        // store) is refused up front rather than after the user has signed in.
+        self.sessions.store().ping().await?;
         let binding = self.pending.seal(&request.state, &pending).await?;
         if binding.len() > MAX_BINDING_COOKIE {
             // Browsers drop cookies past 4 KB: a login that could not finish is refused now.

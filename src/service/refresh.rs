@@ -132,7 +132,7 @@ impl Service {
                 return result.map(|record| self.active(key, record));
             }
             tokio::time::sleep(POLL).await;
-            match store.peek(&key).await? {
+            match self.sessions.peek(&key).await? {
                 None => return Err(RefreshError::Ended),
                 Some(current) if current.refreshed_at != seen => return Ok(self.active(key, current)),
                 Some(_) if Instant::now() > deadline => return Err(RefreshError::Busy),
@@ -143,7 +143,7 @@ impl Service {
 
     async fn refresh_locked(&self, key: &SessionKey, seen: u64) -> Result<SessionRecord, RefreshError> {
         let store = self.sessions.store();
-        let record = store.peek(key).await?.ok_or(RefreshError::Ended)?;
+        let record = self.sessions.peek(key).await?.ok_or(RefreshError::Ended)?;
         if record.refreshed_at != seen {
             return Ok(record); // refreshed while we waited for the lock
         }

@@ -38,7 +38,7 @@ impl Service {
         let key = id.key();
         let idle = self.settings.session.idle_timeout;
         let now = now();
-        let Some(record) = self.sessions.store().load(&key, idle, now).await? else {
+        let Some(record) = self.sessions.load(&key, idle, now).await? else {
             return Ok(None);
         };
         if record.expires_at <= now {

@@ -72,6 +72,9 @@ pub struct SessionRecord {
     /// Concurrent refreshers compare it to see whether someone else already refreshed.
     pub refreshed_at: u64,
     pub tokens: StoredTokens,
+    /// With `OIDC_SESSION_ENCRYPTION_KEY`: the metadata's authentication tag (keyed
+    /// BLAKE3), so that a record changed in the store reads as no session.
+    pub tag: Option<[u8; 32]>,
 }
 
 /// A login that has been started and not yet finished, as its sealed cookie carries it.

@@ -47,7 +47,7 @@ impl Sessions {
     }
 
     pub async fn create(&self, key: &SessionKey, new: NewSession, idle: Duration) -> Result<(), SaveError> {
-        let record = SessionRecord {
+        let mut record = SessionRecord {
             tokens: StoredTokens::seal(&new.tokens, self.keys.as_ref(), key)?,
             identity: new.identity,
             sid: new.sid,
@@ -56,7 +56,9 @@ impl Sessions {
             expires_at: new.expires_at,
             access_token_expires_at: new.access_token_expires_at,
             refreshed_at: 0,
+            tag: None,
         };
+        record.tag = self.tag(key, &record);
         Ok(self.store.save(key, &record, idle).await?)
     }
 
@@ -69,8 +71,43 @@ impl Sessions {
         idle: Duration,
     ) -> Result<(SessionRecord, bool), SaveError> {
         record.tokens = StoredTokens::seal(tokens, self.keys.as_ref(), key)?;
+        record.tag = self.tag(key, &record);
         let updated = self.store.update(key, &record, idle).await?;
         Ok((record, updated))
+    }
+
+    /// Reads a live session and slides its idle timeout (one store round trip).
+    pub async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
+        let record = self.store.load(key, idle, now).await?;
+        Ok(record.filter(|r| self.authentic(key, r)))
+    }
+
+    /// Reads a session without touching it.
+    pub async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        let record = self.store.peek(key).await?;
+        Ok(record.filter(|r| self.authentic(key, r)))
+    }
+
+    /// The metadata's tag, bound to the session key, when a key ring is configured.
+    fn tag(&self, key: &SessionKey, record: &SessionRecord) -> Option<[u8; 32]> {
+        let ring = self.keys.as_ref()?;
+        Some(ring.tag(&[key.0.as_bytes(), &record.metadata_bytes()]))
+    }
+
+    /// With a key ring, a record whose metadata was changed in the store (or moved to
+    /// another session's key) is no session: whoever can write to Redis cannot grant
+    /// themselves groups. Without one there is nothing to check against.
+    fn authentic(&self, key: &SessionKey, record: &SessionRecord) -> bool {
+        let Some(ring) = &self.keys else {
+            return true;
+        };
+        let valid = record
+            .tag
+            .is_some_and(|tag| ring.verify(&tag, &[key.0.as_bytes(), &record.metadata_bytes()]));
+        if !valid {
+            tracing::warn!("a stored session failed its integrity check: treated as no session");
+        }
+        valid
     }
 
     /// The session's tokens; `None` when they cannot be opened with any configured key

@@ -21,6 +21,9 @@ pub const FORMAT_VERSION: u8 = 1;
 
 const PLAIN: u8 = 0;
 const SEALED: u8 = 1;
+/// Sealed tokens, preceded by the metadata's 32-byte authentication tag.
+const SEALED_TAGGED: u8 = 2;
+const TAG: usize = 32;
 /// Version byte and metadata length.
 const HEADER: usize = 5;
 
@@ -94,8 +97,9 @@ fn identity_from((sub, username, email, email_verified, name, groups): IdentityR
 }
 
 impl SessionRecord {
-    pub fn encode(&self) -> Vec<u8> {
-        let metadata = serde_json::to_vec(&Metadata(
+    /// The metadata block as stored: what the authentication tag covers.
+    pub fn metadata_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&Metadata(
             identity_row(&self.identity),
             Cow::Borrowed(&self.sid),
             Cow::Borrowed(&self.claims),
@@ -104,15 +108,26 @@ impl SessionRecord {
             self.access_token_expires_at,
             self.refreshed_at,
         ))
-        .expect("session metadata serializes");
+        .expect("session metadata serializes")
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let metadata = self.metadata_bytes();
         let length = u32::try_from(metadata.len()).expect("session metadata under 4 GiB");
-        let mode = if self.tokens.is_sealed() { SEALED } else { PLAIN };
+        let mode = match (self.tokens.is_sealed(), self.tag) {
+            (false, _) => PLAIN,
+            (true, None) => SEALED,
+            (true, Some(_)) => SEALED_TAGGED,
+        };
         let tokens = self.tokens.as_bytes();
-        let mut value = Vec::with_capacity(HEADER + metadata.len() + 1 + tokens.len());
+        let mut value = Vec::with_capacity(HEADER + metadata.len() + 1 + TAG + tokens.len());
         value.push(FORMAT_VERSION);
         value.extend_from_slice(&length.to_be_bytes());
         value.extend_from_slice(&metadata);
         value.push(mode);
+        if let (SEALED_TAGGED, Some(tag)) = (mode, &self.tag) {
+            value.extend_from_slice(tag);
+        }
         value.extend_from_slice(tokens);
         value
     }
@@ -127,9 +142,13 @@ impl SessionRecord {
         let length = u32::from_be_bytes(length.try_into().expect("four bytes")) as usize;
         let (metadata, rest) = value[HEADER..].split_at_checked(length).ok_or(RecordError::Truncated)?;
         let (&mode, tokens) = rest.split_first().ok_or(RecordError::Truncated)?;
-        let tokens = match mode {
-            PLAIN => StoredTokens::Plain(tokens.to_vec()),
-            SEALED => StoredTokens::Sealed(tokens.to_vec()),
+        let (tag, tokens) = match mode {
+            PLAIN => (None, StoredTokens::Plain(tokens.to_vec())),
+            SEALED => (None, StoredTokens::Sealed(tokens.to_vec())),
+            SEALED_TAGGED => {
+                let (tag, tokens) = tokens.split_first_chunk::<TAG>().ok_or(RecordError::Truncated)?;
+                (Some(*tag), StoredTokens::Sealed(tokens.to_vec()))
+            }
             other => return Err(RecordError::TokenMode(other)),
         };
         let Metadata(identity, sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at) =
@@ -143,6 +162,7 @@ impl SessionRecord {
             access_token_expires_at,
             refreshed_at,
             tokens,
+            tag,
         })
     }
 }
@@ -185,6 +205,7 @@ mod tests {
             access_token_expires_at: None,
             refreshed_at: 1_700_000_000_123,
             tokens: StoredTokens::seal(&tokens, keys, &key()).unwrap(),
+            tag: keys.map(|_| [7; 32]),
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Forge {
     maker: Mutex<Option<IdTokenMaker>>,
     /// Merged into the discovery document (to add or remove features).
     pub discovery_extra: Mutex<Value>,
+    /// Merged into every token response (hostile `expires_in`, say).
+    pub token_extra: Mutex<Value>,
 }
 
 impl Forge {
@@ -68,6 +70,7 @@ impl ForgingProvider {
             nonce: Mutex::new(String::new()),
             maker: Mutex::new(None),
             discovery_extra: Mutex::new(json!({})),
+            token_extra: Mutex::new(json!({})),
         });
         let app = Route::new()
             .at("/.well-known/openid-configuration", get(discovery))
@@ -140,13 +143,17 @@ fn token(forge: Data<&Arc<Forge>>) -> Json<Value> {
         .unwrap()
         .clone()
         .expect("the test sets an ID token maker");
-    Json(json!({
+    let mut response = json!({
         "access_token": format!("forged-access-token-{}", oidc_session::session::random_token()),
         "refresh_token": "forged-refresh-token",
         "token_type": "Bearer",
         "expires_in": 300,
         "id_token": maker(&forge, &nonce),
-    }))
+    });
+    for (k, v) in forge.token_extra.lock().unwrap().as_object().into_iter().flatten() {
+        response[k] = v.clone();
+    }
+    Json(response)
 }
 
 #[handler]
@@ -168,7 +175,17 @@ pub async fn spawn_against_forger() -> ForgedApp {
 
 /// `redis_env` replaces `OIDC_REDIS_URL` when it names another Redis mode.
 pub async fn spawn_against_forger_with(redis_env: Vec<(String, String)>) -> ForgedApp {
+    spawn_against_forger_prepared(|_| {}, redis_env).await
+}
+
+/// Like [`spawn_against_forger_with`], with the provider changed before the service
+/// discovers it (a broken endpoint in the discovery document, say).
+pub async fn spawn_against_forger_prepared(
+    prepare: impl FnOnce(&Forge),
+    redis_env: Vec<(String, String)>,
+) -> ForgedApp {
     let provider = ForgingProvider::start().await;
+    prepare(&provider.forge);
     let redis = TestRedis::start();
     let (public, internal) = (free_listener(), free_listener());
     let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());

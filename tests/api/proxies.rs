@@ -104,7 +104,8 @@ async fn a_post_with_a_session_reaches_the_app_with_its_body_and_the_identity(ki
     let site = site(kind, vec![]).await;
     let browser = browser();
     site.sign_in_at(&browser, "/", "alice").await;
-    let body = format!("{{\"items\": [{}]}}", "1,".repeat(20_000) + "1");
+    // Larger than any body the service itself reads: the gatekeeper must never see it.
+    let body = format!("{{\"items\": [{}]}}", "1,".repeat(60_000) + "1");
     let response = browser
         .post(format!("{}/api/items?draft=1", site.url))
         .header("content-type", "application/json")

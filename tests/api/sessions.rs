@@ -372,3 +372,62 @@ async fn forward_auth_passes_non_ascii_claims_as_utf8_headers() {
         "jürgen@example.test".as_bytes()
     );
 }
+
+#[tokio::test]
+async fn a_session_record_changed_in_redis_reads_as_no_session_when_an_encryption_key_is_set() {
+    let app = spawn_app_with(Options {
+        env: vec![(
+            "OIDC_SESSION_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("ivy").await;
+    let untouched = app.stored_record(&session);
+    assert!(untouched.tag.is_some(), "the metadata carries a tag");
+    assert!(app.is_active(&session).await);
+
+    // Someone with write access to Redis grants the session a group.
+    let mut forged = untouched.clone();
+    forged.identity.groups.push("admins".into());
+    let mut conn = app.redis.connection();
+    redis::cmd("SET")
+        .arg(session_redis_key(&session))
+        .arg(forged.encode())
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert_eq!(app.introspect(&session).await, json!({"active": false}));
+    let me = app.browser.get(format!("{}/auth/me", app.public)).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+
+    // The record as the service wrote it is still accepted: the check is what refused.
+    redis::cmd("SET")
+        .arg(session_redis_key(&session))
+        .arg(untouched.encode())
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert!(app.is_active(&session).await);
+}
+
+#[tokio::test]
+async fn a_session_record_with_its_tag_removed_reads_as_no_session_when_an_encryption_key_is_set() {
+    let app = spawn_app_with(Options {
+        env: vec![(
+            "OIDC_SESSION_ENCRYPTION_KEY",
+            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let session = app.sign_in("jay").await;
+    let mut stripped = app.stored_record(&session);
+    stripped.tag = None;
+    let mut conn = app.redis.connection();
+    redis::cmd("SET")
+        .arg(session_redis_key(&session))
+        .arg(stripped.encode())
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert!(!app.is_active(&session).await);
+}

@@ -30,9 +30,11 @@ use serde_json::{Map, Value};
 
 mod claims;
 mod keys;
+mod replay;
 
 use claims::*;
 use keys::*;
+pub(crate) use replay::{MAX_TOKEN_AGE, NO_EXP_WINDOW};
 
 /// Tokens longer than this are refused before anything is decoded.
 pub(crate) const MAX_LOGOUT_TOKEN_BYTES: usize = 16 * 1024;

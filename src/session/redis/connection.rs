@@ -7,9 +7,12 @@ use std::time::Duration;
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
 use deadpool_redis::redis::{Cmd, Pipeline, RedisFuture, Value};
-use deadpool_redis::{cluster, sentinel, CreatePoolError, PoolConfig, PoolError, RedisConnectionInfo, Runtime};
+use deadpool_redis::{
+    cluster, sentinel, ConnectionAddr, ConnectionInfo, CreatePoolError, PoolConfig, PoolError, RedisConnectionInfo,
+    Runtime,
+};
 
-use crate::config::RedisMode;
+use crate::config::{RedisMode, Secret};
 
 /// One connection that many requests share: multiplexed for standalone and Sentinel,
 /// the cluster client's connection (which routes by slot and follows MOVED/ASK) for Cluster.
@@ -47,6 +50,29 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// How to reach each sentinel: over TLS when the data nodes are (`rediss://`), so the
+/// Sentinel password never travels in clear where the data nodes' would not. Built as
+/// values, not URLs, so a password needs no escaping.
+fn sentinel_connections(sentinels: &[(String, u16)], password: Option<&Secret>, tls: bool) -> Vec<ConnectionInfo> {
+    sentinels
+        .iter()
+        .map(|(host, port)| ConnectionInfo {
+            addr: match tls {
+                true => ConnectionAddr::TcpTls {
+                    host: host.clone(),
+                    port: *port,
+                    insecure: false,
+                },
+                false => ConnectionAddr::Tcp(host.clone(), *port),
+            },
+            redis: RedisConnectionInfo {
+                password: password.map(|pw| pw.expose().to_owned()),
+                ..Default::default()
+            },
+        })
+        .collect()
+}
+
 pub(crate) enum Factory {
     Standalone(deadpool_redis::Pool),
     Sentinel(sentinel::Pool),
@@ -75,15 +101,11 @@ impl Factory {
                 db,
                 tls,
             } => {
-                let auth = sentinel_password
-                    .as_ref()
-                    .map(|pw| format!(":{}@", pw.expose()))
-                    .unwrap_or_default();
                 let config = sentinel::Config {
-                    urls: Some(sentinels.iter().map(|s| format!("redis://{auth}{s}")).collect()),
+                    urls: None,
                     server_type: sentinel::SentinelServerType::Master,
                     master_name: master.clone(),
-                    connections: None,
+                    connections: Some(sentinel_connections(sentinels, sentinel_password.as_ref(), *tls)),
                     node_connection_info: Some(sentinel::SentinelNodeConnectionInfo {
                         tls_mode: tls.then_some(sentinel::TlsMode::Secure),
                         redis_connection_info: Some(RedisConnectionInfo {
@@ -113,5 +135,37 @@ impl Factory {
             Self::Sentinel(pool) => Conn::Multiplexed(sentinel::Connection::take(pool.get().await?)),
             Self::Cluster(pool) => Conn::Cluster(cluster::Connection::take(pool.get().await?)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentinels() -> Vec<(String, u16)> {
+        vec![("sentinel-0".into(), 26379), ("::1".into(), 26380)]
+    }
+
+    #[test]
+    fn sentinels_are_reached_over_tls_when_the_data_nodes_are() {
+        let password = Secret::new("p@ss/word".into());
+        let connections = sentinel_connections(&sentinels(), Some(&password), true);
+        assert_eq!(connections.len(), 2);
+        for (info, (host, port)) in connections.iter().zip(sentinels()) {
+            assert!(
+                matches!(&info.addr, ConnectionAddr::TcpTls { host: h, port: p, insecure: false } if *h == host && *p == port),
+                "{:?}",
+                info.addr
+            );
+            assert_eq!(info.redis.password.as_deref(), Some("p@ss/word"));
+        }
+    }
+
+    #[test]
+    fn sentinels_are_reached_in_clear_when_the_data_nodes_are() {
+        let connections = sentinel_connections(&sentinels(), None, false);
+        assert!(matches!(&connections[0].addr, ConnectionAddr::Tcp(h, 26379) if h == "sentinel-0"));
+        assert!(matches!(&connections[1].addr, ConnectionAddr::Tcp(h, 26380) if h == "::1"));
+        assert_eq!(connections[0].redis.password, None);
     }
 }

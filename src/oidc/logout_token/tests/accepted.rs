@@ -107,3 +107,13 @@ fn an_empty_allowed_alg_list_means_rs256_only() {
     let err = verify_logout_token(&token, &signer().jwks, &policy_with(&[])).unwrap_err();
     assert!(matches!(err, LogoutTokenError::AlgorithmNotAllowed { .. }), "{err:?}");
 }
+
+#[test]
+fn an_exp_of_1e300_saturates_instead_of_overflowing() {
+    let claims = verify_claims(with(claims(), "exp", json!(1e300))).expect("valid");
+    assert_eq!(claims.exp, Some(u64::MAX));
+    assert_eq!(
+        claims.acceptable_until(),
+        claims.iat + crate::oidc::logout_token::MAX_TOKEN_AGE
+    );
+}

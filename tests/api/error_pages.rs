@@ -1,0 +1,79 @@
+//! What a browser is told when the provider fails: a short message, never the error chain
+//! with the provider's addresses (that goes to the log).
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::redis::TestRedis;
+use crate::forging_provider::spawn_against_forger_prepared;
+use crate::helpers::{browser, free_listener, start_service, CLIENT_ID};
+
+/// A URL on which nothing listens.
+fn dead_url() -> String {
+    let port = free_listener().local_addr().unwrap().port();
+    format!("http://127.0.0.1:{port}")
+}
+
+fn assert_short(page: &str, dead: &str) {
+    assert!(
+        !page.contains(dead),
+        "the provider's address reached the browser: {page}"
+    );
+    for chain in ["error sending request", "tcp connect", "Connection refused"] {
+        assert!(
+            !page.contains(chain),
+            "`{chain}`: the error chain reached the browser: {page}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_gives_a_502_page_without_the_error_chain() {
+    let dead = dead_url();
+    let token_endpoint = format!("{dead}/token");
+    let app = spawn_against_forger_prepared(
+        |forge| *forge.discovery_extra.lock().unwrap() = json!({ "token_endpoint": token_endpoint }),
+        Vec::new(),
+    )
+    .await;
+    let (status, cookie, page) = app
+        .login(|f, nonce| f.signer.sign(f.header(), f.claims(CLIENT_ID, nonce)))
+        .await;
+
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{page}");
+    assert!(cookie.is_none());
+    assert!(page.contains("The identity provider could not be reached"), "{page}");
+    assert_short(&page, &dead);
+}
+
+#[tokio::test]
+async fn a_provider_not_yet_discovered_gives_a_503_page_without_the_error_chain() {
+    let dead = dead_url();
+    let redis = TestRedis::start();
+    let (public, internal) = (free_listener(), free_listener());
+    let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
+    let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
+    let vars = [
+        ("OIDC_ISSUER_URL", dead.clone()),
+        ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("OIDC_REDIRECT_URI", format!("{public_url}/auth/callback")),
+        ("OIDC_REDIS_URL", redis.url.clone()),
+        ("OIDC_LOG", "error".to_owned()),
+    ];
+    let _stop = start_service(vars.map(|(k, v)| (k.to_owned(), v)).to_vec(), public, internal);
+    // Wait until readiness reports the failed discovery (its error is what a page could leak).
+    let client = reqwest::Client::new();
+    loop {
+        let ready = client.get(format!("{internal_url}/readyz")).send().await.unwrap();
+        if ready.text().await.unwrap().contains("cannot reach") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let response = browser().get(format!("{public_url}/auth/login")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("not available yet"), "{page}");
+    assert_short(&page, &dead);
+}
