@@ -1,6 +1,8 @@
 //! `oidc-session check`: the configuration against the live provider and Redis, one line
 //! per finding, with what to change. Exit status 0 only when a login can work.
 
+mod client_auth;
+
 use std::fmt::Write as _;
 
 use openidconnect::core::CoreClientAuthMethod;
@@ -105,6 +107,7 @@ async fn check_provider(settings: &Settings, http: &openidconnect::reqwest::Clie
         report.problem("the provider advertises no ID-token signing algorithm this client may accept (HMAC needs OIDC_CLIENT_SECRET)");
     }
     features(settings, &found, report);
+    client_auth::findings(settings, &found, report);
 }
 
 fn discovery_hint(settings: &Settings, e: &DiscoveryError) -> String {
@@ -160,6 +163,7 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
         ClientAuthMethod::None => CoreClientAuthMethod::None,
         ClientAuthMethod::ClientSecretBasic => CoreClientAuthMethod::ClientSecretBasic,
         ClientAuthMethod::ClientSecretPost => CoreClientAuthMethod::ClientSecretPost,
+        ClientAuthMethod::PrivateKeyJwt => CoreClientAuthMethod::PrivateKeyJwt,
     };
     // Discovery 1.0: without the list, client_secret_basic is the default.
     let advertised = metadata

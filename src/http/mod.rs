@@ -2,6 +2,7 @@
 
 pub(crate) mod error;
 pub(crate) mod internal;
+mod jwks;
 mod lenient;
 mod logout_page;
 mod observe;
@@ -29,6 +30,9 @@ pub(crate) fn openapi_json(service: &Arc<Service>) -> String {
             public::PublicApi {
                 service: service.clone(),
             },
+            jwks::JwksApi {
+                service: service.clone(),
+            },
             internal::InternalApi {
                 service: service.clone(),
             },
@@ -42,7 +46,16 @@ pub(crate) fn openapi_json(service: &Arc<Service>) -> String {
 
 pub(crate) fn public_routes(service: Arc<Service>) -> impl Endpoint {
     let metrics = service.metrics().clone();
-    let api = OpenApiService::new(public::PublicApi { service }, TITLE, VERSION);
+    let api = OpenApiService::new(
+        (
+            public::PublicApi {
+                service: service.clone(),
+            },
+            jwks::JwksApi { service },
+        ),
+        TITLE,
+        VERSION,
+    );
     let api = Route::new().nest("/", api).with(CookieJarManager::new());
     Observed::any(api, Listener::Public, metrics)
 }

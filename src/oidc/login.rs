@@ -12,6 +12,7 @@ use openidconnect::{
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::client_auth::{assertion_params, authenticated_post, SignError};
 use super::discovery::Endpoints;
 use crate::config::{ClientAuthMethod, ProviderSettings};
 use crate::domain::{now, Tokens};
@@ -32,7 +33,10 @@ fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
     }
     client.set_auth_type(match settings.auth_method {
         ClientAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
-        ClientAuthMethod::ClientSecretPost | ClientAuthMethod::None => AuthType::RequestBody,
+        // private_key_jwt: `client_id` in the body beside the assertion (see `assertion_params`).
+        ClientAuthMethod::ClientSecretPost | ClientAuthMethod::None | ClientAuthMethod::PrivateKeyJwt => {
+            AuthType::RequestBody
+        }
     })
 }
 
@@ -87,6 +91,8 @@ pub(crate) enum TokenError {
     InvalidResponse(String),
     #[error("the provider's token response holds no ID token")]
     NoIdToken,
+    #[error("cannot authenticate to the provider")]
+    ClientAssertion(#[source] SignError),
 }
 
 impl TokenError {
@@ -153,12 +159,14 @@ pub(crate) async fn exchange_code(
     code: &str,
     pkce_verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let response = client(settings, endpoints)
+    let client = client(settings, endpoints);
+    let mut request = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-        .request_async(http)
-        .await
-        .map_err(map_token_error)?;
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+    for (name, value) in assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)? {
+        request = request.add_extra_param(name, value);
+    }
+    let response = request.request_async(http).await.map_err(map_token_error)?;
     let set = token_set(response);
     if set.id_token.is_none() {
         return Err(TokenError::NoIdToken);
@@ -173,11 +181,12 @@ pub(crate) async fn refresh(
     refresh_token: &str,
 ) -> Result<TokenSet, TokenError> {
     let token = RefreshToken::new(refresh_token.to_owned());
-    let response = client(settings, endpoints)
-        .exchange_refresh_token(&token)
-        .request_async(http)
-        .await
-        .map_err(map_token_error)?;
+    let client = client(settings, endpoints);
+    let mut request = client.exchange_refresh_token(&token);
+    for (name, value) in assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)? {
+        request = request.add_extra_param(name, value);
+    }
+    let response = request.request_async(http).await.map_err(map_token_error)?;
     Ok(token_set(response))
 }
 
@@ -193,22 +202,12 @@ pub(crate) async fn revoke(
     let Some(url) = &endpoints.revocation else {
         return Ok(());
     };
-    let mut form = vec![("token", refresh_token), ("token_type_hint", "refresh_token")];
-    let mut request = http.post(url.clone());
-    match (&settings.client_secret, settings.auth_method) {
-        (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
-            // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-            request = request.basic_auth(enc(&settings.client_id), Some(enc(secret.expose())));
-        }
-        (Some(secret), _) => {
-            form.push(("client_id", &settings.client_id));
-            form.push(("client_secret", secret.expose()));
-        }
-        (None, _) => form.push(("client_id", &settings.client_id)),
-    }
-    let response = request
-        .form(&form)
+    let form = vec![
+        ("token".to_owned(), refresh_token.to_owned()),
+        ("token_type_hint".to_owned(), "refresh_token".to_owned()),
+    ];
+    let response = authenticated_post(http, url, settings, endpoints, form)
+        .map_err(TokenError::ClientAssertion)?
         .send()
         .await
         .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
@@ -216,18 +215,24 @@ pub(crate) async fn revoke(
         return Ok(());
     }
     let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap_or_default();
+    Err(error_response("revocation", status, &body))
+}
+
+/// An OAuth error response (`{"error", "error_description"}`), or the status when the body
+/// is not one. Never the body itself.
+pub(crate) fn error_response(endpoint: &str, status: u16, body: &[u8]) -> TokenError {
     #[derive(serde::Deserialize)]
     struct ErrorResponse {
         error: String,
         error_description: Option<String>,
     }
-    let body = response.bytes().await.unwrap_or_default();
-    match serde_json::from_slice::<ErrorResponse>(&body) {
-        Ok(e) => Err(TokenError::Rejected {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(e) => TokenError::Rejected {
             error: e.error,
             description: e.error_description,
-        }),
-        Err(_) => Err(TokenError::InvalidResponse(format!("revocation answered {status}"))),
+        },
+        Err(_) => TokenError::InvalidResponse(format!("{endpoint} answered {status}")),
     }
 }
 

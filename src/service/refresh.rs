@@ -247,9 +247,8 @@ impl Service {
         }
         record.identity = identity;
         record.claims = Claims::new(&claims);
-        if verified.sid.is_some() {
-            record.sid = verified.sid;
-        }
+        // `record.sid` stays the login's: the store indexes a session under the sid it was
+        // created with, and back-channel logout finds it only by that one.
         tokens.id_token = id_token.to_string();
         (Ok(record), tokens)
     }

@@ -54,10 +54,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Ends a session, returning what it held.
     async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 
-    /// Keys of sessions created with this provider `sid`.
+    /// Keys of sessions created with this provider `sid`. A backend may also list sessions
+    /// that ended by idle timeout since the user's last login (the Redis store drops those
+    /// at the next login); callers read each session before acting on it.
     async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError>;
 
-    /// Keys of sessions of this user.
+    /// Keys of sessions of this user; the same caveat as [`SessionStore::keys_by_sid`].
     async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError>;
 
     /// Reads a session without touching it (for back-channel checks and refresh).

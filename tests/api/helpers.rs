@@ -24,6 +24,9 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Extra keys merged into the test provider's config.
     pub provider: Value,
+    /// Extra metadata merged into the test provider's client `rp` (after `confidential`);
+    /// `{public}` in a string value stands for the service's public URL.
+    pub client: Value,
     /// Connect as this Redis ACL user, limited to the `oidc:` key prefix.
     pub redis_user: Option<(&'static str, &'static str)>,
 }
@@ -34,6 +37,7 @@ impl Default for Options {
             confidential: None,
             env: Vec::new(),
             provider: json!({}),
+            client: json!({}),
             redis_user: None,
         }
     }
@@ -111,6 +115,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     if let Some(method) = options.confidential {
         client["client_secret"] = json!(CLIENT_SECRET);
         client["token_endpoint_auth_method"] = json!(method);
+    }
+    for (k, v) in options.client.as_object().into_iter().flatten() {
+        client[k] = match v.as_str() {
+            Some(text) => json!(text.replace("{public}", &public_url)),
+            None => v.clone(),
+        };
     }
     let mut config = json!({ "port": 0, "clients": [client] });
     for (k, v) in options.provider.as_object().into_iter().flatten() {

@@ -1,0 +1,207 @@
+//! Login completion: state, browser binding, issuer, nonce, claim rules, token size, and
+//! what becomes of the browser's previous session.
+
+use serde_json::json;
+
+use super::scripted::ScriptedProvider;
+use super::{harness, harness_with, user, Harness, Started};
+use crate::http::error::PageError;
+use crate::service::login::{FinishedLogin, LoginError};
+use crate::service::Refusal;
+
+/// Why a login failed; panics when it completed.
+fn refusal(result: Result<FinishedLogin, LoginError>) -> LoginError {
+    match result {
+        Ok(_) => panic!("the login completed"),
+        Err(e) => e,
+    }
+}
+
+/// Scripts the code exchange of `started` with an ID token of `claims` (nonce added).
+fn script_login(h: &Harness, started: &Started, mut claims: serde_json::Value) {
+    claims["nonce"] = started.nonce.clone().into();
+    let id_token = ScriptedProvider::id_token(claims);
+    let tokens = ScriptedProvider::token_set(Some(id_token), Some("refresh-token"));
+    h.provider.script_exchange(Ok(tokens));
+}
+
+#[tokio::test]
+async fn a_completed_login_creates_a_session_with_the_users_identity() {
+    let h = harness();
+    let started = h.start().await;
+    script_login(&h, &started, user("ann"));
+    let finished = h.finish(&started).await.expect("login completes");
+
+    assert_eq!(finished.return_to, "/");
+    let active = h.active(finished.session.as_str()).await.expect("a live session");
+    let identity = &active.record.identity;
+    assert_eq!(identity.sub, "ann");
+    assert_eq!(identity.username.as_deref(), Some("ann"));
+    assert_eq!(identity.groups, ["staff"]);
+    assert_eq!(active.record.sid.as_deref(), Some("sid-ann"));
+}
+
+#[tokio::test]
+async fn a_login_state_is_good_for_one_callback_only() {
+    let h = harness();
+    let started = h.start().await;
+    script_login(&h, &started, user("ann"));
+    h.finish(&started).await.expect("the first callback completes");
+    script_login(&h, &started, user("ann"));
+
+    let again = h.finish(&started).await;
+    let again = refusal(again);
+    assert!(matches!(again, LoginError::UnknownState), "{again:?}");
+    assert_eq!(h.provider.codes_exchanged(), 1, "the second callback exchanged nothing");
+    assert_eq!(h.session_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_state_is_used_up_once_its_code_is_exchanged_even_when_the_login_then_fails() {
+    let h = harness();
+    let started = h.start().await;
+    let id_token = ScriptedProvider::id_token(json!({"sub": "ann", "nonce": "the-nonce-of-another-login"}));
+    h.provider
+        .script_exchange(Ok(ScriptedProvider::token_set(Some(id_token), None)));
+    let failed = refusal(h.finish(&started).await);
+    assert!(matches!(failed, LoginError::IdToken(_)), "{failed:?}");
+
+    script_login(&h, &started, user("ann"));
+    let again = refusal(h.finish(&started).await);
+    assert!(matches!(again, LoginError::UnknownState), "{again:?}");
+    assert_eq!(h.provider.codes_exchanged(), 1);
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_callback_in_a_browser_that_did_not_start_the_login_exchanges_no_code_and_spoils_nothing() {
+    let h = harness();
+    let started = h.start().await;
+    let other_login = h.start().await;
+    let mut tampered = started.binding.clone();
+    let last = if tampered.ends_with('A') { "B" } else { "A" };
+    tampered.replace_range(tampered.len() - 1.., last);
+    let cookies = [
+        None,
+        Some(other_login.binding.as_str()),
+        Some(tampered.as_str()),
+        Some("forged"),
+    ];
+    for binding in cookies {
+        let refused = refusal(h.service.finish_login(started.callback(), binding, None).await);
+        assert!(
+            matches!(refused, LoginError::NotBoundToBrowser | LoginError::UnknownState),
+            "{binding:?}: {refused:?}"
+        );
+    }
+    assert_eq!(h.provider.codes_exchanged(), 0, "no code was exchanged");
+    assert_eq!(h.session_count().await, 0);
+
+    script_login(&h, &started, user("ann"));
+    h.finish(&started)
+        .await
+        .expect("the browser that started the login still completes it");
+}
+
+#[tokio::test]
+async fn a_callback_naming_another_issuer_creates_no_session() {
+    let h = harness();
+    let started = h.start().await;
+    script_login(&h, &started, user("ann"));
+    let mut callback = started.callback();
+    callback.iss = Some("https://op.example.com.evil.example".into());
+
+    let result = h.service.finish_login(callback, Some(&started.binding), None).await;
+    let result = refusal(result);
+    assert!(matches!(result, LoginError::WrongIssuer), "{result:?}");
+    assert_eq!(h.provider.codes_exchanged(), 0, "no code was exchanged");
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_id_token_with_another_logins_nonce_creates_no_session() {
+    let h = harness();
+    let started = h.start().await;
+    let id_token = ScriptedProvider::id_token(json!({"sub": "ann", "nonce": "the-nonce-of-another-login"}));
+    h.provider
+        .script_exchange(Ok(ScriptedProvider::token_set(Some(id_token), None)));
+
+    let result = h.finish(&started).await;
+    let result = refusal(result);
+    assert!(matches!(result, LoginError::IdToken(_)), "{result:?}");
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_user_in_none_of_the_allowed_groups_is_refused_with_403_and_gets_no_session() {
+    let h = harness_with(&[("OIDC_ALLOWED_GROUPS", "admins")]);
+    let started = h.start().await;
+    script_login(&h, &started, user("ann"));
+    let refused = refusal(h.finish(&started).await);
+    assert!(
+        matches!(refused, LoginError::Refused(Refusal::GroupNotAllowed)),
+        "{refused:?}"
+    );
+    assert!(matches!(PageError::from(refused), PageError::Forbidden(_)));
+    assert_eq!(h.session_count().await, 0);
+
+    let started = h.start().await;
+    script_login(&h, &started, json!({"sub": "bob", "groups": ["staff", "admins"]}));
+    h.finish(&started).await.expect("a member of an allowed group signs in");
+}
+
+#[tokio::test]
+async fn an_email_not_verified_is_refused_when_verification_is_required() {
+    let h = harness_with(&[("OIDC_REQUIRE_EMAIL_VERIFIED", "true")]);
+    // The ID token's `email_verified`, then userinfo's (fresher, and a string at some providers).
+    let cases = [
+        (json!(false), json!({})),
+        (json!(null), json!({})),
+        (json!(true), json!({"email_verified": "false"})),
+    ];
+    for (in_id_token, in_userinfo) in cases {
+        h.provider.set_userinfo(in_userinfo.clone());
+        let started = h.start().await;
+        let claims = json!({"sub": "ann", "email": "ann@example.com", "email_verified": in_id_token});
+        script_login(&h, &started, claims);
+        let refused = refusal(h.finish(&started).await);
+        assert!(
+            matches!(refused, LoginError::Refused(Refusal::EmailNotVerified)),
+            "{in_id_token}, {in_userinfo}: {refused:?}"
+        );
+        assert!(matches!(PageError::from(refused), PageError::Forbidden(_)));
+    }
+    assert_eq!(h.session_count().await, 0);
+
+    h.provider.set_userinfo(json!({"email_verified": "true"}));
+    let started = h.start().await;
+    script_login(&h, &started, json!({"sub": "bob", "email": "bob@example.com"}));
+    h.finish(&started).await.expect("a verified email signs in");
+}
+
+#[tokio::test]
+async fn tokens_too_large_to_store_are_refused_and_create_no_session() {
+    let h = harness();
+    let started = h.start().await;
+    let id_token = ScriptedProvider::id_token(json!({"sub": "ann", "nonce": started.nonce}));
+    let mut tokens = ScriptedProvider::token_set(Some(id_token), Some("refresh-token"));
+    tokens.access_token = "A".repeat(300 * 1024);
+    h.provider.script_exchange(Ok(tokens));
+
+    let result = h.finish(&started).await;
+    let result = refusal(result);
+    assert!(matches!(result, LoginError::TokensTooLarge(_)), "{result:?}");
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_new_login_replaces_the_browsers_previous_session() {
+    let h = harness();
+    let first = h.sign_in(user("ann")).await;
+    let second = h.sign_in_replacing(user("ann"), Some(&first.cookie)).await;
+
+    assert!(!h.is_live(&first.cookie).await, "the previous session ended");
+    assert!(h.is_live(&second.cookie).await);
+    assert_ne!(first.cookie, second.cookie, "a fresh session id");
+    assert_eq!(h.session_count().await, 1);
+}

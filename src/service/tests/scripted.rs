@@ -1,0 +1,259 @@
+//! A provider without a network: it signs ID tokens with a test key, answers the token
+//! endpoint from a script, and records what the service asked of it.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use async_trait::async_trait;
+use openidconnect::core::{CoreIdToken, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+use url::Url;
+
+use super::forge::TestSigner;
+use super::{eventually, CLIENT_ID, ISSUER};
+use crate::config::ProviderSettings;
+use crate::domain::now;
+use crate::oidc::client::{KeyRequester, OpenIdProvider};
+use crate::oidc::discovery::{Discovered, Endpoints};
+use crate::oidc::login::{TokenError, TokenSet, UserinfoError};
+use crate::oidc::provider::NotReady;
+use crate::util::random_token;
+
+/// The provider's signing key at the start of every test.
+pub(super) fn first_key() -> &'static TestSigner {
+    static KEY: OnceLock<TestSigner> = OnceLock::new();
+    KEY.get_or_init(|| TestSigner::new("key-1"))
+}
+
+/// The key the provider rotates to.
+pub(super) fn rotated_key() -> &'static TestSigner {
+    static KEY: OnceLock<TestSigner> = OnceLock::new();
+    KEY.get_or_init(|| TestSigner::new("key-2"))
+}
+
+/// A key the provider never publishes.
+pub(super) fn attackers_key() -> &'static TestSigner {
+    static KEY: OnceLock<TestSigner> = OnceLock::new();
+    KEY.get_or_init(|| TestSigner::with_bits("attacker", 1024))
+}
+
+fn url(path: &str) -> Url {
+    Url::parse(&format!("{ISSUER}{path}")).expect("a URL")
+}
+
+#[derive(Default)]
+struct Script {
+    /// The key set the service has loaded (what `keys()` answers).
+    loaded: Option<Arc<CoreJsonWebKeySet>>,
+    /// What a key re-fetch would find at the provider.
+    published: Vec<&'static TestSigner>,
+    refetch_fails: bool,
+    /// Re-fetches asked for, and whose budget they used.
+    refetches: Vec<KeyRequester>,
+    exchanges: VecDeque<Result<TokenSet, TokenError>>,
+    codes_exchanged: usize,
+    refreshes: VecDeque<Result<TokenSet, TokenError>>,
+    /// The refresh token of every refresh grant sent.
+    grants: Vec<String>,
+    userinfo: Map<String, Value>,
+    revoked: Vec<String>,
+}
+
+pub(super) struct ScriptedProvider {
+    settings: ProviderSettings,
+    discovered: Arc<Discovered>,
+    script: Mutex<Script>,
+    /// Refresh grants wait while this is false.
+    refreshes_open: watch::Sender<bool>,
+}
+
+impl ScriptedProvider {
+    pub(super) fn new(settings: ProviderSettings) -> Self {
+        let endpoints = Endpoints {
+            authorization: url("/authorize"),
+            token: url("/token"),
+            userinfo: Some(url("/userinfo")),
+            jwks: url("/jwks"),
+            end_session: Some(url("/logout")),
+            revocation: Some(url("/revoke")),
+            // No PAR here: the browser's redirect carries the request (tests read its nonce).
+            pushed_authorization: None,
+            client_assertion_algs: None,
+        };
+        let discovered = Discovered {
+            endpoints,
+            id_token_algs: vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
+            metadata: None,
+        };
+        let script = Script {
+            loaded: Some(Arc::new(first_key().jwks())),
+            published: vec![first_key()],
+            ..Script::default()
+        };
+        Self {
+            settings,
+            discovered: Arc::new(discovered),
+            script: Mutex::new(script),
+            refreshes_open: watch::channel(true).0,
+        }
+    }
+
+    fn script(&self) -> MutexGuard<'_, Script> {
+        self.script.lock().expect("not poisoned")
+    }
+
+    /// An ID token with `claims` over valid defaults (`iss`, `aud`, `iat`, `exp`).
+    pub(super) fn id_token(claims: Value) -> CoreIdToken {
+        Self::id_token_signed_by(first_key(), claims)
+    }
+
+    pub(super) fn id_token_signed_by(key: &TestSigner, claims: Value) -> CoreIdToken {
+        let mut full = json!({"iss": ISSUER, "aud": CLIENT_ID, "iat": now(), "exp": now() + 300});
+        let fields = full.as_object_mut().expect("an object");
+        fields.extend(claims.as_object().expect("claims are an object").clone());
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": key.kid()});
+        key.sign(header, full).parse().expect("a well-formed ID token")
+    }
+
+    /// A token response with a fresh access token valid for five minutes.
+    pub(super) fn token_set(id_token: Option<CoreIdToken>, refresh_token: Option<&str>) -> TokenSet {
+        TokenSet {
+            access_token: format!("access-{}", random_token()),
+            refresh_token: refresh_token.map(str::to_owned),
+            access_token_expires_at: Some(now() + 300),
+            id_token,
+        }
+    }
+
+    pub(super) fn script_exchange(&self, response: Result<TokenSet, TokenError>) {
+        self.script().exchanges.push_back(response);
+    }
+
+    pub(super) fn script_refresh(&self, response: Result<TokenSet, TokenError>) {
+        self.script().refreshes.push_back(response);
+    }
+
+    /// Extra claims userinfo answers with (beside the `sub` asked for).
+    pub(super) fn set_userinfo(&self, claims: Value) {
+        self.script().userinfo = claims.as_object().expect("an object").clone();
+    }
+
+    pub(super) fn codes_exchanged(&self) -> usize {
+        self.script().codes_exchanged
+    }
+
+    /// The refresh token of every refresh grant sent so far.
+    pub(super) fn grants(&self) -> Vec<String> {
+        self.script().grants.clone()
+    }
+
+    /// Refresh grants from now on wait, once counted, until [`Self::release_refreshes`].
+    pub(super) fn hold_refreshes(&self) {
+        self.refreshes_open.send_replace(false);
+    }
+
+    pub(super) fn release_refreshes(&self) {
+        self.refreshes_open.send_replace(true);
+    }
+
+    pub(super) async fn wait_for_grants(&self, n: usize) {
+        eventually("the refresh grant is sent", async || self.script().grants.len() >= n).await;
+    }
+
+    pub(super) fn revoked(&self) -> Vec<String> {
+        self.script().revoked.clone()
+    }
+
+    pub(super) async fn wait_until_revoked(&self, refresh_token: &str) {
+        let what = format!("{refresh_token} is revoked");
+        eventually(&what, async || self.revoked().iter().any(|t| t == refresh_token)).await;
+    }
+
+    /// The provider now publishes the rotated key beside the first one.
+    pub(super) fn rotate_keys(&self) {
+        self.script().published.push(rotated_key());
+    }
+
+    /// Key re-fetches fail from now on (the provider's JWKS endpoint is down).
+    pub(super) fn fail_key_refetches(&self) {
+        self.script().refetch_fails = true;
+    }
+
+    pub(super) fn refetches(&self) -> Vec<KeyRequester> {
+        self.script().refetches.clone()
+    }
+}
+
+#[async_trait]
+impl OpenIdProvider for ScriptedProvider {
+    fn settings(&self) -> &ProviderSettings {
+        &self.settings
+    }
+
+    fn discovered(&self) -> Result<Arc<Discovered>, NotReady> {
+        Ok(self.discovered.clone())
+    }
+
+    fn keys(&self) -> Option<Arc<CoreJsonWebKeySet>> {
+        self.script().loaded.clone()
+    }
+
+    /// Like the real provider: one re-fetch per requester's budget (for a whole test here).
+    async fn refetch_keys(
+        &self,
+        seen: &Arc<CoreJsonWebKeySet>,
+        requester: KeyRequester,
+    ) -> Option<Arc<CoreJsonWebKeySet>> {
+        let mut script = self.script();
+        let loaded = script.loaded.clone()?;
+        if !Arc::ptr_eq(&loaded, seen) {
+            return Some(loaded);
+        }
+        if script.refetches.contains(&requester) {
+            return None;
+        }
+        script.refetches.push(requester);
+        if script.refetch_fails {
+            return None;
+        }
+        let keys = script.published.iter().map(|k| k.verification_key()).collect();
+        let fresh = Arc::new(CoreJsonWebKeySet::new(keys));
+        script.loaded = Some(fresh.clone());
+        Some(fresh)
+    }
+
+    async fn exchange_code(&self, _: &Endpoints, _code: &str, _verifier: &str) -> Result<TokenSet, TokenError> {
+        let mut script = self.script();
+        script.codes_exchanged += 1;
+        script
+            .exchanges
+            .pop_front()
+            .unwrap_or_else(|| Err(TokenError::InvalidResponse("no code exchange scripted".into())))
+    }
+
+    async fn refresh(&self, _: &Endpoints, refresh_token: &str) -> Result<TokenSet, TokenError> {
+        self.script().grants.push(refresh_token.to_owned());
+        let mut open = self.refreshes_open.subscribe();
+        open.wait_for(|open| *open).await.expect("the sender lives in self");
+        self.script()
+            .refreshes
+            .pop_front()
+            .unwrap_or_else(|| Err(TokenError::InvalidResponse("no refresh scripted".into())))
+    }
+
+    async fn userinfo(&self, _: &Url, _token: &str, expected_sub: &str) -> Result<Map<String, Value>, UserinfoError> {
+        let mut claims = self.script().userinfo.clone();
+        claims.insert("sub".into(), expected_sub.into());
+        Ok(claims)
+    }
+
+    async fn revoke(&self, _: &Endpoints, refresh_token: &str) -> Result<(), TokenError> {
+        self.script().revoked.push(refresh_token.to_owned());
+        Ok(())
+    }
+
+    async fn push_authorization_request(&self, _: &Endpoints, _: &Url, _: &Url) -> Result<Url, TokenError> {
+        Err(TokenError::InvalidResponse("this provider has no PAR endpoint".into()))
+    }
+}

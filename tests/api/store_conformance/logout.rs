@@ -1,0 +1,49 @@
+//! What back-channel logout relies on: the indexes by `sid` and `sub`, and seen token ids.
+
+use std::time::Duration;
+
+use super::{session_of, sleep, sorted, unique, Store, LONG};
+
+pub(super) async fn the_indexes_list_live_sessions_by_sid_and_by_sub_and_not_removed_ones(store: Store) {
+    let (ann, bob) = (unique("ann"), unique("bob"));
+    let (laptop_sid, phone_sid) = (unique("laptop"), unique("phone"));
+    let (laptop, record) = session_of(&ann, &laptop_sid, LONG);
+    store.save(&laptop, &record, LONG).await.unwrap();
+    let (phone, record) = session_of(&ann, &phone_sid, LONG);
+    store.save(&phone, &record, LONG).await.unwrap();
+    let (bobs, record) = session_of(&bob, &unique("sid"), LONG);
+    store.save(&bobs, &record, LONG).await.unwrap();
+
+    assert_eq!(
+        sorted(store.keys_by_sub(&ann).await.unwrap()),
+        sorted(vec![laptop.clone(), phone.clone()])
+    );
+    assert_eq!(store.keys_by_sid(&laptop_sid).await.unwrap(), vec![laptop.clone()]);
+    assert_eq!(store.keys_by_sub(&bob).await.unwrap(), vec![bobs]);
+    assert!(store.keys_by_sub(&unique("nobody")).await.unwrap().is_empty());
+    assert!(store.keys_by_sid(&unique("no-sid")).await.unwrap().is_empty());
+
+    store.remove(&laptop).await.unwrap();
+    assert_eq!(store.keys_by_sub(&ann).await.unwrap(), vec![phone]);
+    assert!(store.keys_by_sid(&laptop_sid).await.unwrap().is_empty());
+}
+
+pub(super) async fn a_logout_token_id_is_remembered_until_forgotten(store: Store) {
+    let jti = unique("jti");
+    assert!(store.remember_jti(&jti, LONG).await.unwrap(), "first seen");
+    assert!(!store.remember_jti(&jti, LONG).await.unwrap(), "a replay");
+    assert!(store.remember_jti(&unique("jti"), LONG).await.unwrap(), "another id");
+    store.forget_jti(&jti).await.unwrap();
+    assert!(
+        store.remember_jti(&jti, LONG).await.unwrap(),
+        "new again once forgotten"
+    );
+    store.forget_jti(&unique("never-seen")).await.unwrap();
+}
+
+pub(super) async fn a_remembered_logout_token_id_expires_after_its_ttl(store: Store) {
+    let jti = unique("jti");
+    assert!(store.remember_jti(&jti, Duration::from_secs(1)).await.unwrap());
+    sleep(1.6).await;
+    assert!(store.remember_jti(&jti, LONG).await.unwrap(), "new again after its ttl");
+}
