@@ -44,24 +44,24 @@ impl Guarded {
         }
     }
 
-    /// Waits until `port` on loopback accepts connections; panics with the log if the
-    /// process exits or the port stays closed.
-    pub fn wait_for_port(&mut self, port: u16, timeout: Duration) {
+    /// Waits until `port` on loopback accepts connections; an error (with the log) if the
+    /// process exits first or the port stays closed.
+    pub fn wait_for_port(&mut self, port: u16, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let addr = ([127, 0, 0, 1], port).into();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited early ({status}):\n{}", self.name, self.log());
+                return Err(format!("{} exited early ({status}):\n{}", self.name, self.log()));
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
+                return Ok(());
             }
             if Instant::now() >= deadline {
-                panic!(
+                return Err(format!(
                     "{} did not listen on port {port} within {timeout:?}:\n{}",
                     self.name,
                     self.log()
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(25));
         }

@@ -57,7 +57,9 @@ impl Proxy {
         };
         drop(reserved);
         let mut process = Guarded::spawn(&format!("{kind:?}"), command, &scratch.path("proxy.log"));
-        process.wait_for_port(port, START_TIMEOUT);
+        process
+            .wait_for_port(port, START_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
         Proxy {
             url: format!("http://127.0.0.1:{port}"),
             port,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::child::{Guarded, Scratch};
+use super::child::{reserve_port, Guarded, Scratch};
 
 /// How long a page, an element or a navigation may take to appear.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -39,11 +39,7 @@ fn chromium() -> &'static str {
 impl Browser {
     pub async fn start() -> Browser {
         let profile = Scratch::new("chromium");
-        let log = profile.path("chromedriver.log");
-        let mut command = Command::new("chromedriver");
-        command.arg("--port=0");
-        let driver = Guarded::spawn("chromedriver", command, &log);
-        let port = driver_port(&driver);
+        let (driver, port) = start_driver(&profile);
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
@@ -248,21 +244,22 @@ impl Drop for Browser {
     }
 }
 
-/// The port chromedriver chose, from its first lines of output.
-fn driver_port(driver: &Guarded) -> u16 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let log = driver.log();
-        let port = log
-            .lines()
-            .find_map(|l| l.split("started successfully on port ").nth(1))
-            .and_then(|rest| rest.trim().trim_end_matches('.').parse().ok());
-        if let Some(port) = port {
-            return port;
+/// chromedriver on a reserved port (with `--port=0` it binds IPv6 first and may find the
+/// same number taken on IPv4); a start that still loses its port is tried again.
+fn start_driver(profile: &Scratch) -> (Guarded, u16) {
+    let mut failures = Vec::new();
+    for attempt in 0..3 {
+        let reserved = reserve_port();
+        let port = reserved.local_addr().unwrap().port();
+        let mut command = Command::new("chromedriver");
+        command.arg(format!("--port={port}"));
+        drop(reserved);
+        let log = profile.path(&format!("chromedriver-{attempt}.log"));
+        let mut driver = Guarded::spawn("chromedriver", command, &log);
+        match driver.wait_for_port(port, Duration::from_secs(20)) {
+            Ok(()) => return (driver, port),
+            Err(e) => failures.push(e),
         }
-        if Instant::now() >= deadline {
-            panic!("chromedriver did not start:\n{log}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
+    panic!("chromedriver did not start:\n{}", failures.join("\n"));
 }
