@@ -4,6 +4,7 @@
 mod common;
 
 mod backchannel;
+mod browser;
 mod check;
 mod client_auth;
 mod client_auth_check;
@@ -11,6 +12,7 @@ mod connections;
 mod doctor;
 mod error_pages;
 mod forging_provider;
+mod forward_auth;
 mod helpers;
 mod id_token;
 mod limits;
@@ -18,9 +20,11 @@ mod login;
 mod logout;
 mod outages;
 mod process;
+mod proxies;
 mod refresh;
 mod scale;
 mod sessions;
+mod site;
 mod startup;
 mod store;
 mod store_conformance;
