@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::config::{ParMode, ProviderSettings};
 
-/// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation).
+/// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation, PAR).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ExtraMetadata {
     pub(crate) end_session_endpoint: Option<Url>,

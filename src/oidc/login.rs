@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet, CoreTokenResponse,
+};
 use openidconnect::{
-    reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    reqwest, AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 use url::Url;
@@ -143,13 +145,38 @@ fn expires_at(now: u64, expires_in: Duration) -> u64 {
     now.saturating_add(expires_in.as_secs().min(MAX_EXPIRES_IN))
 }
 
-fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
+fn token_set(response: CoreTokenResponse) -> TokenSet {
     TokenSet {
         access_token: response.access_token().secret().clone(),
         refresh_token: response.refresh_token().map(|t| t.secret().clone()),
         access_token_expires_at: response.expires_in().map(|d| expires_at(now(), d)),
         id_token: response.id_token().cloned(),
     }
+}
+
+/// The token request of the callback. Generic over the HTTP client so that `check` can send
+/// the very same request and read the provider's answer itself.
+/// `assertion`: the client-assertion parameters ([`assertion_params`]), signed by the caller.
+pub(crate) async fn request_code_grant<C, E>(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &C,
+    code: &str,
+    pkce_verifier: &str,
+    assertion: Vec<(&'static str, String)>,
+) -> Result<CoreTokenResponse, RequestTokenError<E, StandardErrorResponse<CoreErrorResponseType>>>
+where
+    C: for<'c> AsyncHttpClient<'c, Error = E>,
+    E: std::error::Error + 'static,
+{
+    let client = client(settings, endpoints);
+    let mut request = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+    for (name, value) in assertion {
+        request = request.add_extra_param(name, value);
+    }
+    request.request_async(http).await
 }
 
 pub(crate) async fn exchange_code(
@@ -159,14 +186,10 @@ pub(crate) async fn exchange_code(
     code: &str,
     pkce_verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let client = client(settings, endpoints);
-    let mut request = client
-        .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
-    for (name, value) in assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)? {
-        request = request.add_extra_param(name, value);
-    }
-    let response = request.request_async(http).await.map_err(map_token_error)?;
+    let assertion = assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)?;
+    let response = request_code_grant(settings, endpoints, http, code, pkce_verifier, assertion)
+        .await
+        .map_err(map_token_error)?;
     let set = token_set(response);
     if set.id_token.is_none() {
         return Err(TokenError::NoIdToken);

@@ -10,4 +10,5 @@ pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod logout_token;
 pub(crate) mod par;
+pub(crate) mod probe;
 pub(crate) mod provider;

@@ -226,6 +226,7 @@ impl Service {
         };
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
+        self.mapping.warn_unmatched(&claims);
         self.admits(&identity)?;
         let session = SessionId::generate();
         let created_at = now();

@@ -3,6 +3,7 @@
 //! every rule about when a session starts, is refreshed or ends lives here.
 
 pub(crate) mod backchannel;
+pub(crate) mod gateway;
 pub(crate) mod login;
 pub(crate) mod refresh;
 pub(crate) mod return_to;

@@ -16,6 +16,8 @@ use crate::common::redis::TestRedis;
 
 pub const CLIENT_ID: &str = "rp";
 pub const CLIENT_SECRET: &str = "a-long-test-client-secret";
+/// The redirect URI `oidc-session check` runs with in tests; registered for the test client.
+pub const CHECK_REDIRECT_URI: &str = "https://app.example.com/auth/callback";
 
 /// How the test provider and the service are set up.
 pub struct Options {
@@ -108,7 +110,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mut client = json!({
         "client_id": CLIENT_ID,
         "token_endpoint_auth_method": "none",
-        "redirect_uris": [format!("{public_url}/auth/callback")],
+        // The second is what the `check` tests configure (check probes the registration).
+        "redirect_uris": [format!("{public_url}/auth/callback"), CHECK_REDIRECT_URI],
         "post_logout_redirect_uris": [format!("{public_url}/bye")],
         "backchannel_logout_uri": format!("{public_url}/auth/backchannel-logout"),
     });

@@ -4,12 +4,15 @@
 mod common;
 
 mod backchannel;
+mod browser;
 mod check;
 mod client_auth;
 mod client_auth_check;
 mod connections;
+mod doctor;
 mod error_pages;
 mod forging_provider;
+mod forward_auth;
 mod helpers;
 mod id_token;
 mod limits;
@@ -17,9 +20,12 @@ mod login;
 mod logout;
 mod outages;
 mod process;
+mod proxies;
 mod refresh;
 mod scale;
 mod sessions;
+mod site;
 mod startup;
 mod store;
 mod store_conformance;
+mod tls;

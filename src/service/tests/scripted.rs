@@ -66,6 +66,8 @@ pub(super) struct ScriptedProvider {
     script: Mutex<Script>,
     /// Refresh grants wait while this is false.
     refreshes_open: watch::Sender<bool>,
+    /// Revocations wait while this is false (a slow or hanging revocation endpoint).
+    revocations_open: watch::Sender<bool>,
 }
 
 impl ScriptedProvider {
@@ -96,6 +98,7 @@ impl ScriptedProvider {
             discovered: Arc::new(discovered),
             script: Mutex::new(script),
             refreshes_open: watch::channel(true).0,
+            revocations_open: watch::channel(true).0,
         }
     }
 
@@ -155,6 +158,15 @@ impl ScriptedProvider {
 
     pub(super) fn release_refreshes(&self) {
         self.refreshes_open.send_replace(true);
+    }
+
+    /// The revocation endpoint hangs until [`Self::release_revocations`].
+    pub(super) fn hold_revocations(&self) {
+        self.revocations_open.send_replace(false);
+    }
+
+    pub(super) fn release_revocations(&self) {
+        self.revocations_open.send_replace(true);
     }
 
     pub(super) async fn wait_for_grants(&self, n: usize) {
@@ -249,6 +261,8 @@ impl OpenIdProvider for ScriptedProvider {
     }
 
     async fn revoke(&self, _: &Endpoints, refresh_token: &str) -> Result<(), TokenError> {
+        let mut open = self.revocations_open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
         self.script().revoked.push(refresh_token.to_owned());
         Ok(())
     }
