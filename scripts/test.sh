@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and integration tests (real Redis, real OpenID Provider),
-# then the container and Helm chart checks and a smoke run of the benchmark. Installs what a
-# fresh machine lacks.
+# Runs every test: Rust unit and integration tests (real Redis, real OpenID Provider, real
+# nginx and Caddy, headless Chromium), then the container and Helm chart checks and a smoke
+# run of the benchmark. Installs what a fresh machine lacks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_root() { [ "$(id -u)" = 0 ] || { echo "missing $1: install it (e.g. apt-get install $2)" >&2; exit 1; }; }
-if ! command -v redis-server >/dev/null; then
-  need_root redis-server redis-server
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+# Debian packages the tests run: Redis, the reverse proxies of examples/ (nginx, Caddy) and
+# a headless browser (Chromium and its WebDriver).
+missing=()
+for tool in redis-server:redis-server nginx:nginx caddy:caddy chromium:chromium chromedriver:chromium-driver; do
+  command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "missing: install them first (apt-get install ${missing[*]})" >&2; exit 1; }
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v node >/dev/null || { echo "missing node (Node.js 20+): needed for the test OpenID Provider" >&2; exit 1; }
 if [ ! -d tests/provider/node_modules/oidc-provider ]; then

@@ -82,3 +82,31 @@ fn an_absurd_duration_exits_2_naming_the_variable_and_its_maximum() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_secret_beside_a_weak_private_key_exits_2_naming_both_and_never_prints_the_key() {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let weak = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+    let pem = weak.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+    let (code, stderr) = run(&[
+        ("OIDC_ISSUER_URL", "https://id.example.com"),
+        ("OIDC_CLIENT_ID", "app"),
+        ("OIDC_REDIRECT_URI", "https://app.example.com/auth/callback"),
+        ("OIDC_CLIENT_SECRET", "hunter2-client"),
+        ("OIDC_CLIENT_PRIVATE_KEY", pem.as_str()),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("OIDC_CLIENT_SECRET: is set together with a private key"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("OIDC_CLIENT_PRIVATE_KEY: holds an RSA key of 1024 bits"),
+        "{stderr}"
+    );
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    assert!(
+        !stderr.contains(&body[..32]) && !stderr.contains("hunter2"),
+        "a secret leaked: {stderr}"
+    );
+}

@@ -179,7 +179,7 @@ def test_secrets_are_never_in_a_configmap(scenarios, scenario_values):
     for name, docs in scenarios.items():
         secret_strings = set()
         cfg = scenario_values[name].get("config", {})
-        for path in (("clientSecret",), ("introspectionSecret",), ("sessionEncryptionKey",),
+        for path in (("clientSecret",), ("clientPrivateKey",), ("introspectionSecret",), ("sessionEncryptionKey",),
                      ("redis", "url"), ("redis", "sentinel", "password"), ("redis", "cluster", "nodes")):
             node: Any = cfg
             for p in path:
@@ -215,6 +215,45 @@ def test_an_existing_secret_only_fills_in_what_values_do_not_set():
     assert env["OIDC_REDIS_CLUSTER_NODES"][1]["name"] == FULLNAME
     # Cluster mode was chosen in values: the other modes' variables are not read from it.
     assert "OIDC_REDIS_URL" not in env and "OIDC_REDIS_SENTINEL_PASSWORD" not in env
+
+
+# A PEM as an operator pastes it (not a real key: the chart never parses it).
+PEM = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n"
+
+
+def test_a_private_key_in_values_reaches_the_env_from_the_charts_secret_only():
+    docs = render_docs(with_required({"config": {"clientPrivateKey": PEM, "par": "always"}}))
+    assert secret_value(docs, "OIDC_CLIENT_PRIVATE_KEY") == PEM
+    assert plain_value(docs, "OIDC_PAR") == "always"
+    for cm in objects(docs, "ConfigMap"):
+        assert "MIGHAgEAMBMG" not in str(cm.get("data")), "the key shows up in a ConfigMap"
+    notes = chart_tool.render(with_required({"config": {"clientPrivateKey": PEM}}))["oidc-session/templates/NOTES.txt"]
+    assert "https://app.example.com/auth/jwks.json" in notes
+
+
+def test_a_private_key_secret_is_mounted_read_only_and_the_key_file_variable_points_at_it(scenarios, scenario_values):
+    docs = scenarios["private-key"]
+    mounted = scenario_values["private-key"]["clientPrivateKeySecret"]
+    env = container_env(docs)
+    assert plain_value(docs, "OIDC_CLIENT_PRIVATE_KEY_FILE") == f"/etc/oidc-session/client-key/{mounted['key']}"
+    assert "OIDC_CLIENT_PRIVATE_KEY" not in env, "a mounted key file and a key variable would conflict"
+    mount = next(m for m in container(docs)["volumeMounts"] if m["name"] == "client-key")
+    assert mount == {"name": "client-key", "mountPath": "/etc/oidc-session/client-key", "readOnly": True}
+    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "client-key")
+    assert volume["secret"]["secretName"] == mounted["name"]
+    assert volume["secret"]["defaultMode"] == 0o440
+    assert all(v["name"] != "client-key" or "configMap" not in v for v in pod["volumes"])
+
+
+@pytest.mark.parametrize("extra", [
+    {"config": {"clientSecret": "s", "clientPrivateKey": PEM}},
+    {"config": {"clientSecret": "s"}, "clientPrivateKeySecret": {"name": "k"}},
+    {"config": {"clientPrivateKey": PEM, "clientPrivateKeyFile": "/keys/k.pem"}},
+])
+def test_rendering_fails_when_client_credentials_are_given_twice(extra):
+    with pytest.raises(Exception, match="not both|only one"):
+        chart_tool.render(with_required(extra))
 
 
 def test_changing_config_or_a_secret_changes_the_pod_checksums():
@@ -431,7 +470,9 @@ def test_the_dev_redis_is_off_by_default(scenarios):
     {"config": {"issuerUrl": "", "clientId": "a", "redirectUri": "https://a/auth/callback"}},
     {"config": {"issuerUrl": "https://id", "clientId": "a", "redirectUri": "/auth/callback"}},
     with_required({"config": {"cookieSameSite": "sometimes"}}),
-    with_required({"config": {"clientAuthMethod": "private_key_jwt"}}),
+    with_required({"config": {"clientAuthMethod": "tls_client_auth"}}),
+    with_required({"config": {"par": "sometimes"}}),
+    with_required({"clientPrivateKeySecret": {"name": "k", "key": ""}}),
     with_required({"config": {"logFormat": "xml"}}),
     with_required({"config": {"sessionIdleTimeout": "8 hours"}}),
     with_required({"config": {"issuerURL": "typo"}}),

@@ -27,6 +27,7 @@ Subcommands:
   ticks NAME=PID…                   CPU ticks of each process tree
   redis-info HOST:PORT[/DB] KEY     one INFO field
   render --dir DIR --out FILE       results of a run -> docs/PERFORMANCE.md
+  soak …, render-soak …             the soak (run.sh --soak): see scripts/bench/soak.py
 """
 
 import base64
@@ -309,8 +310,9 @@ def cmd_record(argv):
 
     The value (src/session/record.rs): version byte 1 | u32 big-endian length of the
     metadata | metadata, a JSON array [[sub, username, email, email_verified, name, groups],
-    sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at] | token mode byte (0 plain, 1 sealed) | tokens
-    (packed as src/session/tokens.rs says; sealed = 24-byte nonce + ciphertext + 16-byte tag)."""
+    sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at] | token mode byte (0 plain, 1 sealed,
+    2 sealed after the metadata's 32-byte authentication tag) | [tag] | tokens (packed as src/session/tokens.rs
+    says; sealed = 24-byte nonce + ciphertext + 16-byte tag)."""
     o = opts(argv)
     redis, prefix = o["redis"], o["prefix"]
     cursor, key = "0", None
@@ -326,7 +328,9 @@ def cmd_record(argv):
         raise SystemExit(f"{key}: not a session of format 1 (first byte {value[:1]!r})")
     meta_len = int.from_bytes(value[1:5], "big")
     meta = json.loads(value[5:5 + meta_len])
-    mode, tokens = value[5 + meta_len], value[6 + meta_len:]
+    mode = value[5 + meta_len]
+    tag = 32 if mode == 2 else 0
+    tokens = value[6 + meta_len + tag:]
     identity, sid, claims = meta[0], meta[1], meta[2]
     indexes = [f"{prefix}sub:{{{b64url_sha256(identity[0])}}}"]
     if sid:
@@ -337,7 +341,8 @@ def cmd_record(argv):
         "metadata_bytes": meta_len,
         "claims_bytes": len(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()),
         "tokens_bytes": len(tokens),
-        "tokens_sealed": mode == 1,
+        "tokens_sealed": mode in (1, 2),
+        "metadata_tag_bytes": tag,
         "key_bytes": len(key),
         "memory_usage_session": redis_cmd(redis, "MEMORY", "USAGE", key),
         "memory_usage_indexes": sum(redis_cmd(redis, "MEMORY", "USAGE", k) or 0 for k in indexes),
@@ -525,7 +530,7 @@ def cpu_per_request(d, name, rounds, ncpu):
         us = lambda ticks: ticks * 1e6 / CLK_TCK / n
         delta = {k: after[k] - before[k] for k in after}
         rows.append({
-            "service": us(delta["service"] + delta["service_kc"]),
+            "service": us(delta["service"] + delta["service_kc"] + delta.get("service_tuned", 0)),
             "redis": us(delta["redis"]),
             "apache": us(delta["apache"]),
             "client": (user + system) * 1e6 / n,
@@ -536,14 +541,57 @@ def cpu_per_request(d, name, rounds, ncpu):
     return out
 
 
+def env_summary(d):
+    """The variables the benchmark gave the service (service-env.txt), for the report."""
+    names = [line.strip() for line in open(os.path.join(d, "service-env.txt")) if line.strip()]
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def log_summary(d):
+    """How much the service logged over the run (its stderr, the default JSON lines)."""
+    path = os.path.join(d, "service-a.log")
+    data = open(path, "rb").read() if os.path.exists(path) else b""
+    levels = {}
+    for line in data.splitlines():
+        m = re.search(rb'"level":"(\w+)"', line)
+        key = m.group(1).decode().lower() if m else "other"
+        levels[key] = levels.get(key, 0) + 1
+    by_level = ", ".join(f"{n} {k}" for k, n in sorted(levels.items()))
+    return (f"The service wrote {len(data.splitlines())} log lines ({len(data) / 1024:.1f} KB"
+            + (f"; {by_level}" if by_level else "") + ") over the whole run.")
+
+
+# Issue #16's targets (default configuration, medians of interleaved rounds).
+RATIO_TARGET = {"introspect": 0.55, "forward_auth": 0.6}
+APACHE_TARGET = 13
+P99_C8_TARGET = 1.0
+BCL_TARGET = 5000
+LOGIN_CPU_AIM = 0.5
+
+
+def foreign_shares(d, rounds):
+    """Per round, the share of the machine's CPU that went to processes outside the benchmark."""
+    out = []
+    for r in range(1, rounds + 1):
+        try:
+            a = json.load(open(os.path.join(d, f"round{r}-cpu-before.json")))
+            b = json.load(open(os.path.join(d, f"round{r}-cpu-after.json")))
+        except (OSError, ValueError):
+            out.append(None)
+            continue
+        out.append(max(0, (b["busy"] - a["busy"]) - (b["ours"] - a["ours"])) / max(1, b["total"] - a["total"]))
+    return out
+
+
 def cmd_render(argv):
     o = opts(argv)
     d = o["dir"]
     meta = json.load(open(os.path.join(d, "meta.json")))
     rounds = int(meta["rounds"])
 
-    runs = {name: [] for name in ("introspect", "forward_auth", "apache", "bcl_valid", "bcl_refused",
-                                  "healthz", "apache_static")}
+    runs = {name: [] for name in ("introspect", "forward_auth", "introspect_c8", "forward_auth_c8",
+                                  "introspect_tuned", "introspect_expired", "apache", "bcl_valid",
+                                  "bcl_refused", "healthz", "apache_static")}
     redis_rows, replay_rows = [], []
     for r in range(1, rounds + 1):
         for name in runs:
@@ -614,13 +662,22 @@ def cmd_render(argv):
 
     targets = []
     for name, label in (("introspect", "`POST /introspect`"), ("forward_auth", "`GET /forward-auth`")):
-        x = s[name]
-        targets.append((f"{label} rate ≥ 0.5× Redis GET", fmt_x(x["ratio_redis"]), verdict(x["ratio_redis"] >= 0.5)))
-        targets.append((f"{label} p99 ≤ 2.5 ms", fmt_ms(x["p99"]), verdict(x["p99"] <= 2.5)))
-        targets.append((f"{label} errors = 0", str(x["errors"]), verdict(x["errors"] == 0)))
-        targets.append((f"{label} ≥ 10× mod_auth_openidc", fmt_x(apache_ratio[name]), verdict(apache_ratio[name] >= 10)))
+        x, c8 = s[name], s[name + "_c8"]
+        want = RATIO_TARGET[name]
+        targets.append((f"{label} rate ≥ {want}× Redis GET (32 connections)", fmt_x(x["ratio_redis"]),
+                        verdict(x["ratio_redis"] >= want)))
+        targets.append((f"{label} ≥ {APACHE_TARGET}× mod_auth_openidc", fmt_x(apache_ratio[name]),
+                        verdict(apache_ratio[name] >= APACHE_TARGET)))
+        targets.append((f"{label} p99 ≤ {P99_C8_TARGET:g} ms at 8 connections", fmt_ms(c8["p99"]), verdict(c8["p99"] <= P99_C8_TARGET)))
+        targets.append((f"{label} p99 ≤ 2.5 ms at 32 connections (issue #7)", fmt_ms(x["p99"]), verdict(x["p99"] <= 2.5)))
+        errors = x["errors"] + c8["errors"]
+        targets.append((f"{label} errors = 0 (both loads)", str(errors), verdict(errors == 0)))
+    targets.append((f"Back-channel logout ≥ {fmt_int(BCL_TARGET)} valid tokens/s", fmt_int(s["bcl_valid"]["rps"]),
+                    verdict(s["bcl_valid"]["rps"] >= BCL_TARGET)))
     targets.append(("Idle RSS ≤ 20 MB", fmt_mb(idle_rss), verdict(idle_rss is not None and idle_rss <= 20 * 1024)))
     targets.append(("Redis per session ≤ 3 KB (encrypted, Keycloak-sized tokens)", fmt_kb(per_session_kc), verdict(per_session_kc <= 3 * 1024)))
+    targets.append((f"Service CPU per complete login, towards {LOGIN_CPU_AIM} ms (an aim, not a threshold; test provider)",
+                    f"{logins_a['cpu_ms_per_login']:.2f} ms", "reached" if logins_a["cpu_ms_per_login"] <= LOGIN_CPU_AIM else "not reached"))
 
     tokens_total = sizes["id_token"] + sizes["access_token"] + sizes["refresh_token"]
     lines = []
@@ -647,9 +704,23 @@ def cmd_render(argv):
     w(f"- **Command:** `{meta['command']}`{took}")
     w(f"- **Service:** {meta['service_rev']}; binary `{meta['binary']}`")
     w(f"- **Tools:** {meta['tools']}")
-    w(f"- **Settings:** wrk `-t2 -c32 -d{meta['wrk_duration']} --latency`; back-channel runs `-d{meta['bcl_duration']}`;"
+    w(f"- **Settings:** wrk `-t2 -c32 -d{meta['wrk_duration']} --latency` (and `-c8` for the latency target);"
+      f" back-channel runs `-d{meta['bcl_duration']}`;"
       f" `redis-benchmark -t set,get -d 1600 -c 32 -n {meta['redis_n']}`; per round {logins_a['count']} logins against"
       f" the test provider and {logins_kc['count']} with Keycloak-sized tokens")
+    w(f"- **Service configuration:** the defaults (logging included: `OIDC_LOG` and `OIDC_LOG_FORMAT` unset, so `info`"
+      f" and JSON lines on stderr), with only {env_summary(d)}. `OIDC_PROMPT=consent` makes the test provider issue"
+      " refresh tokens; the encryption key is what every production deployment should set, and it only adds work"
+      " (sealing and opening tokens, keyed metadata). The second instance (Keycloak-sized tokens) has the same"
+      " settings against the mini-OP; one extra row, labelled *tuned*, is a third instance with `OIDC_LOG=warn`.")
+    shares = [x for x in foreign_shares(d, rounds) if x is not None]
+    if shares and med(shares) > 0.05:
+        w(f"- **Loaded machine:** in the median round {med(shares) * 100:.0f} % of the machine's CPU went to processes"
+          " other than this benchmark's (per-round figures below): rates and latencies are lower than on an idle"
+          " machine, and the ratios less reliable.")
+    w("")
+    w("The soak (`scripts/bench/run.sh --soak`, 10 minutes of load with logins, refreshes and logouts) has its own")
+    w("report: [SOAK.md](SOAK.md).")
     w("")
     w("## Targets")
     w("")
@@ -663,7 +734,8 @@ def cmd_render(argv):
     w("| | requests/s | p50 | p99 | errors | × Redis GET |")
     w("|---|---:|---:|---:|---:|---:|")
     for name, label in (("introspect", "`POST /introspect` (JSON body)"), ("forward_auth", "`GET /forward-auth` (cookie)"),
-                        ("apache", "Apache + mod_auth_openidc, authenticated `GET`")):
+                        ("apache", "Apache + mod_auth_openidc, authenticated `GET`"),
+                        ("introspect_tuned", "*tuned:* `POST /introspect`, instance with `OIDC_LOG=warn` (not a target)")):
         x = s[name]
         w(f"| {label} | {fmt_int(x['rps'])} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['errors']} | {fmt_x(x['ratio_redis'])} |")
     w(f"| `redis-benchmark` GET, 1600-byte value | {fmt_int(med(redis_get))} | {fmt_ms(med([r['GET']['p50_ms'] for r in redis_rows]))} |"
@@ -671,12 +743,25 @@ def cmd_render(argv):
     w(f"| `redis-benchmark` SET, 1600-byte value | {fmt_int(med(redis_set))} | {fmt_ms(med([r['SET']['p50_ms'] for r in redis_rows]))} |"
       f" {fmt_ms(med([r['SET']['p99_ms'] for r in redis_rows]))} | – | – |")
     w("")
+    w("## Hot path: 8 connections (the latency target)")
+    w("")
+    w("| | requests/s | p50 | p99 | errors | p99 per round |")
+    w("|---|---:|---:|---:|---:|---|")
+    for name, label in (("introspect_c8", "`POST /introspect`"), ("forward_auth_c8", "`GET /forward-auth`")):
+        x = s[name]
+        w(f"| {label} | {fmt_int(x['rps'])} | {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {x['errors']} |"
+          f" {', '.join(fmt_ms(r['p99_ms']) for r in runs[name])} |")
+    w("")
     w("Reference points, measured in the same rounds with half the duration (diagnostics, not targets):")
     w("")
     w("| | requests/s | p50 | p99 | errors |")
     w("|---|---:|---:|---:|---:|")
     h, st = s["healthz"], s["apache_static"]
     w(f"| `GET /healthz` on the internal listener: the service's HTTP ceiling, no Redis | {fmt_int(h['rps'])} | {fmt_ms(h['p50'])} | {fmt_ms(h['p99'])} | {h['errors']} |")
+    ex = s["introspect_expired"]
+    w(f"| `POST /introspect` of a session past its access token's expiry (Keycloak-sized tokens, second instance):"
+      f" the tokens are opened on every request to see that a refresh token keeps it alive | {fmt_int(ex['rps'])} |"
+      f" {fmt_ms(ex['p50'])} | {fmt_ms(ex['p99'])} | {ex['errors']} |")
     w(f"| `redis-benchmark` replaying the service's own per-request command (`{captured['replayed']}`, captured with `MONITOR`), 32 connections | {fmt_int(med([x['rps'] for x in replay_rows]))} |"
       f" {fmt_ms(med([x['p50_ms'] for x in replay_rows]))} | {fmt_ms(med([x['p99_ms'] for x in replay_rows]))} | – |")
     w(f"| Apache, the same static file without authentication | {fmt_int(st['rps'])} | {fmt_ms(st['p50'])} | {fmt_ms(st['p99'])} | {st['errors']} |")
@@ -687,7 +772,7 @@ def cmd_render(argv):
     w("")
     w("### Where the CPU goes")
     w("")
-    w("CPU time per request in µs (median of the rounds): the service's process (both instances), `redis-server`,")
+    w("CPU time per request in µs (median of the rounds): the service's processes (every instance), `redis-server`,")
     w("Apache (master and workers), and the load generator (wrk or redis-benchmark, from `/usr/bin/time`). On")
     w(f"{meta['nproc']} CPUs a rate of R requests/s leaves {meta['nproc']}/R of CPU per request (last column): when the sum")
     w("reaches it, the machine is saturated and the rate is set by CPU per request, the load generator's included.")
@@ -696,7 +781,9 @@ def cmd_render(argv):
     w("|---|---:|---:|---:|---:|---:|---:|")
     ncpu = int(meta["nproc"])
     for name, label in (("introspect", "`POST /introspect`"), ("forward_auth", "`GET /forward-auth`"),
-                        ("healthz", "`GET /healthz`"), ("redis_get", "Redis GET (1600 B)"),
+                        ("healthz", "`GET /healthz`"),
+                        ("introspect_expired", "`POST /introspect`, access token expired (tokens opened)"),
+                        ("redis_get", "Redis GET (1600 B)"),
                         ("redis_replay", f"Redis `{captured['replayed']}` (the service's command)"),
                         ("apache", "Apache + mod_auth_openidc"), ("apache_static", "Apache, no authentication"),
                         ("bcl_valid", "back-channel logout, valid token"), ("bcl_refused", "back-channel logout, refused")):
@@ -711,20 +798,13 @@ def cmd_render(argv):
     w("")
     w("Per round (requests/s; the ratio columns use the Redis GET of the same round):")
     w("")
-    w("| round | /introspect | /forward-auth | Apache | Redis GET | Redis SET | back-channel valid | back-channel refused | CPU used by other processes |")
-    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    foreign = []
+    w("| round | /introspect | /forward-auth | /introspect, tuned | Apache | Redis GET | Redis SET | back-channel valid | back-channel refused | CPU used by other processes |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    foreign = foreign_shares(d, rounds)
     for r in range(rounds):
-        la = "?"
-        try:
-            a = json.load(open(os.path.join(d, f"round{r + 1}-cpu-before.json")))
-            b = json.load(open(os.path.join(d, f"round{r + 1}-cpu-after.json")))
-            share = max(0, (b["busy"] - a["busy"]) - (b["ours"] - a["ours"])) / max(1, b["total"] - a["total"])
-            foreign.append(share)
-            la = f"{share * 100:.0f} %"
-        except (OSError, ValueError, KeyError):
-            pass
+        la = "?" if foreign[r] is None else f"{foreign[r] * 100:.0f} %"
         w(f"| {r + 1} | {fmt_int(runs['introspect'][r]['rps'])} | {fmt_int(runs['forward_auth'][r]['rps'])} |"
+          f" {fmt_int(runs['introspect_tuned'][r]['rps'])} |"
           f" {fmt_int(runs['apache'][r]['rps'])} | {fmt_int(redis_get[r])} | {fmt_int(redis_set[r])} |"
           f" {fmt_int(runs['bcl_valid'][r]['rps'])} | {fmt_int(runs['bcl_refused'][r]['rps'])} | {la} |")
     w("")
@@ -753,7 +833,7 @@ def cmd_render(argv):
     w("`aud`, `iat`/`exp`, `events`, no `nonce`), records its `jti` in Redis and looks its `sid` up.")
     w("The `sid`s name no live session, so no session is deleted: this is the rate of verification plus")
     w("the two Redis round trips, not of session deletion. Every round uses the same pre-signed tokens")
-    w("and starts with an emptied Redis database for that instance, so no token is a replay;")
+    w("and starts with that instance's recorded `jti`s deleted, so no token is a replay;")
     w("an unexpected answer (a replay's 400, a socket error) would be counted above. Refused tokens carry")
     w("the real provider's `kid` and a random signature below the key's modulus (so the RSA operation runs),")
     w("and go to the main instance.")
@@ -780,10 +860,13 @@ def cmd_render(argv):
     w(f"Keycloak-sized tokens (issued by the mini-OP, modelled on Keycloak 24–26 tokens of a realm user with the")
     w(f"default client scopes): ID token {sizes['id_token']} B, access token {sizes['access_token']} B, refresh (offline) token")
     w(f"{sizes['refresh_token']} B — {tokens_total} B together. One such session in Redis:"
-      f" {record['keys_per_session']:.0f} keys (the session and its index hashes: `sub`, and `sid` when the token has one);"
+      f" {record['keys_per_session']:.0f} keys (the session, its index hashes — `sub`, and `sid` when the token has one —"
+      f" and the completed login's single-use `login:` marker, which expires after `OIDC_LOGIN_TIMEOUT`);"
       f" the session's value is one string of {record['record_bytes']} B: a version byte and a length,"
       f" {record['metadata_bytes']} B of metadata (a JSON array: identity, `sid`, the claims — {record['claims_bytes']} B"
-      f" of them — and times) in plain, then the tokens — {record['tokens_bytes']} B,"
+      f" of them — and times) in plain"
+      + (f", its {record['metadata_tag_bytes']}-byte authentication tag (keyed BLAKE3)" if record.get("metadata_tag_bytes") else "")
+      + f", then the tokens — {record['tokens_bytes']} B,"
       f" {'sealed' if record['tokens_sealed'] else 'in plain'}: each JWT as its decoded segments, the JSON ones"
       f" (headers, claims) of all three deflated together, the signatures as they are"
       + (", then XChaCha20-Poly1305 (24-byte nonce, 16-byte tag)" if record["tokens_sealed"] else "") + "."
@@ -803,36 +886,57 @@ def cmd_render(argv):
     w("")
     notes = []
     cpu = {name: cpu_per_request(d, name, rounds, ncpu) for name in
-           ("introspect", "forward_auth", "healthz", "apache", "apache_static", "bcl_valid", "bcl_refused")}
+           ("introspect", "forward_auth", "introspect_c8", "forward_auth_c8", "healthz", "apache",
+            "apache_static", "bcl_valid", "bcl_refused")}
     redis_get_med = med(redis_get)
     apache_rate = s["apache"]["rps"]
     for name, label in (("introspect", "/introspect"), ("forward_auth", "/forward-auth")):
         x, c = s[name], cpu[name]
         others = c["redis"] + c["client"]
-        if x["ratio_redis"] < 0.5:
-            want = 0.5 * redis_get_med
+        target = RATIO_TARGET[name]
+        if x["ratio_redis"] < target:
+            want = target * redis_get_med
             budget = ncpu * 1e6 / want
             notes.append(
                 f"- `{label}` reached {fmt_x(x['ratio_redis'])} of the Redis GET rate ({fmt_int(x['rps'])}/s against"
-                f" {fmt_int(redis_get_med)}/s), below 0.5×. Per request the service spent {c['service']:.1f} µs of CPU,"
+                f" {fmt_int(redis_get_med)}/s), below {target}×. Per request the service spent {c['service']:.1f} µs of CPU,"
                 f" Redis {c['redis']:.1f} µs and wrk {c['client']:.1f} µs: {c['service'] + others:.1f} µs of the"
-                f" {c['budget']:.1f} µs that {ncpu} CPUs give per request at that rate, so the rate is set by CPU per request."
-                f" 0.5× ({fmt_int(want)}/s) leaves {budget:.1f} µs per request for all of them; with Redis and wrk as"
+                f" {c['budget']:.1f} µs that {ncpu} CPUs give per request at that rate"
+                + (", so the rate is set by CPU per request." if c["service"] + others >= 0.9 * c["budget"] else
+                   f": the rest went elsewhere (other processes took {med(shares) * 100:.0f} % of the machine's CPU in the"
+                   " median round), so this run does not show what the service alone would reach." if shares else
+                   ": the machine was not saturated by this run alone.")
+                + 
+                f" {target}× ({fmt_int(want)}/s) leaves {budget:.1f} µs per request for all of them; with Redis and wrk as"
                 f" they are, the service would have to spend at most {budget - others:.1f} µs — `GET /healthz` (HTTP"
                 f" alone, no Redis) costs it {cpu['healthz']['service']:.1f} µs.")
         if x["p99"] > 2.5:
-            notes.append(f"- `{label}` p99 was {fmt_ms(x['p99'])}, above 2.5 ms.")
-        if x["errors"]:
-            notes.append(f"- `{label}` had {x['errors']} errors ({x['socket_errors']} socket, {x['non_2xx']} non-2xx).")
-        if apache_ratio[name] < 10:
-            want = 10 * apache_rate
+            notes.append(f"- `{label}` p99 at 32 connections was {fmt_ms(x['p99'])}, above 2.5 ms"
+                         + (" (with other processes on the machine: see the last column of the per-round table)."
+                            if shares and med(shares) > 0.05 else "."))
+        c8, cc8 = s[name + "_c8"], cpu[name + "_c8"]
+        if c8["p99"] > P99_C8_TARGET:
+            used = cc8["service"] + cc8["redis"] + cc8["client"]
+            notes.append(
+                f"- `{label}` p99 at 8 connections was {fmt_ms(c8['p99'])} (p50 {fmt_ms(c8['p50'])}), above"
+                f" {P99_C8_TARGET:g} ms. wrk sends the next request as soon as an answer comes, so 8 connections"
+                f" still load the machine: {fmt_int(c8['rps'])} requests/s used {used:.1f} of the {cc8['budget']:.1f} µs"
+                f" of CPU per request that {ncpu} CPUs give (service {cc8['service']:.1f}, Redis {cc8['redis']:.1f},"
+                f" wrk {cc8['client']:.1f})" + (", that is all of it: the tail is requests waiting for a CPU, shared by"
+                f" wrk's two threads, the service's workers and Redis." if used > 0.9 * cc8["budget"] else "."))
+        for load, y in (("32", x), ("8", c8)):
+            if y["errors"]:
+                notes.append(f"- `{label}` at {load} connections had {y['errors']} errors ({y['socket_errors']} socket,"
+                             f" {y['non_2xx']} non-2xx).")
+        if apache_ratio[name] < APACHE_TARGET:
+            want = APACHE_TARGET * apache_rate
             budget = ncpu * 1e6 / want
             notes.append(
-                f"- `{label}` is {fmt_x(apache_ratio[name])} mod_auth_openidc's rate, below 10×. 10× Apache's"
-                f" {fmt_int(apache_rate)}/s is {fmt_int(want)}/s: {budget:.1f} µs of CPU per request in all, at most"
-                f" {budget - others:.1f} µs for the service (it spent {c['service']:.1f} µs).")
+                f"- `{label}` is {fmt_x(apache_ratio[name])} mod_auth_openidc's rate, below {APACHE_TARGET}×."
+                f" {APACHE_TARGET}× Apache's {fmt_int(apache_rate)}/s is {fmt_int(want)}/s: {budget:.1f} µs of CPU per"
+                f" request in all, at most {budget - others:.1f} µs for the service (it spent {c['service']:.1f} µs).")
     a, ast = cpu["apache"], cpu["apache_static"]
-    if any(apache_ratio[n] < 10 for n in apache_ratio):
+    if any(apache_ratio[n] < APACHE_TARGET for n in apache_ratio):
         used = a["service"] + a["redis"] + a["apache"] + a["client"]
         notes.append(
             f"- The peer: mod_auth_openidc served {fmt_int(apache_rate)} authenticated requests/s at"
@@ -841,6 +945,19 @@ def cmd_render(argv):
             f" Apache {ast['apache']:.0f} µs ({fmt_int(s['apache_static']['rps'])}/s)."
             + (f" Its run used {used:.0f} of the {a['budget']:.0f} µs of CPU available per request: Apache was"
                f" not only CPU-bound." if used < 0.9 * a["budget"] else ""))
+    bv, br = cpu["bcl_valid"], cpu["bcl_refused"]
+    if s["bcl_valid"]["rps"] < BCL_TARGET:
+        budget = ncpu * 1e6 / BCL_TARGET
+        notes.append(
+            f"- Back-channel logout handled {fmt_int(s['bcl_valid']['rps'])} valid tokens/s, below {fmt_int(BCL_TARGET)}."
+            f" Each cost the service {bv['service']:.0f} µs of CPU ({br['service']:.0f} µs when refused at the signature,"
+            f" so the signature check is nearly all of it), Redis {bv['redis']:.0f} µs and wrk {bv['client']:.0f} µs;"
+            f" {fmt_int(BCL_TARGET)}/s leaves {budget:.0f} µs per token for all of them on {ncpu} CPUs.")
+    if logins_a["cpu_ms_per_login"] > LOGIN_CPU_AIM:
+        notes.append(
+            f"- Service CPU per complete login was {logins_a['cpu_ms_per_login']:.2f} ms with the test provider and"
+            f" {logins_kc['cpu_ms_per_login']:.2f} ms with Keycloak-sized tokens; {LOGIN_CPU_AIM} ms is an aim. Where"
+            " it goes (a profile of logins) is in docs/DESIGN.md, \"Where a login's CPU goes\".")
     if idle_rss is None or idle_rss > 20 * 1024:
         notes.append(f"- Idle RSS was {fmt_mb(idle_rss)}, above 20 MB.")
     if per_session_kc > 3 * 1024:
@@ -861,11 +978,21 @@ def cmd_render(argv):
     w("")
     lines.extend(notes or ["None."])
     w("")
+    w("## Not attempted: client-side caching")
+    w("")
+    w("Issue #16's stretch — server-assisted client-side caching (RESP3 `CLIENT TRACKING`), so that a hot session")
+    w("is answered without a Redis round trip — was not attempted in this round. It may ship only with its proof:")
+    w("a thousand logout-then-introspect rounds across two replicas with zero stale answers, the idle timeout still")
+    w("honoured, and a safe fallback where tracking is unavailable (Redis Cluster, a dropped invalidation")
+    w("connection). That proof was out of reach in this session, so the service has no such cache and nothing")
+    w("above was measured with one.")
+    w("")
     w("## How it is measured")
     w("")
     w("`scripts/bench/run.sh` starts, on free loopback ports: a throw-away `redis-server` (no persistence);")
     w("the test OpenID Provider (`tests/provider/provider.mjs`) with two clients; the release build of the")
-    w("service against it (`OIDC_LOG=warn`, `OIDC_SESSION_ENCRYPTION_KEY` set, `OIDC_PROMPT=consent`);")
+    w("service against it (default configuration, `OIDC_SESSION_ENCRYPTION_KEY` set, `OIDC_PROMPT=consent`)")
+    w("and a copy of it with `OIDC_LOG=warn` (the *tuned* row) on the same Redis database and key;")
     w("`scripts/bench/mini-op.mjs` and a second service instance against it (its own Redis database);")
     w("Apache 2.4 with the Debian `libapache2-mod-auth-openidc` (event MPM, `OIDCCacheType redis` on the same")
     w("Redis, server-side sessions, `OIDCPKCEMethod S256`, confidential client, access log off,")
@@ -873,7 +1000,10 @@ def cmd_render(argv):
     w("so that a lost session would count as an error). It signs in to the service and to Apache through the")
     w("provider's real login and consent pages, then runs, per round: complete logins through both providers")
     w("(CPU per login, Redis per session), wrk on `/introspect` (JSON body with the session), wrk on")
-    w("`/forward-auth` (session cookie), `redis-benchmark` SET, GET and the replayed service command, wrk on")
+    w("`/forward-auth` (session cookie), both again at 8 connections, wrk on the tuned instance's `/introspect`,")
+    w("wrk on the second instance's `/introspect` with a mini-OP session (its access tokens expire after 1 s;")
+    w("the test provider's last the whole run, so that every round measures the same path),")
+    w("`redis-benchmark` SET, GET and the replayed service command, wrk on")
     w("`/healthz`, wrk on Apache's protected static file (mod_auth_openidc session cookie) and on the same file")
     w("without authentication, and the two back-channel runs. wrk counts")
     w("socket errors and status ≥ 400 as errors; `/introspect` answers 200 even for a dead session, so the")
@@ -883,12 +1013,14 @@ def cmd_render(argv):
     w("before and after every run, and from `/usr/bin/time` around the load generator.")
     w("RSS is `VmRSS` from `/proc/<pid>/status`")
     w("(idle: after the sign-in, before any load; under load: sampled mid-run). Redis memory per session is")
-    w("the `used_memory` delta across N complete logins (every key a login leaves: the session hash, the")
-    w("`sid`/`sub` index sets, the expiry index entry), divided by N.")
+    w("the `used_memory` delta across N complete logins (everything a login leaves: the session string, its")
+    w("fields in the `sub` and `sid` index hashes, the single-use `login:` marker), divided by N.")
+    w("")
+    w(log_summary(d))
     w("")
     open(o["out"], "w").write("\n".join(lines))
     print("\n".join(lines[lines.index("## Targets"):lines.index("## Hot path: 32 connections")]))
-    print("\n".join(lines[lines.index("## Targets not met"):lines.index("## How it is measured")]))
+    print("\n".join(lines[lines.index("## Targets not met"):lines.index("## Not attempted: client-side caching")]))
 
 
 COMMANDS = {
@@ -904,6 +1036,8 @@ COMMANDS = {
     "redis-info": lambda argv: print(redis_info(argv[0], argv[1])),
     "redis": lambda argv: print(json.dumps(redis_cmd(argv[0], *argv[1:]))),
     "render": cmd_render,
+    "soak": lambda argv: __import__("soak").cmd_soak(argv),
+    "render-soak": lambda argv: __import__("soak").cmd_render_soak(argv),
 }
 
 

@@ -19,7 +19,8 @@
 //
 // Usage:
 //   node mini-op.mjs keygen <key.pem>
-//   node mini-op.mjs serve --key <key.pem> --client-id <id> [--port 0]
+//   node mini-op.mjs serve --key <key.pem> --client-id <id> [--port 0] [--access-ttl 300]
+//        (--access-ttl: the access tokens' lifetime in seconds, as `exp` and `expires_in`)
 //        prints `READY <issuer> <kid>` on stdout; exits when stdin closes or on SIGTERM.
 //   node mini-op.mjs sign-logout-tokens --key <key.pem> --kid <kid> --iss <issuer>
 //        --aud <client id> --count <n> --exp <unix seconds>     (one token per line, stdout)
@@ -111,6 +112,7 @@ function serve() {
   if (!opts.key || !opts['client-id']) fail('serve needs --key and --client-id');
   const { privateKey, jwk, kid } = loadKey(opts.key);
   const clientId = opts['client-id'];
+  const accessTtl = Number(opts['access-ttl'] ?? 300);
   // Keycloak signs refresh tokens with a realm HMAC key (HS512, kid = a UUID).
   const hmacKey = crypto.randomBytes(64);
   const hmacKid = uuid();
@@ -152,7 +154,7 @@ function serve() {
     const scope = 'openid offline_access profile email';
     const rsHeader = { alg: 'RS256', typ: 'JWT', kid };
     const accessToken = signRs256(privateKey, rsHeader, {
-      exp: iat + 300,
+      exp: iat + accessTtl,
       iat,
       auth_time: authTime,
       jti: `onrtac:${uuid()}`,
@@ -209,7 +211,7 @@ function serve() {
     sizes.refresh_token = refreshToken.length;
     return {
       access_token: accessToken,
-      expires_in: 300,
+      expires_in: accessTtl,
       refresh_expires_in: 0,
       refresh_token: refreshToken,
       token_type: 'Bearer',

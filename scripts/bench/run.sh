@@ -8,10 +8,18 @@
 #                                   Redis stopped 5 s, the provider down 30 s, a Sentinel master killed,
 #                                   while introspections and logins run at a steady rate (scripts/bench/chaos.sh);
 #                                   the report goes to stdout and --out (default: the kept run directory)
+#   scripts/bench/run.sh --soak     10 minutes of constant load with logins, refreshes and logouts
+#                                   mixed in (not in CI); regenerates docs/SOAK.md
+#
+# The service runs with its default configuration (logging included); the report lists every
+# variable the benchmark sets.
 #
 # Options:
 #   --smoke        tiny durations, 1 round (BENCH_ROUNDS and BENCH_SESSIONS still apply, e.g. for
 #                  a steadier Redis-per-session figure); the report goes to the run directory (or --out)
+#   --soak         the soak instead of the rounds: wrk on /introspect and /forward-auth for
+#                  BENCH_SOAK_SECONDS (default 600) while a client signs in, refreshes and logs out
+#                  in a loop; service RSS and Redis keys sampled every 10 s
 #   --bin PATH     use this oidc-session binary instead of building the release build
 #                  (full runs should measure `cargo build --release`; the smoke test may pass
 #                  the debug binary it already has)
@@ -22,8 +30,8 @@
 # Chaos mode: BENCH_CHAOS_RATE=50 (introspections/s per instance) BENCH_CHAOS_SESSIONS=20
 #   BENCH_CHAOS_LOGIN_EVERY=2 (s) BENCH_CHAOS_SETTLE=20 (s after each event before its check).
 # Environment (full-mode defaults): BENCH_ROUNDS=3 BENCH_DURATION=10 BENCH_BCL_DURATION=5
-#   BENCH_REDIS_N=200000 BENCH_LOGINS=100 BENCH_SESSIONS=100 BENCH_BCL_TOKENS=40000;
-#   (logins and sessions per round); CARGO_TARGET_DIR is honoured by the build; BENCH_APACHE_EXTRA is appended to Apache's
+#   BENCH_REDIS_N=200000 BENCH_LOGINS=100 BENCH_SESSIONS=100 BENCH_BCL_TOKENS=40000
+#   (logins and sessions per round); BENCH_SOAK_SECONDS=600 (--soak); CARGO_TARGET_DIR is honoured by the build; BENCH_APACHE_EXTRA is appended to Apache's
 #   configuration (e.g. MPM tuning), and recorded in the report when set.
 #
 # Everything listens on 127.0.0.1 on free ports: a throw-away redis-server, the test
@@ -45,6 +53,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --chaos) MODE=chaos KEEP=1 ;;
+    --soak) MODE=soak ;;
     --bin) BIN=${2:?--bin needs a path}; shift ;;
     --bin-source) BIN_SOURCE=${2:?--bin-source needs a text}; shift ;;
     --out) OUT=${2:?--out needs a path}; shift ;;
@@ -60,12 +69,15 @@ if [ "$MODE" = full ]; then
   REDIS_N=${BENCH_REDIS_N:-200000} LOGINS=${BENCH_LOGINS:-100} SESSIONS=${BENCH_SESSIONS:-100}
   BCL_TOKENS=${BENCH_BCL_TOKENS:-40000}
   OUT=${OUT:-$ROOT/docs/PERFORMANCE.md}
+elif [ "$MODE" = soak ]; then
+  SOAK_SECONDS=${BENCH_SOAK_SECONDS:-600} ROUNDS=0 DURATION=0 BCL_DURATION=0 REDIS_N=0
+  OUT=${OUT:-$ROOT/docs/SOAK.md}
 else
   ROUNDS=${BENCH_ROUNDS:-1} DURATION=1 BCL_DURATION=1 REDIS_N=2000 LOGINS=3 SESSIONS=${BENCH_SESSIONS:-5} BCL_TOKENS=2000
 fi
 # The exact command, for the report (relative to the repository, with the settings that differ).
 COMMAND="scripts/bench/run.sh${ORIG_ARGS[*]:+ ${ORIG_ARGS[*]}}"
-for v in BENCH_ROUNDS BENCH_DURATION BENCH_BCL_DURATION BENCH_REDIS_N BENCH_LOGINS BENCH_SESSIONS BENCH_BCL_TOKENS BENCH_APACHE_EXTRA CARGO_TARGET_DIR; do
+for v in BENCH_ROUNDS BENCH_DURATION BENCH_BCL_DURATION BENCH_REDIS_N BENCH_LOGINS BENCH_SESSIONS BENCH_BCL_TOKENS BENCH_APACHE_EXTRA BENCH_SOAK_SECONDS CARGO_TARGET_DIR; do
   if [ -n "${!v:-}" ]; then COMMAND="$v=${!v@Q} $COMMAND"; fi
 done
 
@@ -81,6 +93,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v redis-benchmark && command -v redis-cli; } >/dev/null || missing+=(redis-tools)
 if [ "$MODE" != chaos ]; then
   command -v wrk >/dev/null || missing+=(wrk)
+fi
+if [ "$MODE" != soak ] && [ "$MODE" != chaos ]; then
   [ -x /usr/sbin/apache2 ] || missing+=(apache2)
   [ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || missing+=(libapache2-mod-auth-openidc)
 fi
@@ -176,15 +190,19 @@ if [ "$MODE" = chaos ]; then
   exit 0
 fi
 
-read -r P_REDIS P_A_PUB P_A_INT P_B_PUB P_B_INT P_APACHE <<<"$(py free-ports 6)"
-A_PUB="http://127.0.0.1:$P_A_PUB" A_INT="http://127.0.0.1:$P_A_INT"
+read -r P_REDIS P_A_PUB P_A_INT P_B_PUB P_B_INT P_APACHE P_T_PUB P_T_INT <<<"$(py free-ports 8)"
+A_PUB="http://127.0.0.1:$P_A_PUB" A_INT="http://127.0.0.1:$P_A_INT" T_INT="http://127.0.0.1:$P_T_INT"
 B_PUB="http://127.0.0.1:$P_B_PUB" B_INT="http://127.0.0.1:$P_B_INT"
 APACHE="http://127.0.0.1:$P_APACHE"
 REDIS=127.0.0.1:$P_REDIS
 
 py meta --mode "$MODE" --repo "$ROOT" --binary "$BIN" --command "$COMMAND" --out "$RUN/meta.json" \
   ${BIN_SOURCE:+--built-from "$BIN_SOURCE"} --rounds "$ROUNDS" --wrk-duration "${DURATION}s" --bcl-duration "${BCL_DURATION}s" --redis-n "$REDIS_N"
-log "mode $MODE: $ROUNDS round(s), wrk ${DURATION}s; run directory $RUN"
+if [ "$MODE" = soak ]; then
+  log "mode soak: ${SOAK_SECONDS}s; run directory $RUN"
+else
+  log "mode $MODE: $ROUNDS round(s), wrk ${DURATION}s; run directory $RUN"
+fi
 
 redis-server --bind 127.0.0.1 --port "$P_REDIS" --save "" --appendonly no --loglevel warning \
   >"$RUN/redis.log" 2>&1 &
@@ -193,7 +211,11 @@ PIDS+=("$REDIS_PID")
 for i in $(seq 100); do redis-cli -p "$P_REDIS" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 APACHE_SECRET=$(head -c 24 /dev/urandom | base64 | tr '+/' '-_')
-export TEST_OP_CONFIG="{\"port\": 0, \"clients\": [
+# The rounds measure a session whose access token stays valid for the whole run (1 hour), so
+# that every round takes the same path; a session past its access token's expiry is measured
+# on its own (the mini-OP's, below). The soak keeps the provider's 5 minutes and crosses it.
+if [ "$MODE" = soak ]; then ACCESS_TTL=300; else ACCESS_TTL=3600; fi
+export TEST_OP_CONFIG="{\"port\": 0, \"access_token_ttl\": $ACCESS_TTL, \"clients\": [
   {\"client_id\": \"oidc-session\", \"token_endpoint_auth_method\": \"none\",
    \"redirect_uris\": [\"$A_PUB/auth/callback\"], \"post_logout_redirect_uris\": [\"$A_PUB/\"],
    \"backchannel_logout_uri\": \"$A_PUB/auth/backchannel-logout\"},
@@ -204,23 +226,32 @@ start_node provider tests/provider/provider.mjs
 unset TEST_OP_CONFIG
 ISSUER=$(wait_ready_line provider)
 
-node "$HERE/mini-op.mjs" keygen "$RUN/mini-op-key.pem"
-start_node mini-op "$HERE/mini-op.mjs" serve --key "$RUN/mini-op-key.pem" --client-id oidc-session
-read -r MINI_ISSUER MINI_KID <<<"$(wait_ready_line mini-op)"
-MINI_BASE=${MINI_ISSUER%/realms/*}
+if [ "$MODE" != soak ]; then
+  node "$HERE/mini-op.mjs" keygen "$RUN/mini-op-key.pem"
+  # Access tokens that expire at once: its sessions are in the state most of a session's life is
+  # spent in with short-lived access tokens (alive through the refresh token they hold).
+  start_node mini-op "$HERE/mini-op.mjs" serve --key "$RUN/mini-op-key.pem" --client-id oidc-session --access-ttl 1
+  read -r MINI_ISSUER MINI_KID <<<"$(wait_ready_line mini-op)"
+  MINI_BASE=${MINI_ISSUER%/realms/*}
+fi
 
-# The service under test, under /usr/bin/time -v (its maximum RSS and CPU over the run).
-service_env() { # issuer, public port, internal port, redis db, key prefix
+# The service under test, under /usr/bin/time -v (its maximum RSS and CPU over the run), with
+# its default configuration: only what it needs to run here (provider, client, addresses,
+# Redis), OIDC_PROMPT=consent (the test provider issues refresh tokens only after consent) and
+# an encryption key (what every production deployment should set; it only adds work).
+service_env() { # issuer, public port, internal port, redis db, key prefix, encryption key
   echo OIDC_ISSUER_URL="$1" OIDC_CLIENT_ID=oidc-session \
     OIDC_REDIRECT_URI="http://127.0.0.1:$2/auth/callback" \
     OIDC_POST_LOGOUT_REDIRECT_URI="http://127.0.0.1:$2/" OIDC_PROMPT=consent \
     OIDC_REDIS_URL="redis://127.0.0.1:$P_REDIS/$4" OIDC_REDIS_KEY_PREFIX="$5" \
     OIDC_LISTEN_ADDR="127.0.0.1:$2" OIDC_INTERNAL_LISTEN_ADDR="127.0.0.1:$3" \
-    OIDC_SESSION_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | base64)" \
-    OIDC_LOG=warn OIDC_LOG_FORMAT=json
+    OIDC_SESSION_ENCRYPTION_KEY="$6"
 }
-ENV_A=$(service_env "$ISSUER" "$P_A_PUB" "$P_A_INT" 0 oidc:)
-ENV_KC=$(service_env "$MINI_ISSUER" "$P_B_PUB" "$P_B_INT" 1 kc:)
+new_key() { head -c 32 /dev/urandom | base64; }
+KEY_A=$(new_key)
+ENV_A=$(service_env "$ISSUER" "$P_A_PUB" "$P_A_INT" 0 oidc: "$KEY_A")
+# For the report: the names and values the service gets (not the key).
+tr ' ' '\n' <<<"$ENV_A" | sed 's/^\(OIDC_SESSION_ENCRYPTION_KEY=\).*/\1(32 random bytes, base64)/' >"$RUN/service-env.txt"
 # shellcheck disable=SC2086 # word splitting of the NAME=value list is intended (no spaces in values)
 env $ENV_A /usr/bin/time -v -o "$RUN/service-time-v.txt" "$BIN" >"$RUN/service-a.log" 2>&1 &
 TIME_PID=$!
@@ -234,12 +265,30 @@ for i in $(seq 200); do
 done
 [ -n "$SVC" ] || die "the service did not start"
 PIDS+=("$SVC") # stopped first (the list is walked backwards); /usr/bin/time then ends by itself
+wait_http "$A_INT/readyz" 200 "the service" "$SVC"
+
+if [ "$MODE" = soak ]; then
+  SESSION=$(py signin --start "$A_PUB/auth/login?return_to=/bench-signed-in" \
+    --done "$A_PUB/bench-signed-in" --cookie oidc_session --user bench-user)
+  # shellcheck source=scripts/bench/soak.sh
+  . "$HERE/soak.sh"
+  exit 0
+fi
+
+ENV_KC=$(service_env "$MINI_ISSUER" "$P_B_PUB" "$P_B_INT" 1 kc: "$(new_key)")
 # shellcheck disable=SC2086
 env $ENV_KC "$BIN" >"$RUN/service-kc.log" 2>&1 &
 SVC_KC=$!
 PIDS+=("$SVC_KC")
-wait_http "$A_INT/readyz" 200 "the service" "$SVC"
+# The extra "tuned" instance: the same sessions (same Redis database, prefix and key) with
+# OIDC_LOG=warn, for one labelled row beside the default configuration's.
+ENV_T=$(service_env "$ISSUER" "$P_T_PUB" "$P_T_INT" 0 oidc: "$KEY_A")
+# shellcheck disable=SC2086
+env $ENV_T OIDC_LOG=warn "$BIN" >"$RUN/service-tuned.log" 2>&1 &
+SVC_T=$!
+PIDS+=("$SVC_T")
 wait_http "$B_INT/readyz" 200 "the second service instance (mini-OP)" "$SVC_KC"
+wait_http "$T_INT/readyz" 200 "the tuned service instance" "$SVC_T"
 
 # Apache + mod_auth_openidc: the peer, on the same Redis and the same provider.
 mkdir -p "$RUN/apache-run" "$RUN/www/login" "$RUN/www/protected" "$RUN/www/public"
@@ -311,9 +360,15 @@ SESSION=$(py signin --start "$A_PUB/auth/login?return_to=/bench-signed-in" \
 APACHE_SESSION=$(py signin --start "$APACHE/login/ok.txt" --done "$APACHE/login/ok.txt" \
   --cookie mod_auth_openidc_session --user bench-user)
 
+KC_SESSION=$(py signin --start "$B_PUB/auth/login?return_to=/bench-signed-in" \
+  --done "$B_PUB/bench-signed-in" --cookie oidc_session --user bench-user)
 check_session() { # fails unless both endpoints and Apache see the sessions signed in above
+  curl -sf -X POST "$B_INT/introspect" -H 'content-type: application/json' \
+    -d "{\"session\":\"$KC_SESSION\"}" | grep -q '"active":true' || die "/introspect (mini-OP session): not active ($1)"
   curl -sf -X POST "$A_INT/introspect" -H 'content-type: application/json' \
     -d "{\"session\":\"$SESSION\"}" | grep -q '"active":true' || die "/introspect: session not active ($1)"
+  curl -sf -X POST "$T_INT/introspect" -H 'content-type: application/json' \
+    -d "{\"session\":\"$SESSION\"}" | grep -q '"active":true' || die "/introspect (tuned instance): session not active ($1)"
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: oidc_session=$SESSION" "$A_INT/forward-auth")" = 200 ] \
     || die "/forward-auth: not 200 ($1)"
   [ "$(curl -s -o /dev/null -w '%{http_code}' -H "cookie: mod_auth_openidc_session=$APACHE_SESSION" "$APACHE/protected/ok.txt")" = 200 ] \
@@ -366,6 +421,11 @@ code=$(curl -s -o "$RUN/probe.txt" -w '%{http_code}' --data-urlencode "logout_to
 cat >"$RUN/introspect.lua" <<EOF
 wrk.method = "POST"
 wrk.body = '{"session":"$SESSION"}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+cat >"$RUN/introspect-expired.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '{"session":"$KC_SESSION"}'
 wrk.headers["Content-Type"] = "application/json"
 EOF
 cat >"$RUN/bcl-refused.lua" <<EOF
@@ -423,16 +483,18 @@ mapfile -t REPLAY <"$RUN/replay-introspect.args"
 HALF=$(awk "BEGIN { print $DURATION / 2 }")
 DIAG_DURATION=$(((DURATION + 1) / 2))
 ticks() { # CPU ticks so far of the service instances, redis-server and Apache, to $1
-  py ticks "service=$SVC" "service_kc=$SVC_KC" "redis=$REDIS_PID" "apache=$APACHE_PID" >"$1"
+  py ticks "service=$SVC" "service_kc=$SVC_KC" "service_tuned=$SVC_T" "redis=$REDIS_PID" "apache=$APACHE_PID" >"$1"
 }
+CONNECTIONS=32
 bench() { # name, duration (s), wrk arguments…; output in $RUN/round$r-name.txt
   local name=$1 dur=$2 base
   shift 2
   base="$RUN/round$r-$name"
   ticks "$base-ticks-before.json"
-  /usr/bin/time -f '%U %S' -o "$base-client-cpu.txt" wrk -t2 -c32 -d"${dur}s" --latency "$@" >"$base.txt"
+  /usr/bin/time -f '%U %S' -o "$base-client-cpu.txt" wrk -t2 -c"$CONNECTIONS" -d"${dur}s" --latency "$@" >"$base.txt"
   ticks "$base-ticks-after.json"
 }
+bench_c8() { CONNECTIONS=8 bench "$@"; } # the latency target's load: 8 connections
 rbench() { # name, requests, redis-benchmark arguments…; output in $RUN/round$r-name.csv
   local name=$1 n=$2 base
   shift 2
@@ -459,18 +521,23 @@ for r in $(seq 1 "$ROUNDS"); do
   py cpu-snapshot $$ >"$RUN/round$r-cpu-before.json"
   bench_sampled introspect "$DURATION" -s "$RUN/introspect.lua" "$A_INT/introspect"
   bench_sampled forward_auth "$DURATION" -H "Cookie: oidc_session=$SESSION" "$A_INT/forward-auth"
+  bench_c8 introspect_c8 "$DURATION" -s "$RUN/introspect.lua" "$A_INT/introspect"
+  bench_c8 forward_auth_c8 "$DURATION" -H "Cookie: oidc_session=$SESSION" "$A_INT/forward-auth"
+  bench introspect_tuned "$DURATION" -s "$RUN/introspect.lua" "$T_INT/introspect"
   check_session "after the service's round $r"
   # `-t set,get` as two runs (SET first: GET reads the value it wrote), to time each.
   rbench redis_set "$REDIS_N" -t set -d 1600
   rbench redis_get "$REDIS_N" -t get -d 1600
   rbench redis_replay $((REDIS_N / 2)) "${REPLAY[@]}"
   bench healthz "$DIAG_DURATION" "$A_INT/healthz"
+  bench introspect_expired "$DIAG_DURATION" -s "$RUN/introspect-expired.lua" "$B_INT/introspect"
   bench apache "$DURATION" -H "Cookie: mod_auth_openidc_session=$APACHE_SESSION" "$APACHE/protected/ok.txt"
   bench apache_static "$DIAG_DURATION" "$APACHE/public/ok.txt"
-  redis-cli -p "$P_REDIS" -n 1 FLUSHDB >/dev/null # forget the jtis: the same tokens are fresh again
+  # Forget the jtis, so that the same tokens are fresh again (the mini-OP's session stays).
+  redis-cli -p "$P_REDIS" -n 1 --scan --pattern 'kc:jti:*' | xargs -r -n 1000 redis-cli -p "$P_REDIS" -n 1 UNLINK >/dev/null
   bench bcl_valid "$BCL_DURATION" -s "$RUN/bcl-valid.lua" "$B_PUB/auth/backchannel-logout" -- "$RUN/logout-tokens.txt"
   bench bcl_refused "$BCL_DURATION" -s "$RUN/bcl-refused.lua" "$A_PUB/auth/backchannel-logout"
-  log "round $r/$ROUNDS: introspect $(rps introspect)/s, forward-auth $(rps forward_auth)/s," \
+  log "round $r/$ROUNDS: introspect $(rps introspect)/s ($(rps introspect_tuned)/s tuned), forward-auth $(rps forward_auth)/s," \
     "redis GET $(sed -n 's/^"GET","\([0-9.]*\)".*/\1/p' "$RUN/round$r-redis_get.csv")/s, apache $(rps apache)/s," \
     "back-channel $(rps bcl_valid)/s valid, $(rps bcl_refused)/s refused"
   py cpu-snapshot $$ >"$RUN/round$r-cpu-after.json"

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::env::Raw;
 use super::settings::*;
-use super::{parse, Problems, Secret};
+use super::{parse, Problems};
 use crate::crypto::KeyRing;
 use crate::domain::ClaimPath;
 
@@ -70,28 +70,17 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
     let client_id = p.required("OIDC_CLIENT_ID", raw.client_id.as_deref(), "my-app", |v| {
         Ok(v.to_owned())
     });
-    let client_secret = r(&raw.client_secret).filter(|s| !s.is_empty()).map(Secret::new);
-    let auth_method = p.optional(
-        "OIDC_CLIENT_AUTH_METHOD",
-        raw.client_auth_method.as_deref(),
-        "client_secret_basic",
-        |v| match v {
-            "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
-            "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
-            _ => Err(format!("`{v}` is not client_secret_basic or client_secret_post")),
+    let client_auth = super::client_auth::parse(
+        super::client_auth::RawClientAuth {
+            secret: raw.client_secret.as_deref(),
+            method: raw.client_auth_method.as_deref(),
+            private_key: raw.client_private_key.as_deref(),
+            private_key_file: raw.client_private_key_file.as_deref(),
+            private_key_id: raw.client_private_key_id.as_deref(),
+            par: raw.par.as_deref(),
         },
+        p,
     );
-    let auth_method = match (&client_secret, auth_method) {
-        (None, Some(_)) => {
-            p.push(
-                "OIDC_CLIENT_AUTH_METHOD",
-                "is set but OIDC_CLIENT_SECRET is not; set the secret or remove the method",
-            );
-            None
-        }
-        (None, None) => Some(ClientAuthMethod::None),
-        (Some(_), m) => Some(m.unwrap_or(ClientAuthMethod::ClientSecretBasic)),
-    };
     let redirect_uri = p.required(
         "OIDC_REDIRECT_URI",
         raw.redirect_uri.as_deref(),
@@ -172,11 +161,14 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
         },
     );
 
+    let client_auth = client_auth?;
     Some(ProviderSettings {
         issuer: issuer?,
         client_id: client_id?,
-        client_secret,
-        auth_method: auth_method?,
+        client_secret: client_auth.secret,
+        auth_method: client_auth.method,
+        private_keys: client_auth.private_keys,
+        par: client_auth.par,
         redirect_uri: redirect_uri?,
         scopes,
         prompt: r(&raw.prompt).filter(|s| !s.is_empty()),

@@ -9,6 +9,7 @@ use url::Url;
 use super::Secret;
 use crate::crypto::KeyRing;
 use crate::domain::ClaimPath;
+use crate::oidc::client_auth::ClientKeys;
 
 pub use super::redis::{RedisMode, RedisSettings};
 
@@ -17,6 +18,17 @@ pub enum ClientAuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    PrivateKeyJwt,
+}
+
+/// `OIDC_PAR`: when to use Pushed Authorization Requests (RFC 9126).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParMode {
+    /// When discovery advertises `pushed_authorization_request_endpoint`.
+    Auto,
+    /// Always; without the endpoint the service stays unready.
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone)]
@@ -26,6 +38,9 @@ pub struct ProviderSettings {
     pub client_id: String,
     pub client_secret: Option<Secret>,
     pub auth_method: ClientAuthMethod,
+    /// `private_key_jwt` keys (the first signs); `None` without `OIDC_CLIENT_PRIVATE_KEY`.
+    pub private_keys: Option<ClientKeys>,
+    pub par: ParMode,
     pub redirect_uri: Url,
     pub scopes: Vec<String>,
     pub prompt: Option<String>,

@@ -8,6 +8,10 @@ pub const KNOWN_VARS: &[&str] = &[
     "OIDC_CLIENT_ID",
     "OIDC_CLIENT_SECRET",
     "OIDC_CLIENT_AUTH_METHOD",
+    "OIDC_CLIENT_PRIVATE_KEY",
+    "OIDC_CLIENT_PRIVATE_KEY_FILE",
+    "OIDC_CLIENT_PRIVATE_KEY_ID",
+    "OIDC_PAR",
     "OIDC_REDIRECT_URI",
     "OIDC_SCOPES",
     "OIDC_PROMPT",
@@ -55,6 +59,7 @@ pub const KNOWN_VARS: &[&str] = &[
 /// Variables whose values are secrets: never logged, never in a ConfigMap.
 pub const SECRET_VARS: &[&str] = &[
     "OIDC_CLIENT_SECRET",
+    "OIDC_CLIENT_PRIVATE_KEY",
     "OIDC_INTROSPECTION_SECRET",
     "OIDC_SESSION_ENCRYPTION_KEY",
     "OIDC_REDIS_SENTINEL_PASSWORD",

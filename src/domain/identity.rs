@@ -28,6 +28,27 @@ impl ClaimPath {
         Ok(Self::Name(value.to_owned()))
     }
 
+    /// The deepest object this path reaches in `claims`, and how to name it: where a path
+    /// that finds nothing stopped.
+    pub(crate) fn reached<'a>(&self, claims: &'a Map<String, Value>) -> (String, &'a Map<String, Value>) {
+        let Self::Path(parts) = self else {
+            return ("the claims".to_owned(), claims);
+        };
+        let mut at = (String::from("the claims"), claims);
+        let mut walked = String::from("$");
+        for part in &parts[..parts.len().saturating_sub(1)] {
+            match at.1.get(part).and_then(Value::as_object) {
+                Some(object) => {
+                    walked.push('.');
+                    walked.push_str(part);
+                    at = (format!("`{walked}`"), object);
+                }
+                None => break,
+            }
+        }
+        at
+    }
+
     pub fn get<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
         match self {
             Self::Name(name) => claims.get(name),
@@ -36,6 +57,15 @@ impl ClaimPath {
                 rest.iter()
                     .try_fold(claims.get(first)?, |v, part| v.as_object()?.get(part))
             }
+        }
+    }
+}
+
+impl std::fmt::Display for ClaimPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(name) => f.write_str(name),
+            Self::Path(parts) => write!(f, "$.{}", parts.join(".")),
         }
     }
 }

@@ -119,12 +119,17 @@ impl From<LoginError> for PageError {
                 "Sign-in unavailable",
                 "The identity provider is not available yet. Please try again shortly.",
             )),
-            LoginError::Token(TokenError::Unreachable(_)) | LoginError::Userinfo(UserinfoError::Unreachable(_)) => {
-                PageError::BadGateway(page(
-                    "Sign-in failed",
-                    "The identity provider could not be reached. Please try again shortly.",
-                ))
-            }
+            LoginError::Token(TokenError::Unreachable(_))
+            | LoginError::Userinfo(UserinfoError::Unreachable(_))
+            | LoginError::Par(TokenError::Unreachable(_)) => PageError::BadGateway(page(
+                "Sign-in failed",
+                "The identity provider could not be reached. Please try again shortly.",
+            )),
+            // The provider refused our pushed request: a configuration matter for the log.
+            LoginError::Par(_) => PageError::BadGateway(page(
+                "Sign-in failed",
+                "The identity provider refused this service's sign-in request. Please contact the administrator.",
+            )),
             LoginError::Refused(_) => PageError::Forbidden(page("Access denied", &detail)),
             LoginError::TokensTooLarge(_) => PageError::BadGateway(page(
                 "Sign-in failed",

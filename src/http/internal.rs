@@ -1,4 +1,4 @@
-//! The internal listener: introspection and forward-auth for backends, probes.
+//! The internal listener: introspection and forward-auth (`forward_auth.rs`) for backends, probes.
 
 use std::sync::Arc;
 
@@ -13,10 +13,9 @@ use crate::service::sessions::ActiveSession;
 use crate::service::Service;
 use crate::session::cookie::find_in_header;
 
+pub(crate) mod forward_auth;
 pub(crate) mod hot;
 mod wire;
-
-use wire::{header_safe, HeaderText};
 
 #[derive(Tags)]
 enum Tag {
@@ -80,18 +79,6 @@ pub(crate) enum IntrospectResponse {
 }
 
 #[derive(ApiResponse)]
-pub(crate) enum ForwardAuthResponse {
-    /// A live session; the user in headers.
-    #[oai(status = 200)]
-    Ok(
-        #[oai(header = "X-Auth-Request-User")] HeaderText,
-        #[oai(header = "X-Auth-Request-Email")] HeaderText,
-        #[oai(header = "X-Auth-Request-Groups")] HeaderText,
-        #[oai(header = "X-Auth-Request-Sub")] HeaderText,
-    ),
-}
-
-#[derive(ApiResponse)]
 pub(crate) enum Ready {
     #[oai(status = 200)]
     Ok(PlainText<&'static str>),
@@ -122,24 +109,6 @@ impl InternalApi {
             Some(active) => self.introspection(active),
             None => Introspection::default(),
         })))
-    }
-
-    /// For nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz: 200 with the user
-    /// in `X-Auth-Request-*` headers, or 401.
-    #[oai(path = "/forward-auth", method = "get", tag = "Tag::Sessions")]
-    async fn forward_auth(&self, req: &Request) -> Result<ForwardAuthResponse, JsonError> {
-        self.authorize(req)?;
-        let value = self.cookie_from(req);
-        let Some(active) = self.service.session(value.as_deref()).await? else {
-            return Err(JsonError::no_session());
-        };
-        let id = active.record.identity;
-        Ok(ForwardAuthResponse::Ok(
-            header_safe(id.username.unwrap_or_default()),
-            header_safe(id.email.unwrap_or_default()),
-            header_safe(id.groups.join(",")),
-            header_safe(id.sub),
-        ))
     }
 
     /// Liveness: 200 while the process serves.

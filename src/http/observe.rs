@@ -42,6 +42,7 @@ impl Listener {
                 "/auth/refresh",
                 "/auth/logout",
                 "/auth/backchannel-logout",
+                "/auth/jwks.json",
             ],
             Self::Internal => &[
                 "/introspect",

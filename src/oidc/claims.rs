@@ -4,6 +4,20 @@ use serde_json::{Map, Value};
 
 pub(crate) use crate::domain::{ClaimPath, Identity};
 
+/// A configured claim path that found nothing usable in a sign-in's claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnmatchedClaim {
+    pub(crate) variable: &'static str,
+    pub(crate) path: String,
+    /// Where the path stopped: "the claims", or the `$.a` object it reached.
+    pub(crate) at: String,
+    /// The claim names found there — names only, never values.
+    pub(crate) names: Vec<String>,
+}
+
+/// At most this many names per warning: enough to spot the right one.
+const MAX_NAMES: usize = 40;
+
 /// Which claims become username, email and groups.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaimMapping {
@@ -32,6 +46,54 @@ impl ClaimMapping {
             },
             name: claims.get("name").and_then(Value::as_str).map(str::to_owned),
             groups,
+        }
+    }
+
+    /// The claim paths (`OIDC_USERNAME_CLAIM`, `OIDC_EMAIL_CLAIM`, `OIDC_GROUPS_CLAIM`) that
+    /// find nothing usable in `claims`: a missing value, or one of the wrong type. An empty
+    /// group list is a value.
+    pub(crate) fn unmatched(&self, claims: &Map<String, Value>) -> Vec<UnmatchedClaim> {
+        let string = |v: Option<&Value>| matches!(v, Some(Value::String(_)));
+        let groups = |v: Option<&Value>| matches!(v, Some(Value::String(_) | Value::Array(_)));
+        [
+            ("OIDC_USERNAME_CLAIM", &self.username, string(self.username.get(claims))),
+            ("OIDC_EMAIL_CLAIM", &self.email, string(self.email.get(claims))),
+            ("OIDC_GROUPS_CLAIM", &self.groups, groups(self.groups.get(claims))),
+        ]
+        .into_iter()
+        .filter(|(_, _, found)| !found)
+        .map(|(variable, path, _)| {
+            let (at, object) = path.reached(claims);
+            let mut names: Vec<String> = object
+                .keys()
+                .take(MAX_NAMES)
+                .map(|k| k.chars().filter(|c| !c.is_control()).collect())
+                .collect();
+            names.sort();
+            UnmatchedClaim {
+                variable,
+                path: path.to_string(),
+                at,
+                names,
+            }
+        })
+        .collect()
+    }
+
+    /// Logs each unmatched path as a warning: at sign-in, the moment an operator can see
+    /// which claim names the provider really sends.
+    pub(crate) fn warn_unmatched(&self, claims: &Map<String, Value>) {
+        for u in self.unmatched(claims) {
+            tracing::warn!(
+                variable = u.variable,
+                path = %u.path,
+                claims_sent = %u.names.join(", "),
+                "{} `{}` finds nothing in this sign-in's claims; {} hold: {}",
+                u.variable,
+                u.path,
+                u.at,
+                u.names.join(", ")
+            );
         }
     }
 }
@@ -93,6 +155,59 @@ mod tests {
             .identity("s", &claims(json!({"groups": {"x": 1}})))
             .groups
             .is_empty());
+    }
+
+    fn default_mapping() -> ClaimMapping {
+        ClaimMapping {
+            username: ClaimPath::parse("preferred_username").unwrap(),
+            email: ClaimPath::parse("email").unwrap(),
+            groups: ClaimPath::parse("groups").unwrap(),
+        }
+    }
+
+    #[test]
+    fn paths_that_find_a_usable_value_are_not_reported() {
+        let c = claims(json!({"preferred_username": "ann", "email": "a@x", "groups": []}));
+        assert!(default_mapping().unmatched(&c).is_empty());
+    }
+
+    #[test]
+    fn a_path_that_finds_nothing_names_its_variable_and_the_claim_names_sent_but_no_values() {
+        let c = claims(json!({"sub": "s", "name": "Ann Secretvalue", "mail": "ann@x.example", "groups": ["a"]}));
+        let unmatched = default_mapping().unmatched(&c);
+        let names: Vec<&str> = unmatched.iter().map(|u| u.variable).collect();
+        assert_eq!(names, ["OIDC_USERNAME_CLAIM", "OIDC_EMAIL_CLAIM"]);
+        let email = &unmatched[1];
+        assert_eq!(email.path, "email");
+        assert_eq!(email.at, "the claims");
+        assert_eq!(email.names, ["groups", "mail", "name", "sub"]);
+        let text = format!("{unmatched:?}");
+        assert!(
+            !text.contains("Secretvalue") && !text.contains("ann@x.example"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_nested_path_reports_the_names_where_it_stopped() {
+        let mapping = ClaimMapping {
+            groups: ClaimPath::parse("$.realm_access.groups").unwrap(),
+            ..default_mapping()
+        };
+        let c = claims(json!({"preferred_username": "ann", "email": "a@x", "realm_access": {"roles": ["r"]}}));
+        let unmatched = mapping.unmatched(&c);
+        assert_eq!(unmatched.len(), 1);
+        assert_eq!(unmatched[0].variable, "OIDC_GROUPS_CLAIM");
+        assert_eq!(unmatched[0].path, "$.realm_access.groups");
+        assert_eq!(unmatched[0].at, "`$.realm_access`");
+        assert_eq!(unmatched[0].names, ["roles"]);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_counts_as_nothing() {
+        let c = claims(json!({"preferred_username": 7, "email": "a@x", "groups": {"a": 1}}));
+        let names: Vec<&str> = default_mapping().unmatched(&c).iter().map(|u| u.variable).collect();
+        assert_eq!(names, ["OIDC_USERNAME_CLAIM", "OIDC_GROUPS_CLAIM"]);
     }
 
     #[test]

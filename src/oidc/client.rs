@@ -55,6 +55,15 @@ pub(crate) trait OpenIdProvider: Send + Sync + 'static {
 
     /// RFC 7009 revocation of a refresh token; `Ok` when the provider has no endpoint.
     async fn revoke(&self, endpoints: &Endpoints, refresh_token: &str) -> Result<(), TokenError>;
+
+    /// RFC 9126: pushes the parameters of `authorize_url` to `par_endpoint`; returns where
+    /// the browser goes instead (only `client_id` and `request_uri`).
+    async fn push_authorization_request(
+        &self,
+        endpoints: &Endpoints,
+        par_endpoint: &Url,
+        authorize_url: &Url,
+    ) -> Result<Url, TokenError>;
 }
 
 /// An error from checking a signature against the provider's keys.

@@ -9,9 +9,9 @@ use openidconnect::{reqwest, AdditionalProviderMetadata, ProviderMetadata};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::ProviderSettings;
+use crate::config::{ParMode, ProviderSettings};
 
-/// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation).
+/// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation, PAR).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ExtraMetadata {
     pub(crate) end_session_endpoint: Option<Url>,
@@ -19,6 +19,8 @@ pub(crate) struct ExtraMetadata {
     pub(crate) code_challenge_methods_supported: Option<Vec<String>>,
     pub(crate) backchannel_logout_supported: Option<bool>,
     pub(crate) backchannel_logout_session_supported: Option<bool>,
+    pub(crate) pushed_authorization_request_endpoint: Option<Url>,
+    pub(crate) require_pushed_authorization_requests: Option<bool>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -67,6 +69,8 @@ pub(crate) enum DiscoveryError {
     },
     #[error("the provider advertises no {0}; set {1}")]
     MissingEndpoint(&'static str, &'static str),
+    #[error("OIDC_PAR=always, but the provider advertises no pushed_authorization_request_endpoint; enable PAR at the provider or set OIDC_PAR=auto")]
+    ParUnavailable,
 }
 
 impl DiscoveryError {
@@ -93,6 +97,11 @@ pub(crate) struct Endpoints {
     pub(crate) jwks: Url,
     pub(crate) end_session: Option<Url>,
     pub(crate) revocation: Option<Url>,
+    /// RFC 9126; `None` when not advertised or when `OIDC_PAR=never`.
+    pub(crate) pushed_authorization: Option<Url>,
+    /// `token_endpoint_auth_signing_alg_values_supported`, when advertised: what the
+    /// provider accepts for `private_key_jwt` client assertions.
+    pub(crate) client_assertion_algs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +196,14 @@ pub(crate) async fn discover(
         jwks,
         end_session: pick(&settings.end_session_endpoint, extra.end_session_endpoint.clone()),
         revocation: extra.revocation_endpoint.clone(),
+        pushed_authorization: match settings.par {
+            ParMode::Never => None,
+            ParMode::Auto | ParMode::Always => extra.pushed_authorization_request_endpoint.clone(),
+        },
+        client_assertion_algs: metadata
+            .as_ref()
+            .and_then(|m| m.token_endpoint_auth_signing_alg_values_supported())
+            .map(|algs| algs.iter().filter_map(alg_name).collect()),
     };
     let advertised: Vec<CoreJwsSigningAlgorithm> = metadata
         .as_ref()
@@ -203,6 +220,19 @@ pub(crate) async fn discover(
         id_token_algs,
         metadata,
     })
+}
+
+/// A JWS algorithm's registered name (`RS256`).
+pub(crate) fn alg_name(alg: &CoreJwsSigningAlgorithm) -> Option<String> {
+    serde_json::to_value(alg).ok()?.as_str().map(str::to_owned)
+}
+
+/// `OIDC_PAR=always` needs the provider's PAR endpoint: without it, no login may start.
+pub(crate) fn require_par(settings: &ProviderSettings, found: &Discovered) -> Result<(), DiscoveryError> {
+    match (settings.par, &found.endpoints.pushed_authorization) {
+        (ParMode::Always, None) => Err(DiscoveryError::ParUnavailable),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn is_hmac(alg: &CoreJwsSigningAlgorithm) -> bool {

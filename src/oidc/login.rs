@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet, CoreTokenResponse,
+};
 use openidconnect::{
-    reqwest, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+    reqwest, AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse, TokenResponse, TokenUrl,
 };
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::client_auth::{assertion_params, authenticated_post, SignError};
 use super::discovery::Endpoints;
 use crate::config::{ClientAuthMethod, ProviderSettings};
 use crate::domain::{now, Tokens};
@@ -32,7 +35,10 @@ fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
     }
     client.set_auth_type(match settings.auth_method {
         ClientAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
-        ClientAuthMethod::ClientSecretPost | ClientAuthMethod::None => AuthType::RequestBody,
+        // private_key_jwt: `client_id` in the body beside the assertion (see `assertion_params`).
+        ClientAuthMethod::ClientSecretPost | ClientAuthMethod::None | ClientAuthMethod::PrivateKeyJwt => {
+            AuthType::RequestBody
+        }
     })
 }
 
@@ -87,6 +93,8 @@ pub(crate) enum TokenError {
     InvalidResponse(String),
     #[error("the provider's token response holds no ID token")]
     NoIdToken,
+    #[error("cannot authenticate to the provider")]
+    ClientAssertion(#[source] SignError),
 }
 
 impl TokenError {
@@ -137,13 +145,38 @@ fn expires_at(now: u64, expires_in: Duration) -> u64 {
     now.saturating_add(expires_in.as_secs().min(MAX_EXPIRES_IN))
 }
 
-fn token_set(response: openidconnect::core::CoreTokenResponse) -> TokenSet {
+fn token_set(response: CoreTokenResponse) -> TokenSet {
     TokenSet {
         access_token: response.access_token().secret().clone(),
         refresh_token: response.refresh_token().map(|t| t.secret().clone()),
         access_token_expires_at: response.expires_in().map(|d| expires_at(now(), d)),
         id_token: response.id_token().cloned(),
     }
+}
+
+/// The token request of the callback. Generic over the HTTP client so that `check` can send
+/// the very same request and read the provider's answer itself.
+/// `assertion`: the client-assertion parameters ([`assertion_params`]), signed by the caller.
+pub(crate) async fn request_code_grant<C, E>(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &C,
+    code: &str,
+    pkce_verifier: &str,
+    assertion: Vec<(&'static str, String)>,
+) -> Result<CoreTokenResponse, RequestTokenError<E, StandardErrorResponse<CoreErrorResponseType>>>
+where
+    C: for<'c> AsyncHttpClient<'c, Error = E>,
+    E: std::error::Error + 'static,
+{
+    let client = client(settings, endpoints);
+    let mut request = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+    for (name, value) in assertion {
+        request = request.add_extra_param(name, value);
+    }
+    request.request_async(http).await
 }
 
 pub(crate) async fn exchange_code(
@@ -153,10 +186,8 @@ pub(crate) async fn exchange_code(
     code: &str,
     pkce_verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let response = client(settings, endpoints)
-        .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-        .request_async(http)
+    let assertion = assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)?;
+    let response = request_code_grant(settings, endpoints, http, code, pkce_verifier, assertion)
         .await
         .map_err(map_token_error)?;
     let set = token_set(response);
@@ -173,11 +204,12 @@ pub(crate) async fn refresh(
     refresh_token: &str,
 ) -> Result<TokenSet, TokenError> {
     let token = RefreshToken::new(refresh_token.to_owned());
-    let response = client(settings, endpoints)
-        .exchange_refresh_token(&token)
-        .request_async(http)
-        .await
-        .map_err(map_token_error)?;
+    let client = client(settings, endpoints);
+    let mut request = client.exchange_refresh_token(&token);
+    for (name, value) in assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)? {
+        request = request.add_extra_param(name, value);
+    }
+    let response = request.request_async(http).await.map_err(map_token_error)?;
     Ok(token_set(response))
 }
 
@@ -193,22 +225,12 @@ pub(crate) async fn revoke(
     let Some(url) = &endpoints.revocation else {
         return Ok(());
     };
-    let mut form = vec![("token", refresh_token), ("token_type_hint", "refresh_token")];
-    let mut request = http.post(url.clone());
-    match (&settings.client_secret, settings.auth_method) {
-        (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
-            // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-            request = request.basic_auth(enc(&settings.client_id), Some(enc(secret.expose())));
-        }
-        (Some(secret), _) => {
-            form.push(("client_id", &settings.client_id));
-            form.push(("client_secret", secret.expose()));
-        }
-        (None, _) => form.push(("client_id", &settings.client_id)),
-    }
-    let response = request
-        .form(&form)
+    let form = vec![
+        ("token".to_owned(), refresh_token.to_owned()),
+        ("token_type_hint".to_owned(), "refresh_token".to_owned()),
+    ];
+    let response = authenticated_post(http, url, settings, endpoints, form)
+        .map_err(TokenError::ClientAssertion)?
         .send()
         .await
         .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
@@ -216,18 +238,24 @@ pub(crate) async fn revoke(
         return Ok(());
     }
     let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap_or_default();
+    Err(error_response("revocation", status, &body))
+}
+
+/// An OAuth error response (`{"error", "error_description"}`), or the status when the body
+/// is not one. Never the body itself.
+pub(crate) fn error_response(endpoint: &str, status: u16, body: &[u8]) -> TokenError {
     #[derive(serde::Deserialize)]
     struct ErrorResponse {
         error: String,
         error_description: Option<String>,
     }
-    let body = response.bytes().await.unwrap_or_default();
-    match serde_json::from_slice::<ErrorResponse>(&body) {
-        Ok(e) => Err(TokenError::Rejected {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(e) => TokenError::Rejected {
             error: e.error,
             description: e.error_description,
-        }),
-        Err(_) => Err(TokenError::InvalidResponse(format!("revocation answered {status}"))),
+        },
+        Err(_) => TokenError::InvalidResponse(format!("{endpoint} answered {status}")),
     }
 }
 

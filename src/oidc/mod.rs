@@ -3,9 +3,12 @@
 
 pub(crate) mod claims;
 pub(crate) mod client;
+pub(crate) mod client_auth;
 pub(crate) mod discovery;
 pub(crate) mod id_token;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod logout_token;
+pub(crate) mod par;
+pub(crate) mod probe;
 pub(crate) mod provider;

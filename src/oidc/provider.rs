@@ -100,6 +100,7 @@ impl Provider {
                 .metrics
                 .provider_call("discovery", discovery::discover(&self.http, &self.settings))
                 .await?;
+            discovery::require_par(&self.settings, &found)?;
             let keys = self
                 .metrics
                 .provider_call("jwks", discovery::fetch_jwks(&self.http, &found.endpoints.jwks))
@@ -228,5 +229,15 @@ impl OpenIdProvider for Provider {
     async fn revoke(&self, endpoints: &Endpoints, refresh_token: &str) -> Result<(), TokenError> {
         let call = login::revoke(&self.settings, endpoints, &self.http, refresh_token);
         self.metrics.provider_call("revocation", call).await
+    }
+
+    async fn push_authorization_request(
+        &self,
+        endpoints: &Endpoints,
+        par_endpoint: &Url,
+        authorize_url: &Url,
+    ) -> Result<Url, TokenError> {
+        let call = super::par::push(&self.settings, endpoints, &self.http, par_endpoint, authorize_url);
+        self.metrics.provider_call("par", call).await
     }
 }

@@ -56,6 +56,8 @@ pub(crate) enum LoginError {
     NotBoundToBrowser,
     #[error("the response names another issuer (`iss` parameter, RFC 9207)")]
     WrongIssuer,
+    #[error("pushing the authorization request to the provider failed")]
+    Par(#[source] TokenError),
     #[error("exchanging the authorization code failed")]
     Token(#[source] TokenError),
     #[error("the ID token is not valid")]
@@ -89,7 +91,8 @@ impl LoginError {
             Self::UnknownState => "unknown_state",
             Self::NotBoundToBrowser => "not_bound_to_browser",
             Self::WrongIssuer => "wrong_issuer",
-            Self::Token(TokenError::Unreachable(_)) => "provider_unreachable",
+            Self::Token(TokenError::Unreachable(_)) | Self::Par(TokenError::Unreachable(_)) => "provider_unreachable",
+            Self::Par(_) => "par",
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",
             Self::Userinfo(_) => "userinfo",
@@ -124,9 +127,18 @@ impl Service {
             // Browsers drop cookies past 4 KB: a login that could not finish is refused now.
             return Err(LoginError::ReturnTo(ReturnToRejected));
         }
+        // Pushed last, once nothing here can refuse the login any more (RFC 9126).
+        let authorize_url = match &discovered.endpoints.pushed_authorization {
+            Some(par_endpoint) => self
+                .provider
+                .push_authorization_request(&discovered.endpoints, par_endpoint, &request.url)
+                .await
+                .map_err(LoginError::Par)?,
+            None => request.url,
+        };
         self.metrics.login("started", "");
         Ok(StartedLogin {
-            authorize_url: request.url,
+            authorize_url,
             state: request.state,
             binding,
         })
@@ -214,6 +226,7 @@ impl Service {
         };
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
+        self.mapping.warn_unmatched(&claims);
         self.admits(&identity)?;
         let session = SessionId::generate();
         let created_at = now();

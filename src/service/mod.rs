@@ -3,6 +3,7 @@
 //! every rule about when a session starts, is refreshed or ends lives here.
 
 pub(crate) mod backchannel;
+pub(crate) mod gateway;
 pub(crate) mod login;
 pub(crate) mod refresh;
 pub(crate) mod return_to;
@@ -84,6 +85,17 @@ impl Service {
     /// This site, or one of `OIDC_ALLOWED_RETURN_ORIGINS`.
     pub(crate) fn is_trusted_origin(&self, origin: &url::Origin) -> bool {
         origin == &self.own_origin || self.settings.redirects.allowed_return_origins.contains(origin)
+    }
+
+    /// The public JWK Set of the `private_key_jwt` keys; `None` without a key. Each key's
+    /// `alg` is the one it signs with for this provider (RS256 or PS256 for RSA).
+    pub(crate) fn client_jwks(&self) -> Option<Vec<crate::oidc::client_auth::Jwk>> {
+        let keys = self.provider.settings().private_keys.as_ref()?;
+        let discovered = self.provider.discovered().ok();
+        let advertised = discovered
+            .as_ref()
+            .and_then(|d| d.endpoints.client_assertion_algs.as_deref());
+        Some(keys.jwk_set(advertised))
     }
 
     /// Ready when the store answers and the provider's metadata and keys are loaded.

@@ -36,6 +36,14 @@ const POLL: Duration = Duration::from_millis(50);
 /// each bounded by `OIDC_HTTP_TIMEOUT`: a few store calls of at most 2 s each.
 const STORE_ALLOWANCE: Duration = Duration::from_secs(8);
 
+/// How long the locked work may take, and how long its lock lasts: the work is a grant and
+/// at most one key re-fetch (each bounded by `OIDC_HTTP_TIMEOUT`) plus a few store calls,
+/// and the lock outlives it, so no second grant can start while the first is in flight.
+fn refresh_bounds(http_timeout: Duration) -> (Duration, Duration) {
+    let work = http_timeout.saturating_mul(2).saturating_add(STORE_ALLOWANCE);
+    (work, work.saturating_add(Duration::from_secs(5)))
+}
+
 /// Who asks for the refresh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RefreshKind {
@@ -113,10 +121,7 @@ impl Service {
     }
 
     async fn refresh_with_lock(&self, key: SessionKey, seen: u64) -> Result<ActiveSession, RefreshError> {
-        let http = self.settings.provider.http_timeout;
-        let work_bound = http.saturating_mul(2).saturating_add(STORE_ALLOWANCE);
-        // The lock outlives the work it guards, so no second grant can start meanwhile.
-        let lock_ttl = work_bound.saturating_add(Duration::from_secs(5));
+        let (work_bound, lock_ttl) = refresh_bounds(self.settings.provider.http_timeout);
         let owner = random_token();
         let deadline = Instant::now() + lock_ttl;
         let store = self.sessions.store();
@@ -302,5 +307,25 @@ impl Service {
                 Some(active)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod bounds_tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_lock_outlives_a_grant_and_a_key_refetch_at_any_http_timeout() {
+        for secs in [1, 10, 60, 300] {
+            let http = Duration::from_secs(secs);
+            let (work, lock) = refresh_bounds(http);
+            assert!(
+                work >= http * 2 + STORE_ALLOWANCE,
+                "the work may take two provider calls"
+            );
+            assert!(lock > work, "the lock outlives the work it guards");
+        }
+        let (work, lock) = refresh_bounds(Duration::MAX);
+        assert!(lock >= work, "no overflow at absurd values");
     }
 }

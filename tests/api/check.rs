@@ -7,7 +7,7 @@ use crate::common::redis::TestRedis;
 use crate::forging_provider::ForgingProvider;
 use crate::helpers::{free_listener, spawn_app_with, Options, CLIENT_ID};
 
-async fn check(vars: &[(&str, String)]) -> (Option<i32>, String) {
+pub(crate) async fn check(vars: &[(&str, String)]) -> (Option<i32>, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oidc-session"))
         .arg("check")
         .env_clear()
@@ -19,7 +19,7 @@ async fn check(vars: &[(&str, String)]) -> (Option<i32>, String) {
     (output.status.code(), text)
 }
 
-fn base(issuer: &str, redis: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn base(issuer: &str, redis: &str) -> Vec<(&'static str, String)> {
     vec![
         ("OIDC_ISSUER_URL", issuer.to_owned()),
         ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),

@@ -1,11 +1,12 @@
 //! A hand-written OpenID Provider that issues forged and defective ID tokens — the cases a
 //! real provider cannot produce. Everything else about it is minimal but well-formed.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use poem::listener::TcpAcceptor;
-use poem::web::{Data, Json, Query};
-use poem::{get, handler, post, EndpointExt, Response, Route, Server};
+use poem::web::{Data, Form, Json, Query};
+use poem::{get, handler, post, EndpointExt, IntoResponse, Response, Route, Server};
 use serde_json::{json, Value};
 
 use reqwest::StatusCode;
@@ -29,6 +30,18 @@ pub struct Forge {
     pub discovery_extra: Mutex<Value>,
     /// Merged into every token response (hostile `expires_in`, say).
     pub token_extra: Mutex<Value>,
+    /// When set, the token endpoint authenticates the client strictly by its registered
+    /// method and secret (Authelia does; oidc-provider takes basic and post alike).
+    pub client_auth: Mutex<Option<(ClientAuth, String)>>,
+    /// When set, the authorization, token and userinfo endpoints answer only this status.
+    pub fail_with: Mutex<Option<u16>>,
+}
+
+/// How the registered client must authenticate at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    Basic,
+    Post,
 }
 
 impl Forge {
@@ -63,6 +76,21 @@ impl ForgingProvider {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let issuer = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let acceptor = TcpAcceptor::from_std(listener).unwrap();
+        Self::serve(issuer, acceptor)
+    }
+
+    /// The same provider over https, with a fresh self-signed certificate for 127.0.0.1;
+    /// returns the certificate (PEM) too.
+    pub async fn start_tls() -> (Self, String) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let issuer = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (acceptor, cert_pem) = crate::tls::SelfSignedAcceptor::new(TcpAcceptor::from_std(listener).unwrap());
+        (Self::serve(issuer, acceptor), cert_pem)
+    }
+
+    fn serve(issuer: String, acceptor: impl poem::listener::Acceptor + 'static) -> Self {
         let forge = Arc::new(Forge {
             issuer,
             signer: TestSigner::new("key-1"),
@@ -71,6 +99,8 @@ impl ForgingProvider {
             maker: Mutex::new(None),
             discovery_extra: Mutex::new(json!({})),
             token_extra: Mutex::new(json!({})),
+            client_auth: Mutex::new(None),
+            fail_with: Mutex::new(None),
         });
         let app = Route::new()
             .at("/.well-known/openid-configuration", get(discovery))
@@ -78,8 +108,8 @@ impl ForgingProvider {
             .at("/authorize", get(authorize))
             .at("/token", post(token))
             .at("/userinfo", get(userinfo))
+            .around(fail_when_asked)
             .data(forge.clone());
-        let acceptor = TcpAcceptor::from_std(listener).unwrap();
         let server = tokio::spawn(async move {
             let _ = Server::new_with_acceptor(acceptor).run(app).await;
         });
@@ -134,8 +164,56 @@ fn authorize(forge: Data<&Arc<Forge>>, Query(q): Query<AuthorizeQuery>) -> Respo
         .finish()
 }
 
+/// `fail_with`: every endpoint but discovery and keys answers with that status.
+async fn fail_when_asked<E: poem::Endpoint>(next: E, request: poem::Request) -> poem::Result<Response> {
+    let forge = request.data::<Arc<Forge>>().expect("forge data").clone();
+    let status = *forge.fail_with.lock().unwrap();
+    let path = request.uri().path().to_owned();
+    match status {
+        Some(status) if path != "/.well-known/openid-configuration" && path != "/jwks" => Ok(Response::builder()
+            .status(poem::http::StatusCode::from_u16(status).unwrap())
+            .body("something went wrong")),
+        _ => Ok(next.call(request).await?.into_response()),
+    }
+}
+
+fn oauth_error(status: u16, error: &str) -> Response {
+    Response::builder()
+        .status(poem::http::StatusCode::from_u16(status).unwrap())
+        .content_type("application/json")
+        .body(json!({ "error": error }).to_string())
+}
+
+/// The client authentication the request presents: Basic credentials, or form fields.
+fn presented(request: &poem::Request, form: &HashMap<String, String>) -> Option<(ClientAuth, String, String)> {
+    use base64::Engine as _;
+    if let Some(basic) = request
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+    {
+        let text = String::from_utf8(basic).ok()?;
+        let (id, secret) = text.split_once(':')?;
+        return Some((ClientAuth::Basic, id.to_owned(), secret.to_owned()));
+    }
+    Some((
+        ClientAuth::Post,
+        form.get("client_id")?.clone(),
+        form.get("client_secret")?.clone(),
+    ))
+}
+
 #[handler]
-fn token(forge: Data<&Arc<Forge>>) -> Json<Value> {
+fn token(forge: Data<&Arc<Forge>>, request: &poem::Request, Form(form): Form<HashMap<String, String>>) -> Response {
+    if let Some((method, secret)) = forge.client_auth.lock().unwrap().clone() {
+        if presented(request, &form) != Some((method, CLIENT_ID.to_owned(), secret)) {
+            return oauth_error(401, "invalid_client");
+        }
+    }
+    let code_grant = form.get("grant_type").map(String::as_str) == Some("authorization_code");
+    if code_grant && form.get("code").map(String::as_str) != Some("forged-code") {
+        return oauth_error(400, "invalid_grant");
+    }
     let nonce = forge.nonce.lock().unwrap().clone();
     let maker = forge
         .maker
@@ -153,7 +231,7 @@ fn token(forge: Data<&Arc<Forge>>) -> Json<Value> {
     for (k, v) in forge.token_extra.lock().unwrap().as_object().into_iter().flatten() {
         response[k] = v.clone();
     }
-    Json(response)
+    Json(response).into_response()
 }
 
 #[handler]

@@ -16,6 +16,8 @@ use crate::common::redis::TestRedis;
 
 pub const CLIENT_ID: &str = "rp";
 pub const CLIENT_SECRET: &str = "a-long-test-client-secret";
+/// The redirect URI `oidc-session check` runs with in tests; registered for the test client.
+pub const CHECK_REDIRECT_URI: &str = "https://app.example.com/auth/callback";
 
 /// How the test provider and the service are set up.
 pub struct Options {
@@ -24,6 +26,9 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Extra keys merged into the test provider's config.
     pub provider: Value,
+    /// Extra metadata merged into the test provider's client `rp` (after `confidential`);
+    /// `{public}` in a string value stands for the service's public URL.
+    pub client: Value,
     /// Connect as this Redis ACL user, limited to the `oidc:` key prefix.
     pub redis_user: Option<(&'static str, &'static str)>,
 }
@@ -34,6 +39,7 @@ impl Default for Options {
             confidential: None,
             env: Vec::new(),
             provider: json!({}),
+            client: json!({}),
             redis_user: None,
         }
     }
@@ -104,13 +110,20 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mut client = json!({
         "client_id": CLIENT_ID,
         "token_endpoint_auth_method": "none",
-        "redirect_uris": [format!("{public_url}/auth/callback")],
+        // The second is what the `check` tests configure (check probes the registration).
+        "redirect_uris": [format!("{public_url}/auth/callback"), CHECK_REDIRECT_URI],
         "post_logout_redirect_uris": [format!("{public_url}/bye")],
         "backchannel_logout_uri": format!("{public_url}/auth/backchannel-logout"),
     });
     if let Some(method) = options.confidential {
         client["client_secret"] = json!(CLIENT_SECRET);
         client["token_endpoint_auth_method"] = json!(method);
+    }
+    for (k, v) in options.client.as_object().into_iter().flatten() {
+        client[k] = match v.as_str() {
+            Some(text) => json!(text.replace("{public}", &public_url)),
+            None => v.clone(),
+        };
     }
     let mut config = json!({ "port": 0, "clients": [client] });
     for (k, v) in options.provider.as_object().into_iter().flatten() {

@@ -59,9 +59,13 @@ async fn every_forged_or_defective_id_token_is_refused_and_creates_no_session() 
         ),
         (
             "unknown kid",
-            Box::new(|f: &Forge, n: &str| {
+            // Generated here, not in the token endpoint: a debug-build key generation on a
+            // loaded machine can outlast OIDC_HTTP_TIMEOUT and turn the refusal into a 502.
+            Box::new({
                 let stranger = TestSigner::new("not-published");
-                stranger.sign(json!({"alg": "RS256", "kid": "not-published"}), f.claims(CLIENT_ID, n))
+                move |f: &Forge, n: &str| {
+                    stranger.sign(json!({"alg": "RS256", "kid": "not-published"}), f.claims(CLIENT_ID, n))
+                }
             }),
         ),
         ("wrong iss", with(|c| c["iss"] = json!("https://evil.example"))),

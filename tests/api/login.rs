@@ -60,7 +60,12 @@ async fn a_confidential_client_signs_in_with_client_secret_post() {
 
 #[tokio::test]
 async fn the_authorization_request_carries_pkce_s256_state_nonce_and_the_scopes() {
-    let app = spawn_app().await;
+    // Without PAR, so that the parameters travel in the browser's redirect to be read here.
+    let app = spawn_app_with(Options {
+        env: vec![("OIDC_PAR", "never".into())],
+        ..Options::default()
+    })
+    .await;
     let response = app.get_login(&app.browser, "").await;
     let url = Url::parse(&location(&response)).unwrap();
     let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();

@@ -10,6 +10,7 @@ use oidc_session::session::{now, Identity, SessionId, SessionKey, SessionRecord,
 use oidc_session::telemetry::metrics::Metrics;
 
 use crate::common::redis::TestRedis;
+use crate::helpers::{browser, session_redis_key, spawn_app_with, Options};
 
 const IDLE: Duration = Duration::from_secs(60);
 
@@ -176,4 +177,35 @@ async fn keys_holding_another_type_of_value_read_as_absent_never_as_errors() {
         "left to the earlier replicas"
     );
     assert_eq!(s.metrics.redis_errors.get(), 0);
+}
+
+#[tokio::test]
+async fn a_login_drops_the_users_sessions_that_ended_by_idle_timeout_from_the_logout_indexes() {
+    let app = spawn_app_with(Options {
+        env: vec![("OIDC_SESSION_IDLE_TIMEOUT", "1s".into())],
+        ..Options::default()
+    })
+    .await;
+    let first = app.sign_in_with(&browser(), "kim").await;
+    let index_fields = || {
+        let mut conn = app.redis.connection();
+        let indexes: Vec<String> = redis::cmd("KEYS").arg("oidc:sub:*").query(&mut conn).unwrap();
+        assert_eq!(indexes.len(), 1, "one user, one sub index: {indexes:?}");
+        let fields: Vec<String> = redis::cmd("HKEYS").arg(&indexes[0]).query(&mut conn).unwrap();
+        fields
+    };
+    assert_eq!(index_fields().len(), 1);
+    // The first session ends by idle timeout: Redis expires it, nothing else happens.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!app.is_active(&first).await);
+
+    let second = app.sign_in_with(&browser(), "kim").await;
+    let fields = index_fields();
+    assert_eq!(fields.len(), 1, "the ended session's field is gone: {fields:?}");
+    assert_eq!(
+        fields[0],
+        session_redis_key(&second)
+            .trim_start_matches("oidc:session:{")
+            .trim_end_matches('}')
+    );
 }

@@ -1,5 +1,9 @@
+pub mod child;
 pub mod forge;
 pub mod provider;
+pub mod proxy;
 pub mod redis;
 pub mod tls;
 pub mod topology;
+pub mod upstream;
+pub mod webdriver;

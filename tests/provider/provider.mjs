@@ -18,8 +18,14 @@
 //     }],
 //     "access_token_ttl": 300, "id_token_ttl": 300, "refresh_token_ttl": 86400,
 //     "rotate_refresh_tokens": true, "backchannel_logout": true, "revocation": true,
-//     "accounts": { "<login>": { "<claim>": value, … } }   // optional claim overrides
+//     "accounts": { "<login>": { "<claim>": value, … } },  // optional claim overrides
+//     "par": true,                           // Pushed Authorization Requests (default on)
+//     "client_auth_signing_algs": ["PS256"]  // optional: the only algorithms accepted (and
+//                                            // advertised) for private_key_jwt assertions
 //   }
+//
+// Clients may use private_key_jwt (with `jwks` or `jwks_uri`) and
+// `require_pushed_authorization_requests`; PAR is on (`/request`).
 //
 // It listens on 127.0.0.1, prints exactly one line `READY <issuer>` on stdout,
 // and exits when its stdin closes (so a dead test process never leaves it
@@ -86,6 +92,7 @@ const rotateRefreshTokens = config.rotate_refresh_tokens ?? true;
 const backchannelLogout = config.backchannel_logout ?? true;
 const revocation = config.revocation ?? true;
 const accounts = config.accounts ?? {};
+const clientAuthSigningAlgs = config.client_auth_signing_algs;
 
 // Client metadata: sensible defaults for a code+PKCE RP with refresh tokens;
 // any other snake_case metadata given in the config is passed through.
@@ -113,7 +120,18 @@ const stats = {
   backchannel_logout_ok: 0,
   backchannel_logout_errors: 0,
   last_backchannel_error: null,
+  par_requests: 0,
+  // Header and claims of every client assertion received, with the route it came to.
+  client_assertions: [],
 };
+
+function decodeJwtPart(part) {
+  try {
+    return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+}
 
 function claimsFor(login) {
   const display = login.charAt(0).toUpperCase() + login.slice(1);
@@ -206,6 +224,8 @@ server.listen(port, '127.0.0.1', () => {
     },
     rotateRefreshToken: () => rotateRefreshTokens,
 
+    ...(clientAuthSigningAlgs ? { enabledJWA: { clientAuthSigningAlgValues: clientAuthSigningAlgs } } : {}),
+
     ttl: {
       AccessToken: accessTokenTtl,
       IdToken: idTokenTtl,
@@ -223,6 +243,7 @@ server.listen(port, '127.0.0.1', () => {
       revocation: { enabled: revocation },
       introspection: { enabled: true },
       userinfo: { enabled: true },
+      pushedAuthorizationRequests: { enabled: config.par ?? true },
     },
 
     // oidc-provider's SSRF guard refuses loopback targets, and the RP under
@@ -243,6 +264,14 @@ server.listen(port, '127.0.0.1', () => {
       if (grantType === 'refresh_token') stats.refresh_grants += 1;
       if (grantType === 'authorization_code') stats.authorization_code_grants += 1;
     }
+    if (ctx.method === 'POST' && ctx.oidc?.route === 'pushed_authorization_request') {
+      stats.par_requests += 1;
+    }
+    const assertion = ctx.oidc?.params?.client_assertion ?? ctx.oidc?.body?.client_assertion;
+    if (ctx.method === 'POST' && typeof assertion === 'string') {
+      const [header, claims] = assertion.split('.').map(decodeJwtPart);
+      stats.client_assertions.push({ route: ctx.oidc.route, status: ctx.status, header, claims });
+    }
   });
 
   provider.on('backchannel.success', (_ctx, client, accountId, sid) => {
@@ -254,7 +283,7 @@ server.listen(port, '127.0.0.1', () => {
     stats.last_backchannel_error = `${client.clientId}: ${err.message}`;
     console.error(`test provider: back-channel logout to ${client.clientId} failed (sub=${accountId} sid=${sid}): ${err.message}`);
   });
-  for (const event of ['grant.error', 'authorization.error', 'end_session.error', 'introspection.error', 'revocation.error', 'userinfo.error']) {
+  for (const event of ['grant.error', 'authorization.error', 'pushed_authorization_request.error', 'end_session.error', 'introspection.error', 'revocation.error', 'userinfo.error']) {
     provider.on(event, (_ctx, err) => {
       console.error(`test provider: ${event}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}`);
     });

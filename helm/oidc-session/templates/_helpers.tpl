@@ -148,6 +148,27 @@ Fails when more than one is configured. The dev Redis (redis.enabled) counts as 
 {{- end -}}
 {{- end -}}
 
+{{/* Path of the private_key_jwt key file, or "". */}}
+{{- define "oidc-session.clientPrivateKeyFile" -}}
+{{- if .Values.config.clientPrivateKeyFile -}}
+{{- .Values.config.clientPrivateKeyFile -}}
+{{- else if .Values.clientPrivateKeySecret.name -}}
+{{- printf "/etc/oidc-session/client-key/%s" .Values.clientPrivateKeySecret.key -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Client authentication: one credential, stated once (the service would refuse the rest at start). */}}
+{{- define "oidc-session.validateClientAuth" -}}
+{{- $c := .Values.config -}}
+{{- $file := include "oidc-session.clientPrivateKeyFile" . -}}
+{{- if and $c.clientPrivateKey $file -}}
+{{- fail "\n\nClient key: set only one of config.clientPrivateKey and a key file (clientPrivateKeySecret or config.clientPrivateKeyFile)." -}}
+{{- end -}}
+{{- if and $c.clientSecret (or $c.clientPrivateKey $file) -}}
+{{- fail "\n\nClient authentication: set config.clientSecret or a private key (config.clientPrivateKey, clientPrivateKeySecret, config.clientPrivateKeyFile), not both." -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 Non-secret settings, as a YAML map of variable name to value (ConfigMap data).
 Unset values are left out so the service's own defaults apply.
@@ -159,6 +180,9 @@ Unset values are left out so the service's own defaults apply.
   "OIDC_ISSUER_URL" $c.issuerUrl
   "OIDC_CLIENT_ID" $c.clientId
   "OIDC_CLIENT_AUTH_METHOD" $c.clientAuthMethod
+  "OIDC_CLIENT_PRIVATE_KEY_FILE" (include "oidc-session.clientPrivateKeyFile" .)
+  "OIDC_CLIENT_PRIVATE_KEY_ID" $c.clientPrivateKeyId
+  "OIDC_PAR" $c.par
   "OIDC_REDIRECT_URI" $c.redirectUri
   "OIDC_SCOPES" $c.scopes
   "OIDC_PROMPT" $c.prompt
@@ -217,6 +241,7 @@ stringData). The dev Redis URL is here too: OIDC_REDIS_URL never goes to a Confi
 {{- end -}}
 {{- $env := dict
   "OIDC_CLIENT_SECRET" $c.clientSecret
+  "OIDC_CLIENT_PRIVATE_KEY" $c.clientPrivateKey
   "OIDC_INTROSPECTION_SECRET" $c.introspectionSecret
   "OIDC_SESSION_ENCRYPTION_KEY" $c.sessionEncryptionKey
   "OIDC_REDIS_URL" $redisUrl
@@ -242,6 +267,9 @@ variables are not read from it.
 {{- $given := include "oidc-session.secretEnv" . | fromYaml | default dict -}}
 {{- $mode := include "oidc-session.redisMode" . -}}
 {{- $candidates := list "OIDC_CLIENT_SECRET" "OIDC_INTROSPECTION_SECRET" "OIDC_SESSION_ENCRYPTION_KEY" -}}
+{{- if not (include "oidc-session.clientPrivateKeyFile" .) -}}
+{{- $candidates = append $candidates "OIDC_CLIENT_PRIVATE_KEY" -}}
+{{- end -}}
 {{- if or (eq $mode "") (eq $mode "standalone") -}}
 {{- $candidates = append $candidates "OIDC_REDIS_URL" -}}
 {{- end -}}

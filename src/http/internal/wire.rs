@@ -9,15 +9,36 @@ use serde_json::Value;
 use crate::session::Claims;
 
 /// A header value from a claim: UTF-8 sent as is (as oauth2-proxy does; poem-openapi's
-/// `String` headers would silently drop anything non-ASCII), cut at the first control
-/// character, which a header cannot carry.
+/// `String` headers would silently drop anything non-ASCII), without the control
+/// characters a header cannot carry.
 pub(crate) struct HeaderText(String);
 
-pub(super) fn header_safe(value: String) -> HeaderText {
-    match value.find(|c: char| c.is_control()) {
-        Some(i) => HeaderText(value[..i].to_owned()),
-        None => HeaderText(value),
+pub(super) fn header_safe(mut value: String) -> HeaderText {
+    if value.contains(char::is_control) {
+        value.retain(|c| !c.is_control());
     }
+    HeaderText(value)
+}
+
+/// `X-Auth-Request-Groups`: the names joined with `,`, each with `%` and `,` percent-encoded
+/// so that a consumer splitting on `,` never sees part of a name; each name is cleaned of
+/// control characters on its own.
+pub(super) fn groups_header(groups: &[String]) -> HeaderText {
+    let mut value = String::with_capacity(groups.iter().map(|g| g.len() + 1).sum());
+    for (i, group) in groups.iter().enumerate() {
+        if i > 0 {
+            value.push(',');
+        }
+        for c in group.chars() {
+            match c {
+                '%' => value.push_str("%25"),
+                ',' => value.push_str("%2C"),
+                c if c.is_control() => {}
+                c => value.push(c),
+            }
+        }
+    }
+    HeaderText(value)
 }
 
 impl Type for HeaderText {
@@ -83,5 +104,37 @@ impl ParseFromJSON for Claims {
             Some(Value::Object(map)) => Ok(Claims::new(&map)),
             _ => Err(poem_openapi::types::ParseError::expected_type(Value::Null)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem_openapi::types::ToHeader;
+
+    use super::*;
+
+    fn sent(value: HeaderText) -> Vec<u8> {
+        value.to_header().expect("a valid header value").as_bytes().to_vec()
+    }
+
+    #[test]
+    fn control_characters_are_removed_and_the_rest_kept() {
+        assert_eq!(sent(header_safe("jürgen".into())), "jürgen".as_bytes());
+        assert_eq!(
+            sent(header_safe("a\r\nX-Injected: 1\tb\u{7f}c\u{85}".into())),
+            b"aX-Injected: 1bc"
+        );
+        assert_eq!(sent(header_safe(String::new())), b"");
+    }
+
+    #[test]
+    fn groups_are_percent_encoded_then_joined_and_each_is_cleaned_on_its_own() {
+        let groups = ["dev,admins", "100%", "ops\nteam", "\u{1}", "plain", "%2C"].map(String::from);
+        assert_eq!(
+            sent(groups_header(&groups)),
+            b"dev%2Cadmins,100%25,opsteam,,plain,%252C"
+        );
+        assert_eq!(sent(groups_header(&[])), b"");
+        assert_eq!(sent(groups_header(&["Ärzte".into()])), "Ärzte".as_bytes());
     }
 }

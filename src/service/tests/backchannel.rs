@@ -150,3 +150,29 @@ async fn a_session_refreshed_with_another_sid_can_still_be_ended_by_a_logout_tok
     assert_eq!(logout(&h, &token).await.expect("accepted"), 1);
     assert!(!h.is_live(&signed_in.cookie).await);
 }
+
+#[tokio::test]
+async fn a_back_channel_logout_ends_its_sessions_without_waiting_for_the_revocation_endpoint() {
+    let h = harness();
+    let devices = [
+        h.sign_in(on_device("ann", "sid-a")).await,
+        h.sign_in(on_device("ann", "sid-b")).await,
+        h.sign_in(on_device("ann", "sid-c")).await,
+    ];
+    h.provider.hold_revocations(); // the provider's revocation endpoint hangs
+
+    let token = logout_token(first_key(), json!("ann"), Value::Null);
+    assert_eq!(logout(&h, &token).await.expect("answered while revocations hang"), 3);
+    for device in &devices {
+        assert!(
+            !h.is_live(&device.cookie).await,
+            "ended before any revocation completed"
+        );
+    }
+    assert!(h.provider.revoked().is_empty(), "no revocation has completed yet");
+
+    h.provider.release_revocations();
+    for device in &devices {
+        h.provider.wait_until_revoked(&device.refresh_token).await;
+    }
+}

@@ -66,6 +66,8 @@ pub(super) struct ScriptedProvider {
     script: Mutex<Script>,
     /// Refresh grants wait while this is false.
     refreshes_open: watch::Sender<bool>,
+    /// Revocations wait while this is false (a slow or hanging revocation endpoint).
+    revocations_open: watch::Sender<bool>,
 }
 
 impl ScriptedProvider {
@@ -77,6 +79,9 @@ impl ScriptedProvider {
             jwks: url("/jwks"),
             end_session: Some(url("/logout")),
             revocation: Some(url("/revoke")),
+            // No PAR here: the browser's redirect carries the request (tests read its nonce).
+            pushed_authorization: None,
+            client_assertion_algs: None,
         };
         let discovered = Discovered {
             endpoints,
@@ -93,6 +98,7 @@ impl ScriptedProvider {
             discovered: Arc::new(discovered),
             script: Mutex::new(script),
             refreshes_open: watch::channel(true).0,
+            revocations_open: watch::channel(true).0,
         }
     }
 
@@ -152,6 +158,15 @@ impl ScriptedProvider {
 
     pub(super) fn release_refreshes(&self) {
         self.refreshes_open.send_replace(true);
+    }
+
+    /// The revocation endpoint hangs until [`Self::release_revocations`].
+    pub(super) fn hold_revocations(&self) {
+        self.revocations_open.send_replace(false);
+    }
+
+    pub(super) fn release_revocations(&self) {
+        self.revocations_open.send_replace(true);
     }
 
     pub(super) async fn wait_for_grants(&self, n: usize) {
@@ -246,7 +261,13 @@ impl OpenIdProvider for ScriptedProvider {
     }
 
     async fn revoke(&self, _: &Endpoints, refresh_token: &str) -> Result<(), TokenError> {
+        let mut open = self.revocations_open.subscribe();
+        let _ = open.wait_for(|open| *open).await;
         self.script().revoked.push(refresh_token.to_owned());
         Ok(())
+    }
+
+    async fn push_authorization_request(&self, _: &Endpoints, _: &Url, _: &Url) -> Result<Url, TokenError> {
+        Err(TokenError::InvalidResponse("this provider has no PAR endpoint".into()))
     }
 }

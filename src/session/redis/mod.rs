@@ -31,6 +31,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 mod connection;
+mod indexes;
 mod tls;
 
 use connection::{Conn, Factory};
@@ -166,17 +167,6 @@ impl RedisStore {
         cmd
     }
 
-    fn index_key(&self, kind: &str, value: &str) -> String {
-        format!("{}{kind}:{{{}}}", self.prefix, sha256_base64url(value.as_bytes()))
-    }
-
-    /// The back-channel logout indexes a session is listed in.
-    fn indexes(&self, record: &SessionRecord) -> Vec<String> {
-        let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
-        indexes.extend(record.sid.as_deref().map(|sid| self.index_key("sid", sid)));
-        indexes
-    }
-
     /// Session counts by gauge bucket, for the active-sessions gauge.
     fn counter_key(&self) -> String {
         format!("{}session-ends", self.prefix)
@@ -237,46 +227,22 @@ impl RedisStore {
             .transpose()
     }
 
-    /// The index's fields: session key → absolute end.
-    async fn fields(&self, index: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        let index = index.to_owned();
-        let fields: HashMap<String, u64> = self
-            .run(|mut c| async move { absent_if_wrong_type(c.hgetall(index).await) })
+    /// Sets `key` for `ttl` unless it exists; false when it did (seen before).
+    async fn mark_once(&self, key: String, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl = ttl.as_secs().max(1);
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async(&mut c)
+                    .await
+            })
             .await?;
-        Ok(fields.into_iter().collect())
-    }
-
-    /// Sessions listed in an index that have not reached their absolute end.
-    async fn keys_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
-        let now = now();
-        let fields = self.fields(&index).await?;
-        Ok(fields
-            .into_iter()
-            .filter(|(_, end)| *end > now)
-            .map(|(field, _)| SessionKey(field))
-            .collect())
-    }
-
-    /// Drops the fields of sessions that have ended (by idle timeout or absolute end)
-    /// from an index; `keep` was just written.
-    async fn prune(&self, index: String, keep: &SessionKey) -> Result<(), StoreError> {
-        let now = now();
-        let mut dead = Vec::new();
-        for (field, end) in self.fields(&index).await? {
-            if field == keep.0 {
-                continue;
-            }
-            let session = self.session_key(&SessionKey(field.clone()));
-            let exists: bool = end > now && self.run(|mut c| async move { c.exists(session).await }).await?;
-            if !exists {
-                dead.push(field);
-            }
-        }
-        if !dead.is_empty() {
-            self.run(|mut c| async move { c.hdel::<_, _, ()>(index, dead).await })
-                .await?;
-        }
-        Ok(())
+        Ok(set.is_some())
     }
 
     /// Adds `delta` to the gauge bucket of sessions ending at `expires_at`.
@@ -422,21 +388,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn remember_jti(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let key = self.index_key("jti", id);
-        let ttl = ttl.as_secs().max(1);
-        let set: Option<String> = self
-            .run(|mut c| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(ttl)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(set.is_some())
+        self.mark_once(self.index_key("jti", id), ttl).await
     }
 
     async fn forget_jti(&self, id: &str) -> Result<(), StoreError> {
@@ -445,21 +397,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let key = self.login_key(state);
-        let ttl = ttl.as_secs().max(1);
-        let set: Option<String> = self
-            .run(|mut c| async move {
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(1)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(ttl)
-                    .query_async(&mut c)
-                    .await
-            })
-            .await?;
-        Ok(set.is_some())
+        self.mark_once(self.login_key(state), ttl).await
     }
 
     async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {

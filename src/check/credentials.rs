@@ -1,0 +1,213 @@
+//! Client credentials: the callback's token request with a made-up code. A provider
+//! authenticates the client before it looks at the code, so `invalid_client` (or 401) means
+//! the client id, secret or method is wrong, and `invalid_grant` means they were accepted.
+
+use openidconnect::{reqwest, CsrfToken};
+
+use super::provider::{advertised_methods, endpoint_fix, method_name};
+use super::{provider_text, reach, Report};
+use crate::config::{ClientAuthMethod, ProviderSettings, Secret, Settings};
+use crate::oidc::discovery::Discovered;
+use crate::oidc::probe::{self, Answer, ProbeError};
+use crate::util::error_chain;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// The client was not authenticated.
+    ClientRefused,
+    /// The client was authenticated; the (made-up) code was refused.
+    CodeRefused,
+    /// The client may not use the authorization code grant.
+    GrantNotAllowed,
+    /// Nothing to conclude from.
+    Undecided,
+}
+
+fn verdict(answer: &Answer) -> Verdict {
+    match answer {
+        Answer::Refused { error, .. } if error == "invalid_client" => Verdict::ClientRefused,
+        Answer::Refused { status: 401, .. } | Answer::Unreadable { status: 401 } => Verdict::ClientRefused,
+        Answer::Refused { status: 500.., .. } => Verdict::Undecided,
+        Answer::Refused { error, .. } if error == "invalid_grant" => Verdict::CodeRefused,
+        Answer::Refused { error, .. } if error == "unauthorized_client" || error == "unsupported_grant_type" => {
+            Verdict::GrantNotAllowed
+        }
+        // "Any other error about the code": only a description can say that it is one.
+        Answer::Refused { error, description, .. }
+            if error == "invalid_request"
+                && description
+                    .as_deref()
+                    .is_some_and(|d| d.to_lowercase().contains("code")) =>
+        {
+            Verdict::CodeRefused
+        }
+        _ => Verdict::Undecided,
+    }
+}
+
+fn describe(answer: &Answer) -> String {
+    match answer {
+        Answer::Accepted => "tokens for a made-up code".to_owned(),
+        Answer::Refused {
+            status,
+            error,
+            description,
+        } => match description {
+            Some(d) => format!("{status} {}: {}", provider_text(error), provider_text(d)),
+            None => format!("{status} {}", provider_text(error)),
+        },
+        Answer::Unreadable { status } => format!("HTTP {status} without an OAuth error"),
+    }
+}
+
+pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &Discovered, report: &mut Report) {
+    let provider = &settings.provider;
+    let url = &found.endpoints.token;
+    let answer = match probe::made_up_code_grant(provider, &found.endpoints, http).await {
+        Ok(answer) => answer,
+        Err(ProbeError::Sign(e)) => {
+            return report.problem(format!(
+                "cannot sign a client assertion for the token endpoint ({}): check OIDC_CLIENT_PRIVATE_KEY",
+                error_chain(&e)
+            ))
+        }
+        Err(ProbeError::Unreachable(e)) => {
+            let cause = reach::diagnose(&e, url, provider.http_timeout).await;
+            let fix = endpoint_fix("OIDC_TOKEN_ENDPOINT", url, provider.token_endpoint.is_some(), settings);
+            return report.problem(reach::line("the token endpoint", url, &cause, &fix, provider));
+        }
+    };
+    let method = method_name(provider.auth_method);
+    match verdict(&answer) {
+        Verdict::ClientRefused => report.problem(refused(provider, http, found, &answer).await),
+        Verdict::CodeRefused => {
+            // A provider that reads the code before the client answers a stranger alike:
+            // then the answer above proves nothing.
+            let stranger = ProviderSettings {
+                client_id: format!("oidc-session-check-{}", CsrfToken::new_random().secret()),
+                client_secret: provider
+                    .client_secret
+                    .as_ref()
+                    .map(|_| Secret::new(CsrfToken::new_random().secret().clone())),
+                ..provider.clone()
+            };
+            match probe::made_up_code_grant(&stranger, &found.endpoints, http).await {
+                Ok(control) if verdict(&control) == Verdict::ClientRefused => report.ok(format!(
+                    "client credentials: accepted by the token endpoint ({method}; a made-up code got {})",
+                    describe(&answer)
+                )),
+                Ok(control) => report.warn(format!(
+                    "cannot tell whether the client credentials are right: the token endpoint answers an unknown client the same way ({}); the first sign-in will tell",
+                    describe(&control)
+                )),
+                Err(_) => report.warn("cannot tell whether the client credentials are right: the token endpoint stopped answering"),
+            }
+        }
+        Verdict::GrantNotAllowed => report.problem(format!(
+            "the provider does not let client `{}` use the authorization code flow ({}): allow the authorization_code grant (standard flow) for this client at the provider",
+            provider.client_id,
+            describe(&answer)
+        )),
+        Verdict::Undecided => report.warn(format!(
+            "cannot tell whether the client credentials are right: a token request with a made-up code got {}",
+            describe(&answer)
+        )),
+    }
+}
+
+/// The line for refused credentials. The other ways to send the same credentials are tried
+/// first: when one is accepted, the line names the exact value to set.
+async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Discovered, answer: &Answer) -> String {
+    use ClientAuthMethod::{ClientSecretBasic as Basic, ClientSecretPost as Post};
+    let id = &provider.client_id;
+    let method = method_name(provider.auth_method);
+    let others: &[ClientAuthMethod] = match (provider.client_secret.is_some(), provider.auth_method) {
+        (true, Basic) => &[Post, ClientAuthMethod::None],
+        (true, Post) => &[Basic, ClientAuthMethod::None],
+        _ => &[],
+    };
+    for &other in others {
+        let attempt = ProviderSettings {
+            auth_method: other,
+            client_secret: provider
+                .client_secret
+                .clone()
+                .filter(|_| other != ClientAuthMethod::None),
+            ..provider.clone()
+        };
+        let accepted = probe::made_up_code_grant(&attempt, &found.endpoints, http)
+            .await
+            .is_ok_and(|a| verdict(&a) == Verdict::CodeRefused);
+        if !accepted {
+            continue;
+        }
+        return match other {
+            ClientAuthMethod::None => format!(
+                "the token endpoint refuses client `{id}` with a secret ({}) but accepts it without one: the provider registered it as a public client: unset OIDC_CLIENT_SECRET and OIDC_CLIENT_AUTH_METHOD, or make the client confidential at the provider",
+                describe(answer)
+            ),
+            other => {
+                let name = method_name(other);
+                format!(
+                    "the token endpoint refuses {method} for client `{id}` ({}) but accepts {name}: set OIDC_CLIENT_AUTH_METHOD={name}",
+                    describe(answer)
+                )
+            }
+        };
+    }
+    let advertised = advertised_methods(found).join(", ");
+    match provider.auth_method {
+        ClientAuthMethod::None => format!(
+            "the token endpoint refuses client `{id}` without a secret ({}): if the provider registered it as confidential, set OIDC_CLIENT_SECRET (and OIDC_CLIENT_AUTH_METHOD to the registered method; the provider advertises {advertised}); otherwise check OIDC_CLIENT_ID",
+            describe(answer)
+        ),
+        ClientAuthMethod::PrivateKeyJwt => format!(
+            "the token endpoint refuses client `{id}` with private_key_jwt ({}): check OIDC_CLIENT_ID, and that the provider holds this service's public key (the jwks_uri above, or the key of OIDC_CLIENT_PRIVATE_KEY) and expects private_key_jwt (the provider advertises {advertised})",
+            describe(answer)
+        ),
+        _ => format!(
+            "the token endpoint refuses the client credentials ({}) sent with {method}: check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET, and set OIDC_CLIENT_AUTH_METHOD to the method registered for this client (the provider advertises {advertised})",
+            describe(answer)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(status: u16, error: &str, description: Option<&str>) -> Answer {
+        Answer::Refused {
+            status,
+            error: error.into(),
+            description: description.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn invalid_client_or_401_means_the_credentials_are_wrong() {
+        assert_eq!(verdict(&refused(401, "invalid_client", None)), Verdict::ClientRefused);
+        assert_eq!(verdict(&refused(400, "invalid_client", None)), Verdict::ClientRefused);
+        assert_eq!(verdict(&Answer::Unreadable { status: 401 }), Verdict::ClientRefused);
+    }
+
+    #[test]
+    fn an_error_about_the_code_means_the_credentials_were_accepted() {
+        assert_eq!(verdict(&refused(400, "invalid_grant", None)), Verdict::CodeRefused);
+        assert_eq!(
+            verdict(&refused(400, "invalid_request", Some("Code not valid"))),
+            Verdict::CodeRefused
+        );
+    }
+
+    #[test]
+    fn server_errors_and_unknown_answers_decide_nothing() {
+        assert_eq!(verdict(&refused(500, "invalid_grant", None)), Verdict::Undecided);
+        assert_eq!(verdict(&Answer::Unreadable { status: 500 }), Verdict::Undecided);
+        assert_eq!(verdict(&Answer::Accepted), Verdict::Undecided);
+        assert_eq!(
+            verdict(&refused(400, "invalid_request", Some("missing parameter"))),
+            Verdict::Undecided
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! How the client authenticates: `OIDC_CLIENT_SECRET`, `OIDC_CLIENT_AUTH_METHOD`, the
+//! private key for `private_key_jwt` (`OIDC_CLIENT_PRIVATE_KEY`, `…_FILE`, `…_ID`), and
+//! `OIDC_PAR`.
+
+use super::settings::{ClientAuthMethod, ParMode};
+use super::{Problems, Secret};
+use crate::oidc::client_auth::{parse_pem, ClientKeys};
+use crate::util::error_chain;
+
+const KEY: &str = "OIDC_CLIENT_PRIVATE_KEY";
+const KEY_FILE: &str = "OIDC_CLIENT_PRIVATE_KEY_FILE";
+const KEY_ID: &str = "OIDC_CLIENT_PRIVATE_KEY_ID";
+const METHOD: &str = "OIDC_CLIENT_AUTH_METHOD";
+
+/// The raw values, as read from the environment.
+pub(super) struct RawClientAuth<'a> {
+    pub secret: Option<&'a str>,
+    pub method: Option<&'a str>,
+    pub private_key: Option<&'a str>,
+    pub private_key_file: Option<&'a str>,
+    pub private_key_id: Option<&'a str>,
+    pub par: Option<&'a str>,
+}
+
+pub(super) struct ClientAuth {
+    pub secret: Option<Secret>,
+    pub method: ClientAuthMethod,
+    pub private_keys: Option<ClientKeys>,
+    pub par: ParMode,
+}
+
+fn set(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Every problem is recorded in `p`; `None` when there was one.
+pub(super) fn parse(raw: RawClientAuth<'_>, p: &mut Problems) -> Option<ClientAuth> {
+    let secret = raw.secret.filter(|s| !s.is_empty()).map(|s| Secret::new(s.to_owned()));
+    let key_configured = set(raw.private_key).is_some() || set(raw.private_key_file).is_some();
+    let private_keys = private_keys(&raw, p);
+    if secret.is_some() && key_configured {
+        p.push(
+            "OIDC_CLIENT_SECRET",
+            "is set together with a private key (OIDC_CLIENT_PRIVATE_KEY or OIDC_CLIENT_PRIVATE_KEY_FILE); \
+             a client authenticates with one of them: remove the other",
+        );
+    }
+    let method = p.optional(METHOD, raw.method, "private_key_jwt", |v| match v {
+        "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
+        "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
+        "private_key_jwt" => Ok(ClientAuthMethod::PrivateKeyJwt),
+        _ => Err(format!(
+            "`{v}` is not client_secret_basic, client_secret_post or private_key_jwt"
+        )),
+    });
+    let invalid_method = set(raw.method).is_some() && method.is_none();
+    let method = match (method, secret.is_some(), key_configured) {
+        (Some(ClientAuthMethod::PrivateKeyJwt), _, false) => {
+            p.push(
+                METHOD,
+                "is private_key_jwt but no private key is set; set OIDC_CLIENT_PRIVATE_KEY or OIDC_CLIENT_PRIVATE_KEY_FILE",
+            );
+            None
+        }
+        (Some(ClientAuthMethod::PrivateKeyJwt), _, true) => Some(ClientAuthMethod::PrivateKeyJwt),
+        (Some(_), false, true) => {
+            p.push(
+                METHOD,
+                "names a client-secret method, but a private key is set and OIDC_CLIENT_SECRET is not; \
+                 use private_key_jwt (or remove OIDC_CLIENT_AUTH_METHOD)",
+            );
+            None
+        }
+        (Some(_), false, false) => {
+            p.push(
+                METHOD,
+                "is set but OIDC_CLIENT_SECRET is not; set the secret or remove the method",
+            );
+            None
+        }
+        (Some(m), true, _) => Some(m),
+        (None, _, _) if invalid_method => None,
+        (None, _, true) => Some(ClientAuthMethod::PrivateKeyJwt),
+        (None, true, false) => Some(ClientAuthMethod::ClientSecretBasic),
+        (None, false, false) => Some(ClientAuthMethod::None),
+    };
+    let par = p.or_default("OIDC_PAR", raw.par, "auto", |v| match v.to_ascii_lowercase().as_str() {
+        "auto" => Ok(ParMode::Auto),
+        "always" => Ok(ParMode::Always),
+        "never" => Ok(ParMode::Never),
+        _ => Err(format!("`{v}` is not auto, always or never")),
+    });
+    if key_configured && private_keys.is_none() {
+        return None; // the key's problem is recorded
+    }
+    Some(ClientAuth {
+        secret,
+        method: method?,
+        private_keys,
+        par: par?,
+    })
+}
+
+/// The keys from `OIDC_CLIENT_PRIVATE_KEY` or its file, with `OIDC_CLIENT_PRIVATE_KEY_ID`
+/// applied. Messages never quote the key.
+fn private_keys(raw: &RawClientAuth<'_>, p: &mut Problems) -> Option<ClientKeys> {
+    let ids = set(raw.private_key_id);
+    let (var, pem) = match (set(raw.private_key), set(raw.private_key_file)) {
+        (Some(_), Some(_)) => {
+            p.push(
+                KEY_FILE,
+                "is set together with OIDC_CLIENT_PRIVATE_KEY; set only one of them",
+            );
+            return None;
+        }
+        // An env file cannot hold line breaks: accept a one-line PEM with `\n` escapes.
+        (Some(inline), None) if !inline.contains('\n') => (KEY, inline.replace("\\n", "\n")),
+        (Some(inline), None) => (KEY, inline.to_owned()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => (KEY_FILE, text),
+            Err(e) => {
+                p.push(KEY_FILE, format!("cannot read `{path}` ({e})"));
+                return None;
+            }
+        },
+        (None, None) => {
+            if ids.is_some() {
+                p.push(
+                    KEY_ID,
+                    "is set but no private key is; set OIDC_CLIENT_PRIVATE_KEY or OIDC_CLIENT_PRIVATE_KEY_FILE, or remove it",
+                );
+            }
+            return None;
+        }
+    };
+    let mut keys = match parse_pem(&pem) {
+        Ok(keys) => keys,
+        Err(e) => {
+            p.push(var, error_chain(&e));
+            return None;
+        }
+    };
+    if let Some(ids) = ids {
+        let ids: Vec<&str> = ids.split(',').map(str::trim).collect();
+        if ids.len() != keys.len() {
+            p.push(
+                KEY_ID,
+                format!(
+                    "names {} key id(s) for {} key(s) in {var}; give one per key, comma-separated, in the order of the keys",
+                    ids.len(),
+                    keys.len()
+                ),
+            );
+            return None;
+        }
+        if let Some(bad) = ids
+            .iter()
+            .find(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            p.push(
+                KEY_ID,
+                format!("`{bad}` is not a usable key id (visible ASCII characters, no spaces)"),
+            );
+            return None;
+        }
+        for (key, id) in keys.iter_mut().zip(ids) {
+            key.set_kid(id.to_owned());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = keys.iter().find(|k| !seen.insert(k.kid().to_owned())) {
+        p.push(
+            if ids.is_some() { KEY_ID } else { var },
+            format!("lists the key `{}` twice; each key must have its own id", dup.kid()),
+        );
+        return None;
+    }
+    ClientKeys::new(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use p256::elliptic_curve::Generate;
+    use p256::pkcs8::{EncodePrivateKey, LineEnding};
+
+    use crate::config::{ClientAuthMethod, ParMode, Problem, Settings};
+
+    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let base = [
+            ("OIDC_ISSUER_URL", "https://id.example.com"),
+            ("OIDC_CLIENT_ID", "app"),
+            ("OIDC_REDIRECT_URI", "https://app.example.com/auth/callback"),
+        ];
+        base.iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn ec_pem() -> String {
+        p256::SecretKey::generate()
+            .to_pkcs8_pem(LineEnding::LF)
+            .unwrap()
+            .to_string()
+    }
+
+    fn problems(extra: &[(&str, &str)]) -> Vec<Problem> {
+        Settings::from_vars(vars(extra)).expect_err("a problem").problems
+    }
+
+    fn named(problems: &[Problem], var: &str) -> String {
+        problems
+            .iter()
+            .find(|p| p.var == var)
+            .map(|p| p.message.clone())
+            .unwrap_or_else(|| panic!("{var} not named in {problems:?}"))
+    }
+
+    #[test]
+    fn a_private_key_alone_means_private_key_jwt_and_par_defaults_to_auto() {
+        let pem = ec_pem();
+        let s = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY", &pem)])).unwrap();
+        assert_eq!(s.provider.auth_method, ClientAuthMethod::PrivateKeyJwt);
+        assert_eq!(s.provider.par, ParMode::Auto);
+        assert!(s.provider.client_secret.is_none());
+        let keys = s.provider.private_keys.as_ref().expect("the key");
+        assert_eq!(keys.signing().kid(), keys.signing().public_jwk().thumbprint());
+    }
+
+    #[test]
+    fn a_key_from_a_file_and_a_one_line_key_with_escaped_newlines_are_both_read() {
+        let pem = ec_pem();
+        let path = std::env::temp_dir().join(format!("oidc-key-{}.pem", crate::util::random_token()));
+        std::fs::write(&path, &pem).unwrap();
+        let from_file = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY_FILE", path.to_str().unwrap())]));
+        std::fs::remove_file(&path).unwrap();
+        let one_line = pem.trim_end().replace('\n', "\\n");
+        let inline = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY", &one_line)])).unwrap();
+        let kid = |s: &Settings| s.provider.private_keys.as_ref().unwrap().signing().kid().to_owned();
+        assert_eq!(kid(&from_file.unwrap()), kid(&inline));
+    }
+
+    #[test]
+    fn a_configured_key_id_replaces_the_thumbprint() {
+        let pem = ec_pem();
+        let s = Settings::from_vars(vars(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "key-2026"),
+            ("OIDC_PAR", "always"),
+        ]))
+        .unwrap();
+        assert_eq!(s.provider.private_keys.unwrap().signing().kid(), "key-2026");
+        assert_eq!(s.provider.par, ParMode::Always);
+    }
+
+    #[test]
+    fn a_secret_and_a_key_together_and_a_bad_par_value_are_reported_together() {
+        let pem = ec_pem();
+        let found = problems(&[
+            ("OIDC_CLIENT_SECRET", "s3cret-value"),
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_PAR", "sometimes"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_SECRET").contains("private key"));
+        assert!(named(&found, "OIDC_PAR").contains("auto, always or never"));
+        assert!(!format!("{found:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn a_key_and_a_key_file_together_are_a_problem_naming_the_file() {
+        let pem = ec_pem();
+        let found = problems(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_CLIENT_PRIVATE_KEY_FILE", "/etc/key.pem"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_FILE").contains("only one"));
+    }
+
+    #[test]
+    fn an_unreadable_key_file_is_a_problem_naming_the_path() {
+        let found = problems(&[("OIDC_CLIENT_PRIVATE_KEY_FILE", "/nonexistent/key.pem")]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_FILE").contains("/nonexistent/key.pem"));
+    }
+
+    #[test]
+    fn a_weak_key_is_a_problem_that_never_quotes_the_key() {
+        use rsa::pkcs8::EncodePrivateKey as _;
+        let weak = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 1024).unwrap();
+        let pem = weak.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap();
+        let found = problems(&[("OIDC_CLIENT_PRIVATE_KEY", &pem)]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY").contains("1024 bits"));
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(!format!("{found:?}").contains(&body[..24]));
+    }
+
+    #[test]
+    fn private_key_jwt_without_a_key_and_a_key_id_without_a_key_are_problems() {
+        let found = problems(&[
+            ("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt"),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "k1"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_AUTH_METHOD").contains("no private key"));
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_ID").contains("no private key"));
+    }
+
+    #[test]
+    fn a_secret_method_with_only_a_key_is_a_problem_pointing_at_private_key_jwt() {
+        let pem = ec_pem();
+        let found = problems(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+            ("OIDC_CLIENT_AUTH_METHOD", "client_secret_basic"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_AUTH_METHOD").contains("private_key_jwt"));
+    }
+
+    #[test]
+    fn key_ids_must_match_the_keys_one_for_one() {
+        let two = format!("{}{}", ec_pem(), ec_pem());
+        let found = problems(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &two),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "only-one"),
+        ]);
+        assert!(named(&found, "OIDC_CLIENT_PRIVATE_KEY_ID").contains("1 key id(s) for 2 key(s)"));
+        let s = Settings::from_vars(vars(&[
+            ("OIDC_CLIENT_PRIVATE_KEY", &two),
+            ("OIDC_CLIENT_PRIVATE_KEY_ID", "new, old"),
+        ]))
+        .unwrap();
+        let kids: Vec<&str> = s
+            .provider
+            .private_keys
+            .as_ref()
+            .unwrap()
+            .all()
+            .iter()
+            .map(|k| k.kid())
+            .collect();
+        assert_eq!(kids, ["new", "old"]);
+    }
+}

@@ -1,0 +1,286 @@
+//! The client's private keys for `private_key_jwt`: PEM parsing (PKCS#8, PKCS#1, SEC1),
+//! the public JWK with its RFC 7638 thumbprint, and signing. The cryptography is the
+//! RustCrypto `rsa` and `p256` crates'; nothing here computes a signature by hand.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use p256::elliptic_curve::sec1::ToSec1Point;
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::der::pem;
+use rsa::pkcs8::{DecodePrivateKey, ObjectIdentifier, PrivateKeyInfo};
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
+use rsa::traits::PublicKeyParts;
+use rsa::RsaPrivateKey;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+const MIN_RSA_BITS: usize = 2048;
+
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const PRIME256V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+
+/// A JWS algorithm a client key signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) enum Alg {
+    RS256,
+    PS256,
+    ES256,
+}
+
+impl Alg {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+        }
+    }
+}
+
+/// Why a PEM text is not a usable client key. Never quotes the key itself.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum KeyError {
+    #[error("holds no PEM private key (expected -----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)")]
+    NoKey,
+    #[error("holds a PEM block that cannot be read")]
+    Pem(#[source] rsa::pkcs8::der::Error),
+    #[error("holds an encrypted private key; store it unencrypted (openssl pkcs8 -topk8 -nocrypt) and protect it as a Secret instead")]
+    Encrypted,
+    #[error("holds a {0}, not a private key")]
+    NotPrivate(String),
+    #[error("holds an RSA key of {0} bits; at least 2048 are required")]
+    WeakRsa(usize),
+    #[error("holds a key of an unsupported type ({0}); use RSA (2048 bits or more) or EC P-256")]
+    Unsupported(String),
+    #[error("holds an invalid {0} private key")]
+    Invalid(&'static str, #[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("signing the client assertion with key `{kid}` failed")]
+pub(crate) struct SignError {
+    kid: String,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+#[derive(Clone)]
+enum Private {
+    Rsa(Box<RsaPrivateKey>),
+    P256(p256::ecdsa::SigningKey),
+}
+
+/// The public half as a JWK (RFC 7517): `kty` and the key's own members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kty")]
+pub(crate) enum PublicJwk {
+    #[serde(rename = "RSA")]
+    Rsa { n: String, e: String },
+    #[serde(rename = "EC")]
+    Ec { crv: &'static str, x: String, y: String },
+}
+
+impl PublicJwk {
+    /// RFC 7638: SHA-256 over the required members, in lexicographic order, no whitespace.
+    pub(crate) fn thumbprint(&self) -> String {
+        let canonical = match self {
+            Self::Rsa { n, e } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
+            Self::Ec { crv, x, y } => format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x}","y":"{y}"}}"#),
+        };
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    }
+}
+
+/// One private key of the client, with the `kid` it signs under.
+#[derive(Clone)]
+pub(crate) struct ClientKey {
+    kid: String,
+    private: Private,
+    public: PublicJwk,
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("kid", &self.kid)
+            .field("type", &self.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKey {
+    pub(crate) fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub(crate) fn set_kid(&mut self, kid: String) {
+        self.kid = kid;
+    }
+
+    pub(crate) fn public_jwk(&self) -> &PublicJwk {
+        &self.public
+    }
+
+    /// `RSA 2048` or `EC P-256`, for messages.
+    pub(crate) fn describe(&self) -> String {
+        match &self.private {
+            Private::Rsa(key) => format!("RSA {}", key.n().bits()),
+            Private::P256(_) => "EC P-256".to_owned(),
+        }
+    }
+
+    /// What this key can sign with, preferred first.
+    fn algs(&self) -> &'static [Alg] {
+        match self.private {
+            Private::Rsa(_) => &[Alg::RS256, Alg::PS256],
+            Private::P256(_) => &[Alg::ES256],
+        }
+    }
+
+    /// The algorithm to sign with, given the provider's
+    /// `token_endpoint_auth_signing_alg_values_supported` (`None`: not advertised). An RSA key
+    /// signs RS256 unless the provider lists only PS256 of the two.
+    pub(crate) fn alg_for(&self, advertised: Option<&[String]>) -> Alg {
+        let own = self.algs();
+        advertised
+            .and_then(|list| own.iter().copied().find(|a| list.iter().any(|s| s == a.as_str())))
+            .unwrap_or(own[0])
+    }
+
+    /// Whether the provider's list (if it has one) names an algorithm this key signs with.
+    pub(crate) fn accepted_by(&self, advertised: Option<&[String]>) -> bool {
+        advertised.is_none_or(|list| self.algs().iter().any(|a| list.iter().any(|s| s == a.as_str())))
+    }
+
+    /// A JWS signature over `message` (RS256/PS256: PKCS#1 v1.5 or PSS with SHA-256, the
+    /// private operation blinded; ES256: deterministic ECDSA, `r || s`).
+    pub(crate) fn sign(&self, alg: Alg, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| SignError {
+            kid: self.kid.clone(),
+            source,
+        };
+        let mut rng = rand::rngs::OsRng;
+        match (&self.private, alg) {
+            (Private::Rsa(key), Alg::RS256) => rsa::pkcs1v15::SigningKey::<Sha256>::new((**key).clone())
+                .try_sign_with_rng(&mut rng, message)
+                .map(|s| s.to_vec())
+                .map_err(|e| failed(e.into())),
+            (Private::Rsa(key), Alg::PS256) => rsa::pss::BlindedSigningKey::<Sha256>::new((**key).clone())
+                .try_sign_with_rng(&mut rng, message)
+                .map(|s| s.to_vec())
+                .map_err(|e| failed(e.into())),
+            (Private::P256(key), Alg::ES256) => {
+                use p256::ecdsa::signature::Signer;
+                let signature: p256::ecdsa::Signature = key.try_sign(message).map_err(|e| failed(e.into()))?;
+                Ok(signature.to_bytes().to_vec())
+            }
+            (_, alg) => Err(failed(
+                format!("{} cannot sign {}", self.describe(), alg.as_str()).into(),
+            )),
+        }
+    }
+}
+
+/// Every private key in a PEM text (blocks such as `EC PARAMETERS` or `CERTIFICATE` that
+/// tools write beside a key are skipped).
+pub(crate) fn parse_pem(text: &str) -> Result<Vec<ClientKey>, KeyError> {
+    let mut keys = Vec::new();
+    for block in pem_blocks(text) {
+        let (label, der) = pem::decode_vec(block.as_bytes()).map_err(|e| KeyError::Pem(e.into()))?;
+        let private = match label {
+            "PRIVATE KEY" => pkcs8(&der)?,
+            "RSA PRIVATE KEY" => Private::Rsa(Box::new(
+                RsaPrivateKey::from_pkcs1_der(&der).map_err(|e| KeyError::Invalid("RSA (PKCS#1)", e.into()))?,
+            )),
+            "EC PRIVATE KEY" => Private::P256(
+                p256::SecretKey::from_sec1_der(&der)
+                    .map_err(|_| KeyError::Unsupported("an EC key that is not P-256, or is malformed".into()))?
+                    .into(),
+            ),
+            "ENCRYPTED PRIVATE KEY" => return Err(KeyError::Encrypted),
+            "EC PARAMETERS" | "CERTIFICATE" | "TRUSTED CERTIFICATE" => continue,
+            other if other.contains("PUBLIC KEY") => return Err(KeyError::NotPrivate(other.to_lowercase())),
+            other => return Err(KeyError::Unsupported(format!("PEM label `{other}`"))),
+        };
+        keys.push(ClientKey::new(private)?);
+    }
+    if keys.is_empty() {
+        return Err(KeyError::NoKey);
+    }
+    Ok(keys)
+}
+
+/// The `-----BEGIN …-----` to `-----END …-----` blocks of a text, in order.
+fn pem_blocks(text: &str) -> Vec<&str> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after = &rest[start..];
+        let Some(end) = after.find("-----END ") else {
+            blocks.push(after.trim_end()); // let the PEM decoder say what is wrong
+            break;
+        };
+        let tail = &after[end + "-----END ".len()..];
+        let close = tail.find("-----").map_or(tail.len(), |i| i + "-----".len());
+        let len = end + "-----END ".len() + close;
+        blocks.push(&after[..len]);
+        rest = &after[len..];
+    }
+    blocks
+}
+
+fn pkcs8(der: &[u8]) -> Result<Private, KeyError> {
+    let info = PrivateKeyInfo::try_from(der).map_err(|e| KeyError::Invalid("PKCS#8", e.into()))?;
+    let oid = info.algorithm.oid;
+    if oid == RSA_ENCRYPTION {
+        let key = RsaPrivateKey::from_pkcs8_der(der).map_err(|e| KeyError::Invalid("RSA (PKCS#8)", e.into()))?;
+        return Ok(Private::Rsa(Box::new(key)));
+    }
+    if oid == EC_PUBLIC_KEY {
+        let curve = info.algorithm.parameters_oid().ok();
+        if curve != Some(PRIME256V1) {
+            let name = curve.map_or_else(|| "unnamed".to_owned(), |c| c.to_string());
+            return Err(KeyError::Unsupported(format!("EC curve {name}, not P-256")));
+        }
+        use p256::pkcs8::DecodePrivateKey as _;
+        let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| KeyError::Invalid("EC P-256 (PKCS#8)", e.into()))?;
+        return Ok(Private::P256(key.into()));
+    }
+    Err(KeyError::Unsupported(format!("algorithm {oid}")))
+}
+
+impl ClientKey {
+    fn new(private: Private) -> Result<Self, KeyError> {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let public = match &private {
+            Private::Rsa(key) => {
+                let bits = key.n().bits();
+                if bits < MIN_RSA_BITS {
+                    return Err(KeyError::WeakRsa(bits));
+                }
+                key.validate().map_err(|e| KeyError::Invalid("RSA", e.into()))?;
+                PublicJwk::Rsa {
+                    n: b64(&key.n().to_bytes_be()),
+                    e: b64(&key.e().to_bytes_be()),
+                }
+            }
+            Private::P256(key) => {
+                let point = key.verifying_key().as_affine().to_sec1_point(false);
+                let coordinate = |c: Option<&[u8]>| c.map(b64).unwrap_or_default();
+                PublicJwk::Ec {
+                    crv: "P-256",
+                    x: coordinate(point.x().map(|x| x.as_slice())),
+                    y: coordinate(point.y().map(|y| y.as_slice())),
+                }
+            }
+        };
+        Ok(Self {
+            kid: public.thumbprint(),
+            private,
+            public,
+        })
+    }
+}

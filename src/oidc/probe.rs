@@ -1,0 +1,159 @@
+//! Requests that ask the provider what it thinks of this client without signing anyone in
+//! (`oidc-session check`). Each sends what the login flow sends, built by the same code, and
+//! hands back the provider's answer unjudged: interpreting it is `check`'s business.
+
+use std::sync::{Arc, Mutex};
+
+use openidconnect::{reqwest, CsrfToken, HttpRequest, HttpResponse, PkceCodeChallenge, RequestTokenError};
+use serde::Deserialize;
+use url::Url;
+
+use super::client_auth::{assertion_params, authenticated_post, SignError};
+use super::discovery::Endpoints;
+use super::login;
+use crate::config::ProviderSettings;
+
+/// Never read more of a page than this: an error page fits, a provider streaming
+/// garbage does not make `check` hang or grow.
+const PAGE_LIMIT: usize = 256 * 1024;
+
+/// The provider's answer to a back-channel request (token endpoint, PAR endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// A success status (and, for the token endpoint, tokens).
+    Accepted,
+    /// An OAuth 2.0 error response (RFC 6749 §5.2).
+    Refused {
+        status: u16,
+        error: String,
+        description: Option<String>,
+    },
+    /// Anything else: no OAuth error, no success.
+    Unreadable { status: u16 },
+}
+
+/// Why a probe got no answer to read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    #[error("no HTTP answer")]
+    Unreachable(#[source] reqwest::Error),
+    #[error("cannot sign a client assertion")]
+    Sign(#[source] SignError),
+}
+
+#[derive(Deserialize)]
+struct OAuthError {
+    error: String,
+    error_description: Option<String>,
+}
+
+/// The callback's token request with a made-up authorization code and the configured client
+/// authentication. `Err` only when no HTTP answer came back (or no assertion could be signed).
+pub(crate) async fn made_up_code_grant(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &reqwest::Client,
+) -> Result<Answer, ProbeError> {
+    let assertion = assertion_params(settings, endpoints).map_err(ProbeError::Sign)?;
+    // The status is what tells a 401 without an OAuth body apart: watch the exchange.
+    let status = Arc::new(Mutex::new(0u16));
+    let recording = {
+        let (http, status) = (http.clone(), status.clone());
+        move |request: HttpRequest| {
+            let (http, status) = (http.clone(), status.clone());
+            async move {
+                let response = http.execute(reqwest::Request::try_from(request)?).await?;
+                *status.lock().expect("not poisoned") = response.status().as_u16();
+                let (code, headers) = (response.status(), response.headers().clone());
+                let mut answer = HttpResponse::new(response.bytes().await?.to_vec());
+                *answer.status_mut() = code;
+                *answer.headers_mut() = headers;
+                Ok::<_, reqwest::Error>(answer)
+            }
+        }
+    };
+    let (_, verifier) = PkceCodeChallenge::new_random_sha256();
+    let code = format!("oidc-session-check-{}", CsrfToken::new_random().secret());
+    let result = login::request_code_grant(settings, endpoints, &recording, &code, verifier.secret(), assertion).await;
+    let status = *status.lock().expect("not poisoned");
+    match result {
+        Ok(_) => Ok(Answer::Accepted),
+        Err(RequestTokenError::ServerResponse(e)) => Ok(Answer::Refused {
+            status,
+            error: e.error().to_string(),
+            description: e.error_description().cloned(),
+        }),
+        Err(RequestTokenError::Request(e)) => Err(ProbeError::Unreachable(e)),
+        Err(RequestTokenError::Parse(..) | RequestTokenError::Other(_)) => Ok(Answer::Unreadable { status }),
+    }
+}
+
+/// A pushed authorization request (RFC 9126) carrying the parameters of `authorize_url` —
+/// the login's own authorization request — authenticated as the login's push is.
+pub(crate) async fn push_authorization_request(
+    settings: &ProviderSettings,
+    endpoints: &Endpoints,
+    http: &reqwest::Client,
+    par_endpoint: &Url,
+    authorize_url: &Url,
+) -> Result<Answer, ProbeError> {
+    // The request's own parameters follow any the endpoint URL already has.
+    let own = endpoints.authorization.query_pairs().count();
+    let params: Vec<(String, String)> = authorize_url
+        .query_pairs()
+        .skip(own)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let response = authenticated_post(http, par_endpoint, settings, endpoints, params)
+        .map_err(ProbeError::Sign)?
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(ProbeError::Unreachable)?;
+    let status = response.status().as_u16();
+    if response.status().is_success() {
+        return Ok(Answer::Accepted);
+    }
+    let body = response.bytes().await.map_err(ProbeError::Unreachable)?;
+    Ok(match serde_json::from_slice::<OAuthError>(&body) {
+        Ok(e) => Answer::Refused {
+            status,
+            error: e.error,
+            description: e.error_description,
+        },
+        Err(_) => Answer::Unreadable { status },
+    })
+}
+
+/// What the authorization endpoint answers a browser, redirects not followed.
+#[derive(Debug, Clone)]
+pub(crate) struct Page {
+    pub status: u16,
+    /// `Location`, resolved against the request URL.
+    pub location: Option<Url>,
+    /// The start of the body, lossily decoded.
+    pub body: String,
+}
+
+pub(crate) async fn open(http: &reqwest::Client, url: &Url) -> Result<Page, reqwest::Error> {
+    let mut response = http.get(url.clone()).header("accept", "text/html").send().await?;
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| url.join(v).ok());
+    let mut body = Vec::new();
+    while body.len() < PAGE_LIMIT {
+        match response.chunk().await? {
+            Some(chunk) => body.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    body.truncate(PAGE_LIMIT);
+    Ok(Page {
+        status,
+        location,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}

@@ -1,0 +1,352 @@
+//! `oidc-session check` probes a provider configured wrong one way at a time — the real one,
+//! or the forging one for what the real one cannot do — and each test runs its control: the
+//! right configuration against the same provider reports no problem.
+
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+
+use crate::check::{base, check};
+use crate::common::provider::{sign_in, TestProvider};
+use crate::common::redis::TestRedis;
+use crate::forging_provider::{ClientAuth, ForgingProvider};
+use crate::helpers::{
+    browser, free_listener, location, wait_until_ready, CHECK_REDIRECT_URI, CLIENT_ID, CLIENT_SECRET,
+};
+
+/// The real provider with one client, registered for the redirect URI `check` runs with.
+async fn real_provider(client: Value, par: bool) -> TestProvider {
+    let mut registration = json!({
+        "client_id": CLIENT_ID,
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [CHECK_REDIRECT_URI],
+    });
+    for (k, v) in client.as_object().into_iter().flatten() {
+        registration[k] = v.clone();
+    }
+    TestProvider::start(json!({"port": 0, "par": par, "clients": [registration]})).await
+}
+
+fn confidential(method: &str) -> Value {
+    json!({"client_secret": CLIENT_SECRET, "token_endpoint_auth_method": method})
+}
+
+/// `check`'s variables for `issuer`, with some replaced or added.
+fn vars(issuer: &str, redis: &TestRedis, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut vars = base(issuer, &redis.url);
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push((k, (*v).to_owned()));
+    }
+    vars
+}
+
+fn problems(out: &str) -> Vec<&str> {
+    out.lines().filter(|l| l.starts_with("PROBLEM")).collect()
+}
+
+/// Runs the control: exit 0 and not a single problem.
+async fn assert_no_problem(vars: &[(&'static str, String)]) -> String {
+    let (code, out) = check(vars).await;
+    assert!(problems(&out).is_empty(), "the control reports a problem:\n{out}");
+    assert_eq!(code, Some(0), "{out}");
+    out
+}
+
+/// Runs a wrong configuration: exit 1 and exactly one problem, which is returned.
+async fn the_one_problem(vars: &[(&'static str, String)]) -> String {
+    let (code, out) = check(vars).await;
+    assert_eq!(code, Some(1), "{out}");
+    let found = problems(&out);
+    assert_eq!(found.len(), 1, "one problem expected:\n{out}");
+    found[0].to_owned()
+}
+
+const SECRET_BASIC: &[(&str, &str)] = &[
+    ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ("OIDC_CLIENT_AUTH_METHOD", "client_secret_basic"),
+];
+
+#[tokio::test]
+async fn a_wrong_client_secret_is_a_problem_naming_the_secret_the_method_and_what_the_provider_advertises() {
+    let provider = real_provider(confidential("client_secret_basic"), true).await;
+    let redis = TestRedis::start();
+    let wrong = [
+        ("OIDC_CLIENT_SECRET", "not-the-secret"),
+        ("OIDC_CLIENT_AUTH_METHOD", "client_secret_basic"),
+    ];
+    let line = the_one_problem(&vars(&provider.issuer, &redis, &wrong)).await;
+    assert!(
+        line.contains("refuses the client credentials (401 invalid_client"),
+        "{line}"
+    );
+    for named in ["OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_CLIENT_AUTH_METHOD"] {
+        assert!(line.contains(named), "{named} missing: {line}");
+    }
+    assert!(
+        line.contains(
+            "the provider advertises client_secret_basic, client_secret_jwt, client_secret_post, private_key_jwt, none"
+        ),
+        "{line}"
+    );
+
+    let out = assert_no_problem(&vars(&provider.issuer, &redis, SECRET_BASIC)).await;
+    assert!(
+        out.contains("ok       client credentials: accepted by the token endpoint (client_secret_basic; a made-up code got 400 invalid_grant"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_sent_for_a_client_registered_as_public_says_to_unset_it() {
+    let provider = real_provider(json!({}), true).await;
+    let redis = TestRedis::start();
+    let line = the_one_problem(&vars(&provider.issuer, &redis, SECRET_BASIC)).await;
+    assert!(
+        line.contains("refuses client `rp` with a secret") && line.contains("unset OIDC_CLIENT_SECRET"),
+        "{line}"
+    );
+
+    let out = assert_no_problem(&vars(&provider.issuer, &redis, &[])).await;
+    assert!(
+        out.contains("ok       client credentials: accepted by the token endpoint (none;"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_confidential_client_configured_as_public_says_to_set_the_secret() {
+    let provider = real_provider(confidential("client_secret_post"), true).await;
+    let redis = TestRedis::start();
+    let line = the_one_problem(&vars(&provider.issuer, &redis, &[])).await;
+    assert!(
+        line.contains("refuses client `rp` without a secret") && line.contains("set OIDC_CLIENT_SECRET"),
+        "{line}"
+    );
+
+    let post = [
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+        ("OIDC_CLIENT_AUTH_METHOD", "client_secret_post"),
+    ];
+    assert_no_problem(&vars(&provider.issuer, &redis, &post)).await;
+}
+
+/// oidc-provider takes client_secret_basic and client_secret_post alike; providers such as
+/// Authelia hold a client to its registered method, which the forging provider imitates.
+#[tokio::test]
+async fn basic_where_post_is_registered_and_post_where_basic_is_name_the_exact_method_to_set() {
+    let provider = ForgingProvider::start().await;
+    let redis = TestRedis::start();
+    let both = json!({"token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]});
+    *provider.forge.discovery_extra.lock().unwrap() = both;
+    let issuer = provider.forge.issuer.clone();
+    let post = [
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+        ("OIDC_CLIENT_AUTH_METHOD", "client_secret_post"),
+    ];
+
+    *provider.forge.client_auth.lock().unwrap() = Some((ClientAuth::Post, CLIENT_SECRET.into()));
+    let line = the_one_problem(&vars(&issuer, &redis, SECRET_BASIC)).await;
+    assert!(
+        line.contains("refuses client_secret_basic for client `rp`")
+            && line.ends_with("set OIDC_CLIENT_AUTH_METHOD=client_secret_post"),
+        "{line}"
+    );
+    assert_no_problem(&vars(&issuer, &redis, &post)).await;
+
+    *provider.forge.client_auth.lock().unwrap() = Some((ClientAuth::Basic, CLIENT_SECRET.into()));
+    let line = the_one_problem(&vars(&issuer, &redis, &post)).await;
+    assert!(
+        line.ends_with("set OIDC_CLIENT_AUTH_METHOD=client_secret_basic"),
+        "{line}"
+    );
+    let out = assert_no_problem(&vars(&issuer, &redis, SECRET_BASIC)).await;
+    assert!(out.contains("ok       client credentials: accepted"), "{out}");
+}
+
+#[tokio::test]
+async fn with_par_an_unregistered_redirect_uri_is_a_problem_printing_the_exact_uri_to_register() {
+    let provider = real_provider(json!({}), true).await;
+    let redis = TestRedis::start();
+    let wrong_port = [("OIDC_REDIRECT_URI", "https://app.example.com:8443/auth/callback")];
+    let line = the_one_problem(&vars(&provider.issuer, &redis, &wrong_port)).await;
+    assert!(line.contains("pushed authorization request: invalid_request"), "{line}");
+    assert!(
+        line.contains("register exactly https://app.example.com:8443/auth/callback for client `rp`"),
+        "{line}"
+    );
+
+    let out = assert_no_problem(&vars(&provider.issuer, &redis, &[])).await;
+    assert!(
+        out.contains("ok       redirect URI https://app.example.com/auth/callback: registered (the pushed authorization request was accepted)"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn without_par_an_unregistered_redirect_uri_is_found_at_the_authorization_endpoint() {
+    let provider = real_provider(json!({}), false).await;
+    let redis = TestRedis::start();
+    let wrong_scheme = [("OIDC_REDIRECT_URI", "http://app.example.com/auth/callback")];
+    let line = the_one_problem(&vars(&provider.issuer, &redis, &wrong_scheme)).await;
+    assert!(
+        line.contains("the authorization endpoint answered 400, invalid_redirect_uri"),
+        "{line}"
+    );
+    assert!(
+        line.contains("register exactly http://app.example.com/auth/callback for client `rp`"),
+        "{line}"
+    );
+
+    let out = assert_no_problem(&vars(&provider.issuer, &redis, &[])).await;
+    assert!(
+        out.contains("ok       redirect URI https://app.example.com/auth/callback: registered (the provider redirects to its sign-in)"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_unsupported_scope_is_a_problem_naming_it_and_the_value_to_set() {
+    let provider = real_provider(json!({}), true).await;
+    let redis = TestRedis::start();
+    let scopes = [("OIDC_SCOPES", "openid profile email offline_access roles")];
+    let line = the_one_problem(&vars(&provider.issuer, &redis, &scopes)).await;
+    assert!(
+        line.contains("scope `roles` of OIDC_SCOPES is not in the provider's scopes_supported"),
+        "{line}"
+    );
+    assert!(
+        line.contains("set OIDC_SCOPES=\"openid profile email offline_access\""),
+        "{line}"
+    );
+
+    let out = assert_no_problem(&vars(
+        &provider.issuer,
+        &redis,
+        &[("OIDC_SCOPES", "openid email groups")],
+    ))
+    .await;
+    assert!(out.contains("ok       scopes: openid email groups supported"), "{out}");
+}
+
+#[tokio::test]
+async fn a_provider_answering_every_probe_with_500_gets_warnings_never_ok() {
+    let provider = ForgingProvider::start().await;
+    let redis = TestRedis::start();
+    *provider.forge.client_auth.lock().unwrap() = Some((ClientAuth::Basic, CLIENT_SECRET.into()));
+    let vars = vars(&provider.forge.issuer, &redis, SECRET_BASIC);
+
+    *provider.forge.fail_with.lock().unwrap() = Some(500);
+    let (_, out) = check(&vars).await;
+    for expected in [
+        "warning  cannot tell whether the client credentials are right: a token request with a made-up code got HTTP 500",
+        "warning  cannot tell whether the redirect URI https://app.example.com/auth/callback is registered: the authorization endpoint answered 500",
+        "warning  the userinfo endpoint answered 500",
+    ] {
+        assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
+    }
+    for never in [
+        "ok       client credentials",
+        "ok       redirect URI",
+        "ok       userinfo",
+    ] {
+        assert!(!out.contains(never), "`{never}` in:\n{out}");
+    }
+
+    *provider.forge.fail_with.lock().unwrap() = None;
+    let out = assert_no_problem(&vars).await;
+    assert!(out.contains("ok       client credentials: accepted"), "{out}");
+    // The forging provider accepts any redirect URI, and check says it cannot tell.
+    assert!(
+        out.contains("warning  cannot tell whether the redirect URI https://app.example.com/auth/callback is registered: the provider accepted an unregistered one"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_self_signed_provider_is_a_problem_naming_oidc_extra_ca_file_and_passes_with_it() {
+    let (provider, certificate) = ForgingProvider::start_tls().await;
+    let redis = TestRedis::start();
+    *provider.forge.client_auth.lock().unwrap() = Some((ClientAuth::Basic, CLIENT_SECRET.into()));
+    let issuer = provider.forge.issuer.clone();
+    let line = the_one_problem(&vars(&issuer, &redis, SECRET_BASIC)).await;
+    assert_eq!(
+        line,
+        format!("PROBLEM  cannot reach the provider at {issuer}/.well-known/openid-configuration: its TLS certificate is not trusted (self-signed or signed by a private CA): set OIDC_EXTRA_CA_FILE to a PEM file holding that CA's certificate (or the self-signed certificate)")
+    );
+
+    let ca_file = std::env::temp_dir().join(format!(
+        "oidc-session-test-ca-{}-{}.pem",
+        std::process::id(),
+        issuer.rsplit(':').next().unwrap()
+    ));
+    std::fs::write(&ca_file, certificate).unwrap();
+    let mut trusting = SECRET_BASIC.to_vec();
+    let path = ca_file.to_str().unwrap().to_owned();
+    trusting.push(("OIDC_EXTRA_CA_FILE", &path));
+    let out = assert_no_problem(&vars(&issuer, &redis, &trusting)).await;
+    std::fs::remove_file(&ca_file).unwrap();
+    assert!(out.contains(&format!("ok       discovery: {issuer}/")), "{out}");
+    assert!(out.contains("ok       client credentials: accepted"), "{out}");
+}
+
+/// The binary's log of one sign-in with `username_claim`.
+async fn sign_in_log(username_claim: &str) -> String {
+    let redis = TestRedis::start();
+    let (public, internal) = (free_listener(), free_listener());
+    let (public_port, internal_port) = (
+        public.local_addr().unwrap().port(),
+        internal.local_addr().unwrap().port(),
+    );
+    drop((public, internal));
+    let public = format!("http://127.0.0.1:{public_port}");
+    let provider = real_provider(json!({"redirect_uris": [format!("{public}/auth/callback")]}), true).await;
+    let log_file = std::env::temp_dir().join(format!("oidc-session-test-log-{}-{public_port}", std::process::id()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oidc-session"))
+        .env_clear()
+        .envs([
+            ("OIDC_ISSUER_URL", provider.issuer.clone()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("OIDC_REDIRECT_URI", format!("{public}/auth/callback")),
+            ("OIDC_REDIS_URL", redis.url.clone()),
+            ("OIDC_USERNAME_CLAIM", username_claim.to_owned()),
+            ("OIDC_LISTEN_ADDR", format!("127.0.0.1:{public_port}")),
+            ("OIDC_INTERNAL_LISTEN_ADDR", format!("127.0.0.1:{internal_port}")),
+            ("OIDC_LOG", "warn".to_owned()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_file).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until_ready(&format!("http://127.0.0.1:{internal_port}")).await;
+    let browser = browser();
+    let login = browser.get(format!("{public}/auth/login")).send().await.unwrap();
+    let callback = sign_in(&browser, &location(&login), "alice", &format!("{public}/auth/callback")).await;
+    let landed = browser.get(&callback).send().await.unwrap();
+    assert_eq!(landed.status(), reqwest::StatusCode::FOUND, "the sign-in succeeds");
+    child.kill().await.unwrap();
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    std::fs::remove_file(&log_file).unwrap();
+    log
+}
+
+#[tokio::test]
+async fn a_claim_path_that_finds_nothing_is_logged_at_sign_in_with_the_names_sent_but_no_values() {
+    let log = sign_in_log("$.realm_access.username").await;
+    let warning = log
+        .lines()
+        .find(|l| l.contains("OIDC_USERNAME_CLAIM"))
+        .unwrap_or_else(|| panic!("no warning about OIDC_USERNAME_CLAIM in:\n{log}"));
+    assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
+    assert!(warning.contains("$.realm_access.username"), "{warning}");
+    for name in ["email", "email_verified", "groups", "name", "preferred_username", "sub"] {
+        assert!(warning.contains(name), "`{name}` missing: {warning}");
+    }
+    for value in ["alice@example.test", "Alice Test", "users"] {
+        assert!(!warning.contains(value), "the value `{value}` is logged: {warning}");
+    }
+
+    let log = sign_in_log("preferred_username").await;
+    assert!(!log.contains("finds nothing"), "{log}");
+}
