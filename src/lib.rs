@@ -5,6 +5,9 @@ pub mod check;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+/// Entry points for the fuzz targets (`fuzz/`) and their replay (`tests/fuzz_replay.rs`).
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod http;
 pub(crate) mod oidc;
 pub(crate) mod service;

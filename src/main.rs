@@ -43,7 +43,7 @@ async fn main() -> ExitCode {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %oidc_session::error_chain(&e), "cannot start");
-            return ExitCode::FAILURE;
+            return ExitCode::from(if e.is_configuration() { 2 } else { 1 });
         }
     };
     if let Err(e) = app.verify_store().await {

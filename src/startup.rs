@@ -11,7 +11,7 @@ pub use crate::http::ConnectionTimeouts;
 use crate::oidc::provider::{self, HttpClientError, Provider};
 use crate::service::revocation::{self, RevocationWorker};
 use crate::service::Service;
-use crate::session::redis::RedisStore;
+use crate::session::redis::{self as redis_store, RedisStore, SetupError};
 use crate::session::{SessionStore, StoreError};
 use crate::telemetry::metrics::Metrics;
 use crate::util::error_chain;
@@ -34,7 +34,16 @@ pub enum StartupError {
     Redis {
         var: &'static str,
         #[source]
-        source: deadpool_redis::CreatePoolError,
+        source: SetupError,
+    },
+    #[error(
+        "Redis presents a TLS certificate that is not trusted: put the CA that signed it in \
+         OIDC_EXTRA_CA_FILE, or check the host name in {var}"
+    )]
+    RedisCertificate {
+        var: &'static str,
+        #[source]
+        source: StoreError,
     },
     #[error("Redis refuses the credentials: fix {var}")]
     RedisAuth {
@@ -44,6 +53,13 @@ pub enum StartupError {
     },
     #[error("a listener failed")]
     Serve(#[source] std::io::Error),
+}
+
+impl StartupError {
+    /// Whether the configuration must change (exit status 2), rather than the moment.
+    pub fn is_configuration(&self) -> bool {
+        !matches!(self, Self::Bind { .. } | Self::Serve(_))
+    }
 }
 
 pub struct Application {
@@ -87,10 +103,12 @@ impl Application {
         let http = provider::http_client(&settings.provider)?;
         let metrics = Arc::new(Metrics::new());
         let provider = Arc::new(Provider::new(settings.provider.clone(), http, metrics.clone()));
-        let store = RedisStore::new(&settings.redis, metrics.clone()).map_err(|source| StartupError::Redis {
-            var: settings.redis.mode.vars(),
-            source,
-        })?;
+        let extra_ca = settings.provider.extra_ca_file.as_deref();
+        let store =
+            RedisStore::new(&settings.redis, extra_ca, metrics.clone()).map_err(|source| StartupError::Redis {
+                var: settings.redis.mode.vars(),
+                source,
+            })?;
         let store = Arc::new(store);
         let (revoker, revocations) = revocation::channel(provider.clone());
         let redis_vars = settings.redis.mode.vars();
@@ -119,11 +137,16 @@ impl Application {
         self
     }
 
-    /// One ping at start: wrong Redis credentials are a configuration error worth stopping
-    /// for; an unreachable Redis is not (the service recovers when it comes up).
+    /// One ping at start: wrong Redis credentials or an untrusted TLS certificate are
+    /// configuration errors worth stopping for; an unreachable Redis is not (the service
+    /// recovers when it comes up).
     pub async fn verify_store(&self) -> Result<(), StartupError> {
         match self.store.ping().await {
             Ok(()) => Ok(()),
+            Err(source) if redis_store::is_untrusted_certificate(&source) => Err(StartupError::RedisCertificate {
+                var: self.redis_vars,
+                source,
+            }),
             Err(source @ StoreError::Refused(_)) => Err(StartupError::RedisAuth {
                 var: self.redis_vars,
                 source,

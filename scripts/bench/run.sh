@@ -9,6 +9,10 @@
 #
 # The service runs with its default configuration (logging included); the report lists every
 # variable the benchmark sets.
+#   scripts/bench/run.sh --chaos    failures under load (~4 minutes; not in CI): Redis killed and restarted,
+#                                   Redis stopped 5 s, the provider down 30 s, a Sentinel master killed,
+#                                   while introspections and logins run at a steady rate (scripts/bench/chaos.sh);
+#                                   the report goes to stdout and --out (default: the kept run directory)
 #
 # Options:
 #   --smoke        tiny durations, 1 round (BENCH_ROUNDS and BENCH_SESSIONS still apply, e.g. for
@@ -22,7 +26,9 @@
 #   --bin-source TEXT  what --bin was built from, for the report (default: the repository's
 #                  current commit and whether its tree has uncommitted changes)
 #   --out FILE     where to write the report (full default: docs/PERFORMANCE.md)
-#   --keep         keep the run directory (raw tool output, logs) and print its path
+#   --keep         keep the run directory (raw tool output, logs) and print its path (always, with --chaos)
+# Chaos mode: BENCH_CHAOS_RATE=50 (introspections/s per instance) BENCH_CHAOS_SESSIONS=20
+#   BENCH_CHAOS_LOGIN_EVERY=2 (s) BENCH_CHAOS_SETTLE=20 (s after each event before its check).
 # Environment (full-mode defaults): BENCH_ROUNDS=3 BENCH_DURATION=10 BENCH_BCL_DURATION=5
 #   BENCH_REDIS_N=200000 BENCH_LOGINS=100 BENCH_SESSIONS=100 BENCH_BCL_TOKENS=40000
 #   (logins and sessions per round); BENCH_SOAK_SECONDS=600 (--soak); CARGO_TARGET_DIR is honoured by the build; BENCH_APACHE_EXTRA is appended to Apache's
@@ -47,6 +53,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --soak) MODE=soak ;;
+    --chaos) MODE=chaos KEEP=1 ;;
     --bin) BIN=${2:?--bin needs a path}; shift ;;
     --bin-source) BIN_SOURCE=${2:?--bin-source needs a text}; shift ;;
     --out) OUT=${2:?--out needs a path}; shift ;;
@@ -82,10 +89,10 @@ for v in $(compgen -e); do case "$v" in OIDC_*) unset "$v" ;; esac; done
 
 # --- prerequisites ----------------------------------------------------------------------
 missing=()
-command -v wrk >/dev/null || missing+=(wrk)
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v redis-benchmark && command -v redis-cli; } >/dev/null || missing+=(redis-tools)
-if [ "$MODE" != soak ]; then
+[ "$MODE" = chaos ] || command -v wrk >/dev/null || missing+=(wrk)
+if [ "$MODE" != soak ] && [ "$MODE" != chaos ]; then
   [ -x /usr/sbin/apache2 ] || missing+=(apache2)
   [ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || missing+=(libapache2-mod-auth-openidc)
 fi
@@ -117,7 +124,7 @@ BIN=$(readlink -f "$BIN")
 STARTED=$SECONDS
 RUN=$(mktemp -d /tmp/oidc-session-bench.XXXXXX)
 chmod 755 "$RUN" # Apache's workers (www-data) read the document root below it
-OUT=${OUT:-$RUN/PERFORMANCE.md}
+[ "$MODE" = chaos ] || OUT=${OUT:-$RUN/PERFORMANCE.md}
 PIDS=()
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
@@ -174,6 +181,12 @@ wait_http() { # url, expected status, what, pid of the process that should answe
   done
   die "$3 not ready ($1 answered $code, expected $2)"
 }
+
+if [ "$MODE" = chaos ]; then
+  # shellcheck source=scripts/bench/chaos.sh
+  . "$HERE/chaos.sh"
+  exit 0
+fi
 
 read -r P_REDIS P_A_PUB P_A_INT P_B_PUB P_B_INT P_APACHE P_T_PUB P_T_INT <<<"$(py free-ports 8)"
 A_PUB="http://127.0.0.1:$P_A_PUB" A_INT="http://127.0.0.1:$P_A_INT" T_INT="http://127.0.0.1:$P_T_INT"

@@ -3,7 +3,7 @@
 
 mod client_auth;
 mod env;
-mod parse;
+pub(crate) mod parse;
 mod redis;
 mod sections;
 mod settings;

@@ -52,7 +52,16 @@ pub(crate) fn list(value: &str) -> Vec<String> {
 }
 
 pub(crate) fn http_url(value: &str) -> Result<Url, String> {
-    let url = Url::parse(value.trim()).map_err(|e| format!("`{value}` is not a URL ({e})"))?;
+    let value = value.trim();
+    // The URL parser drops tabs, newlines and surrounding control characters without a word,
+    // while the value itself is used as written too (the issuer is compared byte for byte).
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "`{}` contains spaces or control characters",
+            value.escape_debug()
+        ));
+    }
+    let url = Url::parse(value).map_err(|e| format!("`{value}` is not a URL ({e})"))?;
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),
         _ => Err(format!("`{value}` must be an http:// or https:// URL")),
@@ -88,6 +97,21 @@ mod tests {
         for bad in ["", "h", "10x", "-5s", "1.5h", "99999999999999999999d"] {
             assert!(duration(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn urls_with_spaces_or_control_characters_are_refused_not_cleaned() {
+        for bad in [
+            "http://[::2]\u{1}\u{0}",
+            "https://id.example.com/re\nalms",
+            "https://id.example.com/a b",
+        ] {
+            assert!(http_url(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            http_url(" https://id.example.com/realms ").is_ok(),
+            "surrounding spaces are trimmed"
+        );
     }
 
     #[test]

@@ -138,6 +138,12 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
         ))
         .ok()
     });
+    if discovery_url.is_none() && issuer.is_some() {
+        p.push(
+            "OIDC_ISSUER_URL",
+            "no discovery URL can be made of it (<issuer>/.well-known/openid-configuration); set OIDC_DISCOVERY_URL",
+        );
+    }
     let fetch_userinfo = p.or_default(
         "OIDC_FETCH_USERINFO",
         raw.fetch_userinfo.as_deref(),

@@ -53,6 +53,18 @@ fn a_cookie_domain_drops_the_host_prefix() {
     assert_eq!(s.cookie.name, "oidc_session");
 }
 
+#[test]
+fn an_issuer_with_control_characters_is_a_problem_naming_it_not_a_panic() {
+    // Found by the `settings` fuzz target (fuzz/regressions/settings/): the URL parser
+    // ignored the control characters, the discovery URL made of the raw value did not parse.
+    let issuer = "http://[::2]\u{1}\u{0}\u{0}\u{10}";
+    let mut v = vars(&[]);
+    v.retain(|(k, _)| k != "OIDC_ISSUER_URL");
+    v.push(("OIDC_ISSUER_URL".into(), issuer.into()));
+    let problems = Settings::from_vars(v).unwrap_err().problems;
+    assert!(problems.iter().any(|p| p.var == "OIDC_ISSUER_URL"), "{problems:?}");
+}
+
 /// Every duration variable and its documented maximum.
 const DURATION_MAXIMUMS: &[(&str, &str, Duration)] = &[
     ("OIDC_HTTP_TIMEOUT", "5m", Duration::from_secs(300)),

@@ -151,7 +151,7 @@ fn compact_segments(token: &str) -> Option<Vec<Vec<u8>>> {
         .collect()
 }
 
-fn unpack(packed: &[u8]) -> Option<Tokens> {
+pub(crate) fn unpack(packed: &[u8]) -> Option<Tokens> {
     let mut reader = Reader(packed);
     let deflated = reader.bytes()?;
     let body = decompress_to_vec_with_limit(deflated, MAX_TOKENS_BYTES).ok()?;

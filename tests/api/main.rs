@@ -21,6 +21,7 @@ mod logout;
 mod outages;
 mod process;
 mod proxies;
+mod redis_tls;
 mod refresh;
 mod scale;
 mod sessions;

@@ -28,7 +28,7 @@ fn owned(env: &[(&'static str, String)]) -> Vec<(String, String)> {
 
 /// Login, introspection, refresh, RP logout and back-channel logout (by `sid` through the
 /// real provider, by `sub` with a signed token) against one Redis deployment.
-async fn core_flows(redis_env: Vec<(&'static str, String)>) {
+pub(crate) async fn core_flows(redis_env: Vec<(&'static str, String)>) {
     let app = spawn_app_with(Options {
         env: redis_env.clone(),
         ..Options::default()

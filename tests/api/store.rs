@@ -29,7 +29,7 @@ fn start() -> Store {
         key_prefix: "oidc:".into(),
     };
     let metrics = Arc::new(Metrics::new());
-    let store = RedisStore::new(&settings, metrics.clone()).unwrap();
+    let store = RedisStore::new(&settings, None, metrics.clone()).unwrap();
     Store { redis, store, metrics }
 }
 

@@ -118,7 +118,7 @@ impl RedisStores {
             mode: self.mode.clone(),
             key_prefix: format!("conformance-{n}:"),
         };
-        Arc::new(RedisStore::new(&settings, self.metrics.clone()).expect("a Redis store"))
+        Arc::new(RedisStore::new(&settings, None, self.metrics.clone()).expect("a Redis store"))
     }
 
     async fn conform(&self, backend: &str) {

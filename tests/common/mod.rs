@@ -3,6 +3,7 @@ pub mod forge;
 pub mod provider;
 pub mod proxy;
 pub mod redis;
+pub mod tls;
 pub mod topology;
 pub mod upstream;
 pub mod webdriver;

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use super::tls::TestTls;
+
 /// How long a freshly spawned server gets to answer PING.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Fresh ports tried by `start()` if another process grabs ours first.
@@ -23,9 +25,30 @@ const PORT_ATTEMPTS: usize = 5;
 
 pub struct TestRedis {
     pub port: u16,
-    /// `redis://127.0.0.1:<port>`
+    /// `redis://127.0.0.1:<port>`, or `rediss://` in TLS mode.
     pub url: String,
+    /// TLS mode: the server listens with TLS only, with a certificate of this CA.
+    tls: Option<Tls>,
     running: Option<Running>,
+}
+
+/// What a TLS-only server is started with, and how its clients trust it.
+#[derive(Clone)]
+struct Tls {
+    args: Vec<String>,
+    ca_pem: String,
+}
+
+impl Tls {
+    fn client(&self, url: &str) -> ::redis::RedisResult<::redis::Client> {
+        ::redis::Client::build_with_tls(
+            url,
+            ::redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(self.ca_pem.clone().into_bytes()),
+            },
+        )
+    }
 }
 
 struct Running {
@@ -37,14 +60,39 @@ struct Running {
 impl TestRedis {
     /// Starts `redis-server` on a free loopback port and waits until it answers PING.
     pub fn start() -> TestRedis {
+        TestRedis::start_with(None)
+    }
+
+    /// Starts `redis-server` with TLS only (`--port 0`), its certificate signed by `tls`'s
+    /// CA; `url` is `rediss://127.0.0.1:<port>`.
+    pub fn start_tls(tls: &TestTls) -> TestRedis {
+        let args = vec![
+            "--tls-cert-file".to_owned(),
+            tls.cert_file.display().to_string(),
+            "--tls-key-file".to_owned(),
+            tls.key_file.display().to_string(),
+            "--tls-ca-cert-file".to_owned(),
+            tls.ca_file.display().to_string(),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        TestRedis::start_with(Some(Tls {
+            args,
+            ca_pem: tls.ca_pem.clone(),
+        }))
+    }
+
+    fn start_with(tls: Option<Tls>) -> TestRedis {
         let mut last_error = String::new();
+        let scheme = if tls.is_some() { "rediss" } else { "redis" };
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match spawn_and_wait(port) {
+            match spawn_and_wait(port, tls.as_ref()) {
                 Ok(running) => {
                     return TestRedis {
                         port,
-                        url: format!("redis://127.0.0.1:{port}"),
+                        url: format!("{scheme}://127.0.0.1:{port}"),
+                        tls,
                         running: Some(running),
                     }
                 }
@@ -72,9 +120,16 @@ impl TestRedis {
 
     /// A plain synchronous client connection, for tests that inspect or prepare Redis.
     pub fn connection(&self) -> ::redis::Connection {
-        ::redis::Client::open(self.url.as_str())
+        self.client()
             .and_then(|client| client.get_connection())
             .unwrap_or_else(|e| panic!("cannot connect to the test Redis at {}: {e}", self.url))
+    }
+
+    fn client(&self) -> ::redis::RedisResult<::redis::Client> {
+        match &self.tls {
+            Some(tls) => tls.client(&self.url),
+            None => ::redis::Client::open(self.url.as_str()),
+        }
     }
 
     /// Starts a new, empty server on the same port (data is not kept).
@@ -84,7 +139,7 @@ impl TestRedis {
         // has not released it yet.
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            match spawn_and_wait(self.port) {
+            match spawn_and_wait(self.port, self.tls.as_ref()) {
                 Ok(running) => {
                     self.running = Some(running);
                     return;
@@ -99,7 +154,7 @@ impl TestRedis {
 
     /// True while the server answers PING.
     pub fn is_up(&self) -> bool {
-        ping(self.port)
+        answers(self.port, self.tls.as_ref())
     }
 }
 
@@ -110,16 +165,29 @@ impl Drop for TestRedis {
 }
 
 /// A port that was free a moment ago (the listener is dropped before returning).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("bind 127.0.0.1:0 to find a free port")
         .port()
 }
 
-fn spawn_and_wait(port: u16) -> Result<Running, String> {
+fn spawn_and_wait(port: u16, tls: Option<&Tls>) -> Result<Running, String> {
+    let port_args = match tls {
+        None => vec!["--port".to_owned(), port.to_string()],
+        Some(tls) => [
+            vec![
+                "--port".to_owned(),
+                "0".to_owned(),
+                "--tls-port".to_owned(),
+                port.to_string(),
+            ],
+            tls.args.clone(),
+        ]
+        .concat(),
+    };
     let mut child = Command::new("redis-server")
-        .args(["--port", &port.to_string()])
+        .args(port_args)
         .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
         .args(["--loglevel", "warning"])
         .stdin(Stdio::null())
@@ -153,7 +221,7 @@ fn spawn_and_wait(port: u16) -> Result<Running, String> {
                 log.trim()
             ));
         }
-        if ping(port) {
+        if answers(port, tls) {
             return match spawn_watchdog(child.id()) {
                 Ok(watchdog) => Ok(Running {
                     server: child,
@@ -210,4 +278,16 @@ pub(crate) fn inline_ping(port: u16) -> Option<Vec<u8>> {
 
 fn ping(port: u16) -> bool {
     inline_ping(port).is_some_and(|reply| reply.starts_with(b"+PONG"))
+}
+
+/// PING in plain text, or over TLS with the redis crate.
+fn answers(port: u16, tls: Option<&Tls>) -> bool {
+    let Some(tls) = tls else { return ping(port) };
+    let pong = || -> ::redis::RedisResult<String> {
+        let mut conn = tls
+            .client(&format!("rediss://127.0.0.1:{port}"))?
+            .get_connection_with_timeout(Duration::from_millis(500))?;
+        ::redis::cmd("PING").query(&mut conn)
+    };
+    pong().is_ok_and(|reply| reply == "PONG")
 }

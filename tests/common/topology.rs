@@ -16,6 +16,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::net::TcpListener;
@@ -26,6 +27,8 @@ use std::thread::sleep;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::redis::Value;
+
+use super::tls::TestTls;
 
 /// The master name the sentinel monitors.
 pub const MASTER_NAME: &str = "mymaster";
@@ -55,6 +58,8 @@ const MIGRATE_BATCH: usize = 100;
 pub struct TestSentinel {
     /// `127.0.0.1:<port>` of the sentinel.
     pub sentinel_addr: String,
+    /// TLS mode: `127.0.0.1:<port>` of the sentinel's TLS listener.
+    pub sentinel_tls_addr: Option<String>,
     sentinel_port: u16,
     data_password: Option<String>,
     sentinel_password: Option<String>,
@@ -62,23 +67,46 @@ pub struct TestSentinel {
     sentinel: Option<Node>,
     /// The data nodes still running (master and replica; `stop_master` removes one).
     data: Vec<Node>,
+    /// TLS mode: `(plain port, TLS port)` of each data node. The sentinel knows the data
+    /// nodes by their TLS ports; this harness talks to them on the plain ones.
+    tls_ports: Vec<(u16, u16)>,
     dir: TempDir,
 }
 
 impl TestSentinel {
     /// Master, replica and sentinel, no passwords.
     pub fn start() -> TestSentinel {
-        TestSentinel::start_with_auth(None, None)
+        TestSentinel::start_with(None, None, None)
+    }
+
+    /// The data nodes also listen with TLS (certificates of `tls`'s CA), replicate over
+    /// TLS, and are monitored and announced by the sentinel on their TLS ports: clients
+    /// reach the master with `rediss://`. The sentinel listens with TLS too
+    /// (`sentinel_tls_addr`), and in plain text for this harness.
+    pub fn start_tls(tls: &TestTls) -> TestSentinel {
+        TestSentinel::start_with(None, None, Some(tls))
     }
 
     /// `data_password`: `requirepass` + `masterauth` on both data nodes (and
     /// `sentinel auth-pass` so the sentinel can reach them);
     /// `sentinel_password`: `requirepass` on the sentinel itself.
     pub fn start_with_auth(data_password: Option<&str>, sentinel_password: Option<&str>) -> TestSentinel {
+        TestSentinel::start_with(data_password, sentinel_password, None)
+    }
+
+    fn start_with(data_password: Option<&str>, sentinel_password: Option<&str>, tls: Option<&TestTls>) -> TestSentinel {
         // Declared first so that, on a panic below, it is removed after the processes.
         let dir = TempDir::new("sentinel");
+        let tls_ports = RefCell::new(Vec::new());
+        let sentinel_tls_port = Cell::new(None);
         let data_conf = |port: u16, replica_of: Option<u16>| {
             let mut conf = base_conf(&dir, port);
+            if let Some(tls) = tls {
+                let tls_port = free_port();
+                tls_ports.borrow_mut().push((port, tls_port));
+                conf.push_str(&tls.redis_conf(tls_port));
+                conf.push_str("tls-replication yes\n");
+            }
             // Without this a full sync waits 5 s for more replicas to come along.
             conf.push_str("repl-diskless-sync-delay 0\n");
             if let Some(pw) = data_password {
@@ -90,9 +118,17 @@ impl TestSentinel {
             conf
         };
 
+        // The port a node is known by: its TLS port in TLS mode.
+        let announced = |plain: u16| {
+            tls_ports
+                .borrow()
+                .iter()
+                .rfind(|(p, _)| *p == plain)
+                .map_or(plain, |(_, tls)| *tls)
+        };
         let master = spawn_node(&dir, "master", false, free_port, |port| data_conf(port, None));
         let replica = spawn_node(&dir, "replica", false, free_port, |port| {
-            data_conf(port, Some(master.port))
+            data_conf(port, Some(announced(master.port)))
         });
         poll(SETTLE_TIMEOUT, || {
             let info = text_of(&call_once(
@@ -122,12 +158,19 @@ impl TestSentinel {
             if let Some(pw) = sentinel_password {
                 conf.push_str(&format!("requirepass {}\n", conf_quote(pw)));
             }
+            if let Some(tls) = tls {
+                // Its own TLS port beside the plain one, and TLS to the data nodes.
+                let port = free_port();
+                sentinel_tls_port.set(Some(port));
+                conf.push_str(&tls.redis_conf(port));
+                conf.push_str("tls-replication yes\n");
+            }
             conf.push_str(&format!(
                 "sentinel monitor {MASTER_NAME} 127.0.0.1 {} 1\n\
                  sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                  sentinel failover-timeout {MASTER_NAME} 3000\n\
                  sentinel parallel-syncs {MASTER_NAME} 1\n",
-                master.port
+                announced(master.port)
             ));
             if let Some(pw) = data_password {
                 conf.push_str(&format!("sentinel auth-pass {MASTER_NAME} {}\n", conf_quote(pw)));
@@ -137,17 +180,38 @@ impl TestSentinel {
 
         let topology = TestSentinel {
             sentinel_addr: format!("127.0.0.1:{}", sentinel.port),
+            sentinel_tls_addr: sentinel_tls_port.get().map(|port| format!("127.0.0.1:{port}")),
             sentinel_port: sentinel.port,
             data_password: data_password.map(str::to_owned),
             sentinel_password: sentinel_password.map(str::to_owned),
             sentinel: Some(sentinel),
             data: vec![master, replica],
+            tls_ports: tls_ports.into_inner(),
             dir,
         };
-        let (master_port, replica_port) = (topology.data[0].port, topology.data[1].port);
+        let (master_port, replica_port) = (
+            topology.announced(topology.data[0].port),
+            topology.announced(topology.data[1].port),
+        );
         poll(SETTLE_TIMEOUT, || topology.sentinel_sees(master_port, replica_port))
             .unwrap_or_else(|e| panic!("sentinel did not settle: {e}\n{}", topology.logs()));
         topology
+    }
+
+    /// The port the sentinel knows a data node by (its TLS port in TLS mode).
+    fn announced(&self, plain: u16) -> u16 {
+        self.tls_ports
+            .iter()
+            .rfind(|(p, _)| *p == plain)
+            .map_or(plain, |(_, tls)| *tls)
+    }
+
+    /// The plain port of the data node the sentinel knows by `announced`.
+    fn plain(&self, announced: u16) -> u16 {
+        self.tls_ports
+            .iter()
+            .find(|(_, tls)| *tls == announced)
+            .map_or(announced, |(plain, _)| *plain)
     }
 
     /// `redis://[:password@]127.0.0.1:<port>` of the sentinel.
@@ -155,7 +219,8 @@ impl TestSentinel {
         redis_url(self.sentinel_port, self.sentinel_password.as_deref())
     }
 
-    /// The master's port, as the sentinel reports it (get-master-addr-by-name).
+    /// The master's port, as the sentinel reports it (get-master-addr-by-name): its TLS
+    /// port in TLS mode.
     pub fn master_port(&self) -> u16 {
         self.sentinel_master_port()
             .unwrap_or_else(|e| panic!("cannot ask the sentinel for the master: {e}"))
@@ -164,14 +229,14 @@ impl TestSentinel {
     /// `redis://[:password@]127.0.0.1:<port>` of the current master (as the
     /// sentinel reports it), for inspecting data directly.
     pub fn url_for_master(&self) -> String {
-        redis_url(self.master_port(), self.data_password.as_deref())
+        redis_url(self.plain(self.master_port()), self.data_password.as_deref())
     }
 
     /// Waits until the replica has acknowledged every write the master has taken so far,
     /// from any client. (`WAIT` would not do: it only waits for the calling connection's
     /// own writes, and the service writes on connections of its own.)
     pub fn wait_until_replicated(&self, timeout: Duration) {
-        let port = self.master_port();
+        let port = self.plain(self.master_port());
         poll(timeout, || {
             let info = call_once(
                 port,
@@ -207,7 +272,7 @@ impl TestSentinel {
     /// for it to exit. Abrupt, like a crash: writes not yet replicated are lost
     /// (a test that needs them on the replica calls `wait_until_replicated` first).
     pub fn stop_master(&mut self) {
-        let port = self.master_port();
+        let port = self.plain(self.master_port());
         let index = self
             .data
             .iter()
@@ -224,7 +289,7 @@ impl TestSentinel {
             if port == old_master_port {
                 return Err(format!("sentinel still reports the old master (port {port})"));
             }
-            let role = call_once(port, self.data_password.as_deref(), &::redis::cmd("ROLE"))?;
+            let role = call_once(self.plain(port), self.data_password.as_deref(), &::redis::cmd("ROLE"))?;
             match &role {
                 Value::Array(items) if items.first().and_then(text).as_deref() == Some("master") => Ok(()),
                 other => Err(format!("new master on port {port} answers ROLE with {other:?}")),
@@ -313,7 +378,7 @@ impl Drop for TestSentinel {
 /// `start()` returns once every node says `cluster_state:ok` and all agree on
 /// the slot map.
 pub struct TestCluster {
-    /// `redis://127.0.0.1:<port>` of each master.
+    /// `redis://127.0.0.1:<port>` of each master (`rediss://` and the TLS port in TLS mode).
     pub nodes: Vec<String>,
     ports: Vec<u16>,
     // Field order matters: processes are killed (in `drop`) before `dir` is removed.
@@ -323,11 +388,30 @@ pub struct TestCluster {
 
 impl TestCluster {
     pub fn start() -> TestCluster {
+        TestCluster::start_with(None)
+    }
+
+    /// The nodes also listen with TLS (certificates of `tls`'s CA) and talk to each other
+    /// over TLS; `nodes` are their `rediss://` URLs. Redis answers a TLS client with the
+    /// nodes' TLS ports (CLUSTER SLOTS, MOVED) and this harness, in plain text, with the
+    /// plain ones.
+    pub fn start_tls(tls: &TestTls) -> TestCluster {
+        TestCluster::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&TestTls>) -> TestCluster {
         let dir = TempDir::new("cluster");
+        let tls_ports = RefCell::new(Vec::new());
         let servers: Vec<Node> = (0..3)
             .map(|_| {
                 spawn_node(&dir, "cluster", false, free_cluster_port, |port| {
                     let mut conf = base_conf(&dir, port);
+                    if let Some(tls) = tls {
+                        let tls_port = free_port();
+                        tls_ports.borrow_mut().push((port, tls_port));
+                        conf.push_str(&tls.redis_conf(tls_port));
+                        conf.push_str("tls-cluster yes\n");
+                    }
                     conf.push_str(&format!(
                         "cluster-enabled yes\n\
                          cluster-config-file {}\n\
@@ -339,8 +423,13 @@ impl TestCluster {
             })
             .collect();
         let ports: Vec<u16> = servers.iter().map(|n| n.port).collect();
+        let tls_ports = tls_ports.into_inner();
+        let url = |port: &u16| match tls_ports.iter().rfind(|(plain, _)| plain == port) {
+            Some((_, tls)) => format!("rediss://127.0.0.1:{tls}"),
+            None => redis_url(*port, None),
+        };
         let cluster = TestCluster {
-            nodes: ports.iter().map(|p| redis_url(*p, None)).collect(),
+            nodes: ports.iter().map(url).collect(),
             ports,
             servers,
             dir,

@@ -211,22 +211,8 @@ pub(crate) fn verify_logout_token(
         other => return Err(LogoutTokenError::NotCompactJws { parts: other.len() }),
     };
 
-    let header_bytes = decode_part(header_b64, "header")?;
-    let header = json_object(&header_bytes).ok_or(LogoutTokenError::HeaderNotJsonObject)?;
-
-    let alg = check_alg(&header, policy)?;
-    check_typ(&header)?;
-    if header.contains_key("crit") {
-        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood; we know none.
-        return Err(LogoutTokenError::UnsupportedCriticalHeader);
-    }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => Some(kid.as_str()),
-        Some(_) => return Err(LogoutTokenError::InvalidHeader("`kid` is not a string")),
-    };
-
-    let key = select_key(jwks, kid, &alg)?;
+    let Header { alg, kid } = check_header(&decode_part(header_b64, "header")?, policy)?;
+    let key = select_key(jwks, kid.as_deref(), &alg)?;
 
     let signature = decode_part(signature_b64, "signature")?;
     if signature.is_empty() {
@@ -238,8 +224,36 @@ pub(crate) fn verify_logout_token(
         .map_err(signature_error)?;
 
     // Signature good: only now look at the claims.
-    let payload_bytes = decode_part(payload_b64, "payload")?;
-    let claims = json_object(&payload_bytes).ok_or(LogoutTokenError::PayloadNotJsonObject)?;
+    check_payload(&decode_part(payload_b64, "payload")?, policy)
+}
+
+/// What the JOSE header decides: the algorithm, and the key ID if any.
+pub(crate) struct Header {
+    pub alg: CoreJwsSigningAlgorithm,
+    pub kid: Option<String>,
+}
+
+/// The checks of the decoded JOSE header (§2.6 step 3, RFC 7515 §4.1).
+pub(crate) fn check_header(bytes: &[u8], policy: &LogoutTokenPolicy) -> Result<Header, LogoutTokenError> {
+    let header = json_object(bytes).ok_or(LogoutTokenError::HeaderNotJsonObject)?;
+    let alg = check_alg(&header, policy)?;
+    check_typ(&header)?;
+    if header.contains_key("crit") {
+        // RFC 7515 §4.1.11: extensions listed in `crit` must be understood; we know none.
+        return Err(LogoutTokenError::UnsupportedCriticalHeader);
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(LogoutTokenError::InvalidHeader("`kid` is not a string")),
+    };
+    Ok(Header { alg, kid })
+}
+
+/// The checks of the decoded claims (§2.4, §2.6 steps 4–7); only ever called on a payload
+/// whose signature is good.
+pub(crate) fn check_payload(bytes: &[u8], policy: &LogoutTokenPolicy) -> Result<LogoutClaims, LogoutTokenError> {
+    let claims = json_object(bytes).ok_or(LogoutTokenError::PayloadNotJsonObject)?;
     check_claims(&claims, policy)
 }
 

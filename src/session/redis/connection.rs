@@ -77,6 +77,8 @@ pub(crate) enum Factory {
     Standalone(deadpool_redis::Pool),
     Sentinel(sentinel::Pool),
     Cluster(cluster::Pool),
+    /// `rediss://` with `OIDC_EXTRA_CA_FILE` (see [`super::tls`]).
+    Trusting(Box<super::tls::Clients>),
 }
 
 impl Factory {
@@ -134,6 +136,7 @@ impl Factory {
             Self::Standalone(pool) => Conn::Multiplexed(deadpool_redis::Connection::take(pool.get().await?)),
             Self::Sentinel(pool) => Conn::Multiplexed(sentinel::Connection::take(pool.get().await?)),
             Self::Cluster(pool) => Conn::Cluster(cluster::Connection::take(pool.get().await?)),
+            Self::Trusting(clients) => clients.connect().await.map_err(PoolError::Backend)?,
         })
     }
 }

@@ -26,14 +26,17 @@
 //! rolling update. See docs/DESIGN.md for the record layout and the commands.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
 mod connection;
 mod indexes;
+mod tls;
 
 use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
+pub use tls::TrustError;
 
 use super::store::{SessionStore, StoreError};
 use super::{now, SessionKey, SessionRecord};
@@ -91,6 +94,22 @@ fn absent_if_wrong_type<T: Default>(result: RedisResult<T>) -> RedisResult<T> {
     }
 }
 
+/// Why the store cannot be built from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the Redis settings are not usable")]
+    Pool(#[from] deadpool_redis::CreatePoolError),
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    #[error("the Redis client cannot be built with the certificates of OIDC_EXTRA_CA_FILE")]
+    Client(#[source] RedisError),
+}
+
+/// Whether a store error is Redis presenting a TLS certificate we do not trust.
+pub fn is_untrusted_certificate(error: &StoreError) -> bool {
+    tls::untrusted_certificate(error)
+}
+
 pub struct RedisStore {
     factory: Factory,
     shared: Mutex<Option<Conn>>,
@@ -101,12 +120,20 @@ pub struct RedisStore {
 
 impl RedisStore {
     /// Builds the store; it connects lazily, so a Redis that is down at start is not fatal.
+    /// `extra_ca` (`OIDC_EXTRA_CA_FILE`) is trusted besides the public roots for `rediss://`.
     pub fn new(
         settings: &RedisSettings,
+        extra_ca: Option<&Path>,
         metrics: std::sync::Arc<Metrics>,
-    ) -> Result<Self, deadpool_redis::CreatePoolError> {
+    ) -> Result<Self, SetupError> {
+        let factory = match extra_ca.filter(|_| tls::uses_tls(&settings.mode)) {
+            Some(ca) => Factory::Trusting(Box::new(
+                tls::Clients::new(&settings.mode, tls::certificates(ca)?).map_err(SetupError::Client)?,
+            )),
+            None => Factory::new(&settings.mode, OPERATION_TIMEOUT)?,
+        };
         Ok(Self {
-            factory: Factory::new(&settings.mode, OPERATION_TIMEOUT)?,
+            factory,
             shared: Mutex::new(None),
             prefix: settings.key_prefix.clone(),
             unlock_script: Script::new(UNLOCK),
