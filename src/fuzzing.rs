@@ -7,8 +7,9 @@ use std::time::Duration;
 use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 
 use crate::config::{ConfigError, Settings};
-use crate::domain::{ClaimPath, Tokens};
+use crate::domain::{ClaimPath, Identity, Tokens};
 use crate::oidc::logout_token::{self, LogoutClaims, LogoutTokenError, LogoutTokenPolicy};
+use crate::service::gateway::{OriginalUrl, RouteRules};
 use crate::service::return_to::ReturnTo;
 
 /// A cookie's value in a `Cookie` request header.
@@ -19,6 +20,31 @@ pub fn cookie_in_header<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 /// `return_to` of `GET /auth/login`: the accepted value, or `None` when refused.
 pub fn return_to(raw: &str, own: &url::Origin, allowed: &[url::Origin]) -> Option<String> {
     ReturnTo::parse(raw, own, allowed).ok().map(ReturnTo::into_string)
+}
+
+/// The per-route rules in a forward-auth URL's query: `mode=redirect` or not, and whether
+/// `identity` passes them; the configuration error otherwise.
+pub fn forward_auth_rules(query: &str, identity: &Identity) -> Result<(bool, Result<(), String>), String> {
+    RouteRules::parse(query)
+        .map(|rules| (rules.redirect, rules.check(identity).map_err(|e| e.to_string())))
+        .map_err(|e| e.to_string())
+}
+
+/// Where forward-auth sends a browser to sign in, from the original URL's parts as the
+/// proxy forwarded them (`X-Forwarded-Proto`, `-Host`, `-Uri`).
+pub fn forward_auth_sign_in_url(
+    scheme: &str,
+    authority: &str,
+    path_and_query: &str,
+    own: &url::Origin,
+    allowed: &[url::Origin],
+) -> Option<url::Url> {
+    let original = OriginalUrl {
+        scheme,
+        authority,
+        path_and_query,
+    };
+    original.sign_in_url(own, allowed)
 }
 
 /// What a logout token is checked against (mirrors the crate's policy).

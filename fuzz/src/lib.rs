@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use oidc_session::config::vars::{KNOWN_VARS, SECRET_VARS};
 use oidc_session::crypto::KeyRing;
-use oidc_session::domain::ClaimPath;
+use oidc_session::domain::{ClaimPath, Identity};
 use oidc_session::fuzzing as f;
 use oidc_session::session::{SessionId, SessionKey, SessionRecord, StoredTokens};
 use openidconnect::core::{CoreEdDsaPrivateSigningKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
@@ -32,6 +32,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("claim_path", claim_path),
     ("config_values", config_values),
     ("settings", settings),
+    ("forward_auth_rules", forward_auth_rules),
+    ("forward_auth_sign_in", forward_auth_sign_in),
 ];
 
 /// The `Cookie` header a reverse proxy forwards to `/forward-auth` and `/introspect`.
@@ -99,6 +101,74 @@ pub fn return_to(data: &[u8]) {
     assert_eq!(
         f::return_to(&accepted, &own, &allowed).as_deref(),
         Some(accepted.as_str())
+    );
+}
+
+/// The rules of a forward-auth URL (first line, its query) against an identity: email on
+/// the second line, `1` on the third for a verified email, groups on the lines after.
+pub fn forward_auth_rules(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut lines = text.split('\n');
+    let query = lines.next().unwrap_or("");
+    let identity = Identity {
+        sub: "user".into(),
+        email: lines.next().filter(|e| !e.is_empty()).map(str::to_owned),
+        email_verified: Some(lines.next() == Some("1")),
+        groups: lines.map(str::to_owned).collect(),
+        ..Identity::default()
+    };
+    let Ok((redirect, passes)) = f::forward_auth_rules(query, &identity) else {
+        return;
+    };
+    let keys: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    assert_eq!(redirect, keys.iter().any(|k| k == "mode"), "{query:?}");
+    // Someone with no email and no group passes exactly the routes without list rules.
+    let nobody = Identity {
+        sub: "nobody".into(),
+        ..Identity::default()
+    };
+    let lists = keys.iter().any(|k| k != "mode");
+    let (_, nobody_passes) = f::forward_auth_rules(query, &nobody).expect("parsed once, parses again");
+    assert_eq!(nobody_passes.is_ok(), !lists, "{query:?}");
+    // Without a verified email, no email or domain rule is passed.
+    if passes.is_ok() && identity.email_verified != Some(true) {
+        assert!(
+            !keys
+                .iter()
+                .any(|k| k == "allowed_emails" || k == "allowed_email_domains"),
+            "{query:?}"
+        );
+    }
+}
+
+/// Where forward-auth sends a browser to sign in, from the forwarded scheme, host and URI
+/// (one per line): always the own origin's `/auth/login`, with a `return_to` that login
+/// accepts and that leads nowhere but the own and the allowed origins.
+pub fn forward_auth_sign_in(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut parts = text.splitn(3, '\n');
+    let (scheme, authority, path) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    let own = origin("https://app.example.com");
+    let allowed = [origin("https://admin.example.com"), origin("http://localhost:3000")];
+    let Some(url) = f::forward_auth_sign_in_url(scheme, authority, path, &own, &allowed) else {
+        return;
+    };
+    assert_eq!(url.origin(), own, "{url}");
+    assert_eq!(url.path(), "/auth/login", "{url}");
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(pairs.len(), 1, "{url}");
+    assert_eq!(pairs[0].0, "return_to");
+    return_to(pairs[0].1.as_bytes());
+    assert_eq!(
+        f::return_to(&pairs[0].1, &own, &allowed).as_deref(),
+        Some(pairs[0].1.as_str()),
+        "{url}"
     );
 }
 

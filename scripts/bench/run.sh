@@ -4,15 +4,15 @@
 #
 #   scripts/bench/run.sh            full run (~5 minutes on 2 cores); regenerates docs/PERFORMANCE.md
 #   scripts/bench/run.sh --smoke    every step with tiny durations (seconds); writes nothing in the repo
+#   scripts/bench/run.sh --chaos    failures under load (~4 minutes; not in CI): Redis killed and restarted,
+#                                   Redis stopped 5 s, the provider down 30 s, a Sentinel master killed,
+#                                   while introspections and logins run at a steady rate (scripts/bench/chaos.sh);
+#                                   the report goes to stdout and --out (default: the kept run directory)
 #   scripts/bench/run.sh --soak     10 minutes of constant load with logins, refreshes and logouts
 #                                   mixed in (not in CI); regenerates docs/SOAK.md
 #
 # The service runs with its default configuration (logging included); the report lists every
 # variable the benchmark sets.
-#   scripts/bench/run.sh --chaos    failures under load (~4 minutes; not in CI): Redis killed and restarted,
-#                                   Redis stopped 5 s, the provider down 30 s, a Sentinel master killed,
-#                                   while introspections and logins run at a steady rate (scripts/bench/chaos.sh);
-#                                   the report goes to stdout and --out (default: the kept run directory)
 #
 # Options:
 #   --smoke        tiny durations, 1 round (BENCH_ROUNDS and BENCH_SESSIONS still apply, e.g. for
@@ -52,8 +52,8 @@ MODE=full BIN="" BIN_SOURCE="" OUT="" KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) MODE=smoke ;;
-    --soak) MODE=soak ;;
     --chaos) MODE=chaos KEEP=1 ;;
+    --soak) MODE=soak ;;
     --bin) BIN=${2:?--bin needs a path}; shift ;;
     --bin-source) BIN_SOURCE=${2:?--bin-source needs a text}; shift ;;
     --out) OUT=${2:?--out needs a path}; shift ;;
@@ -91,7 +91,9 @@ for v in $(compgen -e); do case "$v" in OIDC_*) unset "$v" ;; esac; done
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v redis-benchmark && command -v redis-cli; } >/dev/null || missing+=(redis-tools)
-[ "$MODE" = chaos ] || command -v wrk >/dev/null || missing+=(wrk)
+if [ "$MODE" != chaos ]; then
+  command -v wrk >/dev/null || missing+=(wrk)
+fi
 if [ "$MODE" != soak ] && [ "$MODE" != chaos ]; then
   [ -x /usr/sbin/apache2 ] || missing+=(apache2)
   [ -e /usr/lib/apache2/modules/mod_auth_openidc.so ] || missing+=(libapache2-mod-auth-openidc)

@@ -29,7 +29,10 @@ pub(super) async fn check_redis(settings: &Settings, report: &mut Report) {
             let hint = if matches!(e, StoreError::Refused(_)) {
                 format!("Redis refuses the credentials: fix the user/password in {var}")
             } else if crate::session::redis::is_untrusted_certificate(&e) {
-                format!("Redis presents a TLS certificate that is not trusted: set OIDC_EXTRA_CA_FILE to the CA that signed it, or check the host name in {var}")
+                format!(
+                    "Redis presents a TLS certificate that is not trusted: set OIDC_EXTRA_CA_FILE to the CA \
+                     that signed it, or check the host name in {var}"
+                )
             } else {
                 format!("Redis is unreachable: check {var}")
             };
