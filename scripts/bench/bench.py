@@ -310,7 +310,7 @@ def cmd_record(argv):
 
     The value (src/session/record.rs): version byte 1 | u32 big-endian length of the
     metadata | metadata, a JSON array [[sub, username, email, email_verified, name, groups],
-    sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at] | token mode byte (0 plain, 1 sealed,
+    sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at, refreshable] | token mode byte (0 plain, 1 sealed,
     2 sealed after the metadata's 32-byte authentication tag) | [tag] | tokens (packed as src/session/tokens.rs
     says; sealed = 24-byte nonce + ciphertext + 16-byte tag)."""
     o = opts(argv)

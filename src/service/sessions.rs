@@ -63,7 +63,9 @@ impl Service {
     }
 
     fn has_refresh_token(&self, key: &SessionKey, record: &SessionRecord) -> bool {
-        self.tokens(key, record).is_some_and(|t| t.refresh_token.is_some())
+        record
+            .refreshable
+            .unwrap_or_else(|| self.tokens(key, record).is_some_and(|t| t.refresh_token.is_some()))
     }
 
     /// The session's tokens; `None` when they cannot be opened with any configured key.

@@ -71,6 +71,10 @@ pub struct SessionRecord {
     /// When the tokens were last refreshed (unix milliseconds); 0 before the first refresh.
     /// Concurrent refreshers compare it to see whether someone else already refreshed.
     pub refreshed_at: u64,
+    /// Whether the tokens include a refresh token, so that the hot path need not open them
+    /// to know whether a session outlives its access token. `None` for records written
+    /// before this was recorded: their tokens are opened to find out.
+    pub refreshable: Option<bool>,
     pub tokens: StoredTokens,
     /// With `OIDC_SESSION_ENCRYPTION_KEY`: the metadata's authentication tag (keyed
     /// BLAKE3), so that a record changed in the store reads as no session.

@@ -56,6 +56,7 @@ impl Sessions {
             expires_at: new.expires_at,
             access_token_expires_at: new.access_token_expires_at,
             refreshed_at: 0,
+            refreshable: Some(new.tokens.refresh_token.is_some()),
             tag: None,
         };
         record.tag = self.tag(key, &record);
@@ -71,6 +72,7 @@ impl Sessions {
         idle: Duration,
     ) -> Result<(SessionRecord, bool), SaveError> {
         record.tokens = StoredTokens::seal(tokens, self.keys.as_ref(), key)?;
+        record.refreshable = Some(tokens.refresh_token.is_some());
         record.tag = self.tag(key, &record);
         let updated = self.store.update(key, &record, idle).await?;
         Ok((record, updated))

@@ -41,7 +41,9 @@ pub enum RecordError {
 
 /// [`SessionRecord`] without its tokens, borrowed when written and owned when read: a JSON
 /// array (identity, sid, claims, created_at, expires_at, access_token_expires_at,
-/// refreshed_at), since field names would cost every session about 150 bytes.
+/// refreshed_at, refreshable), since field names would cost every session about 150 bytes.
+/// `refreshable` came later: records written before it have seven elements, and keep them
+/// when written back without it, so that their authentication tag still verifies.
 #[derive(Serialize, Deserialize)]
 struct Metadata<'a>(
     IdentityRow<'a>,
@@ -51,6 +53,7 @@ struct Metadata<'a>(
     u64,
     Option<u64>,
     u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")] Option<bool>,
 );
 
 /// [`Identity`] as an array too: sub, username, email, email_verified, name, groups.
@@ -107,6 +110,7 @@ impl SessionRecord {
             self.expires_at,
             self.access_token_expires_at,
             self.refreshed_at,
+            self.refreshable,
         ))
         .expect("session metadata serializes")
     }
@@ -151,7 +155,7 @@ impl SessionRecord {
             }
             other => return Err(RecordError::TokenMode(other)),
         };
-        let Metadata(identity, sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at) =
+        let Metadata(identity, sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at, refreshable) =
             serde_json::from_slice(metadata).map_err(RecordError::Metadata)?;
         Ok(Self {
             identity: identity_from(identity),
@@ -161,6 +165,7 @@ impl SessionRecord {
             expires_at,
             access_token_expires_at,
             refreshed_at,
+            refreshable,
             tokens,
             tag,
         })
@@ -204,6 +209,7 @@ mod tests {
             expires_at: 1_700_086_400,
             access_token_expires_at: None,
             refreshed_at: 1_700_000_000_123,
+            refreshable: Some(true),
             tokens: StoredTokens::seal(&tokens, keys, &key()).unwrap(),
             tag: keys.map(|_| [7; 32]),
         }
@@ -220,6 +226,36 @@ mod tests {
             assert_eq!(decoded, original);
             assert_eq!(decoded.tokens.open(keys, &key()).unwrap().access_token, "opaque-access");
         }
+    }
+
+    #[test]
+    fn a_record_written_before_refreshability_was_recorded_reads_as_unknown_and_keeps_its_layout() {
+        let mut legacy = record(None);
+        legacy.refreshable = None;
+        let metadata = legacy.metadata_bytes();
+        let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&metadata).unwrap();
+        assert_eq!(
+            elements.len(),
+            7,
+            "the older layout: {}",
+            String::from_utf8_lossy(&metadata)
+        );
+        let value = legacy.encode();
+        let decoded = SessionRecord::decode(&value).unwrap();
+        assert_eq!(decoded.refreshable, None);
+        assert_eq!(
+            decoded.encode(),
+            value,
+            "written back byte for byte, so its tag still verifies"
+        );
+
+        let current = record(None);
+        let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&current.metadata_bytes()).unwrap();
+        assert_eq!(elements.last(), Some(&json!(true)));
+        assert_eq!(
+            SessionRecord::decode(&current.encode()).unwrap().refreshable,
+            Some(true)
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
         expires_at: now() + lifetime,
         access_token_expires_at: None,
         refreshed_at: 0,
+        refreshable: Some(false),
         tokens: StoredTokens::seal(&tokens, None, &key).unwrap(),
         tag: None,
     };

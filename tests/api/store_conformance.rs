@@ -194,6 +194,7 @@ fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionR
         expires_at: now() + lifetime.as_secs(),
         access_token_expires_at: Some(now() + 300),
         refreshed_at: 0,
+        refreshable: Some(true),
         tokens: StoredTokens::seal(&tokens, Some(ring()), &key).expect("small tokens"),
         tag: None,
     };

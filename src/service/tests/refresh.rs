@@ -264,3 +264,28 @@ async fn a_session_without_a_refresh_token_ends_when_its_access_token_expires() 
         assert_eq!(stored.is_some(), refresh_token.is_some(), "and in the store");
     }
 }
+
+#[tokio::test]
+async fn a_session_stored_before_refreshability_was_recorded_is_judged_by_its_tokens() {
+    let h = harness();
+    let ring = crate::crypto::KeyRing::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    for refresh_token in [None, Some("refresh-token")] {
+        let started = h.start().await;
+        let id_token = ScriptedProvider::id_token(json!({"sub": "ann", "nonce": started.nonce}));
+        let mut tokens = ScriptedProvider::token_set(Some(id_token), refresh_token);
+        tokens.access_token_expires_at = Some(crate::domain::now() - 1);
+        h.provider.script_exchange(Ok(tokens));
+        let cookie = h.finish(&started).await.expect("login completes").session;
+
+        // Rewrite the record as an older release wrote it: seven metadata elements, tagged so.
+        let key = cookie.key();
+        let mut record = h.store.peek(&key).await.unwrap().expect("stored");
+        assert_eq!(record.refreshable, Some(refresh_token.is_some()), "recorded at login");
+        record.refreshable = None;
+        record.tag = Some(ring.tag(&[key.0.as_bytes(), &record.metadata_bytes()]));
+        h.store.save(&key, &record, Duration::from_secs(600)).await.unwrap();
+
+        let live = h.is_live(cookie.as_str()).await;
+        assert_eq!(live, refresh_token.is_some(), "with refresh token {refresh_token:?}");
+    }
+}
