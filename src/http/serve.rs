@@ -28,7 +28,7 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, Request};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -150,22 +150,23 @@ async fn connection(stream: TcpStream, peer: Peer, timeouts: ConnectionTimeouts,
         .max_header_list_size(16 * 1024);
     let mut conn = pin!(builder.serve_connection(io, service));
 
+    // The watchdog wakes at the deadline, or sooner: a first byte can move the deadline
+    // earlier (to the header-read timeout) without waking it, so it never sleeps longer than
+    // that timeout before looking again. Requests themselves neither wake it nor re-arm
+    // its timer: on the hot path a connection costs no extra task wake-ups.
+    let mut watchdog = pin!(tokio::time::sleep(timeouts.header_read.min(timeouts.idle)));
     loop {
-        let deadline = activity.deadline(timeouts);
-        let expired = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             _ = conn.as_mut() => return,
-            _ = activity.changed.notified() => {}
-            _ = expired => {
-                if activity.deadline(timeouts).is_some_and(|at| at <= Instant::now()) {
+            _ = watchdog.as_mut() => {
+                let now = Instant::now();
+                let deadline = activity.deadline(timeouts);
+                if deadline.is_some_and(|at| at <= now) {
                     tracing::debug!(remote = %peer.remote, "closing a connection: idle or too slow a request head");
                     break;
                 }
+                let look_again = now + timeouts.header_read;
+                watchdog.as_mut().reset(deadline.map_or(look_again, |at| at.min(look_again)));
             }
             _ = stopped(&mut stop) => break,
         }
@@ -188,8 +189,6 @@ async fn connection(stream: TcpStream, peer: Peer, timeouts: ConnectionTimeouts,
 /// What the watchdog of one connection knows about it.
 struct Activity {
     state: Mutex<State>,
-    /// A request started or ended, or a first byte arrived: the deadline moved.
-    changed: Notify,
 }
 
 struct State {
@@ -208,7 +207,6 @@ impl Activity {
                 idle_since: Instant::now(),
                 first_byte: None,
             }),
-            changed: Notify::new(),
         }
     }
 
@@ -235,8 +233,6 @@ impl Activity {
         let mut state = self.state.lock().expect("not poisoned");
         if state.in_flight == 0 && state.first_byte.is_none() {
             state.first_byte = Some(Instant::now());
-            drop(state);
-            self.changed.notify_one();
         }
     }
 }
@@ -248,7 +244,6 @@ struct InFlight(Arc<Activity>);
 impl InFlight {
     fn enter(activity: &Arc<Activity>) -> Self {
         activity.state.lock().expect("not poisoned").in_flight += 1;
-        activity.changed.notify_one();
         Self(activity.clone())
     }
 }
@@ -261,8 +256,6 @@ impl Drop for InFlight {
             state.idle_since = Instant::now();
             state.first_byte = None;
         }
-        drop(state);
-        self.0.changed.notify_one();
     }
 }
 
