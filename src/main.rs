@@ -6,7 +6,8 @@ use oidc_session::config::Settings;
 use oidc_session::startup::Application;
 
 // glibc's malloc took ~15 % of the hot path's CPU, partly in arena lock contention between
-// worker threads; mimalloc's thread-local heaps avoid both (docs/PERFORMANCE.md).
+// worker threads; mimalloc's thread-local heaps avoid both. Built with `no_thp` (Cargo.toml):
+// huge pages would double idle RSS (docs/DESIGN.md, "Where the hot path's time goes").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
