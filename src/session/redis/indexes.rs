@@ -13,11 +13,40 @@ impl RedisStore {
         format!("{}{kind}:{{{}}}", self.prefix, sha256_base64url(value.as_bytes()))
     }
 
-    /// The back-channel logout indexes a session is listed in.
-    pub(super) fn indexes(&self, record: &SessionRecord) -> Vec<String> {
-        let mut indexes = vec![self.index_key("sub", &record.identity.sub)];
-        indexes.extend(record.sid.as_deref().map(|sid| self.index_key("sid", sid)));
-        indexes
+    /// The back-channel logout indexes a session is listed in: `sub`, and `sid` when it has one.
+    pub(super) fn indexes(&self, record: &SessionRecord) -> (String, Option<String>) {
+        let sub = self.index_key("sub", &record.identity.sub);
+        (sub, record.sid.as_deref().map(|sid| self.index_key("sid", sid)))
+    }
+
+    /// Lists a session in an index until its absolute end and drops the fields of the
+    /// user's sessions that have ended (by idle timeout or absolute end): an index lives as
+    /// long as the longest session it can point to and holds live sessions only, plus those
+    /// ended since the user's last login. Writing and reading the index are one pipeline
+    /// (one key, so one hash slot in Cluster too).
+    pub(super) async fn index(&self, index: String, key: &SessionKey, end: u64) -> Result<(), StoreError> {
+        let left = end.saturating_sub(now()).max(1);
+        let (target, field) = (index.clone(), key.0.clone());
+        let (fields,): (HashMap<String, u64>,) = self
+            .run(|mut c| async move {
+                redis::pipe()
+                    .hset(&target, field, end)
+                    .ignore()
+                    .expire(&target, left as i64)
+                    .ignore()
+                    .hgetall(&target)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        self.prune(index, fields, key).await
+    }
+
+    /// Takes a session out of an index.
+    pub(super) async fn unlist(&self, index: String, key: &SessionKey) -> Result<(), StoreError> {
+        let field = key.0.clone();
+        self.run(|mut c| async move { c.hdel::<_, _, ()>(index, field).await })
+            .await
     }
 
     /// The index's fields: session key → absolute end.
@@ -40,12 +69,11 @@ impl RedisStore {
             .collect())
     }
 
-    /// Drops the fields of sessions that have ended (by idle timeout or absolute end)
-    /// from an index; `keep` was just written.
-    pub(super) async fn prune(&self, index: String, keep: &SessionKey) -> Result<(), StoreError> {
+    /// Drops from an index the fields of sessions that have ended; `keep` was just written.
+    async fn prune(&self, index: String, fields: HashMap<String, u64>, keep: &SessionKey) -> Result<(), StoreError> {
         let now = now();
         let mut dead = Vec::new();
-        for (field, end) in self.fields(&index).await? {
+        for (field, end) in fields {
             if field == keep.0 {
                 continue;
             }

@@ -261,23 +261,19 @@ impl SessionStore for RedisStore {
         self.run(|mut c| async move { set.query_async::<()>(&mut c).await })
             .await?;
         // The gauge and the indexes for back-channel logout: separate keys (other hash
-        // slots), so separate commands. An index lives as long as the longest session it
-        // can point to, and each login drops the fields of the user's ended sessions, so
-        // an index holds live sessions only (plus those ended since the user's last login).
-        self.count(record.expires_at, 1).await?;
-        let left = record.expires_at.saturating_sub(now()).max(1);
-        for index in self.indexes(record) {
-            let (field, end, target) = (key.0.clone(), record.expires_at, index.clone());
-            self.run(|mut c| async move {
-                redis::pipe()
-                    .hset(&target, field, end)
-                    .expire(&target, left as i64)
-                    .query_async::<()>(&mut c)
-                    .await
-            })
-            .await?;
-            self.prune(index, key).await?;
-        }
+        // slots), so separate commands, sent together: on the shared connection they leave
+        // in one write, so a login waits for one round trip here, not one per key.
+        let (sub, sid) = self.indexes(record);
+        tokio::try_join!(
+            self.count(record.expires_at, 1),
+            self.index(sub, key, record.expires_at),
+            async {
+                match sid {
+                    Some(sid) => self.index(sid, key, record.expires_at).await,
+                    None => Ok(()),
+                }
+            },
+        )?;
         Ok(())
     }
 
@@ -359,15 +355,24 @@ impl SessionStore for RedisStore {
         let Some(record) = Self::decode(raw)? else {
             return Ok(None);
         };
-        // A passed bucket is dropped at the next scrape anyway; do not bring it back.
-        if bucket_of(record.expires_at) > now() {
-            self.count(record.expires_at, -1).await?;
-        }
-        for index in self.indexes(&record) {
-            let field = key.0.clone();
-            self.run(|mut c| async move { c.hdel::<_, _, ()>(index, field).await })
-                .await?;
-        }
+        // Sent together, as in `save`.
+        let (sub, sid) = self.indexes(&record);
+        tokio::try_join!(
+            async {
+                // A passed bucket is dropped at the next scrape anyway; do not bring it back.
+                match bucket_of(record.expires_at) > now() {
+                    true => self.count(record.expires_at, -1).await,
+                    false => Ok(()),
+                }
+            },
+            self.unlist(sub, key),
+            async {
+                match sid {
+                    Some(sid) => self.unlist(sid, key).await,
+                    None => Ok(()),
+                }
+            },
+        )?;
         Ok(Some(record))
     }
 
