@@ -6,13 +6,18 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-/// An error and its causes on one line, for logs and operator-facing messages.
+/// An error and its causes on one line, for logs and operator-facing messages. A cause
+/// whose text the line already ends with is left out: some errors (redis's I/O errors)
+/// print their source in their own message, which would read "broken pipe: broken pipe".
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
@@ -44,6 +49,29 @@ pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error whose message is its source's, as redis's I/O errors are.
+    #[derive(Debug)]
+    struct Repeating(std::io::Error);
+
+    impl std::fmt::Display for Repeating {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+
+    impl std::error::Error for Repeating {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_names_a_cause_once_when_an_error_repeats_its_source() {
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let outer = crate::session::StoreError::Unavailable(Box::new(Repeating(io)));
+        assert_eq!(error_chain(&outer), "the session store is unavailable: broken pipe");
+    }
 
     #[test]
     fn secrets_compare_equal_only_when_identical() {
