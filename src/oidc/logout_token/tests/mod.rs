@@ -133,3 +133,4 @@ mod claims;
 mod header;
 mod malformed;
 mod robustness;
+mod rsa_keys;
