@@ -148,8 +148,14 @@ function claimsFor(login) {
   };
 }
 
+// Start-up milestones on stderr, so that a start that never prints READY (seen rarely on a
+// loaded CI machine) shows in the harness's failure message where it stopped.
+const milestone = (what) => console.error(`test provider: ${what} after ${process.uptime().toFixed(2)} s`);
+milestone('modules loaded');
+
 // A fresh RS256 signing key per run; RPs must fetch the JWKS anyway.
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+milestone('signing key generated');
 const signingKey = {
   ...privateKey.export({ format: 'jwk' }),
   kid: crypto.randomBytes(8).toString('hex'),
@@ -291,6 +297,7 @@ server.listen(port, '127.0.0.1', () => {
   provider.on('server_error', (_ctx, err) => console.error('test provider: server_error', err));
 
   handler = provider.callback();
+  milestone('ready');
   process.stdout.write(`READY ${issuer}\n`);
 });
 
