@@ -6,9 +6,14 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::{ClaimsVerificationError, ClientId, ClientSecret, IssuerUrl, Nonce, SignatureVerificationError};
+use openidconnect::core::{CoreIdToken, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
+use openidconnect::{
+    ClaimsVerificationError, ClientId, ClientSecret, IdTokenVerifier, IssuerUrl, JsonWebKeySet, Nonce,
+    SignatureVerificationError,
+};
 use serde_json::{Map, Value};
+
+use super::rsa_signature::RingJwk;
 
 pub(crate) struct IdTokenPolicy<'a> {
     pub(crate) issuer: &'a str,
@@ -65,14 +70,16 @@ pub(crate) fn verify(
 ) -> Result<VerifiedIdToken, IdTokenError> {
     let client_id = ClientId::new(policy.client_id.to_owned());
     let issuer = IssuerUrl::new(policy.issuer.to_owned()).map_err(|_| IdTokenError::Payload)?;
+    // The provider's keys, with RSA signatures checked by ring (`rsa_signature`).
+    let keys = JsonWebKeySet::new(keys.keys().iter().cloned().map(RingJwk).collect());
     let verifier = match policy.client_secret {
-        Some(secret) => CoreIdTokenVerifier::new_confidential_client(
+        Some(secret) => IdTokenVerifier::<RingJwk>::new_confidential_client(
             client_id,
             ClientSecret::new(secret.to_owned()),
             issuer,
-            keys.clone(),
+            keys,
         ),
-        None => CoreIdTokenVerifier::new_public_client(client_id, issuer, keys.clone()),
+        None => IdTokenVerifier::<RingJwk>::new_public_client(client_id, issuer, keys),
     };
     let skew = chrono::Duration::from_std(policy.clock_skew).unwrap_or_default();
     let verifier = verifier

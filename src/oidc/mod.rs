@@ -12,3 +12,4 @@ pub(crate) mod logout_token;
 pub(crate) mod par;
 pub(crate) mod probe;
 pub(crate) mod provider;
+pub(crate) mod rsa_signature;

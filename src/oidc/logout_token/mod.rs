@@ -6,7 +6,7 @@
 //! the compact JWS itself and uses only the crate's public JWKS pieces
 //! (`JsonWebKeySet::keys`, `JsonWebKey::key_id`/`key_type`/`key_use`/`signing_alg` and
 //! `JsonWebKey::verify_signature`) to check the signature; RSA signatures are checked
-//! with ring instead ([`rsa_signature`]: the public endpoint's most expensive step, made cheap).
+//! with ring instead ([`crate::oidc::rsa_signature`]: the public endpoint's most expensive step, made cheap).
 //!
 //! Order of checks: size, shape (three parts), header (`alg`, `typ`, `crit`, `kid`), key
 //! selection, signature. The claims are decoded and read only after the signature is good.
@@ -32,8 +32,8 @@ use serde_json::{Map, Value};
 mod claims;
 mod keys;
 mod replay;
-mod rsa_signature;
 
+use crate::oidc::rsa_signature::{self, RsaRefusal};
 use claims::*;
 use keys::*;
 pub(crate) use replay::{MAX_TOKEN_AGE, NO_EXP_WINDOW};
@@ -223,7 +223,14 @@ pub(crate) fn verify_logout_token(
     // The signing input is the first two parts exactly as received, with their dot.
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
     match rsa_signature::parameters(&alg) {
-        Some(parameters) => rsa_signature::verify(key, parameters, signing_input.as_bytes(), &signature)?,
+        Some(parameters) => {
+            rsa_signature::verify(key, parameters, signing_input.as_bytes(), &signature).map_err(|refusal| {
+                match refusal {
+                    RsaRefusal::UnusableKey(reason) => LogoutTokenError::UnusableKey(reason),
+                    RsaRefusal::BadSignature => LogoutTokenError::BadSignature,
+                }
+            })?
+        }
         None => key
             .verify_signature(&alg, signing_input.as_bytes(), &signature)
             .map_err(signature_error)?,
