@@ -4,7 +4,7 @@
 //! can post a token with the provider's `kid` and a made-up signature, and the RSA operation
 //! is nearly all a refused token costs — 231 µs of service CPU with `rsa`, 57 µs with ring
 //! (docs/DESIGN.md). An ID token's check is a tenth of a login's CPU. Other key types keep
-//! openidconnect's implementation ([`RingJwk`] delegates to it).
+//! openidconnect's implementation.
 //!
 //! ring refuses moduli under 2048 bits, as RFC 7518 §3.3 and §3.5 require ("a key of size
 //! 2048 bits or larger MUST be used"); such a key is reported as unusable, not as a bad
@@ -20,16 +20,45 @@ use serde_json::Value;
 
 const MIN_MODULUS_BITS: usize = 2048;
 
-/// Why an RSA signature was not accepted.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum RsaRefusal {
-    /// The key cannot be used (too short, or its `n`/`e` missing or malformed).
-    UnusableKey(String),
-    BadSignature,
+/// Verifies `signature` over `message` with the provider's `key`, as
+/// `JsonWebKey::verify_signature` does, but with ring for RSA. What both token verifiers
+/// call: openidconnect's (through [`RingJwk`]) and the logout token's.
+pub(crate) fn verify_signature(
+    key: &CoreJsonWebKey,
+    alg: &CoreJwsSigningAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), SignatureVerificationError> {
+    let Some(parameters) = parameters(alg).filter(|_| *key.key_type() == CoreJsonWebKeyType::RSA) else {
+        // Not RSA (or a key of the wrong type, which openidconnect refuses).
+        return key.verify_signature(alg, message, signature);
+    };
+    // What openidconnect checks before any signature: the key's `use` and `alg`.
+    if key.key_use().is_some_and(|key_use| !key_use.allows_signature()) {
+        return Err(unusable("is not for signatures"));
+    }
+    let alg_fits = match key.signing_alg() {
+        JsonWebKeyAlgorithm::Unspecified => true,
+        JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
+        JsonWebKeyAlgorithm::Unsupported => false,
+    };
+    if !alg_fits {
+        return Err(unusable("is for another algorithm"));
+    }
+    let (n, e) = components(key)?;
+    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    if bits < MIN_MODULUS_BITS {
+        return Err(SignatureVerificationError::InvalidKey(format!(
+            "the RSA key has {bits} bits; RFC 7518 requires at least {MIN_MODULUS_BITS}"
+        )));
+    }
+    RsaPublicKeyComponents { n: &n, e: &e }
+        .verify(parameters, message, signature)
+        .map_err(|_| SignatureVerificationError::CryptoError("bad signature".into()))
 }
 
 /// ring's parameters for an RSA `alg`; `None` for every other algorithm.
-pub(crate) fn parameters(alg: &CoreJwsSigningAlgorithm) -> Option<&'static RsaParameters> {
+fn parameters(alg: &CoreJwsSigningAlgorithm) -> Option<&'static RsaParameters> {
     Some(match alg {
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
         CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
@@ -41,32 +70,12 @@ pub(crate) fn parameters(alg: &CoreJwsSigningAlgorithm) -> Option<&'static RsaPa
     })
 }
 
-/// Checks `signature` over `input` with the RSA key `key` (already chosen for the `alg`
-/// that `parameters` belong to).
-pub(crate) fn verify(
-    key: &CoreJsonWebKey,
-    parameters: &'static RsaParameters,
-    input: &[u8],
-    signature: &[u8],
-) -> Result<(), RsaRefusal> {
-    let (n, e) = components(key)?;
-    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
-    if bits < MIN_MODULUS_BITS {
-        return Err(RsaRefusal::UnusableKey(format!(
-            "the RSA key has {bits} bits; RFC 7518 requires at least {MIN_MODULUS_BITS}"
-        )));
-    }
-    RsaPublicKeyComponents { n: &n, e: &e }
-        .verify(parameters, input, signature)
-        .map_err(|_| RsaRefusal::BadSignature)
-}
-
 /// The key's modulus and exponent, big-endian without leading zero octets (some JWKS
 /// carry one; ring wants the minimal form). `CoreJsonWebKey` has no accessor for them:
 /// they are read from its JSON form.
-fn components(key: &CoreJsonWebKey) -> Result<(Vec<u8>, Vec<u8>), RsaRefusal> {
+fn components(key: &CoreJsonWebKey) -> Result<(Vec<u8>, Vec<u8>), SignatureVerificationError> {
     let json = serde_json::to_value(key).map_err(|_| unusable("cannot be read"))?;
-    let member = |name: &'static str| -> Result<Vec<u8>, RsaRefusal> {
+    let member = |name: &'static str| -> Result<Vec<u8>, SignatureVerificationError> {
         let text = json
             .get(name)
             .and_then(Value::as_str)
@@ -80,12 +89,12 @@ fn components(key: &CoreJsonWebKey) -> Result<(Vec<u8>, Vec<u8>), RsaRefusal> {
     Ok((member("n")?, member("e")?))
 }
 
-fn unusable(what: &str) -> RsaRefusal {
-    RsaRefusal::UnusableKey(format!("the RSA key {what}"))
+fn unusable(what: &str) -> SignatureVerificationError {
+    SignatureVerificationError::InvalidKey(format!("the RSA key {what}"))
 }
 
 /// A provider's JWK for openidconnect's ID token verifier: itself in every respect, except
-/// that RSA signatures are checked with ring.
+/// that signatures go through [`verify_signature`].
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(transparent)]
 pub(crate) struct RingJwk(pub(crate) CoreJsonWebKey);
@@ -120,31 +129,7 @@ impl JsonWebKey for RingJwk {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), SignatureVerificationError> {
-        match parameters(alg) {
-            Some(parameters) if *self.0.key_type() == CoreJsonWebKeyType::RSA => {
-                // What openidconnect checks before any signature: the key's `use` and `alg`.
-                if self.0.key_use().is_some_and(|key_use| !key_use.allows_signature()) {
-                    return Err(SignatureVerificationError::InvalidKey(
-                        "key usage not permitted for digital signatures".into(),
-                    ));
-                }
-                let alg_fits = match self.0.signing_alg() {
-                    JsonWebKeyAlgorithm::Unspecified => true,
-                    JsonWebKeyAlgorithm::Algorithm(key_alg) => key_alg == alg,
-                    JsonWebKeyAlgorithm::Unsupported => false,
-                };
-                if !alg_fits {
-                    return Err(SignatureVerificationError::InvalidKey(
-                        "incompatible key algorithm".into(),
-                    ));
-                }
-                verify(&self.0, parameters, message, signature).map_err(|refusal| match refusal {
-                    RsaRefusal::UnusableKey(reason) => SignatureVerificationError::InvalidKey(reason),
-                    RsaRefusal::BadSignature => SignatureVerificationError::CryptoError("bad signature".into()),
-                })
-            }
-            _ => self.0.verify_signature(alg, message, signature),
-        }
+        verify_signature(&self.0, alg, message, signature)
     }
 
     fn hash_bytes(&self, bytes: &[u8], alg: &CoreJwsSigningAlgorithm) -> Result<Vec<u8>, String> {

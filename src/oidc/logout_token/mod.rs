@@ -5,8 +5,8 @@
 //! `IdTokenVerifier` refuses `typ: logout+jwt` and tokens without `sub`. This module parses
 //! the compact JWS itself and uses only the crate's public JWKS pieces
 //! (`JsonWebKeySet::keys`, `JsonWebKey::key_id`/`key_type`/`key_use`/`signing_alg` and
-//! `JsonWebKey::verify_signature`) to check the signature; RSA signatures are checked
-//! with ring instead ([`crate::oidc::rsa_signature`]: the public endpoint's most expensive step, made cheap).
+//! `JsonWebKey::verify_signature`, through [`rsa_signature::verify_signature`], which
+//! checks RSA with ring: the public endpoint's most expensive step) to check the signature.
 //!
 //! Order of checks: size, shape (three parts), header (`alg`, `typ`, `crit`, `kid`), key
 //! selection, signature. The claims are decoded and read only after the signature is good.
@@ -26,14 +26,14 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
-use openidconnect::{JsonWebKey, JwsSigningAlgorithm};
+use openidconnect::JwsSigningAlgorithm;
 use serde_json::{Map, Value};
 
 mod claims;
 mod keys;
 mod replay;
 
-use crate::oidc::rsa_signature::{self, RsaRefusal};
+use crate::oidc::rsa_signature;
 use claims::*;
 use keys::*;
 pub(crate) use replay::{MAX_TOKEN_AGE, NO_EXP_WINDOW};
@@ -222,19 +222,7 @@ pub(crate) fn verify_logout_token(
     }
     // The signing input is the first two parts exactly as received, with their dot.
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    match rsa_signature::parameters(&alg) {
-        Some(parameters) => {
-            rsa_signature::verify(key, parameters, signing_input.as_bytes(), &signature).map_err(|refusal| {
-                match refusal {
-                    RsaRefusal::UnusableKey(reason) => LogoutTokenError::UnusableKey(reason),
-                    RsaRefusal::BadSignature => LogoutTokenError::BadSignature,
-                }
-            })?
-        }
-        None => key
-            .verify_signature(&alg, signing_input.as_bytes(), &signature)
-            .map_err(signature_error)?,
-    }
+    rsa_signature::verify_signature(key, &alg, signing_input.as_bytes(), &signature).map_err(signature_error)?;
 
     // Signature good: only now look at the claims.
     check_payload(&decode_part(payload_b64, "payload")?, policy)

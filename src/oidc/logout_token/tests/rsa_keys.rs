@@ -19,15 +19,21 @@ fn rs384_rs512_ps384_and_ps512_tokens_are_accepted_when_allowed() {
 
 #[test]
 fn a_token_signed_with_one_rsa_scheme_is_refused_under_another() {
-    // A PKCS#1 v1.5 signature presented as PS256 (and the reverse) is a bad signature.
+    // A PKCS#1 v1.5 signature presented as PS256, and a PSS signature presented as RS256,
+    // are bad signatures: each scheme is checked as its `alg` says.
     let allowed = [RS256, CoreJwsSigningAlgorithm::RsaSsaPssSha256];
     let pkcs1 = sign(header(), claims());
-    let (input, sig) = pkcs1.rsplit_once('.').unwrap();
-    let header_ps = b64_json(&with(header(), "alg", json!("PS256")));
-    let payload = input.split_once('.').unwrap().1;
-    let relabelled = format!("{header_ps}.{payload}.{sig}");
-    let err = verify_logout_token(&relabelled, &signer().jwks, &policy_with(&allowed)).unwrap_err();
-    assert!(matches!(err, LogoutTokenError::BadSignature), "{err:?}");
+    let pss = sign_as(
+        CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+        with(header(), "alg", json!("PS256")),
+        claims(),
+    );
+    for (token, claimed) in [(pkcs1, "PS256"), (pss, "RS256")] {
+        let (_, payload_and_sig) = token.split_once('.').unwrap();
+        let relabelled = format!("{}.{payload_and_sig}", b64_json(&with(header(), "alg", json!(claimed))));
+        let err = verify_logout_token(&relabelled, &signer().jwks, &policy_with(&allowed)).unwrap_err();
+        assert!(matches!(err, LogoutTokenError::BadSignature), "as {claimed}: {err:?}");
+    }
 }
 
 #[test]
