@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::http;
 pub use crate::http::ConnectionTimeouts;
-use crate::oidc::provider::{self, HttpClientError, Provider};
+use crate::oidc::client::{self, HttpClientError, HttpProvider};
 use crate::service::revocation::{self, RevocationWorker};
 use crate::service::Service;
 use crate::session::redis::{self as redis_store, RedisStore, SetupError};
@@ -64,7 +64,7 @@ impl StartupError {
 
 pub struct Application {
     service: Arc<Service>,
-    provider: Arc<Provider>,
+    provider: Arc<HttpProvider>,
     store: Arc<RedisStore>,
     revocations: RevocationWorker,
     redis_vars: &'static str,
@@ -100,9 +100,9 @@ impl Application {
         internal: TcpListener,
     ) -> Result<Self, StartupError> {
         let settings = Arc::new(settings);
-        let http = provider::http_client(&settings.provider)?;
+        let http = client::http_client(&settings.provider)?;
         let metrics = Arc::new(Metrics::new());
-        let provider = Arc::new(Provider::new(settings.provider.clone(), http, metrics.clone()));
+        let provider = Arc::new(HttpProvider::new(settings.provider.clone(), http, metrics.clone()));
         let extra_ca = settings.provider.extra_ca_file.as_deref();
         let store =
             RedisStore::new(&settings.redis, extra_ca, metrics.clone()).map_err(|source| StartupError::Redis {
@@ -110,7 +110,7 @@ impl Application {
                 source,
             })?;
         let store = Arc::new(store);
-        let (revoker, revocations) = revocation::channel(provider.clone());
+        let (revoker, revocations) = revocation::channel(provider.clone(), settings.provider.http_timeout);
         let redis_vars = settings.redis.mode.vars();
         let service = Arc::new(Service::new(
             settings,

@@ -12,7 +12,7 @@ mod scopes;
 use std::fmt::Write as _;
 
 use crate::config::Settings;
-use crate::oidc::provider::http_client;
+use crate::oidc::client::http_client;
 use crate::util::error_chain;
 
 /// What `check` found: lines to print, and whether a login can work.

@@ -140,6 +140,7 @@ impl From<LoginError> for PageError {
                 PageError::Unauthorized(page("Sign-in failed", &detail))
             }
             LoginError::ReturnTo(_)
+            | LoginError::TooLargeForCookie
             | LoginError::MissingParameter(_)
             | LoginError::UnknownState
             | LoginError::NotBoundToBrowser

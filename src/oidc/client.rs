@@ -1,91 +1,243 @@
-//! What the service asks of the OpenID Provider, as a trait: [`super::provider::Provider`]
-//! is the real one (HTTP, metrics, background discovery); the service's unit tests script
-//! one without a network.
+//! The provider as a long-lived, shared thing, over HTTP: discovered in the background with
+//! backoff (a provider that is down never stops the service from starting), its signing
+//! keys re-fetched, rate-limited, when a token names a key we do not know, and every call
+//! counted in the metrics.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use async_trait::async_trait;
-use openidconnect::core::CoreJsonWebKeySet;
+use openidconnect::core::{CoreIdToken, CoreJsonWebKeySet};
+use openidconnect::reqwest;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::discovery::{Discovered, Endpoints};
-use super::login::{TokenError, TokenSet, UserinfoError};
-use super::provider::NotReady;
+use super::client_auth::Jwk;
+use super::discovery::{self, Discovered, DiscoveryError};
+use super::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
+use super::keys::{KeyRequester, ProviderKeys};
+use super::login::{self, AuthRequest, TokenError, TokenSet, UserinfoError};
+use super::logout_token::{self, LogoutClaims, LogoutTokenError, LogoutTokenPolicy};
+use super::provider::{NotReady, OpenIdProvider};
 use crate::config::ProviderSettings;
+use crate::telemetry::metrics::Metrics;
+use crate::util::error_chain;
 
-/// Who triggers a key re-fetch. Anyone can post a logout token with a made-up `kid`, so
-/// such requests get a re-fetch budget of their own and cannot use up the one that logins
-/// and refreshes (tokens straight from the token endpoint) depend on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum KeyRequester {
-    TokenEndpoint,
-    Anonymous,
+/// Public: the cause inside the public `StartupError`.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpClientError {
+    #[error("cannot read OIDC_EXTRA_CA_FILE")]
+    CaFile(#[source] std::io::Error),
+    #[error("OIDC_EXTRA_CA_FILE holds no valid PEM certificate")]
+    CaPem(#[source] reqwest::Error),
+    #[error("cannot build the HTTP client")]
+    Build(#[source] reqwest::Error),
 }
 
-#[async_trait]
-pub(crate) trait OpenIdProvider: Send + Sync + 'static {
-    fn settings(&self) -> &ProviderSettings;
+/// The client for every call to the provider: bounded by `OIDC_HTTP_TIMEOUT`, extra
+/// roots from `OIDC_EXTRA_CA_FILE`, and no redirects followed (SSRF).
+pub(crate) fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client, HttpClientError> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(settings.http_timeout)
+        .connect_timeout(settings.http_timeout)
+        .user_agent(concat!("oidc-session/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = &settings.extra_ca_file {
+        let pem = std::fs::read(path).map_err(HttpClientError::CaFile)?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(HttpClientError::CaPem)? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(HttpClientError::Build)
+}
+
+pub(crate) struct HttpProvider {
+    settings: ProviderSettings,
+    http: reqwest::Client,
+    state: RwLock<Result<Arc<Discovered>, NotReady>>,
+    keys: ProviderKeys,
+    metrics: Arc<Metrics>,
+}
+
+impl HttpProvider {
+    pub(crate) fn new(settings: ProviderSettings, http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+        Self {
+            settings,
+            http,
+            metrics,
+            state: RwLock::new(Err(NotReady::Starting)),
+            keys: ProviderKeys::default(),
+        }
+    }
 
     /// The discovered metadata; an error until discovery has succeeded.
-    fn discovered(&self) -> Result<Arc<Discovered>, NotReady>;
+    fn discovered(&self) -> Result<Arc<Discovered>, NotReady> {
+        self.state.read().expect("not poisoned").clone()
+    }
 
-    /// The current key set; `None` until discovery has loaded it.
-    fn keys(&self) -> Option<Arc<CoreJsonWebKeySet>>;
+    /// One discovery attempt: metadata and keys, both or neither.
+    pub(crate) async fn load(&self) -> Result<(), Arc<DiscoveryError>> {
+        let result = async {
+            let found = self
+                .metrics
+                .provider_call("discovery", discovery::discover(&self.http, &self.settings))
+                .await?;
+            discovery::require_par(&self.settings, &found)?;
+            let keys = self
+                .metrics
+                .provider_call("jwks", discovery::fetch_jwks(&self.http, &found.endpoints.jwks))
+                .await?;
+            Ok::<_, DiscoveryError>((found, keys))
+        }
+        .await;
+        match result {
+            Ok((found, keys)) => {
+                self.keys.replace(keys);
+                *self.state.write().expect("not poisoned") = Ok(Arc::new(found));
+                Ok(())
+            }
+            Err(e) => {
+                let mut state = self.state.write().expect("not poisoned");
+                let e = Arc::new(e);
+                if state.is_err() {
+                    *state = Err(NotReady::Failed(e.clone()));
+                }
+                Err(e)
+            }
+        }
+    }
 
-    /// Re-fetches the key set after a token named a key not in `seen`; `None` when the
-    /// requester's re-fetch budget is used up or the fetch failed.
-    async fn refetch_keys(
-        &self,
-        seen: &Arc<CoreJsonWebKeySet>,
-        requester: KeyRequester,
-    ) -> Option<Arc<CoreJsonWebKeySet>>;
+    /// Retries discovery with exponential backoff (1 s doubling to 60 s) until it succeeds.
+    pub(crate) async fn discover_until_ready(&self) {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match self.load().await {
+                Ok(()) => {
+                    tracing::info!(issuer = %self.settings.issuer, "provider metadata and keys loaded");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %error_chain(e.as_ref()), retry_in = ?delay, "provider discovery failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
 
-    async fn exchange_code(&self, endpoints: &Endpoints, code: &str, verifier: &str) -> Result<TokenSet, TokenError>;
+    /// The provider's current key set, for a re-fetch after a token named an unknown key.
+    async fn fetch_keys(&self) -> Option<CoreJsonWebKeySet> {
+        let url = self.discovered().ok()?.endpoints.jwks.clone();
+        match self
+            .metrics
+            .provider_call("jwks", discovery::fetch_jwks(&self.http, &url))
+            .await
+        {
+            Ok(set) => {
+                tracing::info!("provider signing keys re-fetched");
+                Some(set)
+            }
+            Err(e) => {
+                tracing::warn!(error = %error_chain(&e), "re-fetching the provider's keys failed");
+                None
+            }
+        }
+    }
+}
 
-    async fn refresh(&self, endpoints: &Endpoints, refresh_token: &str) -> Result<TokenSet, TokenError>;
+#[async_trait::async_trait]
+impl OpenIdProvider for HttpProvider {
+    fn ready(&self) -> Result<(), NotReady> {
+        self.discovered().map(|_| ())
+    }
 
-    /// Userinfo claims; their `sub` must equal `expected_sub`.
+    fn authorization_request(&self) -> Result<AuthRequest, NotReady> {
+        let discovered = self.discovered()?;
+        Ok(login::authorization_request(&self.settings, &discovered.endpoints))
+    }
+
+    async fn authorization_redirect(&self, request: &AuthRequest) -> Result<Url, TokenError> {
+        let discovered = self.discovered()?;
+        let endpoints = &discovered.endpoints;
+        let Some(par_endpoint) = &endpoints.pushed_authorization else {
+            return Ok(request.url.clone());
+        };
+        let call = super::par::push(&self.settings, endpoints, &self.http, par_endpoint, &request.url);
+        self.metrics.provider_call("par", call).await
+    }
+
+    async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenSet, TokenError> {
+        let discovered = self.discovered()?;
+        let call = login::exchange_code(&self.settings, &discovered.endpoints, &self.http, code, verifier);
+        self.metrics.provider_call("token", call).await
+    }
+
+    async fn verify_id_token(&self, token: &CoreIdToken, nonce: Option<&str>) -> Result<VerifiedIdToken, IdTokenError> {
+        let discovered = self.discovered().map_err(IdTokenError::ProviderNotReady)?;
+        let policy = IdTokenPolicy::new(&self.settings, &discovered.id_token_algs);
+        let missing = || IdTokenError::ProviderNotReady(NotReady::Starting);
+        let verify = |keys: &CoreJsonWebKeySet| id_token::verify(token, keys, &policy, nonce);
+        let fetch = async || self.fetch_keys().await;
+        self.keys
+            .verify(KeyRequester::TokenEndpoint, fetch, missing, verify)
+            .await
+    }
+
+    async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, LogoutTokenError> {
+        let discovered = self.discovered().map_err(LogoutTokenError::ProviderNotReady)?;
+        let policy = LogoutTokenPolicy::new(&self.settings, &discovered.id_token_algs);
+        let missing = || LogoutTokenError::ProviderNotReady(NotReady::Starting);
+        let verify = |keys: &CoreJsonWebKeySet| logout_token::verify_logout_token(token, keys, &policy);
+        let fetch = async || self.fetch_keys().await;
+        self.keys.verify(KeyRequester::Anonymous, fetch, missing, verify).await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, TokenError> {
+        let discovered = self.discovered()?;
+        let call = login::refresh(&self.settings, &discovered.endpoints, &self.http, refresh_token);
+        self.metrics.provider_call("token", call).await
+    }
+
     async fn userinfo(
         &self,
-        url: &Url,
         access_token: &str,
         expected_sub: &str,
-    ) -> Result<Map<String, Value>, UserinfoError>;
+    ) -> Result<Option<Map<String, Value>>, UserinfoError> {
+        let discovered = self.discovered()?;
+        let (Some(url), true) = (&discovered.endpoints.userinfo, self.settings.fetch_userinfo) else {
+            return Ok(None);
+        };
+        let call = login::userinfo(&self.http, url, access_token, expected_sub);
+        self.metrics.provider_call("userinfo", call).await.map(Some)
+    }
 
-    /// RFC 7009 revocation of a refresh token; `Ok` when the provider has no endpoint.
-    async fn revoke(&self, endpoints: &Endpoints, refresh_token: &str) -> Result<(), TokenError>;
+    async fn revoke(&self, refresh_token: &str) -> Result<(), TokenError> {
+        let discovered = self.discovered()?;
+        if discovered.endpoints.revocation.is_none() {
+            return Ok(());
+        }
+        let call = login::revoke(&self.settings, &discovered.endpoints, &self.http, refresh_token);
+        self.metrics.provider_call("revocation", call).await
+    }
 
-    /// RFC 9126: pushes the parameters of `authorize_url` to `par_endpoint`; returns where
-    /// the browser goes instead (only `client_id` and `request_uri`).
-    async fn push_authorization_request(
-        &self,
-        endpoints: &Endpoints,
-        par_endpoint: &Url,
-        authorize_url: &Url,
-    ) -> Result<Url, TokenError>;
-}
+    fn end_session_url(&self, id_token_hint: Option<&str>, post_logout: Option<&Url>, state: &str) -> Option<Url> {
+        let discovered = self.discovered().ok()?;
+        let endpoint = discovered.endpoints.end_session.as_ref()?;
+        let client_id = &self.settings.client_id;
+        Some(super::logout::end_session_url(
+            endpoint,
+            id_token_hint,
+            client_id,
+            post_logout,
+            state,
+        ))
+    }
 
-/// An error from checking a signature against the provider's keys.
-pub(crate) trait KeyError {
-    /// The token names a key the current set lacks (perhaps rotated in since we fetched).
-    fn is_unknown_key(&self) -> bool;
-}
-
-/// Runs `verify` against the provider's keys and, when it names an unknown key, once more
-/// against a re-fetched set (key rotation). `missing` is the error while no keys are loaded.
-pub(crate) async fn verify_with_refetch<T, E: KeyError>(
-    provider: &dyn OpenIdProvider,
-    requester: KeyRequester,
-    missing: impl FnOnce() -> E,
-    verify: impl Fn(&CoreJsonWebKeySet) -> Result<T, E>,
-) -> Result<T, E> {
-    let keys = provider.keys().ok_or_else(missing)?;
-    match verify(&keys) {
-        Err(e) if e.is_unknown_key() => match provider.refetch_keys(&keys, requester).await {
-            Some(fresh) => verify(&fresh),
-            None => Err(e),
-        },
-        other => other,
+    fn client_jwks(&self) -> Option<Vec<Jwk>> {
+        let keys = self.settings.private_keys.as_ref()?;
+        let discovered = self.discovered().ok();
+        let advertised = discovered
+            .as_ref()
+            .and_then(|d| d.endpoints.client_assertion_algs.as_deref());
+        Some(keys.jwk_set(advertised))
     }
 }

@@ -23,6 +23,19 @@ pub(crate) struct IdTokenPolicy<'a> {
     pub(crate) clock_skew: Duration,
 }
 
+impl<'a> IdTokenPolicy<'a> {
+    /// The configured client and issuer, and the algorithms the provider advertises.
+    pub(crate) fn new(settings: &'a crate::config::ProviderSettings, algs: &'a [CoreJwsSigningAlgorithm]) -> Self {
+        Self {
+            issuer: &settings.issuer,
+            client_id: &settings.client_id,
+            client_secret: settings.client_secret.as_ref().map(|s| s.expose()),
+            algs,
+            clock_skew: settings.clock_skew,
+        }
+    }
+}
+
 /// A validated ID token: its subject, provider session and every claim as sent.
 #[derive(Debug, Clone)]
 pub(crate) struct VerifiedIdToken {
@@ -34,6 +47,8 @@ pub(crate) struct VerifiedIdToken {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum IdTokenError {
+    #[error("the identity provider's keys are not loaded yet")]
+    ProviderNotReady(#[source] super::provider::NotReady),
     #[error("the ID token is signed with a key the provider does not publish")]
     UnknownKey,
     #[error("the ID token failed validation")]
@@ -48,7 +63,7 @@ pub(crate) enum IdTokenError {
     Payload,
 }
 
-impl crate::oidc::client::KeyError for IdTokenError {
+impl super::keys::KeyError for IdTokenError {
     fn is_unknown_key(&self) -> bool {
         IdTokenError::is_unknown_key(self)
     }

@@ -85,6 +85,8 @@ pub(crate) fn authorization_request(settings: &ProviderSettings, endpoints: &End
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TokenError {
+    #[error(transparent)]
+    NotReady(#[from] super::provider::NotReady),
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Rejected { error: String, description: Option<String> },
     #[error("the provider could not be reached")]
@@ -261,6 +263,8 @@ pub(crate) fn error_response(endpoint: &str, status: u16, body: &[u8]) -> TokenE
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UserinfoError {
+    #[error(transparent)]
+    NotReady(#[from] super::provider::NotReady),
     #[error("the userinfo endpoint could not be reached")]
     Unreachable(#[source] reqwest::Error),
     #[error("the userinfo endpoint answered {0}")]

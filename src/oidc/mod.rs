@@ -6,6 +6,7 @@ pub(crate) mod client;
 pub(crate) mod client_auth;
 pub(crate) mod discovery;
 pub(crate) mod id_token;
+pub(crate) mod keys;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod logout_token;

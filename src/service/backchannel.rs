@@ -4,17 +4,14 @@
 use super::sessions::Revocation;
 use super::Service;
 use crate::domain::now;
-use crate::oidc::client::{verify_with_refetch, KeyRequester};
-use crate::oidc::logout_token::{
-    verify_logout_token, LogoutClaims, LogoutTokenError, LogoutTokenPolicy, MAX_TOKEN_AGE, NO_EXP_WINDOW,
-};
+use crate::oidc::logout_token::{LogoutClaims, LogoutTokenError, MAX_TOKEN_AGE, NO_EXP_WINDOW};
 use crate::oidc::provider::NotReady;
 use crate::session::{SessionKey, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BackchannelError {
     #[error(transparent)]
-    Invalid(#[from] LogoutTokenError),
+    Invalid(LogoutTokenError),
     #[error("the logout token is too old: issued more than {NO_EXP_WINDOW} s ago without `exp`, or more than {MAX_TOKEN_AGE} s ago")]
     Stale,
     #[error("this logout token was already used (replayed `jti`)")]
@@ -41,7 +38,10 @@ impl Service {
     /// fails, it is forgotten again so that the provider's retry succeeds. Sessions end in
     /// the store at once; their refresh tokens are revoked later, off this request.
     async fn verified_backchannel_logout(&self, token: &str) -> Result<usize, BackchannelError> {
-        let claims = self.verify_logout_token(token).await?;
+        let claims = self.provider.verify_logout_token(token).await.map_err(|e| match e {
+            LogoutTokenError::ProviderNotReady(e) => BackchannelError::ProviderNotReady(e),
+            e => BackchannelError::Invalid(e),
+        })?;
         let remember = claims
             .replay_window(now(), self.settings.provider.clock_skew)
             .ok_or(BackchannelError::Stale)?;
@@ -69,29 +69,6 @@ impl Service {
             }
         }
         Ok(ended)
-    }
-
-    async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, BackchannelError> {
-        let discovered = self.provider.discovered().map_err(BackchannelError::ProviderNotReady)?;
-        let settings = &self.settings.provider;
-        let policy = LogoutTokenPolicy {
-            issuer: &settings.issuer,
-            client_id: &settings.client_id,
-            allowed_algs: &discovered.id_token_algs,
-            clock_skew: settings.clock_skew,
-            now: now(),
-        };
-        let missing = || LogoutTokenError::UnknownKey;
-        let provider = self.provider.as_ref();
-        // Anyone can post a logout token: its key re-fetches have a budget of their own.
-        match verify_with_refetch(provider, KeyRequester::Anonymous, missing, |keys| {
-            verify_logout_token(token, keys, &policy)
-        })
-        .await
-        {
-            Err(_) if provider.keys().is_none() => Err(BackchannelError::ProviderNotReady(NotReady::Starting)),
-            other => Ok(other?),
-        }
     }
 
     /// With `sid`: the sessions of that provider session (and of `sub`, when both are

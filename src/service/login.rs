@@ -6,9 +6,8 @@ use super::return_to::{ReturnTo, ReturnToRejected};
 use super::{Refusal, Service};
 use crate::domain::{now, Claims, Secret};
 use crate::oidc::claims::merge_claims;
-use crate::oidc::client::{verify_with_refetch, KeyRequester};
-use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
-use crate::oidc::login::{self, TokenError, UserinfoError};
+use crate::oidc::id_token::IdTokenError;
+use crate::oidc::login::{TokenError, UserinfoError};
 use crate::oidc::provider::NotReady;
 use crate::session::{NewSession, PendingLogin, SaveError, SessionId, StoreError, TooLarge};
 
@@ -42,6 +41,8 @@ pub(crate) struct Callback {
 pub(crate) enum LoginError {
     #[error(transparent)]
     ReturnTo(#[from] ReturnToRejected),
+    #[error("this sign-in's state is too large for a browser cookie; use a shorter `return_to`")]
+    TooLargeForCookie,
     #[error("the identity provider is not available yet ({0})")]
     ProviderNotReady(NotReady),
     #[error(transparent)]
@@ -70,6 +71,16 @@ pub(crate) enum LoginError {
     TokensTooLarge(#[source] TooLarge),
 }
 
+impl LoginError {
+    /// A provider call's error, with "not loaded yet" told apart from a failed call.
+    fn token(e: TokenError) -> Self {
+        match e {
+            TokenError::NotReady(e) => Self::ProviderNotReady(e),
+            e => Self::Token(e),
+        }
+    }
+}
+
 impl From<SaveError> for LoginError {
     fn from(e: SaveError) -> Self {
         match e {
@@ -84,6 +95,7 @@ impl LoginError {
     pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::ReturnTo(_) => "return_to",
+            Self::TooLargeForCookie => "login_too_large",
             Self::ProviderNotReady(_) => "provider_not_ready",
             Self::Store(_) => "store",
             Self::Provider { .. } => "provider_error",
@@ -111,11 +123,13 @@ impl Service {
             }
             None => self.settings.redirects.post_login.clone(),
         };
-        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
-        let request = login::authorization_request(self.provider.settings(), &discovered.endpoints);
+        let request = self
+            .provider
+            .authorization_request()
+            .map_err(LoginError::ProviderNotReady)?;
         let pending = PendingLogin {
-            nonce: Secret::new(request.nonce),
-            pkce_verifier: Secret::new(request.pkce_verifier),
+            nonce: Secret::new(request.nonce.clone()),
+            pkce_verifier: Secret::new(request.pkce_verifier.clone()),
             return_to,
             expires_at: now().saturating_add(self.settings.session.login_timeout.as_secs()),
         };
@@ -125,17 +139,17 @@ impl Service {
         let binding = self.pending.seal(&request.state, &pending).await?;
         if binding.len() > MAX_BINDING_COOKIE {
             // Browsers drop cookies past 4 KB: a login that could not finish is refused now.
-            return Err(LoginError::ReturnTo(ReturnToRejected));
+            return Err(LoginError::TooLargeForCookie);
         }
         // Pushed last, once nothing here can refuse the login any more (RFC 9126).
-        let authorize_url = match &discovered.endpoints.pushed_authorization {
-            Some(par_endpoint) => self
-                .provider
-                .push_authorization_request(&discovered.endpoints, par_endpoint, &request.url)
-                .await
-                .map_err(LoginError::Par)?,
-            None => request.url,
-        };
+        let authorize_url = self
+            .provider
+            .authorization_redirect(&request)
+            .await
+            .map_err(|e| match e {
+                TokenError::NotReady(e) => LoginError::ProviderNotReady(e),
+                e => LoginError::Par(e),
+            })?;
         self.metrics.login("started", "");
         Ok(StartedLogin {
             authorize_url,
@@ -196,12 +210,11 @@ impl Service {
             return Err(LoginError::WrongIssuer);
         }
         let code = callback.code.ok_or(LoginError::MissingParameter("code"))?;
-        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
         let tokens = self
             .provider
-            .exchange_code(&discovered.endpoints, code.expose(), pending.pkce_verifier.expose())
+            .exchange_code(code.expose(), pending.pkce_verifier.expose())
             .await
-            .map_err(LoginError::Token)?;
+            .map_err(LoginError::token)?;
         // Single use, claimed once the provider has accepted the code: only a login the
         // provider let through can make the store hold anything.
         if !self.pending.claim(&state, self.settings.session.login_timeout).await? {
@@ -212,18 +225,21 @@ impl Service {
             .clone()
             .ok_or(LoginError::Token(TokenError::NoIdToken))?;
         let verified = self
+            .provider
             .verify_id_token(&raw_id_token, Some(pending.nonce.expose()))
             .await
-            .map_err(LoginError::IdToken)?;
-        let userinfo = match (&discovered.endpoints.userinfo, self.settings.provider.fetch_userinfo) {
-            (Some(url), true) => Some(
-                self.provider
-                    .userinfo(url, &tokens.access_token, &verified.sub)
-                    .await
-                    .map_err(LoginError::Userinfo)?,
-            ),
-            _ => None,
-        };
+            .map_err(|e| match e {
+                IdTokenError::ProviderNotReady(e) => LoginError::ProviderNotReady(e),
+                e => LoginError::IdToken(e),
+            })?;
+        let userinfo = self
+            .provider
+            .userinfo(&tokens.access_token, &verified.sub)
+            .await
+            .map_err(|e| match e {
+                UserinfoError::NotReady(e) => LoginError::ProviderNotReady(e),
+                e => LoginError::Userinfo(e),
+            })?;
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
         self.mapping.warn_unmatched(&claims);
@@ -246,32 +262,6 @@ impl Service {
             session,
             return_to: pending.return_to,
         })
-    }
-
-    /// Validates an ID token from the token endpoint, re-fetching the provider's keys
-    /// once when it names an unknown key.
-    pub(crate) async fn verify_id_token(
-        &self,
-        token: &openidconnect::core::CoreIdToken,
-        nonce: Option<&str>,
-    ) -> Result<VerifiedIdToken, IdTokenError> {
-        let settings = &self.settings.provider;
-        let discovered = self.provider.discovered().map_err(|_| IdTokenError::UnknownKey)?;
-        let policy = IdTokenPolicy {
-            issuer: &settings.issuer,
-            client_id: &settings.client_id,
-            client_secret: settings.client_secret.as_ref().map(|s| s.expose()),
-            algs: &discovered.id_token_algs,
-            clock_skew: settings.clock_skew,
-        };
-        let provider = self.provider.as_ref();
-        verify_with_refetch(
-            provider,
-            KeyRequester::TokenEndpoint,
-            || IdTokenError::UnknownKey,
-            |keys| id_token::verify(token, keys, &policy, nonce),
-        )
-        .await
     }
 }
 

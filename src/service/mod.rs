@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::oidc::claims::{ClaimMapping, Identity};
-use crate::oidc::client::OpenIdProvider;
+use crate::oidc::provider::OpenIdProvider;
 use crate::session::cookie::Cookies;
 use crate::session::{PendingLogins, SessionStore, Sessions, StoreError};
 use crate::telemetry::metrics::Metrics;
@@ -90,18 +90,13 @@ impl Service {
     /// The public JWK Set of the `private_key_jwt` keys; `None` without a key. Each key's
     /// `alg` is the one it signs with for this provider (RS256 or PS256 for RSA).
     pub(crate) fn client_jwks(&self) -> Option<Vec<crate::oidc::client_auth::Jwk>> {
-        let keys = self.provider.settings().private_keys.as_ref()?;
-        let discovered = self.provider.discovered().ok();
-        let advertised = discovered
-            .as_ref()
-            .and_then(|d| d.endpoints.client_assertion_algs.as_deref());
-        Some(keys.jwk_set(advertised))
+        self.provider.client_jwks()
     }
 
     /// Ready when the store answers and the provider's metadata and keys are loaded.
     pub(crate) async fn readiness(&self) -> Result<(), NotReady> {
         self.sessions.store().ping().await.map_err(NotReady::Store)?;
-        self.provider.discovered()?;
+        self.provider.ready()?;
         Ok(())
     }
 

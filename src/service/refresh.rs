@@ -158,9 +158,9 @@ impl Service {
             return Err(RefreshError::Ended);
         };
         let refresh_token = old.refresh_token.clone().ok_or(RefreshError::NoRefreshToken)?;
-        let discovered = self.provider.discovered().map_err(RefreshError::ProviderNotReady)?;
-        let set = match self.provider.refresh(&discovered.endpoints, &refresh_token).await {
+        let set = match self.provider.refresh(&refresh_token).await {
             Ok(set) => set,
+            Err(TokenError::NotReady(e)) => return Err(RefreshError::ProviderNotReady(e)),
             Err(e) if e.is_invalid_grant() => {
                 // The grant is gone at the provider: so is the session, on every replica.
                 store.remove(key).await?;
@@ -223,9 +223,9 @@ impl Service {
         let Some(id_token) = set.id_token else {
             return (Ok(record), tokens); // nothing new about the user
         };
-        let verified = match self.verify_id_token(&id_token, None).await {
+        let verified = match self.provider.verify_id_token(&id_token, None).await {
             Ok(verified) => verified,
-            Err(e) if e.is_unknown_key() => {
+            Err(e) if e.is_unknown_key() || matches!(e, IdTokenError::ProviderNotReady(_)) => {
                 tracing::warn!("the refreshed ID token names a key not available yet: identity kept as it was");
                 return (Ok(record), tokens);
             }
@@ -265,19 +265,9 @@ impl Service {
         access_token: &str,
         sub: &str,
     ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ()> {
-        let Ok(discovered) = self.provider.discovered() else {
-            return Err(());
-        };
-        let (Some(url), true) = (&discovered.endpoints.userinfo, self.settings.provider.fetch_userinfo) else {
-            return Ok(None);
-        };
-        match self.provider.userinfo(url, access_token, sub).await {
-            Ok(claims) => Ok(Some(claims)),
-            Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "userinfo at refresh failed: identity kept as it was");
-                Err(())
-            }
-        }
+        self.provider.userinfo(access_token, sub).await.map_err(|e| {
+            tracing::warn!(error = %error_chain(&e), "userinfo at refresh failed: identity kept as it was");
+        })
     }
 }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::oidc::client::OpenIdProvider;
+use crate::oidc::login::TokenError;
+use crate::oidc::provider::OpenIdProvider;
 use crate::util::error_chain;
 
 /// Refresh tokens waiting for revocation; beyond this, new ones are logged and dropped.
@@ -35,11 +36,21 @@ pub(crate) struct Revoker {
 pub(crate) struct RevocationWorker {
     queue: mpsc::Receiver<Job>,
     provider: Arc<dyn OpenIdProvider>,
+    /// Each revocation's bound: `OIDC_HTTP_TIMEOUT` and a little more.
+    limit: Duration,
 }
 
-pub(crate) fn channel(provider: Arc<dyn OpenIdProvider>) -> (Revoker, RevocationWorker) {
+pub(crate) fn channel(provider: Arc<dyn OpenIdProvider>, http_timeout: Duration) -> (Revoker, RevocationWorker) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    (Revoker { queue: tx }, RevocationWorker { queue: rx, provider })
+    let limit = http_timeout.saturating_add(Duration::from_secs(1));
+    (
+        Revoker { queue: tx },
+        RevocationWorker {
+            queue: rx,
+            provider,
+            limit,
+        },
+    )
 }
 
 impl Revoker {
@@ -79,8 +90,9 @@ impl RevocationWorker {
         while let Some(job) = self.queue.recv().await {
             let permit = permits.clone().acquire_owned().await.expect("never closed");
             let provider = self.provider.clone();
+            let limit = self.limit;
             running.spawn(async move {
-                revoke(provider.as_ref(), &job.refresh_token).await;
+                revoke(provider.as_ref(), &job.refresh_token, limit).await;
                 if let Some(done) = job.done {
                     let _ = done.send(());
                 }
@@ -92,18 +104,11 @@ impl RevocationWorker {
     }
 }
 
-async fn revoke(provider: &dyn OpenIdProvider, refresh_token: &str) {
-    let Ok(discovered) = provider.discovered() else {
-        tracing::warn!("refresh token not revoked: provider metadata not loaded");
-        return;
-    };
-    if discovered.endpoints.revocation.is_none() {
-        return;
-    }
-    // Bounded twice: by the HTTP client's timeout and here, in case a call hangs elsewhere.
-    let limit = provider.settings().http_timeout.saturating_add(Duration::from_secs(1));
-    match tokio::time::timeout(limit, provider.revoke(&discovered.endpoints, refresh_token)).await {
-        Ok(Ok(())) => tracing::debug!("refresh token revoked"),
+/// Bounded twice: by the HTTP client's timeout and by `limit`, in case a call hangs elsewhere.
+async fn revoke(provider: &dyn OpenIdProvider, refresh_token: &str, limit: Duration) {
+    match tokio::time::timeout(limit, provider.revoke(refresh_token)).await {
+        Ok(Ok(())) => tracing::debug!("refresh token revoked (or the provider has no revocation endpoint)"),
+        Ok(Err(TokenError::NotReady(_))) => tracing::warn!("refresh token not revoked: provider metadata not loaded"),
         Ok(Err(e)) => tracing::warn!(error = %error_chain(&e), "revoking the refresh token failed"),
         Err(_) => tracing::warn!("revoking the refresh token timed out"),
     }

@@ -6,7 +6,6 @@ use url::Url;
 
 use super::Service;
 use crate::domain::now;
-use crate::oidc::logout::end_session_url;
 use crate::session::{SessionId, SessionKey, SessionRecord, StoreError, Tokens};
 use crate::util::random_token;
 
@@ -109,26 +108,18 @@ impl Service {
             None => None,
         };
         let post_logout = self.settings.redirects.post_logout.as_ref();
-        let end_session = self
-            .provider
-            .discovered()
-            .ok()
-            .and_then(|d| d.endpoints.end_session.clone());
-        Ok(match end_session {
-            Some(endpoint) => end_session_url(
-                &endpoint,
-                ended.as_ref().map(|t| t.id_token.as_str()),
-                &self.settings.provider.client_id,
-                post_logout,
-                &random_token(),
-            ),
-            None => post_logout.cloned().unwrap_or_else(|| {
-                self.settings
-                    .provider
-                    .redirect_uri
-                    .join("/")
-                    .expect("the redirect URI is absolute")
-            }),
-        })
+        let hint = ended.as_ref().map(|t| t.id_token.as_str());
+        Ok(
+            match self.provider.end_session_url(hint, post_logout, &random_token()) {
+                Some(url) => url,
+                None => post_logout.cloned().unwrap_or_else(|| {
+                    self.settings
+                        .provider
+                        .redirect_uri
+                        .join("/")
+                        .expect("the redirect URI is absolute")
+                }),
+            },
+        )
     }
 }

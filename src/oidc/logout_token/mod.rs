@@ -61,6 +61,22 @@ pub(crate) struct LogoutTokenPolicy<'a> {
     pub(crate) now: u64,
 }
 
+impl<'a> LogoutTokenPolicy<'a> {
+    /// The configured client and issuer, the advertised algorithms, and the current time.
+    pub(crate) fn new(
+        settings: &'a crate::config::ProviderSettings,
+        allowed_algs: &'a [CoreJwsSigningAlgorithm],
+    ) -> Self {
+        Self {
+            issuer: &settings.issuer,
+            client_id: &settings.client_id,
+            allowed_algs,
+            clock_skew: settings.clock_skew,
+            now: crate::domain::now(),
+        }
+    }
+}
+
 /// The claims of a verified logout token. At least one of `sub` and `sid` is `Some`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LogoutClaims {
@@ -76,6 +92,10 @@ pub(crate) struct LogoutClaims {
 /// [`LogoutTokenError::UnknownKey`] is worth one retry after re-fetching the JWKS.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LogoutTokenError {
+    /// Not the token's fault: it cannot be judged yet (answered 503, so the provider retries).
+    #[error("the identity provider's keys are not loaded yet")]
+    ProviderNotReady(#[source] crate::oidc::provider::NotReady),
+
     #[error("logout token is {len} bytes long, over the limit of {max} bytes")]
     TooLarge { len: usize, max: usize },
 
@@ -179,7 +199,7 @@ pub(crate) enum LogoutTokenError {
     MissingSubjectAndSession,
 }
 
-impl crate::oidc::client::KeyError for LogoutTokenError {
+impl crate::oidc::keys::KeyError for LogoutTokenError {
     fn is_unknown_key(&self) -> bool {
         LogoutTokenError::is_unknown_key(self)
     }

@@ -10,7 +10,7 @@ use super::forge::{logout_claims, TestSigner};
 use super::scripted::{attackers_key, first_key, rotated_key, ScriptedProvider};
 use super::{harness, harness_on, user, Harness, CLIENT_ID, ISSUER};
 use crate::domain::now;
-use crate::oidc::client::KeyRequester;
+use crate::oidc::keys::KeyRequester;
 use crate::service::backchannel::BackchannelError;
 
 /// A logout token for `sub` and/or `sid` (`null` leaves a claim out), signed by `key`.

@@ -95,7 +95,7 @@ fn harness_on(store: Arc<dyn SessionStore>, vars: &[(&str, &str)]) -> Harness {
     let vars = base.iter().chain(vars).map(|(k, v)| (k.to_string(), v.to_string()));
     let settings = Arc::new(Settings::from_vars(vars).expect("valid test settings"));
     let provider = Arc::new(ScriptedProvider::new(settings.provider.clone()));
-    let (revoker, worker) = revocation::channel(provider.clone());
+    let (revoker, worker) = revocation::channel(provider.clone(), settings.provider.http_timeout);
     tokio::spawn(worker.run());
     let metrics = Arc::new(Metrics::new());
     let service = Service::new(settings, provider.clone(), store.clone(), revoker, metrics);

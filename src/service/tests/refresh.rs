@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::scripted::{rotated_key, ScriptedProvider};
 use super::{eventually, harness, harness_with, user, Harness, SignedIn};
-use crate::oidc::client::KeyRequester;
+use crate::oidc::keys::KeyRequester;
 use crate::oidc::login::TokenError;
 use crate::service::refresh::{RefreshError, RefreshKind};
 use crate::service::sessions::ActiveSession;

@@ -2,7 +2,7 @@
 //! endpoint from a script, and records what the service asked of it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use async_trait::async_trait;
 use openidconnect::core::{CoreIdToken, CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
@@ -14,10 +14,13 @@ use super::forge::TestSigner;
 use super::{eventually, CLIENT_ID, ISSUER};
 use crate::config::ProviderSettings;
 use crate::domain::now;
-use crate::oidc::client::{KeyRequester, OpenIdProvider};
-use crate::oidc::discovery::{Discovered, Endpoints};
-use crate::oidc::login::{TokenError, TokenSet, UserinfoError};
-use crate::oidc::provider::NotReady;
+use crate::oidc::client_auth::Jwk;
+use crate::oidc::discovery::Endpoints;
+use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
+use crate::oidc::keys::{KeyRequester, ProviderKeys};
+use crate::oidc::login::{self, AuthRequest, TokenError, TokenSet, UserinfoError};
+use crate::oidc::logout_token::{self, LogoutClaims, LogoutTokenError, LogoutTokenPolicy};
+use crate::oidc::provider::{NotReady, OpenIdProvider};
 use crate::util::random_token;
 
 /// The provider's signing key at the start of every test.
@@ -44,8 +47,6 @@ fn url(path: &str) -> Url {
 
 #[derive(Default)]
 struct Script {
-    /// The key set the service has loaded (what `keys()` answers).
-    loaded: Option<Arc<CoreJsonWebKeySet>>,
     /// What a key re-fetch would find at the provider.
     published: Vec<&'static TestSigner>,
     refetch_fails: bool,
@@ -60,9 +61,15 @@ struct Script {
     revoked: Vec<String>,
 }
 
+/// Only RS256, as the test keys sign.
+const ALGS: &[CoreJwsSigningAlgorithm] = &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
+
 pub(super) struct ScriptedProvider {
     settings: ProviderSettings,
-    discovered: Arc<Discovered>,
+    endpoints: Endpoints,
+    /// The keys the service has loaded, re-fetched from `Script::published` with the same
+    /// budgets as the real provider's.
+    keys: ProviderKeys,
     script: Mutex<Script>,
     /// Refresh grants wait while this is false.
     refreshes_open: watch::Sender<bool>,
@@ -83,19 +90,16 @@ impl ScriptedProvider {
             pushed_authorization: None,
             client_assertion_algs: None,
         };
-        let discovered = Discovered {
-            endpoints,
-            id_token_algs: vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256],
-            metadata: None,
-        };
+        let keys = ProviderKeys::default();
+        keys.replace(first_key().jwks());
         let script = Script {
-            loaded: Some(Arc::new(first_key().jwks())),
             published: vec![first_key()],
             ..Script::default()
         };
         Self {
             settings,
-            discovered: Arc::new(discovered),
+            endpoints,
+            keys,
             script: Mutex::new(script),
             refreshes_open: watch::channel(true).0,
             revocations_open: watch::channel(true).0,
@@ -197,45 +201,36 @@ impl ScriptedProvider {
     }
 }
 
-#[async_trait]
-impl OpenIdProvider for ScriptedProvider {
-    fn settings(&self) -> &ProviderSettings {
-        &self.settings
-    }
-
-    fn discovered(&self) -> Result<Arc<Discovered>, NotReady> {
-        Ok(self.discovered.clone())
-    }
-
-    fn keys(&self) -> Option<Arc<CoreJsonWebKeySet>> {
-        self.script().loaded.clone()
-    }
-
-    /// Like the real provider: one re-fetch per requester's budget (for a whole test here).
-    async fn refetch_keys(
-        &self,
-        seen: &Arc<CoreJsonWebKeySet>,
-        requester: KeyRequester,
-    ) -> Option<Arc<CoreJsonWebKeySet>> {
+impl ScriptedProvider {
+    /// A key re-fetch, recorded with the budget it used.
+    fn fetch_keys(&self, requester: KeyRequester) -> Option<CoreJsonWebKeySet> {
         let mut script = self.script();
-        let loaded = script.loaded.clone()?;
-        if !Arc::ptr_eq(&loaded, seen) {
-            return Some(loaded);
-        }
-        if script.refetches.contains(&requester) {
-            return None;
-        }
         script.refetches.push(requester);
         if script.refetch_fails {
             return None;
         }
-        let keys = script.published.iter().map(|k| k.verification_key()).collect();
-        let fresh = Arc::new(CoreJsonWebKeySet::new(keys));
-        script.loaded = Some(fresh.clone());
-        Some(fresh)
+        Some(CoreJsonWebKeySet::new(
+            script.published.iter().map(|k| k.verification_key()).collect(),
+        ))
+    }
+}
+
+#[async_trait]
+impl OpenIdProvider for ScriptedProvider {
+    fn ready(&self) -> Result<(), NotReady> {
+        Ok(())
     }
 
-    async fn exchange_code(&self, _: &Endpoints, _code: &str, _verifier: &str) -> Result<TokenSet, TokenError> {
+    fn authorization_request(&self) -> Result<AuthRequest, NotReady> {
+        Ok(login::authorization_request(&self.settings, &self.endpoints))
+    }
+
+    /// No PAR here: the browser's redirect carries the request (tests read its nonce).
+    async fn authorization_redirect(&self, request: &AuthRequest) -> Result<Url, TokenError> {
+        Ok(request.url.clone())
+    }
+
+    async fn exchange_code(&self, _code: &str, _verifier: &str) -> Result<TokenSet, TokenError> {
         let mut script = self.script();
         script.codes_exchanged += 1;
         script
@@ -244,7 +239,27 @@ impl OpenIdProvider for ScriptedProvider {
             .unwrap_or_else(|| Err(TokenError::InvalidResponse("no code exchange scripted".into())))
     }
 
-    async fn refresh(&self, _: &Endpoints, refresh_token: &str) -> Result<TokenSet, TokenError> {
+    async fn verify_id_token(&self, token: &CoreIdToken, nonce: Option<&str>) -> Result<VerifiedIdToken, IdTokenError> {
+        let policy = IdTokenPolicy::new(&self.settings, ALGS);
+        let fetch = async || self.fetch_keys(KeyRequester::TokenEndpoint);
+        let verify = |keys: &CoreJsonWebKeySet| id_token::verify(token, keys, &policy, nonce);
+        let requester = KeyRequester::TokenEndpoint;
+        self.keys
+            .verify(requester, fetch, || IdTokenError::UnknownKey, verify)
+            .await
+    }
+
+    async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, LogoutTokenError> {
+        let policy = LogoutTokenPolicy::new(&self.settings, ALGS);
+        let fetch = async || self.fetch_keys(KeyRequester::Anonymous);
+        let verify = |keys: &CoreJsonWebKeySet| logout_token::verify_logout_token(token, keys, &policy);
+        let requester = KeyRequester::Anonymous;
+        self.keys
+            .verify(requester, fetch, || LogoutTokenError::UnknownKey, verify)
+            .await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, TokenError> {
         self.script().grants.push(refresh_token.to_owned());
         let mut open = self.refreshes_open.subscribe();
         open.wait_for(|open| *open).await.expect("the sender lives in self");
@@ -254,20 +269,35 @@ impl OpenIdProvider for ScriptedProvider {
             .unwrap_or_else(|| Err(TokenError::InvalidResponse("no refresh scripted".into())))
     }
 
-    async fn userinfo(&self, _: &Url, _token: &str, expected_sub: &str) -> Result<Map<String, Value>, UserinfoError> {
+    async fn userinfo(&self, _token: &str, expected_sub: &str) -> Result<Option<Map<String, Value>>, UserinfoError> {
+        if !self.settings.fetch_userinfo {
+            return Ok(None);
+        }
         let mut claims = self.script().userinfo.clone();
         claims.insert("sub".into(), expected_sub.into());
-        Ok(claims)
+        Ok(Some(claims))
     }
 
-    async fn revoke(&self, _: &Endpoints, refresh_token: &str) -> Result<(), TokenError> {
+    async fn revoke(&self, refresh_token: &str) -> Result<(), TokenError> {
         let mut open = self.revocations_open.subscribe();
         let _ = open.wait_for(|open| *open).await;
         self.script().revoked.push(refresh_token.to_owned());
         Ok(())
     }
 
-    async fn push_authorization_request(&self, _: &Endpoints, _: &Url, _: &Url) -> Result<Url, TokenError> {
-        Err(TokenError::InvalidResponse("this provider has no PAR endpoint".into()))
+    fn end_session_url(&self, id_token_hint: Option<&str>, post_logout: Option<&Url>, state: &str) -> Option<Url> {
+        let endpoint = self.endpoints.end_session.as_ref()?;
+        let client_id = &self.settings.client_id;
+        Some(crate::oidc::logout::end_session_url(
+            endpoint,
+            id_token_hint,
+            client_id,
+            post_logout,
+            state,
+        ))
+    }
+
+    fn client_jwks(&self) -> Option<Vec<Jwk>> {
+        None
     }
 }
