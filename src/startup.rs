@@ -11,8 +11,8 @@ pub use crate::http::ConnectionTimeouts;
 use crate::oidc::client::{self, HttpClientError, HttpProvider};
 use crate::service::revocation::{self, RevocationWorker};
 use crate::service::Service;
-use crate::session::redis::{self as redis_store, RedisStore, SetupError};
-use crate::session::{SessionStore, StoreError};
+use crate::session::redis::SetupError;
+use crate::session::{open_store, SessionStore, StoreError};
 use crate::telemetry::metrics::Metrics;
 use crate::util::error_chain;
 
@@ -65,7 +65,7 @@ impl StartupError {
 pub struct Application {
     service: Arc<Service>,
     provider: Arc<HttpProvider>,
-    store: Arc<RedisStore>,
+    store: Arc<dyn SessionStore>,
     revocations: RevocationWorker,
     redis_vars: &'static str,
     public: TcpListener,
@@ -103,13 +103,10 @@ impl Application {
         let http = client::http_client(&settings.provider)?;
         let metrics = Arc::new(Metrics::new());
         let provider = Arc::new(HttpProvider::new(settings.provider.clone(), http, metrics.clone()));
-        let extra_ca = settings.provider.extra_ca_file.as_deref();
-        let store =
-            RedisStore::new(&settings.redis, extra_ca, metrics.clone()).map_err(|source| StartupError::Redis {
-                var: settings.redis.mode.vars(),
-                source,
-            })?;
-        let store = Arc::new(store);
+        let store = open_store(&settings.store(), metrics.clone()).map_err(|source| StartupError::Redis {
+            var: settings.redis.mode.vars(),
+            source,
+        })?;
         let (revoker, revocations) = revocation::channel(provider.clone(), settings.provider.http_timeout);
         let redis_vars = settings.redis.mode.vars();
         let service = Arc::new(Service::new(
@@ -143,7 +140,7 @@ impl Application {
     pub async fn verify_store(&self) -> Result<(), StartupError> {
         match self.store.ping().await {
             Ok(()) => Ok(()),
-            Err(source) if redis_store::is_untrusted_certificate(&source) => Err(StartupError::RedisCertificate {
+            Err(source @ StoreError::UntrustedCertificate(_)) => Err(StartupError::RedisCertificate {
                 var: self.redis_vars,
                 source,
             }),

@@ -1,19 +1,14 @@
 //! Redis: reachable, and accepting the credentials.
 
 use crate::config::{RedisMode, Settings};
-use crate::session::redis::RedisStore;
-use crate::session::{SessionStore, StoreError};
+use crate::session::{open_store, StoreError};
 use crate::telemetry::metrics::Metrics;
 use crate::util::error_chain;
 
 use super::Report;
 
 pub(super) async fn check_redis(settings: &Settings, report: &mut Report) {
-    let store = match RedisStore::new(
-        &settings.redis,
-        settings.provider.extra_ca_file.as_deref(),
-        std::sync::Arc::new(Metrics::new()),
-    ) {
+    let store = match open_store(&settings.store(), std::sync::Arc::new(Metrics::new())) {
         Ok(store) => store,
         Err(e) => return report.problem(format!("{}: fix {}", error_chain(&e), settings.redis.mode.vars())),
     };
@@ -28,7 +23,7 @@ pub(super) async fn check_redis(settings: &Settings, report: &mut Report) {
             let var = settings.redis.mode.vars();
             let hint = if matches!(e, StoreError::Refused(_)) {
                 format!("Redis refuses the credentials: fix the user/password in {var}")
-            } else if crate::session::redis::is_untrusted_certificate(&e) {
+            } else if matches!(e, StoreError::UntrustedCertificate(_)) {
                 format!(
                     "Redis presents a TLS certificate that is not trusted: set OIDC_EXTRA_CA_FILE to the CA \
                      that signed it, or check the host name in {var}"

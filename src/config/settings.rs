@@ -130,3 +130,20 @@ pub struct Settings {
     /// Things worth a warning at start (unknown variables, no encryption key).
     pub warnings: Vec<String>,
 }
+
+/// What the session store is built from: where Redis is, and the extra CA that
+/// `rediss://` servers signed by a private CA need (`OIDC_EXTRA_CA_FILE`).
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub redis: RedisSettings,
+    pub extra_ca_file: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn store(&self) -> StoreSettings {
+        StoreSettings {
+            redis: self.redis.clone(),
+            extra_ca_file: self.provider.extra_ca_file.clone(),
+        }
+    }
+}

@@ -46,14 +46,13 @@ impl Service {
             .replay_window(now(), self.settings.provider.clock_skew)
             .ok_or(BackchannelError::Stale)?;
         let jti = format!("{}\u{0}{}", claims.iss, claims.jti);
-        let store = self.sessions.store();
-        if !store.remember_jti(&jti, remember).await? {
+        if !self.sessions.remember_logout_token(&jti, remember).await? {
             return Err(BackchannelError::Replayed);
         }
         match self.end_matching(&claims).await {
             Ok(ended) => Ok(ended),
             Err(e) => {
-                if let Err(forget) = store.forget_jti(&jti).await {
+                if let Err(forget) = self.sessions.forget_logout_token(&jti).await {
                     tracing::warn!(error = %crate::util::error_chain(&forget), "forgetting an unfinished logout token failed");
                 }
                 Err(e.into())
@@ -74,13 +73,12 @@ impl Service {
     /// With `sid`: the sessions of that provider session (and of `sub`, when both are
     /// given). With only `sub`: every session of that user.
     async fn matching_sessions(&self, claims: &LogoutClaims) -> Result<Vec<SessionKey>, StoreError> {
-        let store = self.sessions.store();
         let Some(sid) = &claims.sid else {
             let sub = claims.sub.as_deref().expect("a verified token has sid or sub");
-            return store.keys_by_sub(sub).await;
+            return self.sessions.keys_by_sub(sub).await;
         };
         let mut matching = Vec::new();
-        for key in store.keys_by_sid(sid).await? {
+        for key in self.sessions.keys_by_sid(sid).await? {
             let Some(record) = self.sessions.peek(&key).await? else {
                 continue;
             };

@@ -135,7 +135,7 @@ impl Service {
         };
         // Nothing is written, but a login that could not finish (the callback needs the
         // store) is refused up front rather than after the user has signed in.
-        self.sessions.store().ping().await?;
+        self.sessions.ping().await?;
         let binding = self.pending.seal(&request.state, &pending).await?;
         if binding.len() > MAX_BINDING_COOKIE {
             // Browsers drop cookies past 4 KB: a login that could not finish is refused now.
@@ -171,7 +171,7 @@ impl Service {
         if let (Ok(_), Some(previous)) = (&result, previous.and_then(SessionId::parse)) {
             // A new login replaces the browser's old session rather than leaving it behind.
             // Not revoked at the provider: both may share one grant.
-            if let Err(e) = self.sessions.store().remove(&previous.key()).await {
+            if let Err(e) = self.sessions.remove(&previous.key()).await {
                 tracing::warn!(error = %e, "removing the session this login replaces failed");
             }
         }

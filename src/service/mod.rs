@@ -95,14 +95,14 @@ impl Service {
 
     /// Ready when the store answers and the provider's metadata and keys are loaded.
     pub(crate) async fn readiness(&self) -> Result<(), NotReady> {
-        self.sessions.store().ping().await.map_err(NotReady::Store)?;
+        self.sessions.ping().await.map_err(NotReady::Store)?;
         self.provider.ready()?;
         Ok(())
     }
 
     /// The Prometheus exposition, with the active-sessions gauge read from the store.
     pub(crate) async fn metrics_text(&self) -> String {
-        match self.sessions.store().count_sessions(crate::domain::now()).await {
+        match self.sessions.count(crate::domain::now()).await {
             Ok(n) => {
                 self.metrics.active_sessions.set(n as i64);
             }

@@ -124,13 +124,12 @@ impl Service {
         let (work_bound, lock_ttl) = refresh_bounds(self.settings.provider.http_timeout);
         let owner = random_token();
         let deadline = Instant::now() + lock_ttl;
-        let store = self.sessions.store();
         loop {
-            if store.try_lock(&key, &owner, lock_ttl).await? {
+            if self.sessions.lock(&key, &owner, lock_ttl).await? {
                 let result = tokio::time::timeout(work_bound, self.refresh_locked(&key, seen))
                     .await
                     .unwrap_or(Err(RefreshError::Busy));
-                if let Err(e) = store.unlock(&key, &owner).await {
+                if let Err(e) = self.sessions.unlock(&key, &owner).await {
                     // The lock expires by itself; nothing is stuck.
                     tracing::warn!(error = %error_chain(&e), "releasing the refresh lock failed");
                 }
@@ -147,14 +146,13 @@ impl Service {
     }
 
     async fn refresh_locked(&self, key: &SessionKey, seen: u64) -> Result<SessionRecord, RefreshError> {
-        let store = self.sessions.store();
         let record = self.sessions.peek(key).await?.ok_or(RefreshError::Ended)?;
         if record.refreshed_at != seen {
             return Ok(record); // refreshed while we waited for the lock
         }
         let Some(old) = self.tokens(key, &record) else {
             // Sealed under a key no longer configured: nothing can use this session.
-            store.remove(key).await?;
+            self.sessions.remove(key).await?;
             return Err(RefreshError::Ended);
         };
         let refresh_token = old.refresh_token.clone().ok_or(RefreshError::NoRefreshToken)?;
@@ -163,7 +161,7 @@ impl Service {
             Err(TokenError::NotReady(e)) => return Err(RefreshError::ProviderNotReady(e)),
             Err(e) if e.is_invalid_grant() => {
                 // The grant is gone at the provider: so is the session, on every replica.
-                store.remove(key).await?;
+                self.sessions.remove(key).await?;
                 tracing::info!("refresh refused by the provider (invalid_grant): session ended");
                 return Err(RefreshError::Ended);
             }
@@ -193,7 +191,7 @@ impl Service {
         };
         if let Some(reason) = ended {
             tracing::warn!(reason = %error_chain(&reason), "refresh ended the session");
-            store.remove(key).await?;
+            self.sessions.remove(key).await?;
         }
         self.revoke_later(new_refresh_token);
         Err(RefreshError::Ended)

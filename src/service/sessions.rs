@@ -79,7 +79,7 @@ impl Service {
         key: &SessionKey,
         revocation: Revocation,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let removed = self.sessions.store().remove(key).await?;
+        let removed = self.sessions.remove(key).await?;
         if let Some(refresh_token) = removed.as_ref().and_then(|r| self.tokens(key, r)?.refresh_token) {
             match revocation {
                 Revocation::Later => self.revoker.revoke_later(refresh_token),

@@ -1,6 +1,6 @@
 //! A [`SessionStore`] in process memory, for the service's unit tests (no `redis-server`
-//! needed) and as the reference the conformance suite compares backends with. Not for
-//! production: sessions live in one process only.
+//! needed); the conformance suite holds it to the same contract as the Redis store. Not
+//! for production: sessions live in one process only.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::store::{SessionStore, StoreError};
+use super::store::{Mark, SessionStore, StoreError};
 use super::{now, SessionKey, SessionRecord};
 
 #[derive(Default)]
@@ -18,8 +18,8 @@ struct State {
     locks: HashMap<SessionKey, (String, Instant)>,
     by_sid: HashMap<String, HashSet<SessionKey>>,
     by_sub: HashMap<String, HashSet<SessionKey>>,
-    jtis: HashMap<String, Instant>,
-    claimed: HashMap<String, Instant>,
+    /// Marks by kind and id → when they expire.
+    marks: HashMap<(Mark, String), Instant>,
     shared: HashMap<String, Vec<u8>>,
 }
 
@@ -149,38 +149,30 @@ impl SessionStore for MemoryStore {
         Ok(self.state().live(key, now()).map(|(record, _)| record.clone()))
     }
 
-    async fn remember_jti(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut state = self.state();
-        let seen = state.jtis.get(id).is_some_and(|until| *until > Instant::now());
+        let key = (mark, id.to_owned());
+        let seen = state.marks.get(&key).is_some_and(|until| *until > Instant::now());
         if !seen {
             state
-                .jtis
-                .insert(id.to_owned(), Instant::now() + ttl.max(Duration::from_secs(1)));
+                .marks
+                .insert(key, Instant::now() + ttl.max(Duration::from_secs(1)));
         }
         Ok(!seen)
     }
 
-    async fn forget_jti(&self, id: &str) -> Result<(), StoreError> {
-        self.state().jtis.remove(id);
-        Ok(())
-    }
-
-    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut store = self.state();
-        let claimed = store.claimed.get(state).is_some_and(|until| *until > Instant::now());
-        if !claimed {
-            let until = Instant::now() + ttl.max(Duration::from_secs(1));
-            store.claimed.insert(state.to_owned(), until);
-        }
-        Ok(!claimed)
-    }
-
-    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {
+    async fn is_marked(&self, mark: Mark, id: &str) -> Result<bool, StoreError> {
+        let key = (mark, id.to_owned());
         Ok(self
             .state()
-            .claimed
-            .get(state)
+            .marks
+            .get(&key)
             .is_some_and(|until| *until > Instant::now()))
+    }
+
+    async fn unmark(&self, mark: Mark, id: &str) -> Result<(), StoreError> {
+        self.state().marks.remove(&(mark, id.to_owned()));
+        Ok(())
     }
 
     async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {

@@ -19,8 +19,20 @@ use crate::util::sha256_base64url;
 pub use pending::PendingLogins;
 pub use persist::{NewSession, SaveError, Sessions};
 pub use record::RecordError;
-pub use store::{SessionStore, StoreError};
+pub use store::{Mark, SessionStore, StoreError};
 pub use tokens::{StoredTokens, TooLarge};
+
+use std::sync::Arc;
+
+use crate::config::StoreSettings;
+use crate::telemetry::metrics::Metrics;
+
+/// The session store the settings describe (Redis: standalone, Sentinel or Cluster). It
+/// connects lazily: a store that is down at start is not an error here.
+pub fn open_store(settings: &StoreSettings, metrics: Arc<Metrics>) -> Result<Arc<dyn SessionStore>, redis::SetupError> {
+    let store = redis::RedisStore::new(&settings.redis, settings.extra_ca_file.as_deref(), metrics)?;
+    Ok(Arc::new(store))
+}
 
 /// The opaque value in the browser's cookie: 256 random bits, base64url.
 #[derive(Clone, PartialEq, Eq)]

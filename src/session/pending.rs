@@ -19,6 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
 
+use super::store::Mark;
 use super::{PendingLogin, SessionStore, StoreError};
 use crate::crypto::KeyRing;
 use crate::domain::now;
@@ -65,12 +66,12 @@ impl PendingLogins {
 
     /// Claims `state` for the callback that completes it; false when it was claimed before.
     pub async fn claim(&self, state: &str, ttl: std::time::Duration) -> Result<bool, StoreError> {
-        self.store.claim_login(state, ttl).await
+        self.store.mark_once(Mark::Login, state, ttl).await
     }
 
     /// Whether `state` was claimed by a completed callback.
     pub async fn claimed(&self, state: &str) -> Result<bool, StoreError> {
-        self.store.login_claimed(state).await
+        self.store.is_marked(Mark::Login, state).await
     }
 
     async fn ring(&self, reload: bool) -> Result<KeyRing, StoreError> {

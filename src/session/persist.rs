@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::store::Mark;
 use super::tokens::TooLarge;
 use super::{Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens};
 use crate::crypto::KeyRing;
@@ -41,9 +42,48 @@ impl Sessions {
         Self { store, keys }
     }
 
-    /// The backend, for what involves no tokens (locks, pending logins, indexes).
-    pub fn store(&self) -> &dyn SessionStore {
-        self.store.as_ref()
+    /// Ends a session, returning what it held (its tokens for revocation).
+    pub async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
+        self.store.remove(key).await
+    }
+
+    /// Takes the session's refresh lock for `ttl`; false when another holder has it.
+    pub async fn lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.store.try_lock(key, owner, ttl).await
+    }
+
+    /// Releases the refresh lock if `owner` still holds it.
+    pub async fn unlock(&self, key: &SessionKey, owner: &str) -> Result<(), StoreError> {
+        self.store.unlock(key, owner).await
+    }
+
+    /// Keys of the sessions created with the provider session `sid` (some may have ended).
+    pub async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError> {
+        self.store.keys_by_sid(sid).await
+    }
+
+    /// Keys of the sessions of user `sub` (some may have ended).
+    pub async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError> {
+        self.store.keys_by_sub(sub).await
+    }
+
+    /// Remembers a logout token (`iss` and `jti`) for `ttl`; false for a replay.
+    pub async fn remember_logout_token(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.store.mark_once(Mark::LogoutToken, id, ttl).await
+    }
+
+    /// Forgets a logout token, so that a logout which did not complete can be retried.
+    pub async fn forget_logout_token(&self, id: &str) -> Result<(), StoreError> {
+        self.store.unmark(Mark::LogoutToken, id).await
+    }
+
+    /// Live sessions (an upper bound), for the metrics gauge.
+    pub async fn count(&self, now: u64) -> Result<u64, StoreError> {
+        self.store.count_sessions(now).await
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
     }
 
     pub async fn create(&self, key: &SessionKey, new: NewSession, idle: Duration) -> Result<(), SaveError> {

@@ -2,7 +2,7 @@
 //! service and the encrypting layer above ([`super::Sessions`]) work with any backend —
 //! Redis in production, [`super::memory::MemoryStore`] in the service's unit tests — and
 //! one conformance suite (tests/api/store_conformance.rs) holds every backend to the
-//! same behaviour.
+//! same behaviour: the doc comments below, each checked in a sentence.
 //!
 //! Records hold their tokens packed and sealed ([`super::StoredTokens`]): a backend
 //! stores bytes it cannot read.
@@ -27,12 +27,29 @@ pub enum StoreError {
     Timeout(Duration),
     #[error("a stored value could not be read")]
     Corrupt(#[source] Cause),
+    /// The store presents a TLS certificate we do not trust: a configuration error.
+    #[error("the session store presents a TLS certificate that is not trusted")]
+    UntrustedCertificate(#[source] Cause),
 }
 
-/// Where sessions, pending logins and their indexes live. Every method is bounded in
-/// time: a store that does not answer yields [`StoreError`], never a hang.
+/// What a mark stands for: each kind has a key space of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mark {
+    /// A logout token's `iss` and `jti`, seen (the replay guard of back-channel logout).
+    LogoutToken,
+    /// A login's `state`, completed (single use).
+    Login,
+}
+
+/// Where sessions, their locks, single-use marks and shared keys live. Every method is
+/// bounded in time: a store that does not answer yields [`StoreError`], never a hang.
+///
+/// A new backend implements this trait in one file and adds one line to the conformance
+/// tests (`tests/api/store_conformance.rs`), which hold it to these doc comments.
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
+    // --- sessions -----------------------------------------------------------------------
+
     /// Writes a session; it expires after `idle`, and never after `record.expires_at`.
     async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError>;
 
@@ -40,16 +57,12 @@ pub trait SessionStore: Send + Sync + 'static {
     /// so a refresh can never bring a logged-out session back.
     async fn update(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<bool, StoreError>;
 
-    /// Takes the session's refresh lock for `ttl` (it expires by itself, so a crashed
-    /// holder cannot wedge the session); false when another holder has it.
-    async fn try_lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
-
-    /// Releases the lock if `owner` still holds it.
-    async fn unlock(&self, key: &SessionKey, owner: &str) -> Result<(), StoreError>;
-
     /// Reads a live session and slides its idle timeout (never past its absolute end), in
     /// one round trip on the hot path.
     async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError>;
+
+    /// Reads a session without touching it (for back-channel checks and refresh).
+    async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Ends a session, returning what it held.
     async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
@@ -62,29 +75,35 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Keys of sessions of this user; the same caveat as [`SessionStore::keys_by_sid`].
     async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError>;
 
-    /// Reads a session without touching it (for back-channel checks and refresh).
-    async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
+    /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions may
+    /// count until their absolute end's bucket passes). For the metrics gauge.
+    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError>;
 
-    /// Records a logout token id; false when it was seen before (a replay).
-    async fn remember_jti(&self, id: &str, ttl: Duration) -> Result<bool, StoreError>;
+    // --- locks --------------------------------------------------------------------------
 
-    /// Forgets a logout token id, so that a logout which did not complete can be retried.
-    async fn forget_jti(&self, id: &str) -> Result<(), StoreError>;
+    /// Takes the session's refresh lock for `ttl` (it expires by itself, so a crashed
+    /// holder cannot wedge the session); false when another holder has it.
+    async fn try_lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError>;
 
-    /// Marks a login's `state` as completed for `ttl`; false when it was marked before
-    /// (a second callback for the same login).
-    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Releases the lock if `owner` still holds it.
+    async fn unlock(&self, key: &SessionKey, owner: &str) -> Result<(), StoreError>;
 
-    /// Whether a login's `state` has been claimed (and not yet forgotten).
-    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError>;
+    // --- single-use marks ---------------------------------------------------------------
+
+    /// Marks `id` for `ttl`; false when it was marked already (a replay, a second use).
+    async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Whether `id` is marked (and the mark has not expired or been removed).
+    async fn is_marked(&self, mark: Mark, id: &str) -> Result<bool, StoreError>;
+
+    /// Removes a mark, so that an action which did not complete can be retried.
+    async fn unmark(&self, mark: Mark, id: &str) -> Result<(), StoreError>;
+
+    // --- shared keys and health ---------------------------------------------------------
 
     /// The value of a secret shared by every replica: `candidate` if none exists yet
     /// (the first caller's wins), else the existing one.
     async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError>;
-
-    /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions may
-    /// count until their absolute end's bucket passes). For the metrics gauge.
-    async fn count_sessions(&self, now: u64) -> Result<u64, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 }

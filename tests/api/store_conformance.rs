@@ -65,6 +65,7 @@ checks![
     logout::a_remembered_logout_token_id_expires_after_its_ttl,
     logins::a_login_state_is_claimed_once,
     logins::a_login_claim_expires_after_its_ttl,
+    logins::marks_of_different_kinds_do_not_see_each_other,
     logins::the_first_shared_key_written_is_the_one_every_caller_gets,
     self::ping_answers,
 ];

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::session::memory::MemoryStore;
+use crate::session::store::Mark;
 use crate::session::{SessionKey, SessionRecord, SessionStore, StoreError};
 
 #[derive(Default)]
@@ -80,20 +81,16 @@ impl SessionStore for FailingStore {
         self.inner.peek(key).await
     }
 
-    async fn remember_jti(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.inner.remember_jti(id, ttl).await
+    async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.inner.mark_once(mark, id, ttl).await
     }
 
-    async fn forget_jti(&self, id: &str) -> Result<(), StoreError> {
-        self.inner.forget_jti(id).await
+    async fn is_marked(&self, mark: Mark, id: &str) -> Result<bool, StoreError> {
+        self.inner.is_marked(mark, id).await
     }
 
-    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.inner.claim_login(state, ttl).await
-    }
-
-    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {
-        self.inner.login_claimed(state).await
+    async fn unmark(&self, mark: Mark, id: &str) -> Result<(), StoreError> {
+        self.inner.unmark(mark, id).await
     }
 
     async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {

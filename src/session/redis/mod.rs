@@ -38,7 +38,7 @@ use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
 pub use tls::TrustError;
 
-use super::store::{SessionStore, StoreError};
+use super::store::{Mark, SessionStore, StoreError};
 use super::{now, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
@@ -70,6 +70,8 @@ fn refuses_credentials(e: &RedisError) -> bool {
 fn store_error(e: RedisError) -> StoreError {
     if refuses_credentials(&e) {
         StoreError::Refused(Box::new(e))
+    } else if tls::untrusted_certificate(&e) {
+        StoreError::UntrustedCertificate(Box::new(e))
     } else {
         StoreError::Unavailable(Box::new(e))
     }
@@ -78,6 +80,7 @@ fn store_error(e: RedisError) -> StoreError {
 fn pool_error(e: deadpool_redis::PoolError) -> StoreError {
     match e {
         deadpool_redis::PoolError::Backend(e) => store_error(e),
+        other if tls::untrusted_certificate(&other) => StoreError::UntrustedCertificate(Box::new(other)),
         other => StoreError::Unavailable(Box::new(other)),
     }
 }
@@ -103,11 +106,6 @@ pub enum SetupError {
     Trust(#[from] TrustError),
     #[error("the Redis client cannot be built with the certificates of OIDC_EXTRA_CA_FILE")]
     Client(#[source] RedisError),
-}
-
-/// Whether a store error is Redis presenting a TLS certificate we do not trust.
-pub fn is_untrusted_certificate(error: &StoreError) -> bool {
-    tls::untrusted_certificate(error)
 }
 
 pub struct RedisStore {
@@ -172,8 +170,12 @@ impl RedisStore {
         format!("{}session-ends", self.prefix)
     }
 
-    fn login_key(&self, state: &str) -> String {
-        format!("{}login:{{{}}}", self.prefix, sha256_base64url(state.as_bytes()))
+    /// `P login:{S}` for logins, `P jti:{H}` for logout tokens (the layout's names).
+    fn mark_key(&self, mark: Mark, id: &str) -> String {
+        match mark {
+            Mark::Login => format!("{}login:{{{}}}", self.prefix, sha256_base64url(id.as_bytes())),
+            Mark::LogoutToken => self.index_key("jti", id),
+        }
     }
 
     async fn connection(&self) -> Result<Conn, StoreError> {
@@ -228,7 +230,7 @@ impl RedisStore {
     }
 
     /// Sets `key` for `ttl` unless it exists; false when it did (seen before).
-    async fn mark_once(&self, key: String, ttl: Duration) -> Result<bool, StoreError> {
+    async fn set_once(&self, key: String, ttl: Duration) -> Result<bool, StoreError> {
         let ttl = ttl.as_secs().max(1);
         let set: Option<String> = self
             .run(|mut c| async move {
@@ -392,22 +394,18 @@ impl SessionStore for RedisStore {
         Self::decode(raw)
     }
 
-    async fn remember_jti(&self, id: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.mark_once(self.index_key("jti", id), ttl).await
+    async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.set_once(self.mark_key(mark, id), ttl).await
     }
 
-    async fn forget_jti(&self, id: &str) -> Result<(), StoreError> {
-        let key = self.index_key("jti", id);
-        self.run(|mut c| async move { c.del::<_, ()>(key).await }).await
-    }
-
-    async fn claim_login(&self, state: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.mark_once(self.login_key(state), ttl).await
-    }
-
-    async fn login_claimed(&self, state: &str) -> Result<bool, StoreError> {
-        let key = self.login_key(state);
+    async fn is_marked(&self, mark: Mark, id: &str) -> Result<bool, StoreError> {
+        let key = self.mark_key(mark, id);
         self.run(|mut c| async move { c.exists(key).await }).await
+    }
+
+    async fn unmark(&self, mark: Mark, id: &str) -> Result<(), StoreError> {
+        let key = self.mark_key(mark, id);
+        self.run(|mut c| async move { c.del::<_, ()>(key).await }).await
     }
 
     async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {

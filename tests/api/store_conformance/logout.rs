@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use oidc_session::session::Mark;
+
 use super::{session_of, sleep, sorted, unique, Store, LONG};
 
 pub(super) async fn the_indexes_list_live_sessions_by_sid_and_by_sub_and_not_removed_ones(store: Store) {
@@ -30,20 +32,35 @@ pub(super) async fn the_indexes_list_live_sessions_by_sid_and_by_sub_and_not_rem
 
 pub(super) async fn a_logout_token_id_is_remembered_until_forgotten(store: Store) {
     let jti = unique("jti");
-    assert!(store.remember_jti(&jti, LONG).await.unwrap(), "first seen");
-    assert!(!store.remember_jti(&jti, LONG).await.unwrap(), "a replay");
-    assert!(store.remember_jti(&unique("jti"), LONG).await.unwrap(), "another id");
-    store.forget_jti(&jti).await.unwrap();
     assert!(
-        store.remember_jti(&jti, LONG).await.unwrap(),
+        store.mark_once(Mark::LogoutToken, &jti, LONG).await.unwrap(),
+        "first seen"
+    );
+    assert!(
+        !store.mark_once(Mark::LogoutToken, &jti, LONG).await.unwrap(),
+        "a replay"
+    );
+    assert!(
+        store.mark_once(Mark::LogoutToken, &unique("jti"), LONG).await.unwrap(),
+        "another id"
+    );
+    store.unmark(Mark::LogoutToken, &jti).await.unwrap();
+    assert!(
+        store.mark_once(Mark::LogoutToken, &jti, LONG).await.unwrap(),
         "new again once forgotten"
     );
-    store.forget_jti(&unique("never-seen")).await.unwrap();
+    store.unmark(Mark::LogoutToken, &unique("never-seen")).await.unwrap();
 }
 
 pub(super) async fn a_remembered_logout_token_id_expires_after_its_ttl(store: Store) {
     let jti = unique("jti");
-    assert!(store.remember_jti(&jti, Duration::from_secs(1)).await.unwrap());
+    assert!(store
+        .mark_once(Mark::LogoutToken, &jti, Duration::from_secs(1))
+        .await
+        .unwrap());
     sleep(1.6).await;
-    assert!(store.remember_jti(&jti, LONG).await.unwrap(), "new again after its ttl");
+    assert!(
+        store.mark_once(Mark::LogoutToken, &jti, LONG).await.unwrap(),
+        "new again after its ttl"
+    );
 }
