@@ -20,6 +20,15 @@ if [ ! -d tests/provider/node_modules/oidc-provider ]; then
   npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
 fi
 
+# The dependency audit needs a local checkout of the RustSec advisory database, which this
+# script cannot download: it runs when one is there and says so when not.
+advisory_db="${ADVISORY_DB:-$HOME/.cargo/advisory-db}"
+if [ -d "$advisory_db/crates" ]; then
+  scripts/audit.sh "$advisory_db"
+else
+  echo "dependency audit skipped: no advisory database at $advisory_db (set ADVISORY_DB to a checkout of rustsec/advisory-db)"
+fi
+
 cargo test --locked --all-targets
 if [ -x .ci/deploy-checks ] && [ "${SKIP_DEPLOY_CHECKS:-}" != 1 ]; then
   .ci/deploy-checks

@@ -46,7 +46,8 @@ pub(crate) fn verify_signature(
         return Err(unusable("is for another algorithm"));
     }
     let (n, e) = components(key)?;
-    let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+    // An empty (or all-zero) `n` has no first octet: 0 bits, refused below.
+    let bits = n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
     if bits < MIN_MODULUS_BITS {
         return Err(SignatureVerificationError::InvalidKey(format!(
             "the RSA key has {bits} bits; RFC 7518 requires at least {MIN_MODULUS_BITS}"
@@ -195,6 +196,18 @@ mod tests {
         jwk(&key, serde_json::json!({ "use": "sig", "alg": "RS256" }))
             .verify_signature(&RS256, b"m", &signature)
             .expect("use sig, alg RS256");
+    }
+
+    #[test]
+    fn a_key_with_an_empty_or_all_zero_modulus_is_refused_as_unusable() {
+        let key = signing_key(2048);
+        let signature = key.sign(&RS256, b"m").unwrap();
+        for n in ["", "AAAA"] {
+            match jwk(&key, serde_json::json!({ "n": n })).verify_signature(&RS256, b"m", &signature) {
+                Err(SignatureVerificationError::InvalidKey(reason)) => assert!(reason.contains("0 bits"), "{reason}"),
+                other => panic!("n = {n:?}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -205,3 +205,10 @@ fn two_keys_are_both_published_and_the_first_signs() {
         "no private member: {json}"
     );
 }
+
+#[test]
+fn an_rsa_key_over_4096_bits_is_refused_naming_the_limit() {
+    let err = parse_pem(&rsa_pkcs8(4104)).unwrap_err();
+    assert!(matches!(err, KeyError::LargeRsa(4104)), "{err}");
+    assert!(err.to_string().contains("at most 4096"), "{err}");
+}
