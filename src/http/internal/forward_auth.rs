@@ -1,5 +1,6 @@
-//! `/forward-auth` (SPEC §3.1): what a reverse proxy says about the original request, and
-//! the answer it expects. The decision itself is `Service::forward_auth`'s.
+//! `/forward-auth` (README, "Behind a reverse proxy"): what a reverse proxy says about the
+//! original request, and the answer it expects. The decision itself is
+//! `Service::forward_auth`'s.
 
 use poem::Request;
 use poem_openapi::payload::{Html, Json};
@@ -7,8 +8,9 @@ use poem_openapi::{ApiResponse, OpenApi, ResponseContent};
 
 use super::wire::{groups_header, header_safe, HeaderText};
 use super::{InternalApi, Tag};
+use crate::domain::access::{RouteRules, RuleError};
 use crate::http::error::{page, ErrorBody};
-use crate::service::gateway::{OriginalUrl, RouteRules, RuleError, Verdict};
+use crate::service::forward_auth::{OriginalUrl, Verdict};
 use crate::service::sessions::ActiveSession;
 use crate::session::StoreError;
 use crate::util::error_chain;
@@ -115,10 +117,10 @@ impl ForwardAuthApi {
             Verdict::Allow(active) => Ok(self.identity_headers(active)),
             Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
             Verdict::Unauthenticated => Err(no_session()),
-            Verdict::Deny(denied) => Err(ForwardAuthError::Forbidden(if original.page_load {
-                Refusal::Page(page("Access denied", &denied.to_string()))
+            Verdict::Deny(refusal) => Err(ForwardAuthError::Forbidden(if original.page_load {
+                Refusal::Page(page("Access denied", &refusal.to_string()))
             } else {
-                Refusal::Json(ErrorBody::new("forbidden", denied.to_string()))
+                Refusal::Json(ErrorBody::new("forbidden", refusal.to_string()))
             })),
         }
     }
