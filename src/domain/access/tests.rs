@@ -186,9 +186,11 @@ fn emails_and_domains_ignore_ascii_case_only_so_the_kelvin_sign_is_not_a_k() {
 #[test]
 fn every_rule_parameter_parses_to_the_rule_of_that_name() {
     for name in PARAMETERS {
-        let rule = Rule::from_parameter(name, "a@b")
-            .expect(name)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A value that each rule's validation accepts: a domain for one, an address for another.
+        let rule = ["a", "a@b"]
+            .into_iter()
+            .find_map(|value| Rule::from_parameter(name, value).expect(name).ok())
+            .expect(name);
         assert_eq!(rule.name(), name);
     }
     assert_eq!(Rule::from_parameter("mode", "redirect"), None);
