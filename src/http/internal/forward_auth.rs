@@ -85,9 +85,10 @@ impl ForwardAuthApi {
     /// `Cookie` header; the original request from `X-Forwarded-Proto`, `-Host`, `-Uri` and
     /// `-Method`, or `X-Original-URL` and `X-Original-Method`. Per-route rules are query
     /// parameters of the bare `/forward-auth` URL: `mode=redirect` (browser page loads
-    /// without a session are sent to sign in instead of 401), `allowed_groups=a,b`,
-    /// `allowed_emails=…`, `allowed_email_domains=…` (403 when one fails). An unknown
-    /// parameter, another `mode` or an empty list is 400, with or without a session.
+    /// without a session are sent to sign in instead of 401) and the access rules the
+    /// README lists under "Per-route rules" (`allowed_groups=a,b`, …; 403 when one fails).
+    /// An unknown parameter, another `mode` or an empty list is 400, with or without a
+    /// session.
     #[oai(
         path = "/forward-auth",
         method = "get",
