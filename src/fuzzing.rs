@@ -7,9 +7,10 @@ use std::time::Duration;
 use openidconnect::core::{CoreJsonWebKeySet, CoreJwsSigningAlgorithm};
 
 use crate::config::{ConfigError, Settings};
+use crate::domain::access::RouteRules;
 use crate::domain::{ClaimPath, Identity, Tokens};
 use crate::oidc::logout_token::{self, LogoutClaims, LogoutTokenError, LogoutTokenPolicy};
-use crate::service::gateway::{OriginalUrl, RouteRules};
+use crate::service::forward_auth::OriginalUrl;
 use crate::service::return_to::ReturnTo;
 
 /// A cookie's value in a `Cookie` request header.

@@ -11,7 +11,8 @@ use super::env::Raw;
 use super::settings::*;
 use super::{parse, Problems};
 use crate::crypto::KeyRing;
-use crate::domain::ClaimPath;
+use crate::domain::access::{Rule, Values};
+use crate::domain::{ClaimPath, SignInRules};
 
 pub(super) fn text(v: &Option<String>) -> Option<String> {
     v.as_deref().map(str::to_owned)
@@ -279,12 +280,19 @@ pub(super) fn claims(raw: &Raw, p: &mut Problems) -> Option<ClaimSettings> {
         "false",
         parse::boolean,
     );
+    let mut rules = Vec::new();
+    let allowed_groups = raw.allowed_groups.as_deref().map(parse::list).unwrap_or_default();
+    if !allowed_groups.is_empty() {
+        rules.push(Rule::Groups(Values::Listed(allowed_groups)));
+    }
+    if require_email_verified? {
+        rules.push(Rule::EmailVerified);
+    }
     Some(ClaimSettings {
         username: username?,
         email: email?,
         groups: groups?,
-        allowed_groups: raw.allowed_groups.as_deref().map(parse::list).unwrap_or_default(),
-        require_email_verified: require_email_verified?,
+        sign_in_rules: SignInRules::new(rules),
     })
 }
 

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::Secret;
 use crate::crypto::KeyRing;
-use crate::domain::ClaimPath;
+use crate::domain::{ClaimPath, SignInRules};
 use crate::oidc::client_auth::ClientKeys;
 
 pub use super::redis::{RedisMode, RedisSettings};
@@ -96,8 +96,8 @@ pub struct ClaimSettings {
     pub username: ClaimPath,
     pub email: ClaimPath,
     pub groups: ClaimPath,
-    pub allowed_groups: Vec<String>,
-    pub require_email_verified: bool,
+    /// `OIDC_ALLOWED_GROUPS` and `OIDC_REQUIRE_EMAIL_VERIFIED`.
+    pub sign_in_rules: SignInRules,
 }
 
 #[derive(Debug, Clone)]

@@ -1,11 +1,13 @@
-//! Types every layer shares — the user's identity and claims, the tokens a session holds,
-//! the clock — so that configuration, protocol and storage depend on this module rather
+//! Types every layer shares — the user's identity and claims, the access rules, the tokens
+//! a session holds, the clock — so that configuration, protocol and storage depend on this module rather
 //! than on each other.
 
+pub(crate) mod access;
 mod identity;
 mod secret;
 mod tokens;
 
+pub use access::SignInRules;
 pub use identity::{ClaimPath, Claims, Identity};
 pub use secret::Secret;
 pub use tokens::Tokens;

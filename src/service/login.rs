@@ -108,8 +108,7 @@ impl LoginError {
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",
             Self::Userinfo(_) => "userinfo",
-            Self::Refused(Refusal::GroupNotAllowed) => "group_not_allowed",
-            Self::Refused(Refusal::EmailNotVerified) => "email_not_verified",
+            Self::Refused(refusal) => refusal.reason(),
             Self::TokensTooLarge(_) => "tokens_too_large",
         }
     }

@@ -1,9 +1,10 @@
 //! What the endpoints do, apart from HTTP: login, sessions, refresh, logout. Handlers
-//! translate requests into calls on [`Service`] and its answers back into responses;
-//! every rule about when a session starts, is refreshed or ends lives here.
+//! translate requests into calls on [`Service`] and its answers back into responses.
+//! When a session starts, is refreshed or ends is decided here; who may sign in or pass a
+//! route is decided by the access rules (`domain::access`).
 
 pub(crate) mod backchannel;
-pub(crate) mod gateway;
+pub(crate) mod forward_auth;
 pub(crate) mod login;
 pub(crate) mod refresh;
 pub(crate) mod return_to;
@@ -22,6 +23,8 @@ use crate::session::cookie::Cookies;
 use crate::session::{PendingLogins, SessionStore, Sessions, StoreError};
 use crate::telemetry::metrics::Metrics;
 use revocation::Revoker;
+
+pub(crate) use crate::domain::access::Refusal;
 
 pub(crate) struct Service {
     settings: Arc<Settings>,
@@ -111,25 +114,8 @@ impl Service {
         self.metrics.encode()
     }
 
-    /// The claim rules of `OIDC_ALLOWED_GROUPS` and `OIDC_REQUIRE_EMAIL_VERIFIED`, checked at
-    /// login and again whenever a refresh brings new claims.
+    /// The sign-in rules, checked at login and again whenever a refresh brings new claims.
     fn admits(&self, identity: &Identity) -> Result<(), Refusal> {
-        let policy = &self.settings.claims;
-        if !policy.allowed_groups.is_empty() && !identity.groups.iter().any(|g| policy.allowed_groups.contains(g)) {
-            return Err(Refusal::GroupNotAllowed);
-        }
-        if policy.require_email_verified && identity.email_verified != Some(true) {
-            return Err(Refusal::EmailNotVerified);
-        }
-        Ok(())
+        self.settings.claims.sign_in_rules.admits(identity)
     }
-}
-
-/// Why the claim rules refuse an identity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Refusal {
-    #[error("your account is not in a group allowed to sign in")]
-    GroupNotAllowed,
-    #[error("your email address is not verified")]
-    EmailNotVerified,
 }

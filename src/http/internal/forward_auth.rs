@@ -1,5 +1,6 @@
-//! `/forward-auth` (SPEC §3.1): what a reverse proxy says about the original request, and
-//! the answer it expects. The decision itself is `Service::forward_auth`'s.
+//! `/forward-auth` (README, "Behind a reverse proxy"): what a reverse proxy says about the
+//! original request, and the answer it expects. The decision itself is
+//! `Service::forward_auth`'s.
 
 use poem::Request;
 use poem_openapi::payload::{Html, Json};
@@ -7,8 +8,9 @@ use poem_openapi::{ApiResponse, OpenApi, ResponseContent};
 
 use super::wire::{groups_header, header_safe, HeaderText};
 use super::{InternalApi, Tag};
+use crate::domain::access::{RouteRules, RuleError};
 use crate::http::error::{page, ErrorBody};
-use crate::service::gateway::{OriginalUrl, RouteRules, RuleError, Verdict};
+use crate::service::forward_auth::{OriginalUrl, Verdict};
 use crate::service::sessions::ActiveSession;
 use crate::session::StoreError;
 use crate::util::error_chain;
@@ -83,9 +85,10 @@ impl ForwardAuthApi {
     /// `Cookie` header; the original request from `X-Forwarded-Proto`, `-Host`, `-Uri` and
     /// `-Method`, or `X-Original-URL` and `X-Original-Method`. Per-route rules are query
     /// parameters of the bare `/forward-auth` URL: `mode=redirect` (browser page loads
-    /// without a session are sent to sign in instead of 401), `allowed_groups=a,b`,
-    /// `allowed_emails=…`, `allowed_email_domains=…` (403 when one fails). An unknown
-    /// parameter, another `mode` or an empty list is 400, with or without a session.
+    /// without a session are sent to sign in instead of 401) and the access rules the
+    /// README lists under "Per-route rules" (`allowed_groups=a,b`, …; 403 when one fails).
+    /// An unknown parameter, another `mode` or an empty list is 400, with or without a
+    /// session.
     #[oai(
         path = "/forward-auth",
         method = "get",
@@ -115,10 +118,10 @@ impl ForwardAuthApi {
             Verdict::Allow(active) => Ok(self.identity_headers(active)),
             Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
             Verdict::Unauthenticated => Err(no_session()),
-            Verdict::Deny(denied) => Err(ForwardAuthError::Forbidden(if original.page_load {
-                Refusal::Page(page("Access denied", &denied.to_string()))
+            Verdict::Deny(refusal) => Err(ForwardAuthError::Forbidden(if original.page_load {
+                Refusal::Page(page("Access denied", &refusal.to_string()))
             } else {
-                Refusal::Json(ErrorBody::new("forbidden", denied.to_string()))
+                Refusal::Json(ErrorBody::new("forbidden", refusal.to_string()))
             })),
         }
     }

@@ -139,7 +139,7 @@ async fn a_user_in_none_of_the_allowed_groups_is_refused_with_403_and_gets_no_se
     script_login(&h, &started, user("ann"));
     let refused = refusal(h.finish(&started).await);
     assert!(
-        matches!(refused, LoginError::Refused(Refusal::GroupNotAllowed)),
+        matches!(refused, LoginError::Refused(Refusal::GroupNotAllowed(_))),
         "{refused:?}"
     );
     assert!(matches!(PageError::from(refused), PageError::Forbidden(_)));
