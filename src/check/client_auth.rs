@@ -2,7 +2,7 @@
 //! provider advertises, and whether the configuration fits it.
 
 use super::Report;
-use crate::config::{ClientAuthMethod, ParMode, Settings};
+use crate::config::{ClientAuth, ParMode, Settings};
 use crate::oidc::discovery::Discovered;
 
 /// Where this service publishes its public keys: the callback's sibling `jwks.json`.
@@ -22,7 +22,7 @@ pub(super) fn findings(settings: &Settings, found: &Discovered, report: &mut Rep
 
 fn private_key_jwt(settings: &Settings, found: &Discovered, report: &mut Report) {
     let provider = &settings.provider;
-    let (ClientAuthMethod::PrivateKeyJwt, Some(keys)) = (provider.auth_method, &provider.private_keys) else {
+    let ClientAuth::PrivateKeyJwt(keys) = &provider.client_auth else {
         return;
     };
     let key = keys.signing();

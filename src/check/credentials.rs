@@ -4,9 +4,9 @@
 
 use openidconnect::{reqwest, CsrfToken};
 
-use super::provider::{advertised_methods, endpoint_fix, method_name};
+use super::provider::{advertised_methods, endpoint_fix};
 use super::{provider_text, reach, Report};
-use crate::config::{ClientAuthMethod, ProviderSettings, Secret, Settings};
+use crate::config::{ClientAuth, ProviderSettings, Secret, Settings};
 use crate::oidc::discovery::Discovered;
 use crate::oidc::probe::{self, Answer, ProbeError};
 use crate::util::error_chain;
@@ -77,7 +77,7 @@ pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &D
             return report.problem(reach::line("the token endpoint", url, &cause, &fix, provider));
         }
     };
-    let method = method_name(provider.auth_method);
+    let method = provider.client_auth.as_str();
     match verdict(&answer) {
         Verdict::ClientRefused => report.problem(refused(provider, http, found, &answer).await),
         Verdict::CodeRefused => {
@@ -85,10 +85,11 @@ pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &D
             // then the answer above proves nothing.
             let stranger = ProviderSettings {
                 client_id: format!("oidc-session-check-{}", CsrfToken::new_random().secret()),
-                client_secret: provider
-                    .client_secret
-                    .as_ref()
-                    .map(|_| Secret::new(CsrfToken::new_random().secret().clone())),
+                client_auth: match &provider.client_auth {
+                    ClientAuth::SecretBasic(_) => ClientAuth::SecretBasic(made_up_secret()),
+                    ClientAuth::SecretPost(_) => ClientAuth::SecretPost(made_up_secret()),
+                    other => other.clone(),
+                },
                 ..provider.clone()
             };
             match probe::made_up_code_grant(&stranger, &found.endpoints, http).await {
@@ -115,24 +116,24 @@ pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &D
     }
 }
 
+fn made_up_secret() -> Secret {
+    Secret::new(CsrfToken::new_random().secret().clone())
+}
+
 /// The line for refused credentials. The other ways to send the same credentials are tried
 /// first: when one is accepted, the line names the exact value to set.
 async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Discovered, answer: &Answer) -> String {
-    use ClientAuthMethod::{ClientSecretBasic as Basic, ClientSecretPost as Post};
     let id = &provider.client_id;
-    let method = method_name(provider.auth_method);
-    let others: &[ClientAuthMethod] = match (provider.client_secret.is_some(), provider.auth_method) {
-        (true, Basic) => &[Post, ClientAuthMethod::None],
-        (true, Post) => &[Basic, ClientAuthMethod::None],
-        _ => &[],
+    let method = provider.client_auth.as_str();
+    // The same secret, sent the other ways.
+    let others = match &provider.client_auth {
+        ClientAuth::SecretBasic(secret) => vec![ClientAuth::SecretPost(secret.clone()), ClientAuth::None],
+        ClientAuth::SecretPost(secret) => vec![ClientAuth::SecretBasic(secret.clone()), ClientAuth::None],
+        ClientAuth::None | ClientAuth::PrivateKeyJwt(_) => Vec::new(),
     };
-    for &other in others {
+    for other in others {
         let attempt = ProviderSettings {
-            auth_method: other,
-            client_secret: provider
-                .client_secret
-                .clone()
-                .filter(|_| other != ClientAuthMethod::None),
+            client_auth: other.clone(),
             ..provider.clone()
         };
         let accepted = probe::made_up_code_grant(&attempt, &found.endpoints, http)
@@ -142,12 +143,12 @@ async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Di
             continue;
         }
         return match other {
-            ClientAuthMethod::None => format!(
+            ClientAuth::None => format!(
                 "the token endpoint refuses client `{id}` with a secret ({}) but accepts it without one: the provider registered it as a public client: unset OIDC_CLIENT_SECRET and OIDC_CLIENT_AUTH_METHOD, or make the client confidential at the provider",
                 describe(answer)
             ),
             other => {
-                let name = method_name(other);
+                let name = other.as_str();
                 format!(
                     "the token endpoint refuses {method} for client `{id}` ({}) but accepts {name}: set OIDC_CLIENT_AUTH_METHOD={name}",
                     describe(answer)
@@ -156,12 +157,12 @@ async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Di
         };
     }
     let advertised = advertised_methods(found).join(", ");
-    match provider.auth_method {
-        ClientAuthMethod::None => format!(
+    match &provider.client_auth {
+        ClientAuth::None => format!(
             "the token endpoint refuses client `{id}` without a secret ({}): if the provider registered it as confidential, set OIDC_CLIENT_SECRET (and OIDC_CLIENT_AUTH_METHOD to the registered method; the provider advertises {advertised}); otherwise check OIDC_CLIENT_ID",
             describe(answer)
         ),
-        ClientAuthMethod::PrivateKeyJwt => format!(
+        ClientAuth::PrivateKeyJwt(_) => format!(
             "the token endpoint refuses client `{id}` with private_key_jwt ({}): check OIDC_CLIENT_ID, and that the provider holds this service's public key (the jwks_uri above, or the key of OIDC_CLIENT_PRIVATE_KEY) and expects private_key_jwt (the provider advertises {advertised})",
             describe(answer)
         ),

@@ -135,8 +135,8 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
         (Some(true), _) => report.warn("back-channel logout is supported without sid: a logout at the provider ends all of the user's sessions here"),
         _ => report.warn("back-channel logout is not supported: a logout at the provider does not end sessions here until they expire"),
     }
-    let method = settings.provider.auth_method;
-    let name = method_name(method);
+    let method = settings.provider.client_auth.method();
+    let name = method.as_str();
     let advertised = advertised_methods(found);
     if advertised.iter().any(|m| m == name) {
         report.ok(format!("client authentication {name}: supported"));
@@ -149,16 +149,6 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
         report.problem(format!(
             "client authentication {name} is not advertised by the provider ({names}): {fix}"
         ));
-    }
-}
-
-/// The name of a client authentication method, as discovery and `OIDC_CLIENT_AUTH_METHOD` spell it.
-pub(super) fn method_name(method: ClientAuthMethod) -> &'static str {
-    match method {
-        ClientAuthMethod::None => "none",
-        ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
-        ClientAuthMethod::ClientSecretPost => "client_secret_post",
-        ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
     }
 }
 

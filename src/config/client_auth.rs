@@ -2,9 +2,9 @@
 //! private key for `private_key_jwt` (`OIDC_CLIENT_PRIVATE_KEY`, `…_FILE`, `…_ID`), and
 //! `OIDC_PAR`.
 
-use super::settings::{ClientAuthMethod, ParMode};
+use super::settings::{ClientAuth, ClientAuthMethod, ClientKeys, ParMode};
 use super::{Problems, Secret};
-use crate::oidc::client_auth::{parse_pem, ClientKeys};
+use crate::crypto::client_key::parse_pem;
 use crate::util::error_chain;
 
 const KEY: &str = "OIDC_CLIENT_PRIVATE_KEY";
@@ -22,10 +22,8 @@ pub(super) struct RawClientAuth<'a> {
     pub par: Option<&'a str>,
 }
 
-pub(super) struct ClientAuth {
-    pub secret: Option<Secret>,
-    pub method: ClientAuthMethod,
-    pub private_keys: Option<ClientKeys>,
+pub(super) struct ClientAuthSection {
+    pub auth: ClientAuth,
     pub par: ParMode,
 }
 
@@ -34,7 +32,7 @@ fn set(raw: Option<&str>) -> Option<&str> {
 }
 
 /// Every problem is recorded in `p`; `None` when there was one.
-pub(super) fn parse(raw: RawClientAuth<'_>, p: &mut Problems) -> Option<ClientAuth> {
+pub(super) fn parse(raw: RawClientAuth<'_>, p: &mut Problems) -> Option<ClientAuthSection> {
     let secret = raw.secret.filter(|s| !s.is_empty()).map(|s| Secret::new(s.to_owned()));
     let key_configured = set(raw.private_key).is_some() || set(raw.private_key_file).is_some();
     let private_keys = private_keys(&raw, p);
@@ -45,13 +43,12 @@ pub(super) fn parse(raw: RawClientAuth<'_>, p: &mut Problems) -> Option<ClientAu
              a client authenticates with one of them: remove the other",
         );
     }
-    let method = p.optional(METHOD, raw.method, "private_key_jwt", |v| match v {
-        "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
-        "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
-        "private_key_jwt" => Ok(ClientAuthMethod::PrivateKeyJwt),
-        _ => Err(format!(
+    let method = p.optional(METHOD, raw.method, "private_key_jwt", |v| match v.parse() {
+        // `none` is what leaving the secret unset means; it is not written here.
+        Ok(ClientAuthMethod::None) => Err(format!(
             "`{v}` is not client_secret_basic, client_secret_post or private_key_jwt"
         )),
+        other => other,
     });
     let invalid_method = set(raw.method).is_some() && method.is_none();
     let method = match (method, secret.is_some(), key_configured) {
@@ -93,12 +90,15 @@ pub(super) fn parse(raw: RawClientAuth<'_>, p: &mut Problems) -> Option<ClientAu
     if key_configured && private_keys.is_none() {
         return None; // the key's problem is recorded
     }
-    Some(ClientAuth {
-        secret,
-        method: method?,
-        private_keys,
-        par: par?,
-    })
+    let auth = match (method?, secret, private_keys) {
+        (ClientAuthMethod::PrivateKeyJwt, _, Some(keys)) => ClientAuth::PrivateKeyJwt(keys),
+        (ClientAuthMethod::ClientSecretBasic, Some(secret), _) => ClientAuth::SecretBasic(secret),
+        (ClientAuthMethod::ClientSecretPost, Some(secret), _) => ClientAuth::SecretPost(secret),
+        (ClientAuthMethod::None, None, None) => ClientAuth::None,
+        // Every other combination was recorded as a problem above.
+        _ => return None,
+    };
+    Some(ClientAuthSection { auth, par: par? })
 }
 
 /// The keys from `OIDC_CLIENT_PRIVATE_KEY` or its file, with `OIDC_CLIENT_PRIVATE_KEY_ID`
@@ -220,10 +220,10 @@ mod tests {
     fn a_private_key_alone_means_private_key_jwt_and_par_defaults_to_auto() {
         let pem = ec_pem();
         let s = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY", &pem)])).unwrap();
-        assert_eq!(s.provider.auth_method, ClientAuthMethod::PrivateKeyJwt);
+        assert_eq!(s.provider.client_auth.method(), ClientAuthMethod::PrivateKeyJwt);
         assert_eq!(s.provider.par, ParMode::Auto);
-        assert!(s.provider.client_secret.is_none());
-        let keys = s.provider.private_keys.as_ref().expect("the key");
+        assert!(s.provider.client_auth.secret().is_none());
+        let keys = s.provider.client_auth.keys().expect("the key");
         assert_eq!(keys.signing().kid(), keys.signing().public_jwk().thumbprint());
     }
 
@@ -236,7 +236,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let one_line = pem.trim_end().replace('\n', "\\n");
         let inline = Settings::from_vars(vars(&[("OIDC_CLIENT_PRIVATE_KEY", &one_line)])).unwrap();
-        let kid = |s: &Settings| s.provider.private_keys.as_ref().unwrap().signing().kid().to_owned();
+        let kid = |s: &Settings| s.provider.client_auth.keys().unwrap().signing().kid().to_owned();
         assert_eq!(kid(&from_file.unwrap()), kid(&inline));
     }
 
@@ -249,7 +249,7 @@ mod tests {
             ("OIDC_PAR", "always"),
         ]))
         .unwrap();
-        assert_eq!(s.provider.private_keys.unwrap().signing().kid(), "key-2026");
+        assert_eq!(s.provider.client_auth.keys().unwrap().signing().kid(), "key-2026");
         assert_eq!(s.provider.par, ParMode::Always);
     }
 
@@ -328,8 +328,8 @@ mod tests {
         .unwrap();
         let kids: Vec<&str> = s
             .provider
-            .private_keys
-            .as_ref()
+            .client_auth
+            .keys()
             .unwrap()
             .all()
             .iter()

@@ -166,9 +166,7 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
     Some(ProviderSettings {
         issuer: issuer?,
         client_id: client_id?,
-        client_secret: client_auth.secret,
-        auth_method: client_auth.method,
-        private_keys: client_auth.private_keys,
+        client_auth: client_auth.auth,
         par: client_auth.par,
         redirect_uri: redirect_uri?,
         scopes,

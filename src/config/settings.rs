@@ -7,18 +7,93 @@ use std::time::Duration;
 use url::Url;
 
 use super::Secret;
+pub use crate::crypto::client_keys::ClientKeys;
 use crate::crypto::KeyRing;
 use crate::domain::{ClaimPath, SignInRules};
-use crate::oidc::client_auth::ClientKeys;
 
 pub use super::redis::{RedisMode, RedisSettings};
 
+/// How the client authenticates at the provider's token, revocation, pushed-authorization
+/// and introspection endpoints, with what it needs: a method without its secret or key
+/// cannot be represented.
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    /// A public client: `client_id` in the body, nothing else.
+    None,
+    /// `client_secret_basic`: HTTP Basic with the form-urlencoded id and secret.
+    SecretBasic(Secret),
+    /// `client_secret_post`: `client_id` and `client_secret` in the body.
+    SecretPost(Secret),
+    /// `private_key_jwt`: a client assertion signed by the first key, fresh per request.
+    PrivateKeyJwt(ClientKeys),
+}
+
+impl ClientAuth {
+    pub fn method(&self) -> ClientAuthMethod {
+        match self {
+            Self::None => ClientAuthMethod::None,
+            Self::SecretBasic(_) => ClientAuthMethod::ClientSecretBasic,
+            Self::SecretPost(_) => ClientAuthMethod::ClientSecretPost,
+            Self::PrivateKeyJwt(_) => ClientAuthMethod::PrivateKeyJwt,
+        }
+    }
+
+    /// The method's registered name (`token_endpoint_auth_method`).
+    pub fn as_str(&self) -> &'static str {
+        self.method().as_str()
+    }
+
+    /// The client secret, for the methods that have one (it also keys HMAC ID tokens).
+    pub fn secret(&self) -> Option<&Secret> {
+        match self {
+            Self::SecretBasic(secret) | Self::SecretPost(secret) => Some(secret),
+            Self::None | Self::PrivateKeyJwt(_) => None,
+        }
+    }
+
+    pub fn keys(&self) -> Option<&ClientKeys> {
+        match self {
+            Self::PrivateKeyJwt(keys) => Some(keys),
+            _ => None,
+        }
+    }
+}
+
+/// The name of a client authentication method, as registered at the provider and written
+/// in `OIDC_CLIENT_AUTH_METHOD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientAuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
     PrivateKeyJwt,
+}
+
+impl ClientAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+}
+
+impl std::str::FromStr for ClientAuthMethod {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        [
+            Self::None,
+            Self::ClientSecretBasic,
+            Self::ClientSecretPost,
+            Self::PrivateKeyJwt,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == value)
+        .ok_or_else(|| format!("`{value}` is not client_secret_basic, client_secret_post or private_key_jwt"))
+    }
 }
 
 /// `OIDC_PAR`: when to use Pushed Authorization Requests (RFC 9126).
@@ -36,10 +111,7 @@ pub struct ProviderSettings {
     /// The issuer exactly as configured; compared byte for byte with discovery and tokens.
     pub issuer: String,
     pub client_id: String,
-    pub client_secret: Option<Secret>,
-    pub auth_method: ClientAuthMethod,
-    /// `private_key_jwt` keys (the first signs); `None` without `OIDC_CLIENT_PRIVATE_KEY`.
-    pub private_keys: Option<ClientKeys>,
+    pub client_auth: ClientAuth,
     pub par: ParMode,
     pub redirect_uri: Url,
     pub scopes: Vec<String>,

@@ -25,7 +25,7 @@ fn defaults_follow_the_contract() {
     assert_eq!(s.session.idle_timeout, Duration::from_secs(8 * 3600));
     assert_eq!(s.session.max_lifetime, Duration::from_secs(7 * 86_400));
     assert_eq!(s.provider.scopes, ["openid", "profile", "email", "offline_access"]);
-    assert_eq!(s.provider.auth_method, ClientAuthMethod::None);
+    assert_eq!(s.provider.client_auth.method(), ClientAuthMethod::None);
     assert_eq!(s.redis.key_prefix, "oidc:");
     assert_eq!(s.listen_addr.port(), 8080);
     assert_eq!(s.internal_listen_addr.port(), 9090);
@@ -43,7 +43,7 @@ fn an_unknown_oidc_variable_is_a_warning_not_an_error() {
 fn openid_is_always_requested_and_a_secret_means_basic_auth() {
     let s = Settings::from_vars(vars(&[("OIDC_SCOPES", "email,profile"), ("OIDC_CLIENT_SECRET", "s")])).unwrap();
     assert_eq!(s.provider.scopes, ["openid", "email", "profile"]);
-    assert_eq!(s.provider.auth_method, ClientAuthMethod::ClientSecretBasic);
+    assert_eq!(s.provider.client_auth.method(), ClientAuthMethod::ClientSecretBasic);
     assert!(!format!("{s:?}").contains("\"s\""), "secrets stay out of Debug");
 }
 

@@ -7,7 +7,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::error::ErrorBody;
-use crate::oidc::client_auth::{Jwk, PublicJwk};
+use crate::crypto::client_key::PublicJwk;
+use crate::oidc::client_auth::Jwk;
 use crate::service::Service;
 
 #[derive(Tags)]

@@ -233,7 +233,7 @@ impl OpenIdProvider for HttpProvider {
     }
 
     fn client_jwks(&self) -> Option<Vec<Jwk>> {
-        let keys = self.settings.private_keys.as_ref()?;
+        let keys = self.settings.client_auth.keys()?;
         let discovered = self.discovered().ok();
         let advertised = discovered
             .as_ref()

@@ -213,7 +213,7 @@ pub(crate) async fn discover(
     let id_token_algs = advertised
         .into_iter()
         .filter(|alg| *alg != CoreJwsSigningAlgorithm::None)
-        .filter(|alg| settings.client_secret.is_some() || !is_hmac(alg))
+        .filter(|alg| settings.client_auth.secret().is_some() || !is_hmac(alg))
         .collect();
     Ok(Discovered {
         endpoints,

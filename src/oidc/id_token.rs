@@ -29,7 +29,7 @@ impl<'a> IdTokenPolicy<'a> {
         Self {
             issuer: &settings.issuer,
             client_id: &settings.client_id,
-            client_secret: settings.client_secret.as_ref().map(|s| s.expose()),
+            client_secret: settings.client_auth.secret().map(|s| s.expose()),
             algs,
             clock_skew: settings.clock_skew,
         }

@@ -3,46 +3,36 @@
 
 use std::time::Duration;
 
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreErrorResponseType, CoreIdToken, CoreJsonWebKeySet, CoreTokenResponse,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet, CoreTokenResponse};
 use openidconnect::{
-    reqwest, AsyncHttpClient, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardErrorResponse, TokenResponse, TokenUrl,
+    reqwest, AuthUrl, ClientId, CsrfToken, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::client_auth::{assertion_params, authenticated_post, SignError};
+use super::client_auth::{authenticated_post, SignError};
 use super::discovery::Endpoints;
-use crate::config::{ClientAuthMethod, ProviderSettings};
+use crate::config::ProviderSettings;
 use crate::domain::{now, Tokens};
 use crate::session::store::Cause;
 
-type OidcClient = CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet, EndpointNotSet>;
+/// openidconnect builds the authorization request; the back-channel requests are sent by
+/// [`authenticated_post`], the one place that applies the client's authentication.
+type OidcClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet>;
 
 fn client(settings: &ProviderSettings, endpoints: &Endpoints) -> OidcClient {
-    // Keys are handled by `Provider` (re-fetched on rotation), not by this client.
+    // Keys are handled by the provider (re-fetched on rotation), not by this client.
     let no_keys: CoreJsonWebKeySet = JsonWebKeySet::new(Vec::new());
     let issuer = IssuerUrl::from_url(Url::parse(&settings.issuer).expect("validated at start"));
-    let mut client = CoreClient::new(ClientId::new(settings.client_id.clone()), issuer, no_keys)
+    CoreClient::new(ClientId::new(settings.client_id.clone()), issuer, no_keys)
         .set_auth_uri(AuthUrl::from_url(endpoints.authorization.clone()))
-        .set_token_uri(TokenUrl::from_url(endpoints.token.clone()))
-        .set_redirect_uri(RedirectUrl::from_url(settings.redirect_uri.clone()));
-    if let Some(secret) = &settings.client_secret {
-        client = client.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
-    }
-    client.set_auth_type(match settings.auth_method {
-        ClientAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
-        // private_key_jwt: `client_id` in the body beside the assertion (see `assertion_params`).
-        ClientAuthMethod::ClientSecretPost | ClientAuthMethod::None | ClientAuthMethod::PrivateKeyJwt => {
-            AuthType::RequestBody
-        }
-    })
+        .set_redirect_uri(RedirectUrl::from_url(settings.redirect_uri.clone()))
 }
 
 /// A started login: where to send the browser, and what to remember until it returns.
+#[derive(Clone)]
 pub(crate) struct AuthRequest {
     pub(crate) url: Url,
     pub(crate) state: String,
@@ -124,21 +114,6 @@ impl TokenSet {
     }
 }
 
-fn map_token_error<RE: std::error::Error + Send + Sync + 'static>(
-    e: RequestTokenError<RE, openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>>,
-) -> TokenError {
-    match e {
-        RequestTokenError::ServerResponse(r) => TokenError::Rejected {
-            error: r.error().to_string(),
-            description: r.error_description().cloned(),
-        },
-        RequestTokenError::Request(e) => TokenError::Unreachable(Box::new(e)),
-        // Never the body: it may hold tokens.
-        RequestTokenError::Parse(e, _) => TokenError::InvalidResponse(e.path().to_string()),
-        RequestTokenError::Other(m) => TokenError::InvalidResponse(m),
-    }
-}
-
 /// The longest access-token lifetime believed from `expires_in`: a provider's number is
 /// capped (and added saturating), so `u64::MAX` cannot wrap into an expired token.
 const MAX_EXPIRES_IN: u64 = 365 * 86_400;
@@ -156,29 +131,44 @@ fn token_set(response: CoreTokenResponse) -> TokenSet {
     }
 }
 
-/// The token request of the callback. Generic over the HTTP client so that `check` can send
-/// the very same request and read the provider's answer itself.
-/// `assertion`: the client-assertion parameters ([`assertion_params`]), signed by the caller.
-pub(crate) async fn request_code_grant<C, E>(
+/// The form of the callback's token request (the client's authentication is added by
+/// [`authenticated_post`]). `check` sends the very same request with a made-up code.
+pub(crate) fn code_grant_form(settings: &ProviderSettings, code: &str, pkce_verifier: &str) -> Vec<(String, String)> {
+    vec![
+        ("grant_type".into(), "authorization_code".into()),
+        ("code".into(), code.to_owned()),
+        ("redirect_uri".into(), settings.redirect_uri.to_string()),
+        ("code_verifier".into(), pkce_verifier.to_owned()),
+    ]
+}
+
+/// A grant at the token endpoint, authenticated as this client: the tokens, or the
+/// provider's OAuth error. Neither the body nor any part of it ever reaches an error text
+/// (it may hold tokens).
+async fn token_request(
     settings: &ProviderSettings,
     endpoints: &Endpoints,
-    http: &C,
-    code: &str,
-    pkce_verifier: &str,
-    assertion: Vec<(&'static str, String)>,
-) -> Result<CoreTokenResponse, RequestTokenError<E, StandardErrorResponse<CoreErrorResponseType>>>
-where
-    C: for<'c> AsyncHttpClient<'c, Error = E>,
-    E: std::error::Error + 'static,
-{
-    let client = client(settings, endpoints);
-    let mut request = client
-        .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
-    for (name, value) in assertion {
-        request = request.add_extra_param(name, value);
+    http: &reqwest::Client,
+    form: Vec<(String, String)>,
+) -> Result<CoreTokenResponse, TokenError> {
+    let unreachable = |e: reqwest::Error| TokenError::Unreachable(Box::new(e));
+    let response = authenticated_post(http, &endpoints.token, settings, endpoints, form)
+        .map_err(TokenError::ClientAssertion)?
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(error_response("the token endpoint", status.as_u16(), &body));
     }
-    request.request_async(http).await
+    serde_json::from_slice(&body).map_err(|e| {
+        TokenError::InvalidResponse(format!(
+            "the token endpoint's answer is not a token response (at line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 pub(crate) async fn exchange_code(
@@ -188,11 +178,8 @@ pub(crate) async fn exchange_code(
     code: &str,
     pkce_verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let assertion = assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)?;
-    let response = request_code_grant(settings, endpoints, http, code, pkce_verifier, assertion)
-        .await
-        .map_err(map_token_error)?;
-    let set = token_set(response);
+    let form = code_grant_form(settings, code, pkce_verifier);
+    let set = token_set(token_request(settings, endpoints, http, form).await?);
     if set.id_token.is_none() {
         return Err(TokenError::NoIdToken);
     }
@@ -205,14 +192,11 @@ pub(crate) async fn refresh(
     http: &reqwest::Client,
     refresh_token: &str,
 ) -> Result<TokenSet, TokenError> {
-    let token = RefreshToken::new(refresh_token.to_owned());
-    let client = client(settings, endpoints);
-    let mut request = client.exchange_refresh_token(&token);
-    for (name, value) in assertion_params(settings, endpoints).map_err(TokenError::ClientAssertion)? {
-        request = request.add_extra_param(name, value);
-    }
-    let response = request.request_async(http).await.map_err(map_token_error)?;
-    Ok(token_set(response))
+    let form = vec![
+        ("grant_type".into(), "refresh_token".into()),
+        ("refresh_token".into(), refresh_token.to_owned()),
+    ];
+    Ok(token_set(token_request(settings, endpoints, http, form).await?))
 }
 
 /// RFC 7009 revocation of a refresh token, authenticated as at the token endpoint.
@@ -241,7 +225,7 @@ pub(crate) async fn revoke(
     }
     let status = response.status().as_u16();
     let body = response.bytes().await.unwrap_or_default();
-    Err(error_response("revocation", status, &body))
+    Err(error_response("the revocation endpoint", status, &body))
 }
 
 /// An OAuth error response (`{"error", "error_description"}`), or the status when the body

@@ -28,7 +28,6 @@ pub(crate) async fn push(
         .collect();
     let response = authenticated_post(http, par_endpoint, settings, endpoints, params)
         .map_err(TokenError::ClientAssertion)?
-        .header("accept", "application/json")
         .send()
         .await
         .map_err(|e| TokenError::Unreachable(Box::new(e)))?;

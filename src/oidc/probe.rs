@@ -2,13 +2,11 @@
 //! (`oidc-session check`). Each sends what the login flow sends, built by the same code, and
 //! hands back the provider's answer unjudged: interpreting it is `check`'s business.
 
-use std::sync::{Arc, Mutex};
-
-use openidconnect::{reqwest, CsrfToken, HttpRequest, HttpResponse, PkceCodeChallenge, RequestTokenError};
+use openidconnect::{reqwest, CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use url::Url;
 
-use super::client_auth::{assertion_params, authenticated_post, SignError};
+use super::client_auth::{authenticated_post, SignError};
 use super::discovery::Endpoints;
 use super::login;
 use crate::config::ProviderSettings;
@@ -54,38 +52,15 @@ pub(crate) async fn made_up_code_grant(
     endpoints: &Endpoints,
     http: &reqwest::Client,
 ) -> Result<Answer, ProbeError> {
-    let assertion = assertion_params(settings, endpoints).map_err(ProbeError::Sign)?;
-    // The status is what tells a 401 without an OAuth body apart: watch the exchange.
-    let status = Arc::new(Mutex::new(0u16));
-    let recording = {
-        let (http, status) = (http.clone(), status.clone());
-        move |request: HttpRequest| {
-            let (http, status) = (http.clone(), status.clone());
-            async move {
-                let response = http.execute(reqwest::Request::try_from(request)?).await?;
-                *status.lock().expect("not poisoned") = response.status().as_u16();
-                let (code, headers) = (response.status(), response.headers().clone());
-                let mut answer = HttpResponse::new(response.bytes().await?.to_vec());
-                *answer.status_mut() = code;
-                *answer.headers_mut() = headers;
-                Ok::<_, reqwest::Error>(answer)
-            }
-        }
-    };
     let (_, verifier) = PkceCodeChallenge::new_random_sha256();
     let code = format!("oidc-session-check-{}", CsrfToken::new_random().secret());
-    let result = login::request_code_grant(settings, endpoints, &recording, &code, verifier.secret(), assertion).await;
-    let status = *status.lock().expect("not poisoned");
-    match result {
-        Ok(_) => Ok(Answer::Accepted),
-        Err(RequestTokenError::ServerResponse(e)) => Ok(Answer::Refused {
-            status,
-            error: e.error().to_string(),
-            description: e.error_description().cloned(),
-        }),
-        Err(RequestTokenError::Request(e)) => Err(ProbeError::Unreachable(e)),
-        Err(RequestTokenError::Parse(..) | RequestTokenError::Other(_)) => Ok(Answer::Unreadable { status }),
-    }
+    let form = login::code_grant_form(settings, &code, verifier.secret());
+    let response = authenticated_post(http, &endpoints.token, settings, endpoints, form)
+        .map_err(ProbeError::Sign)?
+        .send()
+        .await
+        .map_err(ProbeError::Unreachable)?;
+    Ok(read_answer(response).await)
 }
 
 /// A pushed authorization request (RFC 9126) carrying the parameters of `authorize_url` —
@@ -106,23 +81,28 @@ pub(crate) async fn push_authorization_request(
         .collect();
     let response = authenticated_post(http, par_endpoint, settings, endpoints, params)
         .map_err(ProbeError::Sign)?
-        .header("accept", "application/json")
         .send()
         .await
         .map_err(ProbeError::Unreachable)?;
+    Ok(read_answer(response).await)
+}
+
+/// The answer of a back-channel endpoint, unjudged. A body that cannot be read counts as
+/// unreadable: the status has arrived, so the provider did answer.
+async fn read_answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     if response.status().is_success() {
-        return Ok(Answer::Accepted);
+        return Answer::Accepted;
     }
-    let body = response.bytes().await.map_err(ProbeError::Unreachable)?;
-    Ok(match serde_json::from_slice::<OAuthError>(&body) {
+    let body = response.bytes().await.unwrap_or_default();
+    match serde_json::from_slice::<OAuthError>(&body) {
         Ok(e) => Answer::Refused {
             status,
             error: e.error,
             description: e.error_description,
         },
         Err(_) => Answer::Unreadable { status },
-    })
+    }
 }
 
 /// What the authorization endpoint answers a browser, redirects not followed.

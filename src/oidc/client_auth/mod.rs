@@ -1,25 +1,22 @@
-//! Client authentication at the provider's token, revocation and pushed-authorization
-//! endpoints: a client secret (Basic or in the body), nothing (public client), or a
-//! `private_key_jwt` client assertion (RFC 7523 §2.2, OIDC Core §9) signed fresh for every
-//! request.
+//! Client authentication at the provider's token, revocation, pushed-authorization and
+//! introspection endpoints, as [`ClientAuth`] says: a client secret (Basic or in the body),
+//! nothing (public client), or a `private_key_jwt` client assertion (RFC 7523 §2.2, OIDC
+//! Core §9) signed fresh for every request. Every such request goes through
+//! [`authenticated_post`]; the keys themselves are in `crate::crypto`.
 
-mod key;
 #[cfg(test)]
 mod tests;
-
-use std::fmt;
-use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use openidconnect::reqwest;
-use serde::Serialize;
 use serde_json::json;
 
-pub(crate) use key::{parse_pem, ClientKey, PublicJwk, SignError};
+pub(crate) use crate::crypto::client_key::SignError;
+pub(crate) use crate::crypto::client_keys::{ClientKeys, Jwk};
 
 use super::discovery::Endpoints;
-use crate::config::{ClientAuthMethod, ProviderSettings};
+use crate::config::{ClientAuth, ProviderSettings};
 use crate::domain::now;
 use crate::util::random_token;
 
@@ -29,108 +26,35 @@ const ASSERTION_LIFETIME_SECS: u64 = 60;
 
 pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// The client's keys: the first signs, all are published at `/auth/jwks.json` (so a new key
-/// can be announced before it takes over).
-#[derive(Clone)]
-pub struct ClientKeys(Arc<Vec<ClientKey>>);
-
-impl fmt::Debug for ClientKeys {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
-    }
+/// A client assertion: `iss` = `sub` = the client id, `aud` = the issuer, a unique `jti`,
+/// valid for [`ASSERTION_LIFETIME_SECS`], signed by the first of `keys`.
+pub(crate) fn assertion(
+    keys: &ClientKeys,
+    client_id: &str,
+    audience: &str,
+    advertised: Option<&[String]>,
+) -> Result<String, SignError> {
+    let key = keys.signing();
+    let alg = key.alg_for(advertised);
+    let header = json!({ "alg": alg.as_str(), "kid": key.kid(), "typ": "JWT" });
+    let issued_at = now();
+    let claims = json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": random_token(),
+        "iat": issued_at,
+        "exp": issued_at + ASSERTION_LIFETIME_SECS,
+    });
+    let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let signing_input = format!("{}.{}", b64(&header), b64(&claims));
+    let signature = key.sign(alg, signing_input.as_bytes())?;
+    Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
 }
 
-/// One entry of the published JWK Set.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Jwk {
-    #[serde(rename = "use")]
-    pub(crate) use_: &'static str,
-    pub(crate) alg: &'static str,
-    pub(crate) kid: String,
-    #[serde(flatten)]
-    pub(crate) public: PublicJwk,
-}
-
-impl ClientKeys {
-    /// Keys in signing order; at least one.
-    pub(crate) fn new(keys: Vec<ClientKey>) -> Option<Self> {
-        (!keys.is_empty()).then(|| Self(Arc::new(keys)))
-    }
-
-    pub(crate) fn signing(&self) -> &ClientKey {
-        &self.0[0]
-    }
-
-    #[cfg(test)]
-    pub(crate) fn all(&self) -> &[ClientKey] {
-        &self.0
-    }
-
-    /// The public JWK Set; each key's `alg` is the one it signs with for this provider.
-    pub(crate) fn jwk_set(&self, advertised: Option<&[String]>) -> Vec<Jwk> {
-        self.0
-            .iter()
-            .map(|key| Jwk {
-                use_: "sig",
-                alg: key.alg_for(advertised).as_str(),
-                kid: key.kid().to_owned(),
-                public: key.public_jwk().clone(),
-            })
-            .collect()
-    }
-
-    /// A client assertion: `iss` = `sub` = the client id, `aud` = the issuer, a unique `jti`,
-    /// valid for [`ASSERTION_LIFETIME_SECS`].
-    pub(crate) fn assertion(
-        &self,
-        client_id: &str,
-        audience: &str,
-        advertised: Option<&[String]>,
-    ) -> Result<String, SignError> {
-        let key = self.signing();
-        let alg = key.alg_for(advertised);
-        let header = json!({ "alg": alg.as_str(), "kid": key.kid(), "typ": "JWT" });
-        let issued_at = now();
-        let claims = json!({
-            "iss": client_id,
-            "sub": client_id,
-            "aud": audience,
-            "jti": random_token(),
-            "iat": issued_at,
-            "exp": issued_at + ASSERTION_LIFETIME_SECS,
-        });
-        let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
-        let signing_input = format!("{}.{}", b64(&header), b64(&claims));
-        let signature = key.sign(alg, signing_input.as_bytes())?;
-        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
-    }
-}
-
-/// `client_assertion_type` and `client_assertion` for one request, when the client
-/// authenticates with a private key; nothing otherwise.
-pub(crate) fn assertion_params(
-    settings: &ProviderSettings,
-    endpoints: &Endpoints,
-) -> Result<Vec<(&'static str, String)>, SignError> {
-    match (&settings.private_keys, settings.auth_method) {
-        (Some(keys), ClientAuthMethod::PrivateKeyJwt) => {
-            let assertion = keys.assertion(
-                &settings.client_id,
-                &settings.issuer,
-                endpoints.client_assertion_algs.as_deref(),
-            )?;
-            Ok(vec![
-                ("client_assertion_type", ASSERTION_TYPE.to_owned()),
-                ("client_assertion", assertion),
-            ])
-        }
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// A form POST to one of the provider's endpoints, authenticated as this client
-/// (the revocation and pushed-authorization endpoints; the token endpoint goes through
-/// openidconnect with [`assertion_params`]).
+/// A form POST to one of the provider's endpoints (token, revocation, pushed
+/// authorization, introspection), authenticated as this client: the one place where each
+/// method's rules are applied.
 pub(crate) fn authenticated_post(
     http: &reqwest::Client,
     url: &url::Url,
@@ -138,26 +62,29 @@ pub(crate) fn authenticated_post(
     endpoints: &Endpoints,
     mut form: Vec<(String, String)>,
 ) -> Result<reqwest::RequestBuilder, SignError> {
-    let mut request = http.post(url.clone());
-    let set = |form: &mut Vec<(String, String)>, name: &str, value: &str| {
+    let mut request = http.post(url.clone()).header("accept", "application/json");
+    let mut set = |name: &str, value: String| {
         form.retain(|(k, _)| k != name);
-        form.push((name.to_owned(), value.to_owned()));
+        form.push((name.to_owned(), value));
     };
-    match (&settings.client_secret, settings.auth_method) {
-        (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
+    let client_id = &settings.client_id;
+    match &settings.client_auth {
+        ClientAuth::SecretBasic(secret) => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
             let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-            request = request.basic_auth(enc(&settings.client_id), Some(enc(secret.expose())));
+            request = request.basic_auth(enc(client_id), Some(enc(secret.expose())));
         }
-        (Some(secret), ClientAuthMethod::ClientSecretPost) => {
-            set(&mut form, "client_id", &settings.client_id);
-            set(&mut form, "client_secret", secret.expose());
+        ClientAuth::SecretPost(secret) => {
+            set("client_id", client_id.clone());
+            set("client_secret", secret.expose().to_owned());
         }
-        _ => {
-            set(&mut form, "client_id", &settings.client_id);
-            for (name, value) in assertion_params(settings, endpoints)? {
-                set(&mut form, name, &value);
-            }
+        ClientAuth::None => set("client_id", client_id.clone()),
+        ClientAuth::PrivateKeyJwt(keys) => {
+            let advertised = endpoints.client_assertion_algs.as_deref();
+            let signed = assertion(keys, client_id, &settings.issuer, advertised)?;
+            set("client_id", client_id.clone());
+            set("client_assertion_type", ASSERTION_TYPE.to_owned());
+            set("client_assertion", signed);
         }
     }
     Ok(request.form(&form))

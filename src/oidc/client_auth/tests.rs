@@ -12,8 +12,8 @@ use rsa::pkcs8::EncodePrivateKey as _;
 use rsa::pkcs8::LineEnding;
 use serde_json::Value;
 
-use super::key::{parse_pem, Alg, KeyError, PublicJwk};
-use super::ClientKeys;
+use super::{assertion, ClientKeys};
+use crate::crypto::client_key::{parse_pem, Alg, KeyError, PublicJwk};
 
 fn rsa_key(bits: usize) -> rsa::RsaPrivateKey {
     rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits).unwrap()
@@ -140,7 +140,7 @@ fn debug_output_names_the_key_but_holds_none_of_it() {
 #[test]
 fn an_rsa_assertion_is_rs256_with_the_claims_rfc_7523_asks_for() {
     let keys = keys(&rsa_pkcs8(2048));
-    let jwt = keys.assertion("my-app", "https://id.example/realms/x", None).unwrap();
+    let jwt = assertion(&keys, "my-app", "https://id.example/realms/x", None).unwrap();
     let (header, claims) = verify(&keys, None, &jwt);
     assert_eq!(header["alg"], "RS256");
     assert_eq!(header["kid"], keys.signing().kid());
@@ -156,8 +156,8 @@ fn an_rsa_assertion_is_rs256_with_the_claims_rfc_7523_asks_for() {
 #[test]
 fn two_assertions_differ_in_jti() {
     let keys = keys(&ec_pkcs8());
-    let a = keys.assertion("my-app", "https://id.example", None).unwrap();
-    let b = keys.assertion("my-app", "https://id.example", None).unwrap();
+    let a = assertion(&keys, "my-app", "https://id.example", None).unwrap();
+    let b = assertion(&keys, "my-app", "https://id.example", None).unwrap();
     let jti = |jwt: &str| verify(&keys, None, jwt).1["jti"].clone();
     assert_ne!(jti(&a), jti(&b));
 }
@@ -166,9 +166,7 @@ fn two_assertions_differ_in_jti() {
 fn an_rsa_key_signs_ps256_when_the_provider_lists_only_ps_algorithms() {
     let keys = keys(&rsa_pkcs8(2048));
     let advertised = vec!["PS256".to_owned(), "PS384".to_owned(), "ES256".to_owned()];
-    let jwt = keys
-        .assertion("my-app", "https://id.example", Some(&advertised))
-        .unwrap();
+    let jwt = assertion(&keys, "my-app", "https://id.example", Some(&advertised)).unwrap();
     let (header, _) = verify(&keys, Some(&advertised), &jwt);
     assert_eq!(header["alg"], "PS256");
     assert_eq!(keys.jwk_set(Some(&advertised))[0].alg, "PS256", "published as it signs");
@@ -179,7 +177,7 @@ fn an_rsa_key_signs_ps256_when_the_provider_lists_only_ps_algorithms() {
 #[test]
 fn an_ec_key_signs_es256_and_knows_when_the_provider_does_not_take_it() {
     let keys = keys(&ec_pkcs8());
-    let jwt = keys.assertion("my-app", "https://id.example", None).unwrap();
+    let jwt = assertion(&keys, "my-app", "https://id.example", None).unwrap();
     let (header, _) = verify(&keys, None, &jwt);
     assert_eq!(header["alg"], "ES256");
     let rsa_only = vec!["RS256".to_owned()];
@@ -194,7 +192,7 @@ fn two_keys_are_both_published_and_the_first_signs() {
     let set = keys.jwk_set(None);
     assert_eq!(set.len(), 2);
     assert_eq!((set[0].alg, set[1].alg), ("ES256", "RS256"));
-    let jwt = keys.assertion("my-app", "https://id.example", None).unwrap();
+    let jwt = assertion(&keys, "my-app", "https://id.example", None).unwrap();
     let (header, _) = verify(&keys, None, &jwt);
     assert_eq!(header["kid"], set[0].kid);
     let json = serde_json::to_value(&set[1]).unwrap();

@@ -1,4 +1,9 @@
-//! Encryption at rest for the tokens a session holds (XChaCha20-Poly1305).
+//! Key material: the key ring that encrypts the tokens a session holds at rest
+//! (XChaCha20-Poly1305), and the client's private keys for `private_key_jwt`
+//! ([`client_key`], [`client_keys`]).
+
+pub mod client_key;
+pub mod client_keys;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
