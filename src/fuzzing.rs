@@ -15,7 +15,7 @@ use crate::service::return_to::ReturnTo;
 
 /// A cookie's value in a `Cookie` request header.
 pub fn cookie_in_header<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    crate::session::cookie::find_in_header(header, name)
+    crate::http::cookie::find_in_header(header, name)
 }
 
 /// `return_to` of `GET /auth/login`: the accepted value, or `None` when refused.

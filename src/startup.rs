@@ -64,6 +64,7 @@ impl StartupError {
 
 pub struct Application {
     service: Arc<Service>,
+    http: http::Http,
     provider: Arc<HttpProvider>,
     store: Arc<dyn SessionStore>,
     revocations: RevocationWorker,
@@ -100,9 +101,13 @@ impl Application {
         internal: TcpListener,
     ) -> Result<Self, StartupError> {
         let settings = Arc::new(settings);
-        let http = client::http_client(&settings.provider)?;
+        let http_client = client::http_client(&settings.provider)?;
         let metrics = Arc::new(Metrics::new());
-        let provider = Arc::new(HttpProvider::new(settings.provider.clone(), http, metrics.clone()));
+        let provider = Arc::new(HttpProvider::new(
+            settings.provider.clone(),
+            http_client,
+            metrics.clone(),
+        ));
         let store = open_store(&settings.store(), metrics.clone()).map_err(|source| StartupError::Redis {
             var: settings.redis.mode.vars(),
             source,
@@ -110,13 +115,14 @@ impl Application {
         let (revoker, revocations) = revocation::channel(provider.clone(), settings.provider.http_timeout);
         let redis_vars = settings.redis.mode.vars();
         let service = Arc::new(Service::new(
-            settings,
+            settings.clone(),
             provider.clone(),
             store.clone(),
             revoker,
             metrics,
         ));
         Ok(Self {
+            http: http::Http::new(service.clone(), &settings),
             service,
             provider,
             store,
@@ -168,6 +174,7 @@ impl Application {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let Self {
             service,
+            http,
             provider,
             revocations,
             public,
@@ -183,25 +190,14 @@ impl Application {
         let (public, internal) = (listener(public)?, listener(internal)?);
         let _discovery = Owned(tokio::spawn(async move { provider.discover_until_ready().await }));
         let revoking = tokio::spawn(revocations.run());
-        let public_server = http::serve::serve(
-            public,
-            http::public_routes(service.clone()),
-            timeouts,
-            stop_rx.clone(),
-            DRAIN_TIMEOUT,
-        );
-        let internal_server = http::serve::serve(
-            internal,
-            http::internal_routes(service.clone()),
-            timeouts,
-            stop_rx,
-            DRAIN_TIMEOUT,
-        );
+        let public_server = http::serve::serve(public, http.public_routes(), timeouts, stop_rx.clone(), DRAIN_TIMEOUT);
+        let internal_server = http::serve::serve(internal, http.internal_routes(), timeouts, stop_rx, DRAIN_TIMEOUT);
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");
             let _ = stop_tx.send(true);
         });
+        drop(http);
         let (a, b) = tokio::join!(public_server, internal_server);
         // The worker stops once the last handle to the service is gone; revocations still
         // queued get the drain's time to finish.

@@ -1,5 +1,6 @@
-//! The one error shape of the JSON endpoints, the HTML page a browser lands on, and
-//! the mapping of service errors to status codes — all in one place.
+//! The one error shape of the JSON endpoints, the HTML page a browser lands on, and for
+//! each response shape the one map from a service error's kind to a status code
+//! (`JsonError::of`, `PageError::of`; forward-auth's in `internal/forward_auth.rs`).
 
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object};
@@ -7,6 +8,7 @@ use poem_openapi::{ApiResponse, Object};
 use super::public::BackchannelResponse;
 use crate::oidc::login::{TokenError, UserinfoError};
 use crate::service::backchannel::BackchannelError;
+use crate::service::error::{ErrorKind, Kind};
 use crate::service::login::LoginError;
 use crate::service::refresh::RefreshError;
 use crate::session::StoreError;
@@ -59,10 +61,23 @@ pub(crate) fn json_bad_request(err: poem::Error) -> JsonError {
     JsonError::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
 }
 
+impl JsonError {
+    /// The one map from a service error's kind to this shape's status.
+    pub(crate) fn of(kind: ErrorKind, body: Json<ErrorBody>) -> Self {
+        match kind {
+            ErrorKind::BadRequest => Self::BadRequest(body),
+            ErrorKind::Unauthorized => Self::Unauthorized(body),
+            ErrorKind::Forbidden => Self::Forbidden(body),
+            ErrorKind::Upstream => Self::BadGateway(body),
+            ErrorKind::Unavailable => Self::Unavailable(body),
+        }
+    }
+}
+
 impl From<StoreError> for JsonError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %error_chain(&e), "session store failed");
-        JsonError::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
+        Self::of(e.kind(), ErrorBody::new("temporarily_unavailable", e.to_string()))
     }
 }
 
@@ -97,13 +112,24 @@ pub(crate) fn page(title: &str, detail: &str) -> Html<String> {
     ))
 }
 
+impl PageError {
+    /// The one map from a service error's kind to this shape's status.
+    pub(crate) fn of(kind: ErrorKind, page: Html<String>) -> Self {
+        match kind {
+            ErrorKind::BadRequest => Self::BadRequest(page),
+            ErrorKind::Unauthorized => Self::Unauthorized(page),
+            ErrorKind::Forbidden => Self::Forbidden(page),
+            ErrorKind::Upstream => Self::BadGateway(page),
+            ErrorKind::Unavailable => Self::Unavailable(page),
+        }
+    }
+}
+
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %error_chain(&e), "session store failed");
-        PageError::Unavailable(page(
-            "Temporarily unavailable",
-            "The session store is unavailable. Please try again shortly.",
-        ))
+        let text = "The session store is unavailable. Please try again shortly.";
+        Self::of(e.kind(), page("Temporarily unavailable", text))
     }
 }
 
@@ -111,86 +137,116 @@ impl From<LoginError> for PageError {
     fn from(e: LoginError) -> Self {
         let detail = error_chain(&e);
         tracing::warn!(reason = e.reason(), error = %detail, "login failed");
-        match e {
-            LoginError::Store(store) => store.into(),
-            // The browser learns that the provider is unavailable, not its addresses or the
-            // error chain: that is for the log.
-            LoginError::ProviderNotReady(_) => PageError::Unavailable(page(
+        // What the browser is told: the causes (provider URLs among them) are for the log.
+        let (title, text) = match &e {
+            LoginError::Store(_) => (
+                "Temporarily unavailable",
+                "The session store is unavailable. Please try again shortly.",
+            ),
+            LoginError::ProviderNotReady(_) => (
                 "Sign-in unavailable",
                 "The identity provider is not available yet. Please try again shortly.",
-            )),
+            ),
             LoginError::Token(TokenError::Unreachable(_))
             | LoginError::Userinfo(UserinfoError::Unreachable(_))
-            | LoginError::Par(TokenError::Unreachable(_)) => PageError::BadGateway(page(
+            | LoginError::Par(TokenError::Unreachable(_)) => (
                 "Sign-in failed",
                 "The identity provider could not be reached. Please try again shortly.",
-            )),
+            ),
             // The provider refused our pushed request: a configuration matter for the log.
-            LoginError::Par(_) => PageError::BadGateway(page(
+            LoginError::Par(_) => (
                 "Sign-in failed",
                 "The identity provider refused this service's sign-in request. Please contact the administrator.",
-            )),
-            LoginError::Refused(_) => PageError::Forbidden(page("Access denied", &detail)),
-            LoginError::TokensTooLarge(_) => PageError::BadGateway(page(
+            ),
+            LoginError::TokensTooLarge(_) => (
                 "Sign-in failed",
                 "The identity provider issued tokens too large for a session. Please contact the administrator.",
-            )),
-            LoginError::Provider { .. } => PageError::Forbidden(page("Sign-in was not completed", &detail)),
-            LoginError::IdToken(_) | LoginError::Userinfo(_) | LoginError::Token(_) => {
-                PageError::Unauthorized(page("Sign-in failed", &detail))
-            }
-            LoginError::ReturnTo(_)
-            | LoginError::TooLargeForCookie
-            | LoginError::MissingParameter(_)
-            | LoginError::UnknownState
-            | LoginError::NotBoundToBrowser
-            | LoginError::WrongIssuer => PageError::BadRequest(page("Sign-in failed", &detail)),
-        }
+            ),
+            LoginError::Refused(_) => ("Access denied", detail.as_str()),
+            LoginError::Provider { .. } => ("Sign-in was not completed", detail.as_str()),
+            _ => ("Sign-in failed", detail.as_str()),
+        };
+        Self::of(e.kind(), page(title, text))
     }
 }
 
 impl From<RefreshError> for JsonError {
     fn from(e: RefreshError) -> Self {
-        match e {
-            RefreshError::Ended => Self::no_session(),
-            RefreshError::NoRefreshToken => Self::BadRequest(ErrorBody::new(
+        let body = match &e {
+            RefreshError::Ended => ErrorBody::new("unauthorized", "no live session"),
+            RefreshError::NoRefreshToken => ErrorBody::new(
                 "invalid_request",
                 "the session holds no refresh token (the provider issued none: see OIDC_SCOPES and OIDC_PROMPT)",
-            )),
-            RefreshError::Store(e) => e.into(),
-            e @ RefreshError::Provider(_) => {
+            ),
+            RefreshError::Store(store) => {
+                tracing::error!(error = %error_chain(store), "session store failed");
+                ErrorBody::new("temporarily_unavailable", store.to_string())
+            }
+            RefreshError::Provider(_) => {
                 tracing::warn!(error = %error_chain(&e), "refresh failed");
-                Self::BadGateway(ErrorBody::new(
-                    "bad_gateway",
-                    "the identity provider could not refresh the tokens",
-                ))
+                ErrorBody::new("bad_gateway", "the identity provider could not refresh the tokens")
             }
             // Its message only: the causes (provider URLs among them) are for the log.
-            e @ (RefreshError::ProviderNotReady(_) | RefreshError::Busy) => {
+            RefreshError::ProviderNotReady(_) | RefreshError::Busy => {
                 tracing::warn!(error = %error_chain(&e), "refresh not possible now");
-                Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
+                ErrorBody::new("temporarily_unavailable", e.to_string())
             }
-        }
+        };
+        Self::of(e.kind(), body)
     }
 }
 
 impl From<BackchannelError> for BackchannelResponse {
     fn from(e: BackchannelError) -> Self {
-        let unavailable =
-            |e: &BackchannelError| Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()));
-        match e {
-            BackchannelError::Store(_) => {
-                tracing::error!(error = %error_chain(&e), "back-channel logout failed: session store");
-                unavailable(&e)
-            }
-            BackchannelError::ProviderNotReady(_) => {
-                tracing::warn!(error = %error_chain(&e), "back-channel logout deferred: provider not ready");
-                unavailable(&e)
+        match e.kind() {
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %error_chain(&e), "back-channel logout deferred");
+                Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
             }
             _ => {
                 tracing::warn!(error = %e, "back-channel logout refused");
                 Self::BadRequest(ErrorBody::new("invalid_request", e.to_string()))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::IntoResponse;
+
+    use super::*;
+
+    #[test]
+    fn each_error_kind_has_one_status_per_response_shape() {
+        let table = [
+            (ErrorKind::BadRequest, 400),
+            (ErrorKind::Unauthorized, 401),
+            (ErrorKind::Forbidden, 403),
+            (ErrorKind::Upstream, 502),
+            (ErrorKind::Unavailable, 503),
+        ];
+        for (kind, status) in table {
+            let json = JsonError::of(kind, ErrorBody::new("e", "d")).into_response();
+            let page = PageError::of(kind, page("t", "d")).into_response();
+            assert_eq!(json.status().as_u16(), status, "JSON, {kind:?}");
+            assert_eq!(page.status().as_u16(), status, "page, {kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_back_channel_logout_is_deferred_only_when_a_dependency_is_unavailable() {
+        let cases = [
+            (BackchannelError::Replayed, 400),
+            (BackchannelError::Stale, 400),
+            (
+                BackchannelError::Store(StoreError::Timeout(std::time::Duration::from_secs(2))),
+                503,
+            ),
+        ];
+        for (error, status) in cases {
+            let response = BackchannelResponse::from(error).into_response();
+            assert_eq!(response.status().as_u16(), status);
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The internal listener: introspection and forward-auth (`forward_auth.rs`) for backends, probes.
+//! The internal listener: introspection and forward-auth (`forward_auth.rs`) for backends,
+//! probes. The internal API's secret and the session cookie's name are this layer's: the
+//! service sees cookie values, never requests.
 
 use std::sync::Arc;
 
@@ -6,12 +8,14 @@ use poem::Request;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
+use super::cookie::{find_in_header, Cookies};
 use super::error::{ErrorBody, JsonError};
 use super::lenient::LenientJson;
-use crate::domain::Claims;
-use crate::service::sessions::ActiveSession;
+use crate::domain::{Claims, Secret};
+use crate::service::forward_auth::Verdict;
+use crate::service::sessions::{ActiveSession, Exposed};
 use crate::service::Service;
-use crate::session::cookie::find_in_header;
+use forward_auth::{ForwardAuthError, ForwardAuthResponse, Original};
 
 pub(crate) mod forward_auth;
 pub(crate) mod hot;
@@ -27,6 +31,9 @@ enum Tag {
 
 pub(crate) struct InternalApi {
     pub(crate) service: Arc<Service>,
+    pub(crate) cookies: Cookies,
+    /// `OIDC_INTROSPECTION_SECRET`: what callers must send as `Authorization: Bearer`.
+    pub(crate) secret: Option<Secret>,
 }
 
 #[derive(Object)]
@@ -101,14 +108,55 @@ impl InternalApi {
             Some(b) => Some(b.session),
             None => self.cookie_from(req),
         };
-        let session = match self.service.session(value.as_deref()).await? {
-            Some(active) if self.service.settings().introspection_expose_tokens => self.service.fresh(active).await,
-            other => other,
-        };
-        Ok(IntrospectResponse::Ok(Json(match session {
-            Some(active) => self.introspection(active),
-            None => Introspection::default(),
-        })))
+        Ok(IntrospectResponse::Ok(Json(
+            match self.service.introspect(value.as_deref()).await? {
+                Some(exposed) => introspection(exposed),
+                None => Introspection::default(),
+            },
+        )))
+    }
+
+    /// Gatekeeper for reverse proxies: nginx `auth_request`, ingress-nginx `auth-url`,
+    /// Traefik ForwardAuth, Caddy `forward_auth`, Envoy ext_authz (HTTP), HAProxy.
+    ///
+    /// Every method is accepted, and any path below `/forward-auth` (Envoy appends the
+    /// original path and query, which are not read). The session comes from the forwarded
+    /// `Cookie` header; the original request from `X-Forwarded-Proto`, `-Host`, `-Uri` and
+    /// `-Method`, or `X-Original-URL` and `X-Original-Method`. Per-route rules are query
+    /// parameters of the bare `/forward-auth` URL: `mode=redirect` (browser page loads
+    /// without a session are sent to sign in instead of 401) and the access rules the
+    /// README lists under "Per-route rules" (`allowed_groups=a,b`, …; 403 when one fails).
+    /// An unknown parameter, another `mode` or an empty list is 400, with or without a
+    /// session.
+    #[oai(
+        path = "/forward-auth",
+        method = "get",
+        method = "head",
+        method = "post",
+        method = "put",
+        method = "patch",
+        method = "delete",
+        method = "options",
+        tag = "Tag::Sessions"
+    )]
+    pub(crate) async fn forward_auth(&self, req: &Request) -> Result<ForwardAuthResponse, ForwardAuthError> {
+        if self.authorize(req).is_err() {
+            let refused = ErrorBody::new("unauthorized", "a valid internal API secret is required");
+            return Err(ForwardAuthError::Unauthorized(refused));
+        }
+        let rules = forward_auth::rules(req).map_err(ForwardAuthError::bad_rules)?;
+        let original = Original::read(req);
+        let cookie = self.cookie_from(req);
+        let verdict = self
+            .service
+            .forward_auth(cookie.as_deref(), &rules, original.page_load, original.url)
+            .await?;
+        match verdict {
+            Verdict::Allow(exposed) => Ok(ForwardAuthResponse::allow(exposed)),
+            Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
+            Verdict::Unauthenticated => Err(ForwardAuthError::no_session()),
+            Verdict::Deny(refusal) => Err(ForwardAuthError::refused(refusal, original.page_load)),
+        }
     }
 
     /// Liveness: 200 while the process serves.
@@ -136,7 +184,7 @@ impl InternalApi {
 impl InternalApi {
     /// With `OIDC_INTROSPECTION_SECRET`, callers must send `Authorization: Bearer <secret>`.
     fn authorize(&self, req: &Request) -> Result<(), JsonError> {
-        let Some(secret) = &self.service.settings().introspection_secret else {
+        let Some(secret) = &self.secret else {
             return Ok(());
         };
         let given = req
@@ -154,7 +202,7 @@ impl InternalApi {
     }
 
     fn cookie_from(&self, req: &Request) -> Option<String> {
-        let name = self.service.cookies().session_name();
+        let name = self.cookies.session_name();
         req.headers()
             .get_all("cookie")
             .iter()
@@ -162,32 +210,30 @@ impl InternalApi {
             .find_map(|h| find_in_header(h, name))
             .map(str::to_owned)
     }
+}
 
-    fn introspection(&self, active: ActiveSession) -> Introspection {
-        let ActiveSession {
-            key,
+fn introspection(exposed: Exposed) -> Introspection {
+    let Exposed {
+        session: ActiveSession {
             record,
             idle_expires_at,
-        } = active;
-        let access_token = if self.service.settings().introspection_expose_tokens {
-            self.service.tokens(&key, &record).map(|t| t.access_token)
-        } else {
-            None
-        };
-        let id = record.identity;
-        Introspection {
-            active: true,
-            sub: Some(id.sub),
-            sid: record.sid,
-            username: id.username,
-            email: id.email,
-            email_verified: id.email_verified,
-            name: id.name,
-            groups: Some(id.groups),
-            claims: Some(record.claims),
-            session_expires_at: Some(idle_expires_at),
-            access_token_expires_at: record.access_token_expires_at,
-            access_token,
-        }
+            ..
+        },
+        access_token,
+    } = exposed;
+    let id = record.identity;
+    Introspection {
+        active: true,
+        sub: Some(id.sub),
+        sid: record.sid,
+        username: id.username,
+        email: id.email,
+        email_verified: id.email_verified,
+        name: id.name,
+        groups: Some(id.groups),
+        claims: Some(record.claims),
+        session_expires_at: Some(idle_expires_at),
+        access_token_expires_at: record.access_token_expires_at,
+        access_token,
     }
 }

@@ -8,6 +8,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
+use super::cookie::Cookies;
 use super::error::{ErrorBody, JsonError, PageError};
 use super::logout_page::LogoutGet;
 use crate::domain::Secret;
@@ -23,6 +24,7 @@ enum Tag {
 
 pub(crate) struct PublicApi {
     pub(crate) service: Arc<Service>,
+    pub(crate) cookies: Cookies,
 }
 
 #[derive(ApiResponse)]
@@ -95,8 +97,10 @@ impl PublicApi {
     async fn login(&self, return_to: Query<Option<String>>, jar: &CookieJar) -> Result<Redirect, PageError> {
         let service = &self.service;
         let started = service.start_login(return_to.0.as_deref()).await?;
-        let timeout = service.settings().session.login_timeout;
-        jar.add(service.cookies().binding(&started.state, &started.binding, timeout));
+        jar.add(
+            self.cookies
+                .binding(&started.state, &started.binding, started.expires_in),
+        );
         Ok(Redirect::Found(started.authorize_url.to_string()))
     }
 
@@ -113,12 +117,9 @@ impl PublicApi {
         jar: &CookieJar,
     ) -> Result<Redirect, PageError> {
         let service = &self.service;
-        let binding = state
-            .0
-            .as_deref()
-            .and_then(|s| jar.get(&service.cookies().binding_name(s)));
+        let binding = state.0.as_deref().and_then(|s| jar.get(&self.cookies.binding_name(s)));
         if let Some(s) = state.0.as_deref() {
-            jar.add(service.cookies().clear_binding(s));
+            jar.add(self.cookies.clear_binding(s));
         }
         let callback = Callback {
             code: code.0.map(Secret::new),
@@ -127,7 +128,7 @@ impl PublicApi {
             error_description: error_description.0,
             iss: iss.0,
         };
-        let previous = jar.get(service.cookies().session_name());
+        let previous = jar.get(self.cookies.session_name());
         let finished = service
             .finish_login(
                 callback,
@@ -135,8 +136,7 @@ impl PublicApi {
                 previous.as_ref().map(|c| c.value_str()),
             )
             .await?;
-        let lifetime = service.settings().session.max_lifetime;
-        jar.add(service.cookies().session(&finished.session, lifetime));
+        jar.add(self.cookies.session(&finished.session, finished.lifetime));
         tracing::info!("login completed");
         Ok(Redirect::Found(finished.return_to))
     }
@@ -144,7 +144,7 @@ impl PublicApi {
     /// The signed-in user; 401 without a live session.
     #[oai(path = "/auth/me", method = "get")]
     async fn me(&self, jar: &CookieJar) -> Result<MeResponse, JsonError> {
-        let cookie = jar.get(self.service.cookies().session_name());
+        let cookie = jar.get(self.cookies.session_name());
         let session = self.service.session(cookie.as_ref().map(|c| c.value_str())).await?;
         let Some(active) = session else {
             return Err(JsonError::no_session());
@@ -188,7 +188,7 @@ impl PublicApi {
         if let Err(reason) = super::same_site::check(req, &self.service) {
             return Err(JsonError::Forbidden(ErrorBody::new("forbidden", reason)));
         }
-        let cookie = jar.get(self.service.cookies().session_name());
+        let cookie = jar.get(self.cookies.session_name());
         let Some(active) = self.service.session(cookie.as_ref().map(|c| c.value_str())).await? else {
             return Err(JsonError::no_session());
         };
@@ -198,7 +198,7 @@ impl PublicApi {
             }))),
             Err(e) => {
                 if matches!(e, RefreshError::Ended) {
-                    jar.add(self.service.cookies().clear_session());
+                    jar.add(self.cookies.clear_session());
                 }
                 Err(e.into())
             }
@@ -221,9 +221,9 @@ impl PublicApi {
 impl PublicApi {
     async fn logout(&self, jar: &CookieJar) -> Result<Redirect, PageError> {
         let service = &self.service;
-        let cookie = jar.get(service.cookies().session_name());
+        let cookie = jar.get(self.cookies.session_name());
         // The cookie goes whatever happens next.
-        jar.add(service.cookies().clear_session());
+        jar.add(self.cookies.clear_session());
         let url = service.logout(cookie.as_ref().map(|c| c.value_str())).await?;
         tracing::info!("logout");
         Ok(Redirect::Found(url.to_string()))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use url::{Origin, Url};
 
 use super::return_to::ReturnTo;
-use super::sessions::ActiveSession;
+use super::sessions::Exposed;
 use super::Service;
 use crate::domain::access::{Refusal, RouteRules};
 use crate::session::StoreError;
@@ -28,8 +28,9 @@ pub(crate) struct OriginalUrl<'r> {
 // allocation to the hot path.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Verdict {
-    /// A live session that passes the route's rules.
-    Allow(ActiveSession),
+    /// A live session that passes the route's rules (with its access token when tokens
+    /// are exposed).
+    Allow(Exposed),
     /// A live session that fails them.
     Deny(Refusal),
     /// No live session, `mode=redirect` and a browser page load: go here to sign in.
@@ -55,12 +56,9 @@ impl Service {
         if let Err(refusal) = rules.check(&active.record.identity) {
             return Ok(Verdict::Deny(refusal));
         }
-        if !self.settings.introspection_expose_tokens {
-            return Ok(Verdict::Allow(active));
-        }
-        Ok(match self.fresh(active).await {
-            Some(active) => Verdict::Allow(active),
-            // The refresh ended the session: as without one.
+        Ok(match self.expose(active).await {
+            Some(exposed) => Verdict::Allow(exposed),
+            // A refresh ended the session: as without one.
             None => self.unauthenticated(rules, page_load, original),
         })
     }

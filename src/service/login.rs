@@ -1,5 +1,7 @@
 //! Starting and finishing a login.
 
+use std::time::Duration;
+
 use url::Url;
 
 use super::return_to::{ReturnTo, ReturnToRejected};
@@ -20,11 +22,15 @@ pub(crate) struct StartedLogin {
     pub(crate) state: String,
     /// The login-binding cookie's value: the pending login, sealed.
     pub(crate) binding: String,
+    /// How long the login may take (`OIDC_LOGIN_TIMEOUT`): the binding cookie's lifetime.
+    pub(crate) expires_in: Duration,
 }
 
 pub(crate) struct FinishedLogin {
     pub(crate) session: SessionId,
     pub(crate) return_to: String,
+    /// The session's absolute lifetime (`OIDC_SESSION_MAX_LIFETIME`): its cookie's.
+    pub(crate) lifetime: Duration,
 }
 
 /// Parameters of the provider's redirect back to `/auth/callback`.
@@ -154,6 +160,7 @@ impl Service {
             authorize_url,
             state: request.state,
             binding,
+            expires_in: self.settings.session.login_timeout,
         })
     }
 
@@ -260,6 +267,7 @@ impl Service {
         Ok(FinishedLogin {
             session,
             return_to: pending.return_to,
+            lifetime: self.settings.session.max_lifetime,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! route is decided by the access rules (`domain::access`).
 
 pub(crate) mod backchannel;
+pub(crate) mod error;
 pub(crate) mod forward_auth;
 pub(crate) mod login;
 pub(crate) mod refresh;
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::oidc::claims::{ClaimMapping, Identity};
 use crate::oidc::provider::OpenIdProvider;
-use crate::session::cookie::Cookies;
 use crate::session::{PendingLogins, SessionStore, Sessions, StoreError};
 use crate::telemetry::metrics::Metrics;
 use revocation::Revoker;
@@ -32,7 +32,6 @@ pub(crate) struct Service {
     sessions: Sessions,
     pending: PendingLogins,
     revoker: Revoker,
-    cookies: Cookies,
     mapping: ClaimMapping,
     metrics: Arc<Metrics>,
     own_origin: url::Origin,
@@ -61,7 +60,6 @@ impl Service {
             groups: settings.claims.groups.clone(),
         };
         Self {
-            cookies: Cookies::new(settings.cookie.clone()),
             own_origin: settings.provider.redirect_uri.origin(),
             pending: PendingLogins::new(store.clone(), settings.session.keys.clone()),
             sessions: Sessions::new(store, settings.session.keys.clone()),
@@ -71,14 +69,6 @@ impl Service {
             settings,
             provider,
         }
-    }
-
-    pub(crate) fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    pub(crate) fn cookies(&self) -> &Cookies {
-        &self.cookies
     }
 
     pub(crate) fn metrics(&self) -> &Arc<Metrics> {

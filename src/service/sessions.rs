@@ -1,5 +1,6 @@
 //! Reading and ending sessions.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -25,6 +26,12 @@ pub(crate) enum Revocation {
     Later,
     /// Queued, and waited for briefly (RP-initiated logout, before the browser leaves).
     Now,
+}
+
+/// A live session as a backend sees it: the access token only when tokens are exposed.
+pub(crate) struct Exposed {
+    pub(crate) session: ActiveSession,
+    pub(crate) access_token: Option<String>,
 }
 
 impl Service {
@@ -65,6 +72,33 @@ impl Service {
         record
             .refreshable
             .unwrap_or_else(|| self.tokens(key, record).is_some_and(|t| t.refresh_token.is_some()))
+    }
+
+    /// A live session for a backend (`/introspect`), as the token-exposure policy
+    /// (`OIDC_INTROSPECTION_EXPOSE_TOKENS`) says.
+    pub(crate) async fn introspect(
+        self: &Arc<Self>,
+        cookie_value: Option<&str>,
+    ) -> Result<Option<Exposed>, StoreError> {
+        Ok(match self.session(cookie_value).await? {
+            Some(active) => self.expose(active).await,
+            None => None,
+        })
+    }
+
+    /// The session as a backend may see it: with tokens exposed, its access token,
+    /// refreshed first when it expires within `OIDC_REFRESH_LEEWAY`; `None` when that
+    /// refresh ended the session. Without, never a token.
+    pub(crate) async fn expose(self: &Arc<Self>, active: ActiveSession) -> Option<Exposed> {
+        if !self.settings.introspection_expose_tokens {
+            return Some(Exposed {
+                session: active,
+                access_token: None,
+            });
+        }
+        let session = self.fresh(active).await?;
+        let access_token = self.tokens(&session.key, &session.record).map(|t| t.access_token);
+        Some(Exposed { session, access_token })
     }
 
     /// The session's tokens; `None` when they cannot be opened with any configured key.

@@ -1,6 +1,5 @@
 //! Sessions: what a signed-in browser maps to, how it is stored, and its cookie.
 
-pub mod cookie;
 pub mod memory;
 mod pending;
 mod persist;

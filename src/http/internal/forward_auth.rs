@@ -1,24 +1,21 @@
 //! `/forward-auth` (README, "Behind a reverse proxy"): what a reverse proxy says about the
-//! original request, and the answer it expects. The decision itself is
-//! `Service::forward_auth`'s.
+//! original request, and the answers it expects. The handler is `InternalApi::forward_auth`;
+//! the decision is `Service::forward_auth`'s.
 
 use poem::Request;
 use poem_openapi::payload::{Html, Json};
-use poem_openapi::{ApiResponse, OpenApi, ResponseContent};
+use poem_openapi::{ApiResponse, ResponseContent};
 
 use super::wire::{groups_header, header_safe, HeaderText};
-use super::{InternalApi, Tag};
-use crate::domain::access::{RouteRules, RuleError};
+use crate::domain::access::{Refusal, RouteRules, RuleError};
 use crate::http::error::{page, ErrorBody};
-use crate::service::forward_auth::{OriginalUrl, Verdict};
-use crate::service::sessions::ActiveSession;
+use crate::service::forward_auth::OriginalUrl;
+use crate::service::sessions::Exposed;
 use crate::session::StoreError;
 use crate::util::error_chain;
 
 /// Where forward-auth is served; any path below it is Envoy's appended original path.
 pub(crate) const PATH: &str = "/forward-auth";
-
-pub(crate) struct ForwardAuthApi(pub(crate) InternalApi);
 
 #[derive(ApiResponse)]
 pub(crate) enum ForwardAuthResponse {
@@ -52,7 +49,7 @@ pub(crate) enum ForwardAuthError {
     Unauthorized(Json<ErrorBody>),
     /// A live session that fails the route's rules.
     #[oai(status = 403)]
-    Forbidden(Refusal),
+    Forbidden(RefusalBody),
     /// The session store is unavailable; try again.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -65,78 +62,18 @@ impl From<StoreError> for ForwardAuthError {
     }
 }
 
-fn no_session() -> ForwardAuthError {
-    ForwardAuthError::Unauthorized(ErrorBody::new("unauthorized", "no live session"))
-}
-
 #[derive(ResponseContent)]
-pub(crate) enum Refusal {
+pub(crate) enum RefusalBody {
     Page(Html<String>),
     Json(Json<ErrorBody>),
 }
 
-#[OpenApi]
-impl ForwardAuthApi {
-    /// Gatekeeper for reverse proxies: nginx `auth_request`, ingress-nginx `auth-url`,
-    /// Traefik ForwardAuth, Caddy `forward_auth`, Envoy ext_authz (HTTP), HAProxy.
-    ///
-    /// Every method is accepted, and any path below `/forward-auth` (Envoy appends the
-    /// original path and query, which are not read). The session comes from the forwarded
-    /// `Cookie` header; the original request from `X-Forwarded-Proto`, `-Host`, `-Uri` and
-    /// `-Method`, or `X-Original-URL` and `X-Original-Method`. Per-route rules are query
-    /// parameters of the bare `/forward-auth` URL: `mode=redirect` (browser page loads
-    /// without a session are sent to sign in instead of 401) and the access rules the
-    /// README lists under "Per-route rules" (`allowed_groups=a,b`, …; 403 when one fails).
-    /// An unknown parameter, another `mode` or an empty list is 400, with or without a
-    /// session.
-    #[oai(
-        path = "/forward-auth",
-        method = "get",
-        method = "head",
-        method = "post",
-        method = "put",
-        method = "patch",
-        method = "delete",
-        method = "options",
-        tag = "Tag::Sessions"
-    )]
-    pub(crate) async fn forward_auth(&self, req: &Request) -> Result<ForwardAuthResponse, ForwardAuthError> {
-        let api = &self.0;
-        if api.authorize(req).is_err() {
-            let refused = ErrorBody::new("unauthorized", "a valid internal API secret is required");
-            return Err(ForwardAuthError::Unauthorized(refused));
-        }
-        let rules =
-            rules(req).map_err(|e| ForwardAuthError::BadRequest(ErrorBody::new("invalid_request", e.to_string())))?;
-        let original = Original::read(req);
-        let cookie = api.cookie_from(req);
-        let verdict = api
-            .service
-            .forward_auth(cookie.as_deref(), &rules, original.page_load, original.url)
-            .await?;
-        match verdict {
-            Verdict::Allow(active) => Ok(self.identity_headers(active)),
-            Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
-            Verdict::Unauthenticated => Err(no_session()),
-            Verdict::Deny(refusal) => Err(ForwardAuthError::Forbidden(if original.page_load {
-                Refusal::Page(page("Access denied", &refusal.to_string()))
-            } else {
-                Refusal::Json(ErrorBody::new("forbidden", refusal.to_string()))
-            })),
-        }
-    }
-}
-
-impl ForwardAuthApi {
-    fn identity_headers(&self, active: ActiveSession) -> ForwardAuthResponse {
-        let service = &self.0.service;
-        let access_token = if service.settings().introspection_expose_tokens {
-            service.tokens(&active.key, &active.record).map(|t| t.access_token)
-        } else {
-            None
-        };
-        let id = active.record.identity;
-        ForwardAuthResponse::Ok(
+impl ForwardAuthResponse {
+    /// The 200: the user in headers, and the access token when tokens are exposed.
+    pub(crate) fn allow(exposed: Exposed) -> Self {
+        let Exposed { session, access_token } = exposed;
+        let id = session.record.identity;
+        Self::Ok(
             header_safe(id.username.unwrap_or_default()),
             header_safe(id.email.unwrap_or_default()),
             groups_header(&id.groups),
@@ -147,9 +84,28 @@ impl ForwardAuthApi {
     }
 }
 
+impl ForwardAuthError {
+    pub(crate) fn no_session() -> Self {
+        Self::Unauthorized(ErrorBody::new("unauthorized", "no live session"))
+    }
+
+    pub(crate) fn bad_rules(e: RuleError) -> Self {
+        Self::BadRequest(ErrorBody::new("invalid_request", e.to_string()))
+    }
+
+    /// 403: a page for a browser page load, the JSON error shape otherwise.
+    pub(crate) fn refused(refusal: Refusal, page_load: bool) -> Self {
+        Self::Forbidden(if page_load {
+            RefusalBody::Page(page("Access denied", &refusal.to_string()))
+        } else {
+            RefusalBody::Json(ErrorBody::new("forbidden", refusal.to_string()))
+        })
+    }
+}
+
 /// The route's rules: the query of the bare URL. Below it, the query is the original
 /// request's (Envoy) and is not read.
-fn rules(req: &Request) -> Result<RouteRules<'_>, RuleError> {
+pub(crate) fn rules(req: &Request) -> Result<RouteRules<'_>, RuleError> {
     if req.uri().path() == PATH {
         RouteRules::parse(req.uri().query().unwrap_or(""))
     } else {

@@ -7,7 +7,6 @@ use poem::http::StatusCode;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
 
-use super::forward_auth::ForwardAuthApi;
 use super::{InternalApi, IntrospectResponse};
 use crate::http::lenient::LenientJson;
 
@@ -28,7 +27,7 @@ impl Endpoint for Introspect {
     }
 }
 
-pub(crate) struct ForwardAuth(pub(crate) ForwardAuthApi);
+pub(crate) struct ForwardAuth(pub(crate) InternalApi);
 
 impl Endpoint for ForwardAuth {
     type Output = Response;

@@ -4,26 +4,26 @@ use std::time::Duration;
 
 use poem::web::cookie::{Cookie, SameSite as PoemSameSite};
 
-use super::SessionId;
 use crate::config::{CookieSettings, SameSite};
+use crate::session::SessionId;
 use crate::util::sha256_hex;
 
 #[derive(Debug, Clone)]
-pub struct Cookies {
+pub(crate) struct Cookies {
     settings: CookieSettings,
 }
 
 impl Cookies {
-    pub fn new(settings: CookieSettings) -> Self {
+    pub(crate) fn new(settings: CookieSettings) -> Self {
         Self { settings }
     }
 
-    pub fn session_name(&self) -> &str {
+    pub(crate) fn session_name(&self) -> &str {
         &self.settings.name
     }
 
     /// One binding cookie per pending login, so logins in two tabs do not collide.
-    pub fn binding_name(&self, state: &str) -> String {
+    pub(crate) fn binding_name(&self, state: &str) -> String {
         format!("{}_login_{}", self.settings.name, &sha256_hex(state.as_bytes())[..12])
     }
 
@@ -38,7 +38,7 @@ impl Cookies {
         cookie
     }
 
-    pub fn session(&self, id: &SessionId, max_age: Duration) -> Cookie {
+    pub(crate) fn session(&self, id: &SessionId, max_age: Duration) -> Cookie {
         let mut cookie = self.base(self.settings.name.clone(), id.as_str());
         cookie.set_same_site(Some(match self.settings.same_site {
             SameSite::Lax => PoemSameSite::Lax,
@@ -49,21 +49,21 @@ impl Cookies {
         cookie
     }
 
-    pub fn clear_session(&self) -> Cookie {
+    pub(crate) fn clear_session(&self) -> Cookie {
         let mut cookie = self.session_removal(self.settings.name.clone());
         cookie.set_same_site(Some(PoemSameSite::Lax));
         cookie
     }
 
     /// Lax, never Strict: the provider's redirect back is a cross-site navigation.
-    pub fn binding(&self, state: &str, value: &str, max_age: Duration) -> Cookie {
+    pub(crate) fn binding(&self, state: &str, value: &str, max_age: Duration) -> Cookie {
         let mut cookie = self.base(self.binding_name(state), value);
         cookie.set_same_site(Some(PoemSameSite::Lax));
         cookie.set_max_age(max_age);
         cookie
     }
 
-    pub fn clear_binding(&self, state: &str) -> Cookie {
+    pub(crate) fn clear_binding(&self, state: &str) -> Cookie {
         let mut cookie = self.session_removal(self.binding_name(state));
         cookie.set_same_site(Some(PoemSameSite::Lax));
         cookie
@@ -77,7 +77,7 @@ impl Cookies {
 }
 
 /// Finds a cookie's value in a `Cookie` request header.
-pub fn find_in_header<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn find_in_header<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     header.split(';').find_map(|pair| {
         let (k, v) = pair.trim().split_once('=')?;
         (k == name).then(|| v.trim_matches('"'))
