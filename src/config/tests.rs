@@ -146,3 +146,24 @@ fn each_redis_mode_names_its_own_variables_in_errors() {
     let cluster = mode(&[("OIDC_REDIS_CLUSTER_NODES", "redis://a:6379")]);
     assert_eq!(cluster.vars(), "OIDC_REDIS_CLUSTER_NODES");
 }
+
+#[test]
+fn the_sign_in_variables_become_rules_and_an_empty_group_list_is_no_rule() {
+    use crate::domain::access::{Rule, Values};
+    use crate::domain::SignInRules;
+
+    let s = Settings::from_vars(vars(&[
+        ("OIDC_ALLOWED_GROUPS", "staff, ops"),
+        ("OIDC_REQUIRE_EMAIL_VERIFIED", "true"),
+    ]))
+    .unwrap();
+    let groups = Rule::Groups(Values::Listed(vec!["staff".into(), "ops".into()]));
+    assert_eq!(
+        s.claims.sign_in_rules,
+        SignInRules::new(vec![groups, Rule::EmailVerified])
+    );
+    for unset in [vec![], vec![("OIDC_ALLOWED_GROUPS", " , ")]] {
+        let s = Settings::from_vars(vars(&unset)).unwrap();
+        assert_eq!(s.claims.sign_in_rules, SignInRules::default());
+    }
+}

@@ -107,24 +107,29 @@ impl<'a> Rule<'a> {
     /// A list must have an item, and each item must be one the rule can match.
     fn validate(&self) -> Result<(), RuleError> {
         let values = match self {
-            Self::Groups(v) | Self::Emails(v) | Self::EmailDomains(v) => v,
+            Self::Groups(values) | Self::Emails(values) | Self::EmailDomains(values) => values,
             Self::EmailVerified => return Ok(()),
         };
         if !values.any(|_| true) {
             return Err(RuleError::Empty(self.name()));
         }
-        let mut invalid = Ok(());
+        let mut invalid = None;
         values.any(|item| {
-            invalid = match self {
-                Self::Emails(_) if item.matches('@').count() != 1 || item.starts_with('@') || item.ends_with('@') => {
-                    Err(RuleError::NotAnEmail(item.to_owned()))
-                }
-                Self::EmailDomains(_) if item.contains('@') => Err(RuleError::NotADomain(item.to_owned())),
-                _ => Ok(()),
-            };
-            invalid.is_err()
+            invalid = self.invalid_item(item);
+            invalid.is_some()
         });
-        invalid
+        invalid.map_or(Ok(()), Err)
+    }
+
+    /// What is wrong with a list item that this rule could never match.
+    fn invalid_item(&self, item: &str) -> Option<RuleError> {
+        match self {
+            Self::Emails(_) if item.matches('@').count() != 1 || item.starts_with('@') || item.ends_with('@') => {
+                Some(RuleError::NotAnEmail(item.to_owned()))
+            }
+            Self::EmailDomains(_) if item.contains('@') => Some(RuleError::NotADomain(item.to_owned())),
+            _ => None,
+        }
     }
 
     /// Whether `identity` passes this rule, worded for `scope` when it does not.
