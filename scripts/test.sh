@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests run: Redis, the reverse proxies of examples/ (nginx, Caddy) and
-# a headless browser (Chromium and its WebDriver).
+# Debian packages the tests run: Redis, the reverse proxies of examples/ (nginx, Caddy),
+# Python 3 (its stdlib WSGI server is the header-collapsing app behind them) and a headless
+# browser (Chromium and its WebDriver).
 missing=()
-for tool in redis-server:redis-server nginx:nginx caddy:caddy chromium:chromium chromedriver:chromium-driver; do
+for tool in redis-server:redis-server nginx:nginx caddy:caddy python3:python3 chromium:chromium chromedriver:chromium-driver; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -7,6 +7,7 @@ cluster. Manifests are checked with kubernetes-validate's bundled OpenAPI schema
     python chart_tool.py lint
     python chart_tool.py render OUTDIR      # one OUTDIR/<scenario>.yaml per scenario
     python chart_tool.py validate OUTDIR    # kubernetes-validate every rendered manifest
+    python chart_tool.py readme             # rewrite the values table of the chart's README
 
 The scenarios are the chart's ci/*-values.yaml files (chart-testing's convention); the
 pytest suite (test_chart.py) reads the rendered files, or renders itself when run alone.
@@ -15,6 +16,7 @@ pytest suite (test_chart.py) reads the rendered files, or renders itself when ru
 from __future__ import annotations
 
 import copy
+import json
 import os
 import pathlib
 import re
@@ -167,9 +169,86 @@ def cmd_validate(outdir: pathlib.Path) -> int:
     return 1 if errors or checked == 0 else 0
 
 
+README = CHART / "README.md"
+TABLE_START = "<!-- values table: made by `python helm/tests/chart_tool.py readme` from values.yaml; do not edit -->"
+TABLE_END = "<!-- end of values table -->"
+KEY_LINE = re.compile(r"^( *)([A-Za-z][A-Za-z0-9_]*):(?: |$)")
+
+
+def value_docs() -> dict[str, str]:
+    """Dotted key path -> its `# --` comment in values.yaml (the paragraph up to the first
+    commented example line)."""
+    docs: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    pending: list[str] | None = None
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# --"):
+            pending = [stripped[4:].strip()]
+            continue
+        if stripped.startswith("#"):
+            text = stripped[1:]
+            if pending is not None and text.startswith(" ") and not text.startswith(("  ", " - ")):
+                pending.append(text.strip())
+            elif pending is not None:
+                pending = pending + [None]  # an example: the description ends here
+            continue
+        m = KEY_LINE.match(line)
+        if not m:
+            pending = None
+            continue
+        indent, key = len(m.group(1)), m.group(2)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+        if pending:
+            words = pending[: pending.index(None)] if None in pending else pending
+            docs[".".join(k for _, k in stack)] = " ".join(words)
+        pending = None
+    return docs
+
+
+def values_table() -> str:
+    """The Markdown table of every value: its key, default and description."""
+    docs = value_docs()
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    rows = ["| key | default | description |", "|---|---|---|"]
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("<", "&lt;")
+
+    def walk(tree: dict[str, Any], prefix: str) -> None:
+        for key, value in tree.items():
+            path = f"{prefix}{key}"
+            if isinstance(value, dict) and value:
+                if path in docs:
+                    rows.append(f"| `{path}` | | {cell(docs[path])} |")
+                walk(value, path + ".")
+            else:
+                default = json.dumps(value, ensure_ascii=False)
+                rows.append(f"| `{path}` | `{cell(default)}` | {cell(docs.get(path, ''))} |")
+
+    walk(defaults, "")
+    return "\n".join(rows) + "\n"
+
+
+def readme_with_table(text: str) -> str:
+    """`text` (the chart's README) with the values table between its markers made anew."""
+    start, end = text.index(TABLE_START), text.index(TABLE_END)
+    return text[: start + len(TABLE_START)] + "\n\n" + values_table() + "\n" + text[end:]
+
+
+def cmd_readme() -> int:
+    README.write_text(readme_with_table(README.read_text()))
+    print(f"{README}: values table rewritten")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 1 and argv[0] == "lint":
         return cmd_lint()
+    if argv == ["readme"]:
+        return cmd_readme()
     if len(argv) == 2 and argv[0] == "render":
         return cmd_render(pathlib.Path(argv[1]))
     if len(argv) == 2 and argv[0] == "validate":

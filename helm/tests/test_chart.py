@@ -20,6 +20,7 @@ import chart_tool
 KNOWN_VARS, SECRET_VARS = chart_tool.known_vars()
 FULLNAME = f"{chart_tool.RELEASE}-oidc-session"
 REQUIRED = {
+    "image": {"repository": "registry.example.com/oidc-session"},
     "config": {
         "issuerUrl": "https://id.example.com",
         "clientId": "app",

@@ -124,7 +124,7 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
     match (wants_offline, offers_offline) {
         (true, true) => report.ok("offline_access: supported (refresh tokens)"),
         (true, false) => report.warn("offline_access is requested but not in scopes_supported: there may be no refresh token; remove it from OIDC_SCOPES or enable it at the provider"),
-        (false, _) => report.warn("offline_access is not requested (OIDC_SCOPES): sessions end when their access token expires"),
+        (false, _) => report.warn("offline_access is not requested (OIDC_SCOPES): expected with providers that issue refresh tokens without it (Keycloak; Google with access_type=offline); with others, sessions end when their access token expires"),
     }
     match &found.endpoints.end_session {
         Some(url) => report.ok(format!("end_session_endpoint: {url}")),

@@ -51,6 +51,18 @@ async fn against_the_real_provider_check_prints_what_to_register_and_passes() {
 }
 
 #[tokio::test]
+async fn without_offline_access_check_warns_and_says_that_is_expected_with_keycloak_and_google() {
+    let app = spawn_app_with(Options::default()).await;
+    let mut vars = base(&app.provider.issuer, &app.redis.url);
+    vars.push(("OIDC_SCOPES", "openid profile email".into()));
+    let (code, out) = check(&vars).await;
+    assert_eq!(code, Some(0), "a warning, not a problem: {out}");
+    let expected = "warning  offline_access is not requested (OIDC_SCOPES): expected with providers that \
+                    issue refresh tokens without it (Keycloak; Google with access_type=offline)";
+    assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
+}
+
+#[tokio::test]
 async fn a_provider_lacking_features_gets_one_line_each_and_a_wrong_auth_method_fails() {
     let provider = ForgingProvider::start().await;
     *provider.forge.discovery_extra.lock().unwrap() = json!({

@@ -13,6 +13,7 @@ mod doctor;
 mod error_pages;
 mod forging_provider;
 mod forward_auth;
+mod header_aliases;
 mod helpers;
 mod id_token;
 mod limits;

@@ -4,6 +4,11 @@
 use reqwest::StatusCode;
 
 use crate::common::proxy::Kind;
+use crate::header_aliases::{
+    forged_identity_headers_in_any_spelling_never_reach_the_app_of_a_signed_in_user,
+    forged_identity_headers_in_any_spelling_never_reach_the_app_without_a_session,
+    with_tokens_exposed_the_app_sees_the_gatekeepers_access_token_never_a_forged_one,
+};
 use crate::helpers::{browser, location};
 use crate::site::{echo, site, PAGE};
 
@@ -32,6 +37,9 @@ behind_each_proxy!(
     a_post_with_a_session_reaches_the_app_with_its_body_and_the_identity,
     a_spoofed_forwarded_host_never_becomes_a_redirect_off_the_allowed_origins,
     identity_headers_sent_by_the_client_never_reach_the_app,
+    forged_identity_headers_in_any_spelling_never_reach_the_app_of_a_signed_in_user,
+    forged_identity_headers_in_any_spelling_never_reach_the_app_without_a_session,
+    with_tokens_exposed_the_app_sees_the_gatekeepers_access_token_never_a_forged_one,
 );
 
 async fn a_page_load_without_a_session_signs_in_and_returns_to_the_page_with_the_identity_at_the_app(kind: Kind) {

@@ -6,6 +6,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::common::child::reserve_port;
+use crate::common::header_echo::HeaderEcho;
 use crate::common::provider;
 use crate::common::proxy::{Kind, Proxy, Upstreams};
 use crate::common::upstream::Upstream;
@@ -18,15 +19,41 @@ pub struct Site {
     pub url: String,
     pub app: TestApp,
     pub proxy: Proxy,
-    _upstream: Upstream,
+    /// The header-collapsing WSGI app, when it is the one behind the proxy.
+    pub wsgi: Option<HeaderEcho>,
+    _upstream: Option<Upstream>,
+}
+
+/// The app the proxy protects.
+pub enum Backend {
+    /// The in-process echo of `common::upstream` (identity headers by their dash names).
+    Echo,
+    /// `common::header_echo`: a WSGI app that reads every alias of a header name as one.
+    Wsgi,
 }
 
 /// The service behind `kind`, its redirect URI, post-logout page and back-channel logout
 /// URI on the proxy's origin. `env` adds service variables.
 pub async fn site(kind: Kind, env: Vec<(&'static str, String)>) -> Site {
+    site_with(kind, env, Backend::Echo).await
+}
+
+/// [`site`] with `backend` as the app.
+pub async fn site_with(kind: Kind, env: Vec<(&'static str, String)>, backend: Backend) -> Site {
     let reserved = reserve_port();
     let url = format!("http://127.0.0.1:{}", reserved.local_addr().unwrap().port());
-    let upstream = Upstream::start().await;
+    let (upstream, wsgi, app_addr) = match backend {
+        Backend::Echo => {
+            let echo = Upstream::start().await;
+            let addr = echo.addr.clone();
+            (Some(echo), None, addr)
+        }
+        Backend::Wsgi => {
+            let wsgi = HeaderEcho::start();
+            let addr = wsgi.addr.clone();
+            (None, Some(wsgi), addr)
+        }
+    };
     let mut vars = vec![
         ("OIDC_REDIRECT_URI", format!("{url}/auth/callback")),
         ("OIDC_POST_LOGOUT_REDIRECT_URI", format!("{url}/")),
@@ -52,7 +79,7 @@ pub async fn site(kind: Kind, env: Vec<(&'static str, String)>) -> Site {
         &Upstreams {
             public: &public,
             internal: &internal,
-            app: &upstream.addr,
+            app: &app_addr,
         },
     );
     assert_eq!(proxy.url, url);
@@ -60,6 +87,7 @@ pub async fn site(kind: Kind, env: Vec<(&'static str, String)>) -> Site {
         url,
         app,
         proxy,
+        wsgi,
         _upstream: upstream,
     }
 }

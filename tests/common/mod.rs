@@ -1,5 +1,6 @@
 pub mod child;
 pub mod forge;
+pub mod header_echo;
 pub mod provider;
 pub mod proxy;
 pub mod redis;
