@@ -199,6 +199,8 @@ impl Application {
         });
         drop(http);
         let (a, b) = tokio::join!(public_server, internal_server);
+        // A refresh the provider has answered is stored (or revoked) before we stop.
+        service.drain_refreshes(DRAIN_TIMEOUT).await;
         // The worker stops once the last handle to the service is gone; revocations still
         // queued get the drain's time to finish.
         drop(service);

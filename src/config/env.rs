@@ -46,6 +46,8 @@ pub(super) struct Raw {
     pub(super) session_max_lifetime: Option<String>,
     pub(super) login_timeout: Option<String>,
     pub(super) refresh_leeway: Option<String>,
+    pub(super) revalidate: Option<String>,
+    pub(super) max_sessions_per_user: Option<String>,
     pub(super) clock_skew: Option<String>,
     pub(super) cookie_name: Option<String>,
     pub(super) cookie_samesite: Option<String>,

@@ -255,11 +255,33 @@ pub(super) fn session(
     if keys.is_none() && raw.session_encryption_key.as_deref().is_none_or(str::is_empty) {
         warnings.push("OIDC_SESSION_ENCRYPTION_KEY is not set: tokens are stored in Redis unencrypted".into());
     }
+    let revalidate = p.or_default("OIDC_REVALIDATE", raw.revalidate.as_deref(), "expiry", |v| {
+        match v.to_ascii_lowercase().as_str() {
+            "expiry" => Ok(Revalidate::Expiry),
+            "never" => Ok(Revalidate::Never),
+            _ => match parse::duration_at_most(v, "7d") {
+                Ok(Duration::ZERO) => Err("must be longer than zero; for example 15m".to_owned()),
+                Ok(every) => Ok(Revalidate::Every(every)),
+                Err(e) => Err(format!("is neither `expiry`, `never` nor a duration: {e}")),
+            },
+        }
+    });
+    let max_sessions_per_user = p.or_default(
+        "OIDC_MAX_SESSIONS_PER_USER",
+        raw.max_sessions_per_user.as_deref(),
+        "100",
+        |v| match v.parse::<usize>() {
+            Ok(n @ 1..=10_000) => Ok(n),
+            _ => Err(format!("`{v}` is not a number from 1 to 10000")),
+        },
+    );
     Some(SessionSettings {
         idle_timeout: d.idle_timeout?,
         max_lifetime: d.max_lifetime?,
         login_timeout: d.login_timeout?,
         refresh_leeway: d.refresh_leeway?,
+        revalidate: revalidate?,
+        max_sessions_per_user: max_sessions_per_user?,
         keys,
     })
 }

@@ -96,6 +96,18 @@ impl std::str::FromStr for ClientAuthMethod {
     }
 }
 
+/// `OIDC_REVALIDATE`: when a session's identity is checked again with the provider (a
+/// refresh that re-applies the sign-in rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revalidate {
+    /// When its access token has expired.
+    Expiry,
+    /// At that expiry, or when the last check is older than this, whichever comes first.
+    Every(Duration),
+    /// Only by an explicit refresh, or when tokens are exposed.
+    Never,
+}
+
 /// `OIDC_PAR`: when to use Pushed Authorization Requests (RFC 9126).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParMode {
@@ -160,6 +172,10 @@ pub struct SessionSettings {
     pub max_lifetime: Duration,
     pub login_timeout: Duration,
     pub refresh_leeway: Duration,
+    /// `OIDC_REVALIDATE`: when a session's identity is checked again with the provider.
+    pub revalidate: Revalidate,
+    /// `OIDC_MAX_SESSIONS_PER_USER`: live sessions one `sub` may hold.
+    pub max_sessions_per_user: usize,
     pub keys: Option<KeyRing>,
 }
 

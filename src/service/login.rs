@@ -261,9 +261,11 @@ impl Service {
             access_token_expires_at: tokens.access_token_expires_at,
             tokens: tokens.into_tokens(raw_id_token.to_string()),
         };
+        let sub = new.identity.sub.clone();
         self.sessions
             .create(&session.key(), new, self.settings.session.idle_timeout)
             .await?;
+        self.limit_sessions_of(&sub, &session.key()).await;
         Ok(FinishedLogin {
             session,
             return_to: pending.return_to,

@@ -35,6 +35,9 @@ pub(crate) struct Service {
     mapping: ClaimMapping,
     metrics: Arc<Metrics>,
     own_origin: url::Origin,
+    /// Refreshes in flight, detached from their callers: shutdown waits for them, since
+    /// each may hold tokens the provider has just rotated.
+    refreshes: tokio_util::task::TaskTracker,
 }
 
 /// Why the service is not ready to serve logins.
@@ -65,6 +68,7 @@ impl Service {
             sessions: Sessions::new(store, settings.session.keys.clone()),
             mapping,
             metrics,
+            refreshes: tokio_util::task::TaskTracker::new(),
             revoker,
             settings,
             provider,
@@ -84,6 +88,18 @@ impl Service {
     /// `alg` is the one it signs with for this provider (RS256 or PS256 for RSA).
     pub(crate) fn client_jwks(&self) -> Option<Vec<crate::oidc::client_auth::Jwk>> {
         self.provider.client_jwks()
+    }
+
+    /// Waits (at most `limit`) for the refreshes in flight to finish storing what the
+    /// provider answered; new ones may still start, and are waited for too.
+    pub(crate) async fn drain_refreshes(&self, limit: std::time::Duration) {
+        self.refreshes.close();
+        if tokio::time::timeout(limit, self.refreshes.wait()).await.is_err() {
+            tracing::warn!(
+                in_flight = self.refreshes.len(),
+                "shutting down with refreshes still in flight"
+            );
+        }
     }
 
     /// Ready when the store answers and the provider's metadata and keys are loaded.

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::refresh::{RefreshError, RefreshKind};
 use super::Service;
+use crate::config::Revalidate;
 use crate::domain::now;
 use crate::session::{SessionId, SessionKey, SessionRecord, StoreError, Tokens};
 use crate::util::random_token;
@@ -36,8 +38,14 @@ pub(crate) struct Exposed {
 
 impl Service {
     /// The live session behind a cookie value, sliding its idle timeout: one store round
-    /// trip. Garbage, unknown and ended sessions are all `None`.
-    pub(crate) async fn session(&self, cookie_value: Option<&str>) -> Result<Option<ActiveSession>, StoreError> {
+    /// trip, unless its identity is due to be checked again with the provider
+    /// (`OIDC_REVALIDATE`): then it is refreshed first, and a session the provider or the
+    /// sign-in rules no longer admit is `None` already. Garbage, unknown and ended sessions
+    /// are all `None`.
+    pub(crate) async fn session(
+        self: &Arc<Self>,
+        cookie_value: Option<&str>,
+    ) -> Result<Option<ActiveSession>, StoreError> {
         let Some(id) = cookie_value.and_then(SessionId::parse) else {
             return Ok(None);
         };
@@ -55,7 +63,67 @@ impl Service {
             self.end(&key, Revocation::Later).await?;
             return Ok(None);
         }
-        Ok(Some(self.active(key, record)))
+        let active = self.active(key, record);
+        if !self.revalidation_due(&active, now) {
+            return Ok(Some(active));
+        }
+        Ok(match self.refresh(active.clone(), RefreshKind::Revalidate).await {
+            Ok(refreshed) => Some(refreshed),
+            Err(RefreshError::Ended) => None,
+            // Provider down or failing: the session stays as it was, tried again later.
+            Err(e) => {
+                tracing::warn!(error = %crate::util::error_chain(&e), "revalidating a session failed: kept as it was");
+                Some(active)
+            }
+        })
+    }
+
+    /// Ends the user's oldest sessions beyond `OIDC_MAX_SESSIONS_PER_USER` (oldest by
+    /// absolute end, to the second), their refresh tokens revoked; never `new`, the one just
+    /// signed in. A failure here leaves that sign-in in place.
+    pub(crate) async fn limit_sessions_of(&self, sub: &str, new: &SessionKey) {
+        let cap = self.settings.session.max_sessions_per_user;
+        let keys = match self.sessions.keys_by_sub(sub).await {
+            Ok(mut keys) if keys.len() > cap => {
+                keys.retain(|k| k != new);
+                keys
+            }
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %crate::util::error_chain(&e), "counting the user's sessions failed");
+                return;
+            }
+        };
+        // `keys` lacks the new session, which counts towards the limit too.
+        let excess = keys.len() + 1 - cap;
+        for key in keys.into_iter().take(excess) {
+            if let Err(e) = self.end(&key, Revocation::Later).await {
+                tracing::warn!(error = %crate::util::error_chain(&e), "ending a session over the per-user limit failed");
+                return;
+            }
+            self.metrics.logout("session_limit");
+        }
+        tracing::info!(
+            ended = excess,
+            "sign-in beyond OIDC_MAX_SESSIONS_PER_USER: the user's oldest sessions ended"
+        );
+    }
+
+    /// Whether the session's identity is due to be checked again: by `OIDC_REVALIDATE`,
+    /// when its access token has expired (or its last check is older than the interval).
+    /// Only a session with a refresh token can be; the record says so without opening it.
+    fn revalidation_due(&self, active: &ActiveSession, now: u64) -> bool {
+        let record = &active.record;
+        let expired = record.access_token_expires_at.is_some_and(|at| at <= now);
+        let due = match self.settings.session.revalidate {
+            Revalidate::Never => false,
+            Revalidate::Expiry => expired,
+            Revalidate::Every(every) => {
+                let checked = (record.refreshed_at / 1000).max(record.created_at);
+                expired || checked.saturating_add(every.as_secs()) <= now
+            }
+        };
+        due && self.has_refresh_token(&active.key, record)
     }
 
     pub(crate) fn active(&self, key: SessionKey, record: SessionRecord) -> ActiveSession {

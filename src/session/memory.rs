@@ -142,7 +142,11 @@ impl SessionStore for MemoryStore {
     }
 
     async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError> {
-        Ok(self.state().indexed(|s| &mut s.by_sub, sub))
+        let mut state = self.state();
+        let mut keys = state.indexed(|s| &mut s.by_sub, sub);
+        // Oldest first: by absolute end, as the Redis index orders them.
+        keys.sort_by_key(|k| (state.sessions.get(k).map_or(0, |(r, _)| r.expires_at), k.0.clone()));
+        Ok(keys)
     }
 
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {

@@ -77,6 +77,19 @@ impl Sessions {
         self.store.unmark(Mark::LogoutToken, id).await
     }
 
+    /// Whether a revalidation of this session failed recently (a provider outage).
+    pub async fn revalidation_backed_off(&self, key: &SessionKey) -> Result<bool, StoreError> {
+        self.store.is_marked(Mark::RevalidationBackoff, &key.0).await
+    }
+
+    /// No revalidation of this session for `ttl`; best effort (a store failure only means
+    /// an earlier retry).
+    pub async fn back_off_revalidation(&self, key: &SessionKey, ttl: Duration) {
+        if let Err(e) = self.store.mark_once(Mark::RevalidationBackoff, &key.0, ttl).await {
+            tracing::debug!(error = %crate::util::error_chain(&e), "recording a revalidation back-off failed");
+        }
+    }
+
     /// Live sessions (an upper bound), for the metrics gauge.
     pub async fn count(&self, now: u64) -> Result<u64, StoreError> {
         self.store.count_sessions(now).await

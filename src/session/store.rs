@@ -39,6 +39,9 @@ pub enum Mark {
     LogoutToken,
     /// A login's `state`, completed (single use).
     Login,
+    /// A session key whose revalidation failed for a transient reason: not tried again
+    /// until the mark expires.
+    RevalidationBackoff,
 }
 
 /// Where sessions, their locks, single-use marks and shared keys live. Every method is
@@ -72,7 +75,9 @@ pub trait SessionStore: Send + Sync + 'static {
     /// at the next login); callers read each session before acting on it.
     async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError>;
 
-    /// Keys of sessions of this user; the same caveat as [`SessionStore::keys_by_sid`].
+    /// Keys of the live sessions of this user, oldest first (by absolute end, then key);
+    /// ended ones are dropped from the index on the way. Bounded work: a user holds at most
+    /// `OIDC_MAX_SESSIONS_PER_USER` live sessions.
     async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError>;
 
     /// Sessions not yet past their absolute end (an upper bound: idle-expired sessions may

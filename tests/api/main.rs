@@ -24,6 +24,7 @@ mod process;
 mod proxies;
 mod redis_tls;
 mod refresh;
+mod revalidation;
 mod scale;
 mod sessions;
 mod site;

@@ -190,7 +190,7 @@ async fn a_session_sealed_under_an_old_key_is_read_after_key_rotation() {
 }
 
 #[tokio::test]
-async fn after_the_access_token_expires_a_session_with_a_refresh_token_lives_and_refreshes() {
+async fn after_the_access_token_expires_the_next_use_revalidates_the_session_and_it_lives() {
     let app = spawn_app_with(Options {
         provider: json!({"access_token_ttl": 2}),
         ..Options::default()
@@ -199,9 +199,14 @@ async fn after_the_access_token_expires_a_session_with_a_refresh_token_lives_and
     let session = app.sign_in("ken").await;
     sleep_secs(3.0).await;
     assert!(app.is_active(&session).await, "a refresh token keeps the session alive");
+    assert_eq!(
+        app.provider.refresh_grants().await,
+        1,
+        "revalidated first (OIDC_REVALIDATE=expiry)"
+    );
     let response = app.post_refresh(&session).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["access_token_expires_at"].as_u64().unwrap() >= oidc_session::session::now());
-    assert_eq!(app.provider.refresh_grants().await, 1);
+    assert_eq!(app.provider.refresh_grants().await, 2);
 }

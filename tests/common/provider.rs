@@ -140,6 +140,20 @@ impl TestProvider {
         resp.json().await.unwrap_or_else(|e| panic!("GET {url}: bad JSON: {e}"))
     }
 
+    /// Changes an account while the provider runs, as an administrator would: `overrides`
+    /// replace its claim overrides; `{"disabled": true}` removes the account.
+    pub async fn set_account(&self, login: &str, overrides: serde_json::Value) {
+        let url = self.url(&format!("/test/accounts/{login}"));
+        let resp = self
+            .http
+            .post(&url)
+            .json(&overrides)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "POST {url}");
+    }
+
     /// Refresh-token grants POSTed to the token endpoint so far (failed ones included).
     pub async fn refresh_grants(&self) -> u64 {
         self.stats().await["refresh_grants"].as_u64().expect("refresh_grants")

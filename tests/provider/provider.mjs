@@ -19,6 +19,9 @@
 //     "access_token_ttl": 300, "id_token_ttl": 300, "refresh_token_ttl": 86400,
 //     "rotate_refresh_tokens": true, "backchannel_logout": true, "revocation": true,
 //     "accounts": { "<login>": { "<claim>": value, … } },  // optional claim overrides
+//                                       // (changed while running: POST /test/accounts/<login>
+//                                       // with the new overrides; {"disabled": true} removes
+//                                       // the account, as an administrator deleting a user)
 //     "par": true,                           // Pushed Authorization Requests (default on)
 //     "client_auth_signing_algs": ["PS256"]  // optional: the only algorithms accepted (and
 //                                            // advertised) for private_key_jwt assertions
@@ -144,7 +147,7 @@ function claimsFor(login) {
     email: `${login}@example.test`,
     email_verified: !login.startsWith('unverified'),
     groups,
-    ...(accounts[login] ?? {}),
+    ...Object.fromEntries(Object.entries(accounts[login] ?? {}).filter(([k]) => k !== 'disabled')),
   };
 }
 
@@ -168,6 +171,17 @@ const signingKey = {
 let handler = (_req, res) => { res.statusCode = 503; res.end(); };
 const server = http.createServer((req, res) => {
   const path = req.url.split('?')[0];
+  const accountPath = path.replace(mountPrefix, '').match(/^\/test\/accounts\/([^/]+)$/);
+  if (req.method === 'POST' && accountPath) {
+    let body = '';
+    req.on('data', (chunk) => { body += chunk; });
+    req.on('end', () => {
+      accounts[decodeURIComponent(accountPath[1])] = JSON.parse(body || '{}');
+      res.statusCode = 204;
+      res.end();
+    });
+    return;
+  }
   if (req.method === 'GET' && (path === '/test/stats' || path === `${mountPrefix}/test/stats`)) {
     res.setHeader('content-type', 'application/json');
     res.setHeader('cache-control', 'no-store');
@@ -198,6 +212,8 @@ server.listen(port, '127.0.0.1', () => {
     cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
 
     async findAccount(_ctx, sub) {
+      // A removed account: its grants are refused (invalid_grant) from now on.
+      if (accounts[sub]?.disabled) return undefined;
       return {
         accountId: sub,
         async claims() { return claimsFor(sub); },

@@ -206,6 +206,8 @@ Unset values are left out so the service's own defaults apply.
   "OIDC_LOGIN_TIMEOUT" $c.loginTimeout
   "OIDC_REFRESH_LEEWAY" $c.refreshLeeway
   "OIDC_CLOCK_SKEW" $c.clockSkew
+  "OIDC_REVALIDATE" $c.revalidate
+  "OIDC_MAX_SESSIONS_PER_USER" $c.maxSessionsPerUser
   "OIDC_COOKIE_NAME" $c.cookieName
   "OIDC_COOKIE_SAMESITE" $c.cookieSameSite
   "OIDC_COOKIE_DOMAIN" $c.cookieDomain

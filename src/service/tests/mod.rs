@@ -9,6 +9,7 @@ mod failing;
 mod login;
 mod logout;
 mod refresh;
+mod revalidation;
 mod scripted;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -146,13 +147,25 @@ impl Harness {
         self.sign_in_replacing(claims, None).await
     }
 
-    async fn sign_in_replacing(&self, mut claims: Value, previous: Option<&str>) -> SignedIn {
+    async fn sign_in_replacing(&self, claims: Value, previous: Option<&str>) -> SignedIn {
+        self.sign_in_with(claims, previous, |_| {}).await
+    }
+
+    /// A login whose token response `adjust` changes first (an access token that has
+    /// expired already, say).
+    async fn sign_in_with(
+        &self,
+        mut claims: Value,
+        previous: Option<&str>,
+        adjust: impl FnOnce(&mut crate::oidc::login::TokenSet),
+    ) -> SignedIn {
         static LOGINS: AtomicUsize = AtomicUsize::new(0);
         let refresh_token = format!("refresh-at-login-{}", LOGINS.fetch_add(1, Ordering::Relaxed));
         let started = self.start().await;
         claims["nonce"] = started.nonce.clone().into();
         let id_token = ScriptedProvider::id_token(claims);
-        let tokens = ScriptedProvider::token_set(Some(id_token.clone()), Some(&refresh_token));
+        let mut tokens = ScriptedProvider::token_set(Some(id_token.clone()), Some(&refresh_token));
+        adjust(&mut tokens);
         self.provider.script_exchange(Ok(tokens));
         let finished = self
             .service

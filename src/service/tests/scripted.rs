@@ -75,6 +75,8 @@ pub(super) struct ScriptedProvider {
     refreshes_open: watch::Sender<bool>,
     /// Revocations wait while this is false (a slow or hanging revocation endpoint).
     revocations_open: watch::Sender<bool>,
+    /// Userinfo requests wait while this is false (a hanging userinfo endpoint).
+    userinfo_open: watch::Sender<bool>,
 }
 
 impl ScriptedProvider {
@@ -103,6 +105,7 @@ impl ScriptedProvider {
             script: Mutex::new(script),
             refreshes_open: watch::channel(true).0,
             revocations_open: watch::channel(true).0,
+            userinfo_open: watch::channel(true).0,
         }
     }
 
@@ -171,6 +174,11 @@ impl ScriptedProvider {
 
     pub(super) fn release_revocations(&self) {
         self.revocations_open.send_replace(true);
+    }
+
+    /// The userinfo endpoint hangs from now on.
+    pub(super) fn hold_userinfo(&self) {
+        self.userinfo_open.send_replace(false);
     }
 
     pub(super) async fn wait_for_grants(&self, n: usize) {
@@ -273,6 +281,8 @@ impl OpenIdProvider for ScriptedProvider {
         if !self.settings.fetch_userinfo {
             return Ok(None);
         }
+        let mut open = self.userinfo_open.subscribe();
+        open.wait_for(|open| *open).await.expect("the sender lives in self");
         let mut claims = self.script().userinfo.clone();
         claims.insert("sub".into(), expected_sub.into());
         Ok(Some(claims))

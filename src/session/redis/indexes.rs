@@ -19,11 +19,10 @@ impl RedisStore {
         (sub, record.sid.as_deref().map(|sid| self.index_key("sid", sid)))
     }
 
-    /// Lists a session in an index until its absolute end and drops the fields of the
-    /// user's sessions that have ended (by idle timeout or absolute end): an index lives as
-    /// long as the longest session it can point to and holds live sessions only, plus those
-    /// ended since the user's last login. Writing and reading the index are one pipeline
-    /// (one key, so one hash slot in Cluster too).
+    /// Lists a session in an index until its absolute end, and drops the fields of sessions
+    /// past their absolute end: an index lives as long as the longest session it can point
+    /// to. Writing and reading the index are one pipeline (one key, so one hash slot in
+    /// Cluster too); sessions that ended by idle timeout are dropped by [`Self::live_in`].
     pub(super) async fn index(&self, index: String, key: &SessionKey, end: u64) -> Result<(), StoreError> {
         let left = end.saturating_sub(now()).max(1);
         let (target, field) = (index.clone(), key.0.clone());
@@ -39,7 +38,53 @@ impl RedisStore {
                     .await
             })
             .await?;
-        self.prune(index, fields, key).await
+        let now = now();
+        let passed: Vec<String> = fields
+            .into_iter()
+            .filter(|(_, end)| *end <= now)
+            .map(|(f, _)| f)
+            .collect();
+        self.drop_fields(index, passed).await
+    }
+
+    /// The sessions of an index that are still live, oldest first (by absolute end), and
+    /// the fields of the others dropped. One read of the index, then one `EXISTS` per
+    /// session sent together (on the shared connection they leave in one write; in Cluster
+    /// each goes to its own node, since sessions live in other hash slots than the index).
+    pub(super) async fn live_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
+        let now = now();
+        let mut fields = self.fields(&index).await?;
+        fields.sort_by(|(a, end_a), (b, end_b)| end_a.cmp(end_b).then_with(|| a.cmp(b)));
+        let checks = fields.iter().map(|(field, end)| {
+            let session = self.session_key(&SessionKey(field.clone()));
+            let unexpired = *end > now;
+            async move {
+                if !unexpired {
+                    return Ok(false);
+                }
+                self.run(|mut c| async move { c.exists::<_, bool>(session).await })
+                    .await
+            }
+        });
+        let alive = futures_util::future::try_join_all(checks).await?;
+        let (mut live, mut dead) = (Vec::new(), Vec::new());
+        for ((field, _), alive) in fields.into_iter().zip(alive) {
+            if alive {
+                live.push(SessionKey(field));
+            } else {
+                dead.push(field);
+            }
+        }
+        self.drop_fields(index, dead).await?;
+        Ok(live)
+    }
+
+    async fn drop_fields(&self, index: String, fields: Vec<String>) -> Result<(), StoreError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        self.run(|mut c| async move { c.hdel::<_, _, ()>(index, fields).await })
+            .await
     }
 
     /// Takes a session out of an index.
@@ -67,26 +112,5 @@ impl RedisStore {
             .filter(|(_, end)| *end > now)
             .map(|(field, _)| SessionKey(field))
             .collect())
-    }
-
-    /// Drops from an index the fields of sessions that have ended; `keep` was just written.
-    async fn prune(&self, index: String, fields: HashMap<String, u64>, keep: &SessionKey) -> Result<(), StoreError> {
-        let now = now();
-        let mut dead = Vec::new();
-        for (field, end) in fields {
-            if field == keep.0 {
-                continue;
-            }
-            let session = self.session_key(&SessionKey(field.clone()));
-            let exists: bool = end > now && self.run(|mut c| async move { c.exists(session).await }).await?;
-            if !exists {
-                dead.push(field);
-            }
-        }
-        if !dead.is_empty() {
-            self.run(|mut c| async move { c.hdel::<_, _, ()>(index, dead).await })
-                .await?;
-        }
-        Ok(())
     }
 }

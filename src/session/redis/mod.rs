@@ -175,6 +175,8 @@ impl RedisStore {
         match mark {
             Mark::Login => format!("{}login:{{{}}}", self.prefix, sha256_base64url(id.as_bytes())),
             Mark::LogoutToken => self.index_key("jti", id),
+            // Beside the session (same hash tag), like its lock.
+            Mark::RevalidationBackoff => format!("{}session:{{{id}}}:retry", self.prefix),
         }
     }
 
@@ -383,7 +385,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError> {
-        self.keys_in(self.index_key("sub", sub)).await
+        self.live_in(self.index_key("sub", sub)).await
     }
 
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
