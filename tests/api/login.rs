@@ -259,6 +259,19 @@ async fn a_same_site_return_to_is_where_the_login_lands() {
 }
 
 #[tokio::test]
+async fn a_return_to_with_dot_segments_is_judged_and_landed_on_as_resolved() {
+    let app = spawn_app().await;
+    // `/..//evil.test` resolves to `//evil.test`: another host for whoever follows it.
+    let refused = app.get_login(&app.browser, "?return_to=%2F..%2F%2Fevil.test").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let callback = app
+        .provider_callback(&app.browser, "ida", "?return_to=%2Fa%2F..%2Fdashboard%3Ftab%3D2")
+        .await;
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(location(&response), "/dashboard?tab=2");
+}
+
+#[tokio::test]
 async fn a_return_to_on_an_allowed_origin_is_accepted() {
     let app = spawn_app_with(Options {
         env: vec![("OIDC_ALLOWED_RETURN_ORIGINS", "https://admin.example.com".into())],
