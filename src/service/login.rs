@@ -188,15 +188,14 @@ impl Service {
             .open(&state, binding)
             .await?
             .ok_or(LoginError::UnknownState)?;
-        if callback
-            .iss
-            .as_deref()
-            .is_some_and(|iss| iss != self.settings.provider.issuer)
-        {
-            return Err(LoginError::WrongIssuer);
+        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
+        match callback.iss.as_deref() {
+            Some(iss) if iss != self.settings.provider.issuer => return Err(LoginError::WrongIssuer),
+            // RFC 9207 §2.4: from a provider that promises `iss`, a response without it is refused.
+            None if discovered.sends_iss() => return Err(LoginError::MissingParameter("iss")),
+            _ => {}
         }
         let code = callback.code.ok_or(LoginError::MissingParameter("code"))?;
-        let discovered = self.provider.discovered().map_err(LoginError::ProviderNotReady)?;
         let tokens = self
             .provider
             .exchange_code(&discovered.endpoints, code.expose(), pending.pkce_verifier.expose())

@@ -154,6 +154,38 @@ async fn a_callback_in_another_browser_is_refused() {
 }
 
 #[tokio::test]
+async fn a_callback_without_iss_from_a_provider_that_promises_it_is_refused_without_a_session() {
+    let app = spawn_app().await;
+    let discovery: serde_json::Value = app
+        .browser
+        .get(app.provider.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["authorization_response_iss_parameter_supported"], true);
+    let mut callback = Url::parse(&app.provider_callback(&app.browser, "iris", "").await).unwrap();
+    let without_iss: Vec<(String, String)> = callback
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k != "iss")
+        .collect();
+    assert!(
+        without_iss.len() < callback.query_pairs().count(),
+        "the provider sent iss"
+    );
+    callback.query_pairs_mut().clear().extend_pairs(&without_iss);
+
+    let response = app.browser.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(session_cookie(response.headers()).is_none());
+    assert!(response.text().await.unwrap().contains("lacks `iss`"));
+    assert!(!app.redis_dump().contains("session:"));
+}
+
+#[tokio::test]
 async fn a_login_cancelled_at_the_provider_shows_access_denied_and_creates_no_session() {
     let app = spawn_app().await;
     let login = app.get_login(&app.browser, "").await;
