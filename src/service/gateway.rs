@@ -90,12 +90,10 @@ fn decode(raw: &str) -> Cow<'_, str> {
     )
 }
 
-/// Case-insensitive comparison without allocating (Unicode lower case, as for emails).
+/// Case-insensitive comparison of emails and domains, ASCII letters only: Unicode lower
+/// case would let a look-alike (the Kelvin sign `K`) match `k`. Domains are ASCII after IDNA.
 fn same_ignoring_case(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
-        || a.chars()
-            .flat_map(char::to_lowercase)
-            .eq(b.chars().flat_map(char::to_lowercase))
 }
 
 impl<'q> RouteRules<'q> {

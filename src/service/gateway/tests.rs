@@ -111,8 +111,29 @@ fn emails_must_match_ignoring_case_and_be_verified() {
     );
     let other = identity(&[], Some("eve@example.org"), Some(true));
     assert_eq!(rules.check(&other), Err(Denied::Email));
-    let unicode = RouteRules::parse("allowed_emails=%C3%84GIR@x.org").unwrap();
+    let unicode = RouteRules::parse("allowed_emails=%C3%A4gir@X.org").unwrap();
     assert_eq!(unicode.check(&identity(&[], Some("ägir@x.org"), Some(true))), Ok(()));
+}
+
+#[test]
+fn only_ascii_letters_fold_so_look_alikes_do_not_match() {
+    // U+212A KELVIN SIGN lower-cases to `k` under Unicode rules.
+    let kelvin = "\u{212A}";
+    let emails = RouteRules::parse("allowed_emails=kim@example.org").unwrap();
+    let look_alike = identity(&[], Some(&format!("{kelvin}im@example.org")), Some(true));
+    assert_eq!(emails.check(&look_alike), Err(Denied::Email));
+    let domains = RouteRules::parse("allowed_email_domains=kernel.org").unwrap();
+    let look_alike = identity(&[], Some(&format!("jane@{kelvin}ernel.org")), Some(true));
+    assert_eq!(domains.check(&look_alike), Err(Denied::Domain));
+    let upper = identity(&[], Some("KIM@Example.ORG"), Some(true));
+    assert_eq!(emails.check(&upper), Ok(()), "ASCII letters still fold");
+    let unicode = RouteRules::parse("allowed_emails=%C3%84GIR@x.org").unwrap();
+    let lower = identity(&[], Some("ägir@x.org"), Some(true));
+    assert_eq!(
+        unicode.check(&lower),
+        Err(Denied::Email),
+        "non-ASCII letters do not fold"
+    );
 }
 
 #[test]
