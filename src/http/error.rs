@@ -110,7 +110,12 @@ impl From<StoreError> for PageError {
 impl From<LoginError> for PageError {
     fn from(e: LoginError) -> Self {
         let detail = error_chain(&e);
-        tracing::warn!(reason = e.reason(), error = %detail, "login failed");
+        // Anyone can send a browser to such a link: one warn line each would be theirs to write.
+        if matches!(e, LoginError::UnboundProviderError) {
+            tracing::debug!(reason = e.reason(), error = %detail, "login failed");
+        } else {
+            tracing::warn!(reason = e.reason(), error = %detail, "login failed");
+        }
         match e {
             LoginError::Store(store) => store.into(),
             // The browser learns that the provider is unavailable, not its addresses or the
@@ -136,6 +141,10 @@ impl From<LoginError> for PageError {
                 "The identity provider issued tokens too large for a session. Please contact the administrator.",
             )),
             LoginError::Provider { .. } => PageError::Forbidden(page("Sign-in was not completed", &detail)),
+            LoginError::UnboundProviderError => PageError::BadRequest(page(
+                "Sign-in was not completed",
+                "The sign-in was not completed. Please try again.",
+            )),
             LoginError::IdToken(_) | LoginError::Userinfo(_) | LoginError::Token(_) => {
                 PageError::Unauthorized(page("Sign-in failed", &detail))
             }
