@@ -27,12 +27,12 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402
-from bench import browser, cookie_value, opts, sign_in  # noqa: E402
+import benchlib  # noqa: E402
+from benchlib import browser, cookie_value, opts, sign_in  # noqa: E402
 
-# Which URL a sign-in was fetching when it failed: bench.sign_in calls bench.fetch.
+# Which URL a sign-in was fetching when it failed: benchlib.sign_in calls benchlib.fetch.
 _fetching = threading.local()
-_fetch = bench.fetch
+_fetch = benchlib.fetch
 
 
 def _tracked_fetch(opener, url, form=None):
@@ -40,7 +40,7 @@ def _tracked_fetch(opener, url, form=None):
     return _fetch(opener, url, form)
 
 
-bench.fetch = _tracked_fetch
+benchlib.fetch = _tracked_fetch
 
 TIMEOUT = 5.0  # per introspection; the service bounds its own Redis calls at 2 s
 

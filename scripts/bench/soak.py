@@ -1,4 +1,5 @@
-"""The soak of scripts/bench/run.sh --soak (used through bench.py: `soak`, `render-soak`).
+#!/usr/bin/env python3
+"""The soak of scripts/bench/run.sh --soak (run by soak.sh: `soak.py soak`, `soak.py render-soak`).
 
 soak --public URL --internal URL --pid PID --redis HOST:PORT --prefix P --seconds N --out FILE
     For N seconds, in a loop: a complete login through the provider's pages (a new user each
@@ -12,12 +13,14 @@ render-soak --dir DIR --out FILE
 import json
 import os
 import re
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 
-import bench
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
 
 INTERVAL = 10
 # The service's default OIDC_LOGIN_TIMEOUT: a completed login's `login:` key lives this long.
@@ -27,7 +30,7 @@ LOGIN_TIMEOUT = 600
 def request(url, method="GET", headers=None, body=None):
     """One request, redirects not followed: (status, body text); (0, error) on a socket error."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    opener = urllib.request.build_opener(bench.NoRedirect())
+    opener = urllib.request.build_opener(benchlib.NoRedirect())
     try:
         resp = opener.open(req, timeout=30)
     except urllib.error.HTTPError as e:
@@ -42,7 +45,7 @@ def key_kinds(redis, prefix):
     kinds = dict.fromkeys(("session", "lock", "login", "sub", "sid", "jti", "other"), 0)
     cursor = "0"
     while True:
-        cursor, keys = bench.redis_cmd(redis, "SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000")
+        cursor, keys = benchlib.redis_cmd(redis, "SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000")
         for key in keys:
             m = re.match(re.escape(prefix) + r"(session|login|sub|sid|jti):\{[^}]*\}(:lock)?$", key)
             kinds["lock" if m and m.group(2) else m.group(1) if m else "other"] += 1
@@ -58,7 +61,7 @@ def vm_rss_kb(pid):
 
 
 def cmd_soak(argv):
-    o = bench.opts(argv)
+    o = benchlib.opts(argv)
     public, internal, pid, redis, prefix = o["public"], o["internal"], o["pid"], o["redis"], o["prefix"]
     seconds = float(o["seconds"])
     start = time.monotonic()
@@ -79,8 +82,8 @@ def cmd_soak(argv):
         samples.append({
             "t": round(t),
             "rss_kb": vm_rss_kb(pid),
-            "cpu_s": bench.cpu_ticks(pid) / bench.CLK_TCK,
-            "dbsize": int(bench.redis_cmd(redis, "DBSIZE")),
+            "cpu_s": benchlib.cpu_ticks(pid) / benchlib.CLK_TCK,
+            "dbsize": int(benchlib.redis_cmd(redis, "DBSIZE")),
             "keys": key_kinds(redis, prefix),
             "logins_within_timeout": recent,
         })
@@ -106,11 +109,11 @@ def cmd_soak(argv):
     same_site = {"Origin": public}
     i = 0
     while time.monotonic() < deadline:
-        jar, opener = bench.browser()
+        jar, opener = benchlib.browser()
         try:
-            bench.sign_in(opener, f"{public}/auth/login?return_to=/soak-signed-in", f"{public}/soak-signed-in",
+            benchlib.sign_in(opener, f"{public}/auth/login?return_to=/soak-signed-in", f"{public}/soak-signed-in",
                           f"soak-{i:06d}")
-            session = bench.cookie_value(jar, "oidc_session")
+            session = benchlib.cookie_value(jar, "oidc_session")
         except SystemExit as e:
             count("login", str(e).splitlines()[0][:120])
             i += 1
@@ -149,11 +152,11 @@ LABELS = {"introspect": "`POST /introspect`", "forward-auth": "`GET /forward-aut
 
 
 def cmd_render_soak(argv):
-    o = bench.opts(argv)
+    o = benchlib.opts(argv)
     d = o["dir"]
     meta = json.load(open(os.path.join(d, "meta.json")))
     soak = json.load(open(os.path.join(d, "soak.json")))
-    wrk = {name: bench.parse_wrk(os.path.join(d, f"soak-{name}.txt")) for name in ("introspect", "forward-auth")}
+    wrk = {name: benchlib.parse_wrk(os.path.join(d, f"soak-{name}.txt")) for name in ("introspect", "forward-auth")}
     statuses = {name: json.load(open(os.path.join(d, f"soak-{name}-status.json"))) for name in wrk}
     samples = soak["samples"]
     seconds = soak["seconds"]
@@ -190,7 +193,7 @@ def cmd_render_soak(argv):
     w(f"- **Command:** `{meta['command']}` (the soak took {int(open(os.path.join(d, 'elapsed.txt')).read()) // 60} min"
       f" {int(open(os.path.join(d, 'elapsed.txt')).read()) % 60} s)")
     w(f"- **Service:** {meta['service_rev']}; binary `{meta['binary']}`")
-    w(f"- **Service configuration:** the defaults, with only {bench.env_summary(d)}")
+    w(f"- **Service configuration:** the defaults, with only {benchlib.env_summary(d)}")
     w(f"- **Load:** for {seconds:.0f} s, `wrk -t1 -c8 --latency` on `POST /introspect` and, at the same time, on"
       " `GET /forward-auth` (one signed-in session, whose access token expires after the test provider's 5 minutes:"
       " from then on each request opens its tokens to find the refresh token that keeps it alive); meanwhile one"
@@ -210,7 +213,7 @@ def cmd_render_soak(argv):
     w(f"| unexpected answers in the login loop ({soak['cycles']} rounds) | {sum(loop_errors.values())} |"
       f" {verdict(sum(loop_errors.values()) == 0)} |")
     w(f"| stale answers: a session still active after its logout | {stale} | {verdict(stale == 0)} |")
-    w(f"| RSS after warm-up ({warmup:.0f} s): first sample → last; slope | {bench.fmt_mb(first)} → {bench.fmt_mb(last)}"
+    w(f"| RSS after warm-up ({warmup:.0f} s): first sample → last; slope | {benchlib.fmt_mb(first)} → {benchlib.fmt_mb(last)}"
       f" ({(last - first) / first * 100:+.1f} %); {slope:+.1f} KB/min | {'**flat**' if flat else '**grew**'} |")
     w(f"| keys of live sessions (session, `sub`, `sid`, lock) at any sample | at most {max_per_session} |"
       f" {verdict(max_per_session <= 8)} |")
@@ -231,7 +234,7 @@ def cmd_render_soak(argv):
     w("|---|---:|---:|---:|---:|---|")
     for name, x in wrk.items():
         answers = ", ".join(f"{k}: {v}" for k, v in sorted(statuses[name].items()))
-        w(f"| {LABELS[name]} | {bench.fmt_int(x['rps'])} | {bench.fmt_ms(x['p50_ms'])} | {bench.fmt_ms(x['p99_ms'])} |"
+        w(f"| {LABELS[name]} | {benchlib.fmt_int(x['rps'])} | {benchlib.fmt_ms(x['p50_ms'])} | {benchlib.fmt_ms(x['p99_ms'])} |"
           f" {x['requests']} | {answers} |")
     w("")
     w("## Login loop")
@@ -253,13 +256,22 @@ def cmd_render_soak(argv):
     for s in samples:
         cpu = "–" if prev is None or s["t"] == prev["t"] else f"{(s['cpu_s'] - prev['cpu_s']) / (s['t'] - prev['t']) * 100:.0f} %"
         k = s["keys"]
-        w(f"| {s['t']} | {bench.fmt_mb(s['rss_kb'])} | {cpu} | {s['dbsize']} | {k['session']} | {k['sub']} | {k['sid']} |"
+        w(f"| {s['t']} | {benchlib.fmt_mb(s['rss_kb'])} | {cpu} | {s['dbsize']} | {k['session']} | {k['sub']} | {k['sid']} |"
           f" {k['lock']} | {k['login']} | {k['jti']} | {k['other']} | {s['logins_within_timeout']} |")
         prev = s
     w("")
-    hwm = bench.rss_kb(os.path.join(d, "rss-hwm.txt"))
-    w(f"Peak RSS over the soak (VmHWM): {bench.fmt_mb(hwm)}. {bench.log_summary(d)}")
+    hwm = benchlib.rss_kb(os.path.join(d, "rss-hwm.txt"))
+    w(f"Peak RSS over the soak (VmHWM): {benchlib.fmt_mb(hwm)}. {benchlib.log_summary(d)}")
     w("")
     with open(o["out"], "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines[lines.index("## Result"):lines.index("## Hot path under load")]))
+
+
+COMMANDS = {"soak": cmd_soak, "render-soak": cmd_render_soak}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        raise SystemExit(__doc__)
+    COMMANDS[sys.argv[1]](sys.argv[2:])

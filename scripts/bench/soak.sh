@@ -1,5 +1,5 @@
 # The soak (`scripts/bench/run.sh --soak`), sourced by run.sh once the service runs and SESSION
-# is signed in: wrk on /introspect and /forward-auth for SOAK_SECONDS while bench.py's soak
+# is signed in: wrk on /introspect and /forward-auth for SOAK_SECONDS while the soak.py
 # driver signs in, refreshes and logs out in a loop and samples the service's RSS and Redis's
 # keys every 10 s. Uses run.sh's variables and functions (RUN, HERE, py, log, die, PIDS, …).
 
@@ -46,7 +46,7 @@ wrk -t1 -c8 -d"${SOAK_SECONDS}s" --latency -s "$RUN/soak-forward-auth.lua" "$A_I
   >"$RUN/soak-forward-auth.txt" 2>&1 &
 W2=$!
 PIDS+=("$W2")
-py soak --public "$A_PUB" --internal "$A_INT" --pid "$SVC" --redis "$REDIS" --prefix oidc: \
+python3 "$HERE/soak.py" soak --public "$A_PUB" --internal "$A_INT" --pid "$SVC" --redis "$REDIS" --prefix oidc: \
   --seconds "$SOAK_SECONDS" --out "$RUN/soak.json" >/dev/null
 wait "$W1" || die "wrk on /introspect failed: $(tail -n 3 "$RUN/soak-introspect.txt")"
 wait "$W2" || die "wrk on /forward-auth failed: $(tail -n 3 "$RUN/soak-forward-auth.txt")"
@@ -56,5 +56,5 @@ grep VmHWM "/proc/$SVC/status" >"$RUN/rss-hwm.txt"
 kill -TERM "$SVC"
 wait "$TIME_PID" || true
 echo $((SECONDS - SOAK_STARTED)) >"$RUN/elapsed.txt"
-py render-soak --dir "$RUN" --out "$OUT"
+python3 "$HERE/soak.py" render-soak --dir "$RUN" --out "$OUT"
 log "report: $OUT"

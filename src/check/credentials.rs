@@ -15,6 +15,9 @@ use crate::util::error_chain;
 enum Verdict {
     /// The client was not authenticated.
     ClientRefused,
+    /// Either of the two above: some providers answer a wrong secret with
+    /// `unauthorized_client` or a bare 401/403, as they answer a client without the grant.
+    ClientOrGrantRefused,
     /// The client was authenticated; the (made-up) code was refused.
     CodeRefused,
     /// The client may not use the authorization code grant.
@@ -26,12 +29,12 @@ enum Verdict {
 fn verdict(answer: &Answer) -> Verdict {
     match answer {
         Answer::Refused { error, .. } if error == "invalid_client" => Verdict::ClientRefused,
-        Answer::Refused { status: 401, .. } | Answer::Unreadable { status: 401 } => Verdict::ClientRefused,
         Answer::Refused { status: 500.., .. } => Verdict::Undecided,
+        Answer::Refused { error, .. } if error == "unauthorized_client" => Verdict::ClientOrGrantRefused,
+        Answer::Unreadable { status: 401 | 403 } => Verdict::ClientOrGrantRefused,
+        Answer::Refused { status: 401, .. } => Verdict::ClientRefused,
         Answer::Refused { error, .. } if error == "invalid_grant" => Verdict::CodeRefused,
-        Answer::Refused { error, .. } if error == "unauthorized_client" || error == "unsupported_grant_type" => {
-            Verdict::GrantNotAllowed
-        }
+        Answer::Refused { error, .. } if error == "unsupported_grant_type" => Verdict::GrantNotAllowed,
         // "Any other error about the code": only a description can say that it is one.
         Answer::Refused { error, description, .. }
             if error == "invalid_request"
@@ -79,7 +82,8 @@ pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &D
     };
     let method = provider.client_auth.as_str();
     match verdict(&answer) {
-        Verdict::ClientRefused => report.problem(refused(provider, http, found, &answer).await),
+        Verdict::ClientRefused => report.problem(refused(provider, http, found, &answer, false).await),
+        Verdict::ClientOrGrantRefused => report.problem(refused(provider, http, found, &answer, true).await),
         Verdict::CodeRefused => {
             // A provider that reads the code before the client answers a stranger alike:
             // then the answer above proves nothing.
@@ -105,7 +109,7 @@ pub(super) async fn check(settings: &Settings, http: &reqwest::Client, found: &D
             }
         }
         Verdict::GrantNotAllowed => report.problem(format!(
-            "the provider does not let client `{}` use the authorization code flow ({}): allow the authorization_code grant (standard flow) for this client at the provider",
+            "the provider does not let client `{}` use the authorization code flow ({}): {GRANT_FIX}",
             provider.client_id,
             describe(&answer)
         )),
@@ -120,9 +124,18 @@ fn made_up_secret() -> Secret {
     Secret::new(CsrfToken::new_random().secret().clone())
 }
 
+const GRANT_FIX: &str = "allow the authorization_code grant (standard flow) for this client at the provider";
+
 /// The line for refused credentials. The other ways to send the same credentials are tried
-/// first: when one is accepted, the line names the exact value to set.
-async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Discovered, answer: &Answer) -> String {
+/// first: when one is accepted, the line names the exact value to set. `or_grant`: the
+/// answer may also mean a missing grant, named second as the rarer cause.
+async fn refused(
+    provider: &ProviderSettings,
+    http: &reqwest::Client,
+    found: &Discovered,
+    answer: &Answer,
+    or_grant: bool,
+) -> String {
     let id = &provider.client_id;
     let method = provider.client_auth.as_str();
     // The same secret, sent the other ways.
@@ -157,7 +170,7 @@ async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Di
         };
     }
     let advertised = advertised_methods(found).join(", ");
-    match &provider.client_auth {
+    let line = match &provider.client_auth {
         ClientAuth::None => format!(
             "the token endpoint refuses client `{id}` without a secret ({}): if the provider registered it as confidential, set OIDC_CLIENT_SECRET (and OIDC_CLIENT_AUTH_METHOD to the registered method; the provider advertises {advertised}); otherwise check OIDC_CLIENT_ID",
             describe(answer)
@@ -170,7 +183,17 @@ async fn refused(provider: &ProviderSettings, http: &reqwest::Client, found: &Di
             "the token endpoint refuses the client credentials ({}) sent with {method}: check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET, and set OIDC_CLIENT_AUTH_METHOD to the method registered for this client (the provider advertises {advertised})",
             describe(answer)
         ),
+    };
+    if or_grant {
+        or_grant_line(&line)
+    } else {
+        line
     }
+}
+
+/// The credentials line, then the other cause of the same answer.
+fn or_grant_line(credentials: &str) -> String {
+    format!("{credentials}; if they are right, the client may lack the code grant: {GRANT_FIX}")
 }
 
 #[cfg(test)]
@@ -189,7 +212,31 @@ mod tests {
     fn invalid_client_or_401_means_the_credentials_are_wrong() {
         assert_eq!(verdict(&refused(401, "invalid_client", None)), Verdict::ClientRefused);
         assert_eq!(verdict(&refused(400, "invalid_client", None)), Verdict::ClientRefused);
-        assert_eq!(verdict(&Answer::Unreadable { status: 401 }), Verdict::ClientRefused);
+        assert_eq!(verdict(&refused(401, "invalid_request", None)), Verdict::ClientRefused);
+    }
+
+    #[test]
+    fn unauthorized_client_or_a_bare_401_or_403_may_be_either_the_credentials_or_the_grant() {
+        for answer in [
+            refused(403, "unauthorized_client", None),
+            refused(400, "unauthorized_client", Some("client not allowed")),
+            Answer::Unreadable { status: 401 },
+            Answer::Unreadable { status: 403 },
+        ] {
+            assert_eq!(verdict(&answer), Verdict::ClientOrGrantRefused, "{answer:?}");
+        }
+        assert_eq!(
+            verdict(&refused(400, "unsupported_grant_type", None)),
+            Verdict::GrantNotAllowed
+        );
+    }
+
+    #[test]
+    fn the_line_for_either_cause_names_the_credentials_first_and_the_grant_second() {
+        let line = or_grant_line("check OIDC_CLIENT_ID and OIDC_CLIENT_SECRET");
+        let credentials = line.find("OIDC_CLIENT_SECRET").expect("names the secret");
+        let grant = line.find("authorization_code grant").expect("names the grant");
+        assert!(credentials < grant, "{line}");
     }
 
     #[test]

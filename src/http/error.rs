@@ -136,7 +136,12 @@ impl From<StoreError> for PageError {
 impl From<LoginError> for PageError {
     fn from(e: LoginError) -> Self {
         let detail = error_chain(&e);
-        tracing::warn!(reason = e.reason(), error = %detail, "login failed");
+        // Anyone can send a browser to such a link: one warn line each would be theirs to write.
+        if matches!(e, LoginError::UnboundProviderError) {
+            tracing::debug!(reason = e.reason(), error = %detail, "login failed");
+        } else {
+            tracing::warn!(reason = e.reason(), error = %detail, "login failed");
+        }
         // What the browser is told: the causes (provider URLs among them) are for the log.
         let (title, text) = match &e {
             LoginError::Store(_) => (
@@ -164,6 +169,10 @@ impl From<LoginError> for PageError {
             ),
             LoginError::Refused(_) => ("Access denied", detail.as_str()),
             LoginError::Provider { .. } => ("Sign-in was not completed", detail.as_str()),
+            LoginError::UnboundProviderError => (
+                "Sign-in was not completed",
+                "The sign-in was not completed. Please try again.",
+            ),
             _ => ("Sign-in failed", detail.as_str()),
         };
         Self::of(e.kind(), page(title, text))

@@ -161,11 +161,11 @@ impl PublicApi {
     }
 
     /// End the session and sign out at the provider (RP-Initiated Logout). From another
-    /// site (`Sec-Fetch-Site: cross-site`) it ends nothing and shows a page whose button
-    /// signs out instead.
+    /// site (`Sec-Fetch-Site: cross-site`, or `same-site` from an untrusted origin) it ends
+    /// nothing and shows a page whose button signs out instead.
     #[oai(path = "/auth/logout", method = "get")]
     async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Result<LogoutGet, PageError> {
-        if super::same_site::is_cross_site(req) {
+        if super::same_site::is_cross_site(req, &self.service) {
             return Ok(LogoutGet::confirm());
         }
         let Redirect::Found(to) = self.logout(jar).await?;

@@ -155,6 +155,10 @@ impl OpenIdProvider for HttpProvider {
         Ok(login::authorization_request(&self.settings, &discovered.endpoints))
     }
 
+    fn promises_iss(&self) -> Result<bool, NotReady> {
+        Ok(self.discovered()?.sends_iss())
+    }
+
     async fn authorization_redirect(&self, request: &AuthRequest) -> Result<Url, TokenError> {
         let discovered = self.discovered()?;
         let endpoints = &discovered.endpoints;

@@ -21,6 +21,8 @@ pub(crate) struct ExtraMetadata {
     pub(crate) backchannel_logout_session_supported: Option<bool>,
     pub(crate) pushed_authorization_request_endpoint: Option<Url>,
     pub(crate) require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9207: the provider puts `iss` in every authorization response.
+    pub(crate) authorization_response_iss_parameter_supported: Option<bool>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -220,6 +222,17 @@ pub(crate) async fn discover(
         id_token_algs,
         metadata,
     })
+}
+
+impl Discovered {
+    /// Whether the provider says that it sends `iss` with every authorization response
+    /// (RFC 9207 §3); then a response without one is refused (§2.4).
+    pub(crate) fn sends_iss(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.additional_metadata().authorization_response_iss_parameter_supported)
+            == Some(true)
+    }
 }
 
 /// A JWS algorithm's registered name (`RS256`).

@@ -37,6 +37,10 @@ pub(crate) trait OpenIdProvider: Send + Sync + 'static {
     /// A new authorization request (PKCE S256, `state`, `nonce`), not sent anywhere yet.
     fn authorization_request(&self) -> Result<AuthRequest, NotReady>;
 
+    /// Whether the provider promises `iss` in its authorization responses (RFC 9207:
+    /// `authorization_response_iss_parameter_supported`).
+    fn promises_iss(&self) -> Result<bool, NotReady>;
+
     /// Where the browser goes for `request`: its URL, or, when the provider takes pushed
     /// authorization requests (RFC 9126), the pushed request's (`client_id`, `request_uri`).
     async fn authorization_redirect(&self, request: &AuthRequest) -> Result<Url, TokenError>;

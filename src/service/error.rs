@@ -43,6 +43,7 @@ impl Kind for LoginError {
             Self::Refused(_) | Self::Provider { .. } => ErrorKind::Forbidden,
             Self::IdToken(_) | Self::Userinfo(_) | Self::Token(_) => ErrorKind::Unauthorized,
             Self::ReturnTo(_)
+            | Self::UnboundProviderError
             | Self::TooLargeForCookie
             | Self::MissingParameter(_)
             | Self::UnknownState

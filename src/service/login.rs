@@ -55,6 +55,10 @@ pub(crate) enum LoginError {
     Store(#[from] StoreError),
     #[error("the identity provider reported an error: {error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Provider { error: String, description: Option<String> },
+    /// An error response that is not for a login this browser started: anyone can make
+    /// such a link, so its text is not shown.
+    #[error("sign-in was not completed (an error response for no login of this browser)")]
+    UnboundProviderError,
     #[error("the callback lacks `{0}`")]
     MissingParameter(&'static str),
     #[error("this login is unknown, expired or already used; please start again")]
@@ -105,6 +109,7 @@ impl LoginError {
             Self::ProviderNotReady(_) => "provider_not_ready",
             Self::Store(_) => "store",
             Self::Provider { .. } => "provider_error",
+            Self::UnboundProviderError => "unbound_provider_error",
             Self::MissingParameter(_) => "missing_parameter",
             Self::UnknownState => "unknown_state",
             Self::NotBoundToBrowser => "not_bound_to_browser",
@@ -191,9 +196,18 @@ impl Service {
     async fn complete_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
         if let Some(error) = callback.error {
             // The attempt is over either way; its binding cookie is cleared by the handler.
-            return Err(LoginError::Provider {
-                error,
-                description: callback.error_description,
+            // The provider's text is shown only to the browser whose login this answers.
+            let ours = match (callback.state.as_deref(), binding) {
+                (Some(state), Some(binding)) => self.pending.open(state, binding).await?.is_some(),
+                _ => false,
+            };
+            return Err(if ours {
+                LoginError::Provider {
+                    error,
+                    description: callback.error_description,
+                }
+            } else {
+                LoginError::UnboundProviderError
             });
         }
         let state = callback.state.clone().ok_or(LoginError::MissingParameter("state"))?;
@@ -208,12 +222,12 @@ impl Service {
             .open(&state, binding)
             .await?
             .ok_or(LoginError::UnknownState)?;
-        if callback
-            .iss
-            .as_deref()
-            .is_some_and(|iss| iss != self.settings.provider.issuer)
-        {
-            return Err(LoginError::WrongIssuer);
+        let promises_iss = self.provider.promises_iss().map_err(LoginError::ProviderNotReady)?;
+        match callback.iss.as_deref() {
+            Some(iss) if iss != self.settings.provider.issuer => return Err(LoginError::WrongIssuer),
+            // RFC 9207 §2.4: from a provider that promises `iss`, a response without it is refused.
+            None if promises_iss => return Err(LoginError::MissingParameter("iss")),
+            _ => {}
         }
         let code = callback.code.ok_or(LoginError::MissingParameter("code"))?;
         let tokens = self

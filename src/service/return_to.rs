@@ -21,11 +21,13 @@ impl ReturnTo {
             if raw.starts_with("//") {
                 return Err(ReturnToRejected);
             }
-            // Resolve as a browser would and make sure we stay home.
+            // Resolve as a browser would (dot segments included) and make sure we stay home.
+            // The resolved form is what is kept: `/..//evil.test` resolves to
+            // `//evil.test`, which an app that redirects to its own pathname sends off-site.
             let base = Url::parse(&own.ascii_serialization()).map_err(|_| ReturnToRejected)?;
             let resolved = base.join(raw).map_err(|_| ReturnToRejected)?;
-            return if &resolved.origin() == own {
-                Ok(Self(raw.to_owned()))
+            return if &resolved.origin() == own && !resolved.path().starts_with("//") {
+                Ok(Self(resolved[url::Position::BeforePath..].to_owned()))
             } else {
                 Err(ReturnToRejected)
             };
@@ -33,6 +35,7 @@ impl ReturnTo {
         let url = Url::parse(raw).map_err(|_| ReturnToRejected)?;
         let origin = url.origin();
         let allowed_origin = matches!(url.scheme(), "http" | "https")
+            && !url.path().starts_with("//")
             && url.username().is_empty()
             && url.password().is_none()
             && (&origin == own || allowed.contains(&origin));
@@ -88,6 +91,11 @@ mod tests {
             "javascript:alert(1)",
             "JaVaScRiPt:alert(1)",
             "data:text/html,x",
+            "/..//evil.example",
+            "/./..//evil.example",
+            "/a/../..//evil.example",
+            "/%2e%2e//evil.example",
+            "https://app.example.com/..//evil.example",
             "/\t/evil.example",
             "/\n/evil.example",
             "evil.example",
@@ -104,5 +112,14 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_path_is_kept_with_its_dot_segments_resolved() {
+        let resolved = |raw: &str| ReturnTo::parse(raw, &own(), &allowed()).unwrap().into_string();
+        assert_eq!(resolved("/a/../b?x=1#f"), "/b?x=1#f");
+        assert_eq!(resolved("/a/./b/%2e%2e/c"), "/a/c");
+        assert_eq!(resolved("/../x"), "/x");
+        assert_eq!(resolved("/dashboard?tab=1"), "/dashboard?tab=1");
     }
 }

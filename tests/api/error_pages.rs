@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::common::redis::TestRedis;
 use crate::forging_provider::spawn_against_forger_prepared;
-use crate::helpers::{browser, free_listener, start_service, CLIENT_ID};
+use crate::helpers::{browser, free_listener, spawn_app, start_service, TestApp, CLIENT_ID};
 
 /// A URL on which nothing listens.
 fn dead_url() -> String {
@@ -76,4 +76,58 @@ async fn a_provider_not_yet_discovered_gives_a_503_page_without_the_error_chain(
     let page = response.text().await.unwrap();
     assert!(page.contains("not available yet"), "{page}");
     assert_short(&page, &dead);
+}
+
+/// The provider's error redirect for `state`, with `description`.
+async fn error_callback(app: &TestApp, client: &reqwest::Client, state: &str, description: &str) -> reqwest::Response {
+    client
+        .get(format!("{}/auth/callback", app.public))
+        .query(&[
+            ("state", state),
+            ("error", "access_denied"),
+            ("error_description", description),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Starts a login in `app.browser` and goes through the provider's forms; returns its
+/// `state` (with PAR, only the provider's redirect back carries it).
+async fn started_state(app: &TestApp) -> String {
+    let callback = url::Url::parse(&app.provider_callback(&app.browser, "gus", "").await).unwrap();
+    let state = callback.query_pairs().find(|(k, _)| k == "state").unwrap().1;
+    state.into_owned()
+}
+
+#[tokio::test]
+async fn provider_error_text_is_html_escaped() {
+    let app = spawn_app().await;
+    let state = started_state(&app).await;
+    let response = error_callback(&app, &app.browser, &state, "<script>alert(1)</script>").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let page = response.text().await.unwrap();
+    assert!(!page.contains("<script>"), "{page}");
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+}
+
+#[tokio::test]
+async fn provider_error_text_is_shown_only_to_the_browser_that_started_the_login() {
+    let app = spawn_app().await;
+    let phishing = "Your account is locked. Call +1-555-0100 to unlock it.";
+    let state = started_state(&app).await;
+    // A link someone else crafted: another browser, or a state this browser never started.
+    for (client, state) in [(browser(), state.as_str()), (app.browser.clone(), "made-up-state")] {
+        let response = error_callback(&app, &client, state, phishing).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let page = response.text().await.unwrap();
+        assert!(
+            !page.contains("+1-555-0100") && !page.contains("access_denied"),
+            "{page}"
+        );
+        assert!(page.contains("not completed"), "{page}");
+    }
+    let response = error_callback(&app, &app.browser, &state, phishing).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("+1-555-0100"));
 }

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use url::Url;
 
-use crate::helpers::{browser, location, set_cookies, spawn_app};
+use crate::helpers::{browser, location, set_cookies, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn a_cross_site_get_of_logout_shows_a_confirmation_page_and_ends_nothing() {
@@ -60,9 +60,9 @@ async fn a_cross_site_get_of_logout_shows_a_confirmation_page_and_ends_nothing()
 }
 
 #[tokio::test]
-async fn same_site_typed_in_and_header_less_gets_of_logout_still_sign_out() {
+async fn same_origin_typed_in_and_header_less_gets_of_logout_still_sign_out() {
     let app = spawn_app().await;
-    for sec_fetch_site in [Some("same-origin"), Some("same-site"), Some("none"), None] {
+    for sec_fetch_site in [Some("same-origin"), Some("none"), None] {
         let browser = browser();
         let session = app.sign_in_with(&browser, "gus").await;
         let request = browser.get(format!("{}/auth/logout", app.public));
@@ -74,5 +74,43 @@ async fn same_site_typed_in_and_header_less_gets_of_logout_still_sign_out() {
         assert_eq!(response.status(), StatusCode::FOUND, "{sec_fetch_site:?}");
         assert!(location(&response).starts_with(&app.provider.issuer));
         assert!(!app.is_active(&session).await, "{sec_fetch_site:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_same_site_get_of_logout_signs_out_only_from_the_own_or_an_allowed_origin() {
+    let app = spawn_app_with(Options {
+        env: vec![("OIDC_ALLOWED_RETURN_ORIGINS", "https://admin.example.com".into())],
+        ..Options::default()
+    })
+    .await;
+    // A sibling subdomain's page (no Origin on a navigation, or its own): nothing ends.
+    for origin in [None, Some("https://blog.example.com")] {
+        let browser = browser();
+        let session = app.sign_in_with(&browser, "hal").await;
+        let request = browser
+            .get(format!("{}/auth/logout", app.public))
+            .header("sec-fetch-site", "same-site");
+        let request = match origin {
+            Some(origin) => request.header("origin", origin),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{origin:?}");
+        assert!(response.text().await.unwrap().contains("Sign out?"));
+        assert!(app.is_active(&session).await, "{origin:?}");
+    }
+    for origin in [app.public.as_str(), "https://admin.example.com"] {
+        let browser = browser();
+        let session = app.sign_in_with(&browser, "hal").await;
+        let response = browser
+            .get(format!("{}/auth/logout", app.public))
+            .header("sec-fetch-site", "same-site")
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FOUND, "{origin}");
+        assert!(!app.is_active(&session).await, "{origin}");
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::scripted::ScriptedProvider;
 use super::{harness, harness_with, user, Harness, Started};
 use crate::http::error::PageError;
-use crate::service::login::{FinishedLogin, LoginError};
+use crate::service::login::{Callback, FinishedLogin, LoginError};
 use crate::service::Refusal;
 
 /// Why a login failed; panics when it completed.
@@ -204,4 +204,81 @@ async fn a_new_login_replaces_the_browsers_previous_session() {
     assert!(h.is_live(&second.cookie).await);
     assert_ne!(first.cookie, second.cookie, "a fresh session id");
     assert_eq!(h.session_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_provider_error_shows_its_text_only_to_the_browser_whose_login_it_answers() {
+    let h = harness();
+    let started = h.start().await;
+    let other_login = h.start().await;
+    let error = |state: Option<String>| Callback {
+        state,
+        error: Some("access_denied".into()),
+        error_description: Some("Your account is locked. Call +1-555-0100.".into()),
+        ..Callback::default()
+    };
+    let state = || started.callback().state;
+    for (callback, binding) in [
+        (error(state()), None),
+        (error(state()), Some(other_login.binding.as_str())),
+        (error(None), Some(started.binding.as_str())),
+    ] {
+        let refused = refusal(h.service.finish_login(callback, binding, None).await);
+        assert!(matches!(refused, LoginError::UnboundProviderError), "{refused:?}");
+        assert!(!refused.to_string().contains("+1-555"), "{refused}");
+    }
+    match refusal(
+        h.service
+            .finish_login(error(state()), Some(&started.binding), None)
+            .await,
+    ) {
+        LoginError::Provider { error, description } => {
+            assert_eq!(error, "access_denied");
+            assert_eq!(
+                description.as_deref(),
+                Some("Your account is locked. Call +1-555-0100.")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(h.session_count().await, 0);
+}
+
+/// The log lines written while `f` runs, every level.
+fn logged(f: impl FnOnce()) -> String {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = buffer.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[test]
+fn an_error_response_for_no_login_of_this_browser_is_logged_at_debug_not_warn() {
+    let unbound = logged(|| drop(PageError::from(LoginError::UnboundProviderError)));
+    assert!(unbound.contains("DEBUG") && !unbound.contains("WARN"), "{unbound}");
+    let ours = logged(|| {
+        drop(PageError::from(LoginError::Provider {
+            error: "access_denied".into(),
+            description: None,
+        }))
+    });
+    assert!(ours.contains("WARN"), "{ours}");
 }

@@ -233,6 +233,11 @@ impl OpenIdProvider for ScriptedProvider {
         Ok(login::authorization_request(&self.settings, &self.endpoints))
     }
 
+    /// Like most providers before RFC 9207: `iss` is checked when sent, not required.
+    fn promises_iss(&self) -> Result<bool, NotReady> {
+        Ok(false)
+    }
+
     /// No PAR here: the browser's redirect carries the request (tests read its nonce).
     async fn authorization_redirect(&self, request: &AuthRequest) -> Result<Url, TokenError> {
         Ok(request.url.clone())
