@@ -14,8 +14,6 @@
 //! in panic messages) live in a fresh directory under `std::env::temp_dir()`,
 //! removed on drop. Only std and the `redis` crate's sync API are used.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -63,14 +61,14 @@ pub struct TestSentinel {
     sentinel_port: u16,
     data_password: Option<String>,
     sentinel_password: Option<String>,
-    // Field order matters: processes are killed (in `drop`) before `dir` is removed.
+    // Field order matters: processes are killed (in `drop`) before `_dir` is removed.
     sentinel: Option<Node>,
     /// The data nodes still running (master and replica; `stop_master` removes one).
     data: Vec<Node>,
     /// TLS mode: `(plain port, TLS port)` of each data node. The sentinel knows the data
     /// nodes by their TLS ports; this harness talks to them on the plain ones.
     tls_ports: Vec<(u16, u16)>,
-    dir: TempDir,
+    _dir: TempDir,
 }
 
 impl TestSentinel {
@@ -187,7 +185,7 @@ impl TestSentinel {
             sentinel: Some(sentinel),
             data: vec![master, replica],
             tls_ports: tls_ports.into_inner(),
-            dir,
+            _dir: dir,
         };
         let (master_port, replica_port) = (
             topology.announced(topology.data[0].port),
@@ -214,22 +212,11 @@ impl TestSentinel {
             .map_or(announced, |(plain, _)| *plain)
     }
 
-    /// `redis://[:password@]127.0.0.1:<port>` of the sentinel.
-    pub fn sentinel_url(&self) -> String {
-        redis_url(self.sentinel_port, self.sentinel_password.as_deref())
-    }
-
     /// The master's port, as the sentinel reports it (get-master-addr-by-name): its TLS
     /// port in TLS mode.
     pub fn master_port(&self) -> u16 {
         self.sentinel_master_port()
             .unwrap_or_else(|e| panic!("cannot ask the sentinel for the master: {e}"))
-    }
-
-    /// `redis://[:password@]127.0.0.1:<port>` of the current master (as the
-    /// sentinel reports it), for inspecting data directly.
-    pub fn url_for_master(&self) -> String {
-        redis_url(self.plain(self.master_port()), self.data_password.as_deref())
     }
 
     /// Waits until the replica has acknowledged every write the master has taken so far,
@@ -366,7 +353,7 @@ impl Drop for TestSentinel {
         // The sentinel first, so it does not start a failover while the data nodes go.
         self.sentinel.take();
         self.data.clear();
-        // `dir` is removed after this, when the fields are dropped.
+        // `_dir` is removed after this, when the fields are dropped.
     }
 }
 
