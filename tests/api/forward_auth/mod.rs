@@ -1,5 +1,6 @@
-//! `/forward-auth` (README, "Behind a reverse proxy") against the real provider and Redis, called as the proxies
-//! call it: the original request described in `X-Forwarded-*` or `X-Original-*` headers.
+//! `/forward-auth` (README, "Behind a reverse proxy") against the real provider and Redis,
+//! called as the proxies call it: the original request described in `X-Forwarded-*` or
+//! `X-Original-*` headers.
 
 mod identity;
 mod routes;
