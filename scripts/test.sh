@@ -21,6 +21,10 @@ if [ ! -d tests/provider/node_modules/oidc-provider ]; then
   npm ci --prefix tests/provider --no-audit --no-fund --loglevel=error
 fi
 
+# The import graph of src/ against the layers of docs/DESIGN.md (no import up a layer, no
+# two files importing each other).
+python3 scripts/layers.py
+
 # The dependency audit needs a local checkout of the RustSec advisory database, which this
 # script cannot download: it runs when one is there and says so when not.
 advisory_db="${ADVISORY_DB:-$HOME/.cargo/advisory-db}"

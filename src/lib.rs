@@ -5,6 +5,9 @@ pub mod check;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+/// Forged JWTs for the unit tests (the black-box tests include the file too).
+#[cfg(test)]
+pub mod forge;
 /// Entry points for the fuzz targets (`fuzz/`) and their replay (`tests/fuzz_replay.rs`).
 #[doc(hidden)]
 pub mod fuzzing;

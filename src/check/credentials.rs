@@ -4,8 +4,7 @@
 
 use openidconnect::{reqwest, CsrfToken};
 
-use super::provider::{advertised_methods, endpoint_fix};
-use super::{provider_text, reach, Report};
+use super::{advertised_methods, endpoint_fix, provider_text, reach, Report};
 use crate::config::{ClientAuth, ProviderSettings, Secret, Settings};
 use crate::oidc::discovery::Discovered;
 use crate::oidc::probe::{self, Answer, ProbeError};

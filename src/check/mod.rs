@@ -11,8 +11,11 @@ mod scopes;
 
 use std::fmt::Write as _;
 
+use openidconnect::core::CoreClientAuthMethod;
+
 use crate::config::Settings;
 use crate::oidc::client::http_client;
+use crate::oidc::discovery::Discovered;
 use crate::util::error_chain;
 
 /// What `check` found: lines to print, and whether a login can work.
@@ -93,6 +96,35 @@ fn provider_text(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &clean[..cut]),
         None => clean,
     }
+}
+
+/// What to change when an endpoint cannot be reached. `overridden`: the URL comes from
+/// `var`, not from the discovery document.
+fn endpoint_fix(var: &str, url: &url::Url, overridden: bool, settings: &Settings) -> String {
+    let host = url.host_str().unwrap_or_default();
+    if overridden {
+        format!("check {var}")
+    } else if Some(host) != settings.provider.discovery_url.host_str() {
+        // The classic in-container case: discovery by an internal name works, but the
+        // document names the provider's public host.
+        format!("set {var} to a URL of this endpoint that this service can reach (the discovery document names host `{host}`)")
+    } else {
+        format!("check the provider, or set {var}")
+    }
+}
+
+/// `token_endpoint_auth_methods_supported`; without the list, Discovery 1.0 says
+/// `client_secret_basic`.
+fn advertised_methods(found: &Discovered) -> Vec<String> {
+    let listed = found
+        .metadata
+        .as_ref()
+        .and_then(|m| m.token_endpoint_auth_methods_supported().cloned())
+        .unwrap_or_else(|| vec![CoreClientAuthMethod::ClientSecretBasic]);
+    listed
+        .iter()
+        .filter_map(|m| serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_owned)))
+        .collect()
 }
 
 #[cfg(test)]

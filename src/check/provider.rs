@@ -1,10 +1,9 @@
 //! The provider: discovery, signing keys, the features it advertises, then the probes that
 //! ask it about this client.
 
-use openidconnect::core::CoreClientAuthMethod;
 use openidconnect::reqwest;
 
-use super::{client_auth, credentials, reach, redirect, scopes, Report};
+use super::{advertised_methods, client_auth, credentials, endpoint_fix, reach, redirect, scopes, Report};
 use crate::config::{ClientAuthMethod, Settings};
 use crate::oidc::discovery::{self, Discovered, DiscoveryError};
 use crate::util::error_chain;
@@ -35,21 +34,6 @@ pub(super) async fn check_provider(settings: &Settings, http: &reqwest::Client, 
     credentials::check(settings, http, &found, report).await;
     redirect::check(settings, http, &found, report).await;
     userinfo(settings, http, &found, report).await;
-}
-
-/// What to change when an endpoint cannot be reached. `overridden`: the URL comes from
-/// `var`, not from the discovery document.
-pub(super) fn endpoint_fix(var: &str, url: &url::Url, overridden: bool, settings: &Settings) -> String {
-    let host = url.host_str().unwrap_or_default();
-    if overridden {
-        format!("check {var}")
-    } else if Some(host) != settings.provider.discovery_url.host_str() {
-        // The classic in-container case: discovery by an internal name works, but the
-        // document names the provider's public host.
-        format!("set {var} to a URL of this endpoint that this service can reach (the discovery document names host `{host}`)")
-    } else {
-        format!("check the provider, or set {var}")
-    }
 }
 
 async fn discovery_hint(settings: &Settings, e: &DiscoveryError) -> String {
@@ -150,18 +134,4 @@ fn features(settings: &Settings, found: &Discovered, report: &mut Report) {
             "client authentication {name} is not advertised by the provider ({names}): {fix}"
         ));
     }
-}
-
-/// `token_endpoint_auth_methods_supported`; without the list, Discovery 1.0 says
-/// `client_secret_basic`.
-pub(super) fn advertised_methods(found: &Discovered) -> Vec<String> {
-    let listed = found
-        .metadata
-        .as_ref()
-        .and_then(|m| m.token_endpoint_auth_methods_supported().cloned())
-        .unwrap_or_else(|| vec![CoreClientAuthMethod::ClientSecretBasic]);
-    listed
-        .iter()
-        .filter_map(|m| serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_owned)))
-        .collect()
 }

@@ -1,68 +1,9 @@
 //! Raw `OIDC_*` strings (read with envy) turned into [`Settings`], every problem collected.
 
-use serde::Deserialize;
-
+use super::raw::Raw;
 use super::sections::{claims, cookie, durations, listeners, provider, redirects, session, text};
 use super::settings::*;
 use super::{parse, ConfigError, Problems, Secret};
-
-/// Raw strings as envy reads them; every field is optional so that all problems can be
-/// collected (envy alone stops at the first and names fields, not variables).
-#[derive(Default, Deserialize)]
-pub(super) struct Raw {
-    pub(super) issuer_url: Option<String>,
-    pub(super) client_id: Option<String>,
-    pub(super) client_secret: Option<String>,
-    pub(super) client_auth_method: Option<String>,
-    pub(super) client_private_key: Option<String>,
-    pub(super) client_private_key_file: Option<String>,
-    pub(super) client_private_key_id: Option<String>,
-    pub(super) par: Option<String>,
-    pub(super) redirect_uri: Option<String>,
-    pub(super) scopes: Option<String>,
-    pub(super) prompt: Option<String>,
-    pub(super) extra_auth_params: Option<String>,
-    pub(super) discovery_url: Option<String>,
-    pub(super) authorization_endpoint: Option<String>,
-    pub(super) token_endpoint: Option<String>,
-    pub(super) userinfo_endpoint: Option<String>,
-    pub(super) jwks_uri: Option<String>,
-    pub(super) end_session_endpoint: Option<String>,
-    pub(super) post_login_redirect_uri: Option<String>,
-    pub(super) post_logout_redirect_uri: Option<String>,
-    pub(super) allowed_return_origins: Option<String>,
-    pub(super) listen_addr: Option<String>,
-    pub(super) internal_listen_addr: Option<String>,
-    pub(super) introspection_secret: Option<String>,
-    pub(super) introspection_expose_tokens: Option<String>,
-    pub(super) redis_url: Option<String>,
-    pub(super) redis_sentinels: Option<String>,
-    pub(super) redis_sentinel_master: Option<String>,
-    pub(super) redis_sentinel_password: Option<String>,
-    pub(super) redis_cluster_nodes: Option<String>,
-    pub(super) redis_key_prefix: Option<String>,
-    pub(super) session_encryption_key: Option<String>,
-    pub(super) session_idle_timeout: Option<String>,
-    pub(super) session_max_lifetime: Option<String>,
-    pub(super) login_timeout: Option<String>,
-    pub(super) refresh_leeway: Option<String>,
-    pub(super) revalidate: Option<String>,
-    pub(super) max_sessions_per_user: Option<String>,
-    pub(super) clock_skew: Option<String>,
-    pub(super) cookie_name: Option<String>,
-    pub(super) cookie_samesite: Option<String>,
-    pub(super) cookie_domain: Option<String>,
-    pub(super) username_claim: Option<String>,
-    pub(super) email_claim: Option<String>,
-    pub(super) groups_claim: Option<String>,
-    pub(super) allowed_groups: Option<String>,
-    pub(super) require_email_verified: Option<String>,
-    pub(super) fetch_userinfo: Option<String>,
-    pub(super) http_timeout: Option<String>,
-    pub(super) extra_ca_file: Option<String>,
-    pub(super) log_format: Option<String>,
-    pub(super) log: Option<String>,
-}
 
 impl Settings {
     /// Reads the process environment.

@@ -4,6 +4,7 @@
 mod client_auth;
 mod env;
 pub(crate) mod parse;
+mod raw;
 mod redis;
 mod sections;
 mod settings;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::env::Raw;
+use super::raw::Raw;
 use super::settings::*;
 use super::{parse, Problems};
 use crate::crypto::KeyRing;

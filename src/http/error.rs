@@ -1,13 +1,12 @@
 //! The one error shape of the JSON endpoints, the HTML page a browser lands on, and for
 //! each response shape the one map from a service error's kind to a status code
-//! (`JsonError::of`, `PageError::of`; forward-auth's in `internal/forward_auth.rs`).
+//! (`JsonError::of`, `PageError::of`; forward-auth's in `internal/forward_auth.rs`,
+//! back-channel logout's in `backchannel.rs`).
 
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object};
 
-use super::public::BackchannelResponse;
 use crate::oidc::login::{TokenError, UserinfoError};
-use crate::service::backchannel::BackchannelError;
 use crate::service::error::{ErrorKind, Kind};
 use crate::service::login::LoginError;
 use crate::service::refresh::RefreshError;
@@ -205,21 +204,6 @@ impl From<RefreshError> for JsonError {
     }
 }
 
-impl From<BackchannelError> for BackchannelResponse {
-    fn from(e: BackchannelError) -> Self {
-        match e.kind() {
-            ErrorKind::Unavailable => {
-                tracing::warn!(error = %error_chain(&e), "back-channel logout deferred");
-                Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
-            }
-            _ => {
-                tracing::warn!(error = %e, "back-channel logout refused");
-                Self::BadRequest(ErrorBody::new("invalid_request", e.to_string()))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use poem::IntoResponse;
@@ -240,22 +224,6 @@ mod tests {
             let page = PageError::of(kind, page("t", "d")).into_response();
             assert_eq!(json.status().as_u16(), status, "JSON, {kind:?}");
             assert_eq!(page.status().as_u16(), status, "page, {kind:?}");
-        }
-    }
-
-    #[test]
-    fn a_back_channel_logout_is_deferred_only_when_a_dependency_is_unavailable() {
-        let cases = [
-            (BackchannelError::Replayed, 400),
-            (BackchannelError::Stale, 400),
-            (
-                BackchannelError::Store(StoreError::Timeout(std::time::Duration::from_secs(2))),
-                503,
-            ),
-        ];
-        for (error, status) in cases {
-            let response = BackchannelResponse::from(error).into_response();
-            assert_eq!(response.status().as_u16(), status);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! HTTP: the public and internal listeners' routes and middleware.
 
+mod backchannel;
 pub(crate) mod cookie;
 pub(crate) mod error;
 pub(crate) mod internal;

@@ -8,6 +8,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::{Form, Json};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
+use super::backchannel::{BackchannelForm, BackchannelResponse};
 use super::cookie::Cookies;
 use super::error::{ErrorBody, JsonError, PageError};
 use super::logout_page::LogoutGet;
@@ -50,31 +51,6 @@ pub(crate) struct Me {
 pub(crate) enum MeResponse {
     #[oai(status = 200)]
     Ok(Json<Me>),
-}
-
-/// `application/x-www-form-urlencoded` body of a back-channel logout.
-#[derive(Object, serde::Deserialize)]
-pub(crate) struct BackchannelForm {
-    pub(crate) logout_token: String,
-}
-
-#[derive(ApiResponse)]
-#[oai(bad_request_handler = "backchannel_bad_request")]
-pub(crate) enum BackchannelResponse {
-    /// The token was valid; its sessions (if any) have ended.
-    #[oai(status = 200)]
-    Ok,
-    /// The token (or the request) is invalid; nothing was ended.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// The provider's keys or the session store are unavailable; try again.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-pub(crate) fn backchannel_bad_request(err: poem::Error) -> BackchannelResponse {
-    tracing::warn!(error = %err, "back-channel logout refused: malformed request");
-    BackchannelResponse::BadRequest(ErrorBody::new("invalid_request", err.to_string()))
 }
 
 /// The refreshed access token's expiry.

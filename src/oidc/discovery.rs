@@ -1,5 +1,7 @@
 //! Provider discovery: metadata (with per-endpoint overrides) and the signing keys.
 
+use std::sync::Arc;
+
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
     CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
@@ -10,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::{ParMode, ProviderSettings};
+use crate::util::error_chain;
 
 /// Metadata fields the core type lacks (RP-initiated and back-channel logout, PKCE, revocation, PAR).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -88,6 +91,16 @@ impl DiscoveryError {
             hint,
         }
     }
+}
+
+/// Why the provider is not usable right now.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum NotReady {
+    #[error("provider metadata not loaded yet")]
+    Starting,
+    /// The last discovery attempt's error, shared by every request that asks meanwhile.
+    #[error("provider metadata not loaded: {}", error_chain(.0.as_ref()))]
+    Failed(Arc<DiscoveryError>),
 }
 
 /// The provider as this service uses it, overrides applied.

@@ -48,7 +48,7 @@ pub(crate) struct VerifiedIdToken {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum IdTokenError {
     #[error("the identity provider's keys are not loaded yet")]
-    ProviderNotReady(#[source] super::provider::NotReady),
+    ProviderNotReady(#[source] super::discovery::NotReady),
     #[error("the ID token is signed with a key the provider does not publish")]
     UnknownKey,
     #[error("the ID token failed validation")]

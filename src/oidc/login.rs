@@ -15,7 +15,6 @@ use super::client_auth::{authenticated_post, SignError};
 use super::discovery::Endpoints;
 use crate::config::ProviderSettings;
 use crate::domain::{now, Tokens};
-use crate::session::store::Cause;
 
 /// openidconnect builds the authorization request; the back-channel requests are sent by
 /// [`authenticated_post`], the one place that applies the client's authentication.
@@ -76,11 +75,11 @@ pub(crate) fn authorization_request(settings: &ProviderSettings, endpoints: &End
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TokenError {
     #[error(transparent)]
-    NotReady(#[from] super::provider::NotReady),
+    NotReady(#[from] super::discovery::NotReady),
     #[error("the provider refused: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Rejected { error: String, description: Option<String> },
     #[error("the provider could not be reached")]
-    Unreachable(#[source] Cause),
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the provider's token response is invalid: {0}")]
     InvalidResponse(String),
     #[error("the provider's token response holds no ID token")]
@@ -248,7 +247,7 @@ pub(crate) fn error_response(endpoint: &str, status: u16, body: &[u8]) -> TokenE
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UserinfoError {
     #[error(transparent)]
-    NotReady(#[from] super::provider::NotReady),
+    NotReady(#[from] super::discovery::NotReady),
     #[error("the userinfo endpoint could not be reached")]
     Unreachable(#[source] reqwest::Error),
     #[error("the userinfo endpoint answered {0}")]

@@ -5,29 +5,16 @@
 //! No method takes endpoints or keys: which endpoint, which key and whether to re-fetch
 //! are the provider's business.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use openidconnect::core::CoreIdToken;
 use serde_json::{Map, Value};
 use url::Url;
 
 use super::client_auth::Jwk;
-use super::discovery::DiscoveryError;
+pub(crate) use super::discovery::NotReady;
 use super::id_token::{IdTokenError, VerifiedIdToken};
 use super::login::{AuthRequest, TokenError, TokenSet, UserinfoError};
 use super::logout_token::{LogoutClaims, LogoutTokenError};
-use crate::util::error_chain;
-
-/// Why the provider is not usable right now.
-#[derive(Debug, Clone, thiserror::Error)]
-pub(crate) enum NotReady {
-    #[error("provider metadata not loaded yet")]
-    Starting,
-    /// The last discovery attempt's error, shared by every request that asks meanwhile.
-    #[error("provider metadata not loaded: {}", error_chain(.0.as_ref()))]
-    Failed(Arc<DiscoveryError>),
-}
 
 #[async_trait]
 pub(crate) trait OpenIdProvider: Send + Sync + 'static {

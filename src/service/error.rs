@@ -1,6 +1,6 @@
 //! What a service error means to whoever called, whatever the wire: a small kind that each
 //! response shape (HTML page, JSON error, back-channel answer, forward-auth answer) maps to
-//! its status once (`http/error.rs`).
+//! its status once (`http/error.rs`, `http/backchannel.rs`, `http/internal/forward_auth.rs`).
 
 use super::backchannel::BackchannelError;
 use super::login::LoginError;

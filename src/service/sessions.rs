@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use super::refresh::{RefreshError, RefreshKind};
 use super::Service;
-use crate::config::Revalidate;
 use crate::domain::now;
 use crate::session::{SessionId, SessionKey, SessionRecord, StoreError, Tokens};
 use crate::util::random_token;
@@ -67,15 +65,7 @@ impl Service {
         if !self.revalidation_due(&active, now) {
             return Ok(Some(active));
         }
-        Ok(match self.refresh(active.clone(), RefreshKind::Revalidate).await {
-            Ok(refreshed) => Some(refreshed),
-            Err(RefreshError::Ended) => None,
-            // Provider down or failing: the session stays as it was, tried again later.
-            Err(e) => {
-                tracing::warn!(error = %crate::util::error_chain(&e), "revalidating a session failed: kept as it was");
-                Some(active)
-            }
-        })
+        Ok(self.revalidated(active).await)
     }
 
     /// Ends the user's oldest sessions beyond `OIDC_MAX_SESSIONS_PER_USER` (oldest by
@@ -109,23 +99,6 @@ impl Service {
         );
     }
 
-    /// Whether the session's identity is due to be checked again: by `OIDC_REVALIDATE`,
-    /// when its access token has expired (or its last check is older than the interval).
-    /// Only a session with a refresh token can be; the record says so without opening it.
-    fn revalidation_due(&self, active: &ActiveSession, now: u64) -> bool {
-        let record = &active.record;
-        let expired = record.access_token_expires_at.is_some_and(|at| at <= now);
-        let due = match self.settings.session.revalidate {
-            Revalidate::Never => false,
-            Revalidate::Expiry => expired,
-            Revalidate::Every(every) => {
-                let checked = (record.refreshed_at / 1000).max(record.created_at);
-                expired || checked.saturating_add(every.as_secs()) <= now
-            }
-        };
-        due && self.has_refresh_token(&active.key, record)
-    }
-
     pub(crate) fn active(&self, key: SessionKey, record: SessionRecord) -> ActiveSession {
         let idle = self.settings.session.idle_timeout.as_secs();
         let idle_expires_at = now().saturating_add(idle).min(record.expires_at);
@@ -136,7 +109,7 @@ impl Service {
         }
     }
 
-    fn has_refresh_token(&self, key: &SessionKey, record: &SessionRecord) -> bool {
+    pub(super) fn has_refresh_token(&self, key: &SessionKey, record: &SessionRecord) -> bool {
         record
             .refreshable
             .unwrap_or_else(|| self.tokens(key, record).is_some_and(|t| t.refresh_token.is_some()))

@@ -5,9 +5,9 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::forge::{logout_claims, TestSigner};
-use crate::forging_provider::{spawn_against_forger, ForgedApp};
-use crate::helpers::CLIENT_ID;
+use crate::support::app::CLIENT_ID;
+use crate::support::forge::{logout_claims, TestSigner};
+use crate::support::forging_provider::{spawn_against_forger, ForgedApp};
 
 fn token(app: &ForgedApp, change: impl FnOnce(&mut Value)) -> String {
     let forge = &app.provider.forge;
@@ -215,7 +215,8 @@ async fn a_logout_sent_to_one_replica_ends_a_session_created_through_another() {
     let app = spawn_against_forger().await;
     let ann = app.session_for("ann", "sid-ann-1").await;
     // A second replica: same provider, same Redis, its own listeners.
-    let replica = crate::helpers::start_replica(&app.provider.forge.issuer, &app.public, &app.redis.url, &[]).await;
+    let replica =
+        crate::support::app::start_replica(&app.provider.forge.issuer, &app.public, &app.redis.url, &[]).await;
     let replica = replica.public.clone();
     let response = reqwest::Client::new()
         .post(format!("{replica}/auth/backchannel-logout"))

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use crate::common::proxy::Kind;
-use crate::common::webdriver::Browser;
-use crate::site::{site, Site};
+use crate::support::proxy::Kind;
+use crate::support::site::{site, Site};
+use crate::support::webdriver::Browser;
 
 /// Signs in at the provider's own pages, from wherever the browser was sent to sign in.
 async fn sign_in_at_the_provider(browser: &Browser, site: &Site, user: &str) {

@@ -4,56 +4,12 @@
 
 use std::collections::HashSet;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use p256::elliptic_curve::sec1::ToSec1Point;
-use p256::elliptic_curve::Generate;
 use reqwest::StatusCode;
-use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::helpers::{location, session_cookie, spawn_app_with, Options, TestApp, CLIENT_ID};
-
-/// A client key as an operator would hold it: the PEM, and the public JWK (with its
-/// RFC 7638 thumbprint as `kid`) computed here, apart from the service's own code.
-pub struct TestKey {
-    pub pem: String,
-    pub jwk: Value,
-    pub kid: String,
-}
-
-pub fn rsa_key() -> TestKey {
-    use rsa::pkcs8::EncodePrivateKey as _;
-    let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).unwrap();
-    let n = URL_SAFE_NO_PAD.encode(key.n().to_bytes_be());
-    let e = URL_SAFE_NO_PAD.encode(key.e().to_bytes_be());
-    let kid = thumbprint(&format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#));
-    TestKey {
-        pem: key.to_pkcs8_pem(rsa::pkcs8::LineEnding::LF).unwrap().to_string(),
-        jwk: json!({"kty": "RSA", "n": n, "e": e, "kid": kid, "use": "sig"}),
-        kid,
-    }
-}
-
-/// An EC P-256 key in SEC1 (`EC PRIVATE KEY`) form, as `openssl ecparam -genkey` writes it.
-pub fn ec_key() -> TestKey {
-    let key = p256::SecretKey::generate();
-    let point = key.public_key().to_sec1_point(false);
-    let x = URL_SAFE_NO_PAD.encode(point.x().unwrap());
-    let y = URL_SAFE_NO_PAD.encode(point.y().unwrap());
-    let kid = thumbprint(&format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#));
-    TestKey {
-        pem: key.to_sec1_pem(p256::pkcs8::LineEnding::LF).unwrap().to_string(),
-        jwk: json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "use": "sig"}),
-        kid,
-    }
-}
-
-fn thumbprint(canonical: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
+use crate::support::app::{location, session_cookie, spawn_app_with, Options, TestApp, CLIENT_ID};
+use crate::support::client_keys::{ec_key, rsa_key, TestKey};
 
 /// How the provider learns the public key.
 enum Registration {
@@ -173,7 +129,7 @@ async fn two_assertions_differ_in_jti() {
     let key = ec_key();
     let app = spawn_with_key(&key, Registration::Inline, json!({})).await;
     app.sign_in("alice").await;
-    app.sign_in_with(&crate::helpers::browser(), "bob").await;
+    app.sign_in_with(&crate::support::app::browser(), "bob").await;
     let seen = assertions(&app).await;
     assert_eq!(seen.len(), 4, "two pushed requests and two code exchanges");
     let jtis: HashSet<&str> = seen.iter().map(|a| a["claims"]["jti"].as_str().unwrap()).collect();

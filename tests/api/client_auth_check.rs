@@ -6,10 +6,10 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::client_auth::{ec_key, rsa_key, TestKey};
-use crate::common::provider::TestProvider;
-use crate::common::redis::TestRedis;
-use crate::helpers::{free_listener, start_service, CLIENT_ID};
+use crate::support::app::{free_listener, start_service, CLIENT_ID};
+use crate::support::client_keys::{ec_key, rsa_key, TestKey};
+use crate::support::provider::TestProvider;
+use crate::support::redis::TestRedis;
 
 /// A provider whose client `rp` authenticates with `key`, plus a Redis, for `check`.
 struct Setup {

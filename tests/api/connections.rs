@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use crate::helpers::{free_listener, CLIENT_ID};
+use crate::support::app::{free_listener, CLIENT_ID};
 
 /// Far longer than any timeout set here: only a connection left open forever reaches it.
 const GUARD: Duration = Duration::from_secs(30);

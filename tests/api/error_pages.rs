@@ -4,9 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::redis::TestRedis;
-use crate::forging_provider::spawn_against_forger_prepared;
-use crate::helpers::{browser, free_listener, spawn_app, start_service, TestApp, CLIENT_ID};
+use crate::support::app::{browser, free_listener, spawn_app, start_service, TestApp, CLIENT_ID};
+use crate::support::forging_provider::spawn_against_forger_prepared;
+use crate::support::redis::TestRedis;
 
 /// A URL on which nothing listens.
 fn dead_url() -> String {

@@ -8,9 +8,9 @@ use reqwest::header::{HeaderName, HeaderValue};
 use reqwest::{RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::proxy::Kind;
-use crate::helpers::browser;
-use crate::site::{echo, site_with, Backend, PAGE};
+use crate::support::app::browser;
+use crate::support::proxy::Kind;
+use crate::support::site::{echo, site_with, Backend, PAGE};
 
 /// The identity headers of forward-auth and of the identity assertion.
 const IDENTITY: [&str; 6] = ["user", "email", "groups", "sub", "access-token", "assertion"];

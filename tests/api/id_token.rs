@@ -4,9 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::forge::TestSigner;
-use crate::forging_provider::{spawn_against_forger, Forge};
-use crate::helpers::CLIENT_ID;
+use crate::support::app::CLIENT_ID;
+use crate::support::forge::TestSigner;
+use crate::support::forging_provider::{spawn_against_forger, Forge};
 
 fn signed(forge: &Forge, claims: Value) -> String {
     forge.signer.sign(forge.header(), claims)

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::forge::logout_claims;
-use crate::forging_provider::{spawn_against_forger, ForgedApp};
-use crate::helpers::{introspect_at, spawn_app_with, Options, CLIENT_ID};
+use crate::support::app::{introspect_at, spawn_app_with, Options, CLIENT_ID};
+use crate::support::forge::logout_claims;
+use crate::support::forging_provider::{spawn_against_forger, ForgedApp};
 
 /// A day: the longest a logout token is accepted after its `iat` (and its `jti` remembered).
 const MAX_TOKEN_AGE: i64 = 86_400;

@@ -2,10 +2,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use url::Url;
 
-use crate::common::provider::sign_in;
-use crate::helpers::{
+use crate::support::app::{
     browser, location, session_cookie, set_cookies, spawn_app, spawn_app_with, start_replica, Options,
 };
+use crate::support::provider::sign_in;
 
 #[tokio::test]
 async fn a_public_client_signs_in_and_gets_an_httponly_session_cookie() {

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use url::Url;
 
-use crate::helpers::{browser, location, set_cookies, spawn_app, spawn_app_with, Options};
+use crate::support::app::{browser, location, set_cookies, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn a_cross_site_get_of_logout_shows_a_confirmation_page_and_ends_nothing() {

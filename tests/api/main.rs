@@ -1,7 +1,7 @@
 //! Black-box tests of the service against a real Redis and a real OpenID Provider.
 
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod backchannel;
 mod browser;
@@ -9,12 +9,9 @@ mod check;
 mod client_auth;
 mod client_auth_check;
 mod connections;
-mod doctor;
 mod error_pages;
-mod forging_provider;
 mod forward_auth;
 mod header_aliases;
-mod helpers;
 mod id_token;
 mod limits;
 mod login;
@@ -27,8 +24,6 @@ mod refresh;
 mod revalidation;
 mod scale;
 mod sessions;
-mod site;
 mod startup;
 mod store;
 mod store_conformance;
-mod tls;

@@ -6,9 +6,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::provider::TestProvider;
-use crate::common::redis::TestRedis;
-use crate::helpers::{browser, free_listener, spawn_app, start_service, CLIENT_ID};
+use crate::support::app::{browser, free_listener, spawn_app, start_service, CLIENT_ID};
+use crate::support::provider::TestProvider;
+use crate::support::redis::TestRedis;
 
 /// Requests in these tests fail rather than hang: a hang is a failure too.
 fn bounded() -> reqwest::Client {

@@ -3,14 +3,14 @@
 
 use reqwest::StatusCode;
 
-use crate::common::proxy::Kind;
 use crate::header_aliases::{
     forged_identity_headers_in_any_spelling_never_reach_the_app_of_a_signed_in_user,
     forged_identity_headers_in_any_spelling_never_reach_the_app_without_a_session,
     with_tokens_exposed_the_app_sees_the_gatekeepers_access_token_never_a_forged_one,
 };
-use crate::helpers::{browser, location};
-use crate::site::{echo, site, PAGE};
+use crate::support::app::{browser, location};
+use crate::support::proxy::Kind;
+use crate::support::site::{echo, site, PAGE};
 
 /// Each check runs once behind nginx and once behind Caddy.
 macro_rules! behind_each_proxy {
@@ -18,13 +18,13 @@ macro_rules! behind_each_proxy {
         mod nginx {
             $(#[tokio::test]
             async fn $check() {
-                super::$check(crate::common::proxy::Kind::Nginx).await
+                super::$check(crate::support::proxy::Kind::Nginx).await
             })*
         }
         mod caddy {
             $(#[tokio::test]
             async fn $check() {
-                super::$check(crate::common::proxy::Kind::Caddy).await
+                super::$check(crate::support::proxy::Kind::Caddy).await
             })*
         }
     };

@@ -6,11 +6,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::redis::TestRedis;
-use crate::common::tls::TestTls;
-use crate::common::topology::{TestCluster, TestSentinel, MASTER_NAME};
-use crate::helpers::{free_listener, spawn_app_with, Options, CLIENT_ID};
-use crate::scale::core_flows;
+use crate::support::app::{free_listener, spawn_app_with, Options, CLIENT_ID};
+use crate::support::flows::core_flows;
+use crate::support::redis::TestRedis;
+use crate::support::tls::TestTls;
+use crate::support::topology::{TestCluster, TestSentinel, MASTER_NAME};
 
 fn trusting(redis: &TestRedis, tls: &TestTls) -> Vec<(&'static str, String)> {
     vec![

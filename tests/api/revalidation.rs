@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, Options, TestApp};
+use crate::support::app::{spawn_app_with, Options, TestApp};
 
 /// Access tokens that live two seconds; sign-in rules as `env` says.
 async fn app_with_short_tokens(env: Vec<(&'static str, String)>) -> TestApp {

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use url::Url;
 
-use crate::helpers::{browser, location, session_redis_key, set_cookies, spawn_app, spawn_app_with, Options};
+use crate::support::app::{browser, location, session_redis_key, set_cookies, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn introspection_by_body_returns_the_user_and_no_token_by_default() {
@@ -272,7 +272,7 @@ async fn the_provider_ending_its_session_ends_ours_through_back_channel_logout()
     let other = app.sign_in_with(&other_user, "jack").await;
 
     let ended =
-        crate::common::provider::end_session_at_provider(&app.browser, &app.provider.issuer, &[("client_id", "rp")])
+        crate::support::provider::end_session_at_provider(&app.browser, &app.provider.issuer, &[("client_id", "rp")])
             .await;
     assert!(!ended.is_empty());
     assert_eq!(app.provider.stats().await["backchannel_logout_errors"], 0);

@@ -9,8 +9,8 @@ use oidc_session::config::Settings;
 use oidc_session::startup::{Application, StartupError};
 use tokio::sync::oneshot;
 
-use crate::common::topology::{TestSentinel, MASTER_NAME};
-use crate::helpers::{free_listener, CLIENT_ID};
+use crate::support::app::{free_listener, CLIENT_ID};
+use crate::support::topology::{TestSentinel, MASTER_NAME};
 
 /// A provider that is never ready: it counts connections and hangs up on each, so the
 /// service keeps retrying discovery (after 1 s, then 2 s, 4 s…) for as long as it runs.

@@ -9,8 +9,8 @@ use oidc_session::session::redis::RedisStore;
 use oidc_session::session::{now, Identity, SessionId, SessionKey, SessionRecord, SessionStore, StoredTokens, Tokens};
 use oidc_session::telemetry::metrics::Metrics;
 
-use crate::common::redis::TestRedis;
-use crate::helpers::{browser, session_redis_key, spawn_app_with, Options};
+use crate::support::app::{browser, session_redis_key, spawn_app_with, Options};
+use crate::support::redis::TestRedis;
 
 const IDLE: Duration = Duration::from_secs(60);
 

@@ -28,8 +28,8 @@ use oidc_session::session::{
 use oidc_session::telemetry::metrics::Metrics;
 use serde_json::json;
 
-use crate::common::redis::TestRedis;
-use crate::common::topology::{TestCluster, TestSentinel, MASTER_NAME};
+use crate::support::redis::TestRedis;
+use crate::support::topology::{TestCluster, TestSentinel, MASTER_NAME};
 
 const LONG: Duration = Duration::from_secs(3600);
 

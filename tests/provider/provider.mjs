@@ -39,7 +39,7 @@
 //   email = <login>@example.test, email_verified = !login.startsWith("unverified"),
 //   groups = ["users"] (+ "admins" when login starts with "admin").
 //
-// Browserless sign-in (what tests/common/provider.rs drives):
+// Browserless sign-in (what tests/support/provider.rs drives):
 //   GET  /auth?…                      -> 303 to /interaction/<uid>
 //   GET  /interaction/<uid>           -> login page, form with hidden prompt=login
 //   POST /interaction/<uid>  prompt=login&login=<user>&password=<any>

@@ -94,7 +94,7 @@ pub(crate) struct LogoutClaims {
 pub(crate) enum LogoutTokenError {
     /// Not the token's fault: it cannot be judged yet (answered 503, so the provider retries).
     #[error("the identity provider's keys are not loaded yet")]
-    ProviderNotReady(#[source] crate::oidc::provider::NotReady),
+    ProviderNotReady(#[source] crate::oidc::discovery::NotReady),
 
     #[error("logout token is {len} bytes long, over the limit of {max} bytes")]
     TooLarge { len: usize, max: usize },

@@ -1,9 +1,6 @@
 //! The service's policy, rule by rule, on the in-memory store and a scripted provider:
 //! no network, no `redis-server`, no Node. Each test names the rule it checks.
 
-#[path = "../../../tests/common/forge.rs"]
-mod forge;
-
 mod backchannel;
 mod failing;
 mod login;
@@ -24,6 +21,7 @@ use super::sessions::ActiveSession;
 use super::Service;
 use crate::config::Settings;
 use crate::domain::{now, Secret};
+use crate::forge;
 use crate::session::memory::MemoryStore;
 use crate::session::{SessionId, SessionStore, Tokens};
 use crate::telemetry::metrics::Metrics;

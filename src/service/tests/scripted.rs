@@ -93,7 +93,7 @@ impl ScriptedProvider {
             client_assertion_algs: None,
         };
         let keys = ProviderKeys::default();
-        keys.replace(first_key().jwks());
+        keys.replace(CoreJsonWebKeySet::new(vec![first_key().verification_key()]));
         let script = Script {
             published: vec![first_key()],
             ..Script::default()

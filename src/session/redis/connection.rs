@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::{Cmd, Pipeline, RedisFuture, Value};
+use deadpool_redis::redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use deadpool_redis::{
     cluster, sentinel, ConnectionAddr, ConnectionInfo, CreatePoolError, PoolConfig, PoolError, RedisConnectionInfo,
     Runtime,
 };
 
+use super::tls::Clients;
 use crate::config::{RedisMode, Secret};
 
 /// One connection that many requests share: multiplexed for standalone and Sentinel,
@@ -78,7 +79,7 @@ pub(crate) enum Factory {
     Sentinel(sentinel::Pool),
     Cluster(cluster::Pool),
     /// `rediss://` with `OIDC_EXTRA_CA_FILE` (see [`super::tls`]).
-    Trusting(Box<super::tls::Clients>),
+    Trusting(Box<Clients>),
 }
 
 impl Factory {
@@ -136,9 +137,18 @@ impl Factory {
             Self::Standalone(pool) => Conn::Multiplexed(deadpool_redis::Connection::take(pool.get().await?)),
             Self::Sentinel(pool) => Conn::Multiplexed(sentinel::Connection::take(pool.get().await?)),
             Self::Cluster(pool) => Conn::Cluster(cluster::Connection::take(pool.get().await?)),
-            Self::Trusting(clients) => clients.connect().await.map_err(PoolError::Backend)?,
+            Self::Trusting(clients) => trusting(clients).await.map_err(PoolError::Backend)?,
         })
     }
+}
+
+/// A connection from the redis crate's own clients, which carry the extra CA.
+async fn trusting(clients: &Clients) -> RedisResult<Conn> {
+    Ok(match clients {
+        Clients::Standalone(client) => Conn::Multiplexed(client.get_multiplexed_async_connection().await?),
+        Clients::Sentinel(client) => Conn::Multiplexed(client.lock().await.get_async_connection().await?),
+        Clients::Cluster(client) => Conn::Cluster(client.get_async_connection().await?),
+    })
 }
 
 #[cfg(test)]

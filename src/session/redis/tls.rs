@@ -18,7 +18,6 @@ use redis::{Client, ConnectionAddr, RedisResult, TlsCertificates, TlsMode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use super::connection::Conn;
 use crate::config::RedisMode;
 
 #[derive(Debug, thiserror::Error)]
@@ -119,14 +118,6 @@ impl Clients {
                     .certs(certs)
                     .build()?,
             ),
-        })
-    }
-
-    pub(crate) async fn connect(&self) -> RedisResult<Conn> {
-        Ok(match self {
-            Self::Standalone(client) => Conn::Multiplexed(client.get_multiplexed_async_connection().await?),
-            Self::Sentinel(client) => Conn::Multiplexed(client.lock().await.get_async_connection().await?),
-            Self::Cluster(client) => Conn::Cluster(client.get_async_connection().await?),
         })
     }
 }

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use super::{header, send};
-use crate::helpers::{spawn_app, spawn_app_with, Options};
+use crate::support::app::{spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn identity_headers_encode_group_names_and_carry_no_control_characters() {
@@ -78,7 +78,7 @@ async fn forward_auth_reads_the_session_in_one_redis_command_and_slides_its_idle
     })
     .await;
     let session = app.sign_in("admin-carol").await;
-    let key = crate::helpers::session_redis_key(&session);
+    let key = crate::support::app::session_redis_key(&session);
     let mut redis = app.redis.connection();
     redis::cmd("EXPIRE").arg(&key).arg(60).query::<()>(&mut redis).unwrap();
     redis::cmd("CONFIG").arg("RESETSTAT").query::<()>(&mut redis).unwrap();

@@ -1,5 +1,6 @@
-//! `/forward-auth` (SPEC §3.1) against the real provider and Redis, called as the proxies
-//! call it: the original request described in `X-Forwarded-*` or `X-Original-*` headers.
+//! `/forward-auth` (README, "Behind a reverse proxy") against the real provider and Redis,
+//! called as the proxies call it: the original request described in `X-Forwarded-*` or
+//! `X-Original-*` headers.
 
 mod identity;
 mod routes;
@@ -8,8 +9,8 @@ mod sign_in;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
 
-use crate::helpers::TestApp;
-use crate::site::PAGE;
+use crate::support::app::TestApp;
+use crate::support::site::PAGE;
 
 impl TestApp {
     /// A forward-auth request as Traefik or Caddy sends it for a browser loading

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use super::{error_of, header, send, PAGE};
-use crate::helpers::{spawn_app, spawn_app_with, Options};
+use crate::support::app::{spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn every_method_and_every_path_below_forward_auth_is_answered() {
@@ -71,7 +71,7 @@ async fn bad_rules_are_a_400_naming_the_parameter_with_or_without_a_session() {
 async fn a_member_of_an_allowed_group_passes_and_others_get_403() {
     let app = spawn_app().await;
     let admin = app.sign_in("admin-carol").await;
-    let user = app.sign_in_with(&crate::helpers::browser(), "alice").await;
+    let user = app.sign_in_with(&crate::support::app::browser(), "alice").await;
     let route = "/forward-auth?allowed_groups=ops,admins";
     let ok = send(app.gate(Method::GET, route, Some(&admin))).await;
     assert_eq!(ok.status(), StatusCode::OK);
@@ -113,8 +113,10 @@ async fn email_rules_need_a_verified_address_on_the_list_or_at_a_listed_domain()
     })
     .await;
     let alice = app.sign_in("alice").await;
-    let mixed = app.sign_in_with(&crate::helpers::browser(), "mixed").await;
-    let unverified = app.sign_in_with(&crate::helpers::browser(), "unverified-uma").await;
+    let mixed = app.sign_in_with(&crate::support::app::browser(), "mixed").await;
+    let unverified = app
+        .sign_in_with(&crate::support::app::browser(), "unverified-uma")
+        .await;
     let cases = [
         ("allowed_emails=ALICE@example.test", &alice, StatusCode::OK),
         ("allowed_emails=mixed.case@example.TEST", &mixed, StatusCode::OK),

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 
 use super::{error_of, proxy, send, PAGE};
-use crate::helpers::{location, spawn_app, spawn_app_with, Options};
+use crate::support::app::{location, spawn_app, spawn_app_with, Options};
 
 #[tokio::test]
 async fn a_page_load_without_a_session_is_sent_to_sign_in_and_the_login_accepts_it() {

@@ -31,7 +31,7 @@ fn mutated_and_truncated_tokens_never_panic_and_are_refused() {
 }
 
 #[test]
-fn odd_claim_values_never_panic() {
+fn odd_claim_values_never_panic_and_are_refused() {
     let odd = [
         json!(u64::MAX),
         json!(1e300),
@@ -42,7 +42,19 @@ fn odd_claim_values_never_panic() {
     ];
     for value in odd {
         for claim in ["iat", "exp", "iss", "aud", "jti", "sid", "sub", "events"] {
-            let _ = verify_claims(with(claims(), claim, value.clone()));
+            match (claim, verify_claims(with(claims(), claim, value.clone()))) {
+                (_, Err(_)) => {}
+                // A far `exp` is honoured for at most MAX_TOKEN_AGE after `iat` (replay.rs).
+                ("exp", Ok(token)) => {
+                    assert_eq!(token.acceptable_until(), NOW - 5 + MAX_TOKEN_AGE, "`exp`: {value}");
+                }
+                // Age is the replay guard's to judge: an `iat` at the epoch is stale there.
+                ("iat", Ok(token)) => {
+                    let window = token.replay_window(NOW, Duration::from_secs(SKEW));
+                    assert_eq!(window, None, "`iat`: {value} is not refused as stale");
+                }
+                (claim, Ok(_)) => panic!("`{claim}`: {value} is accepted"),
+            }
         }
     }
     let policy = LogoutTokenPolicy {
@@ -50,7 +62,9 @@ fn odd_claim_values_never_panic() {
         now: u64::MAX,
         ..policy_with(&[RS256])
     };
-    let _ = verify_logout_token(&sign(header(), claims()), &signer().jwks, &policy);
+    // A clock at the end of time: the token is long expired, whatever the skew.
+    let result = verify_logout_token(&sign(header(), claims()), &signer().jwks, &policy);
+    assert!(result.is_err(), "accepted at the end of time");
 }
 
 #[test]

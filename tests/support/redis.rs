@@ -7,8 +7,6 @@
 //! it if the test process dies without unwinding (SIGKILL, abort), since
 //! redis-server, unlike the test OP, does not watch its parent.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -150,11 +148,6 @@ impl TestRedis {
                 Err(_) => sleep(Duration::from_millis(100)),
             }
         }
-    }
-
-    /// True while the server answers PING.
-    pub fn is_up(&self) -> bool {
-        answers(self.port, self.tls.as_ref())
     }
 }
 

@@ -1,14 +1,24 @@
-//! A private CA and a server certificate for `127.0.0.1`/`localhost`, made fresh for a
-//! test (rcgen) and written as PEM files that redis-server and the service read.
+//! Certificates made at run time (rcgen): a private CA and a server certificate written as
+//! PEM files that redis-server and the service read, and a self-signed https acceptor for
+//! the forging provider (the kind a homelab provider has).
 
-#![allow(dead_code)] // each test binary uses a different subset
-
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use poem::http::uri::Scheme;
+use poem::listener::{Acceptor, TcpAcceptor};
+use poem::web::{LocalAddr, RemoteAddr};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::crypto::ring::default_provider;
+use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
 
 pub struct TestTls {
     dir: PathBuf,
@@ -40,7 +50,7 @@ impl TestTls {
         let dir = std::env::temp_dir().join(format!(
             "oidc-session-tls-{}-{}",
             std::process::id(),
-            crate::common::redis::free_port()
+            crate::support::redis::free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let write = |file: &str, text: &str| -> PathBuf {
@@ -70,22 +80,52 @@ impl TestTls {
             self.ca_file.display()
         )
     }
-
-    /// A redis client for `rediss://` URLs that trusts this CA only.
-    pub fn client(&self, url: &str) -> ::redis::Client {
-        ::redis::Client::build_with_tls(
-            url,
-            ::redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(self.ca_pem.clone().into_bytes()),
-            },
-        )
-        .unwrap_or_else(|e| panic!("a TLS client for {url}: {e}"))
-    }
 }
 
 impl Drop for TestTls {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Accepts TCP connections and completes a TLS handshake on each with a self-signed
+/// certificate for `127.0.0.1` and `localhost`.
+pub struct SelfSignedAcceptor {
+    tcp: TcpAcceptor,
+    tls: TlsAcceptor,
+}
+
+impl SelfSignedAcceptor {
+    /// The acceptor and its certificate as PEM.
+    pub fn new(tcp: TcpAcceptor) -> (Self, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("generate a self-signed certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+        let config = ServerConfig::builder_with_provider(Arc::new(default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .expect("a valid certificate and key");
+        let tls = TlsAcceptor::from(Arc::new(config));
+        (Self { tcp, tls }, certified.cert.pem())
+    }
+}
+
+impl Acceptor for SelfSignedAcceptor {
+    type Io = TlsStream<TcpStream>;
+
+    fn local_addr(&self) -> Vec<LocalAddr> {
+        self.tcp.local_addr()
+    }
+
+    async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
+        loop {
+            let (tcp, local, remote, _) = self.tcp.accept().await?;
+            // A client that refuses the certificate ends its handshake: wait for the next.
+            if let Ok(tls) = self.tls.accept(tcp).await {
+                return Ok((tls, local, remote, Scheme::HTTPS));
+            }
+        }
     }
 }

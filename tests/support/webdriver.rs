@@ -3,8 +3,6 @@
 //! to nothing, so pages that import web fonts (the test provider's) never wait on the
 //! network.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;

@@ -12,9 +12,11 @@ use serde_json::{json, Value};
 use reqwest::StatusCode;
 use tokio::sync::oneshot;
 
-use crate::common::forge::TestSigner;
-use crate::common::redis::TestRedis;
-use crate::helpers::{browser, free_listener, location, session_cookie, start_service, wait_until_ready, CLIENT_ID};
+use crate::support::app::{
+    browser, free_listener, location, session_cookie, start_service, wait_until_ready, CLIENT_ID,
+};
+use crate::support::forge::TestSigner;
+use crate::support::redis::TestRedis;
 
 /// What the token endpoint puts in `id_token`, given the request's nonce.
 pub type IdTokenMaker = Arc<dyn Fn(&Forge, &str) -> String + Send + Sync>;
@@ -86,7 +88,8 @@ impl ForgingProvider {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let issuer = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let (acceptor, cert_pem) = crate::tls::SelfSignedAcceptor::new(TcpAcceptor::from_std(listener).unwrap());
+        let (acceptor, cert_pem) =
+            crate::support::tls::SelfSignedAcceptor::new(TcpAcceptor::from_std(listener).unwrap());
         (Self::serve(issuer, acceptor), cert_pem)
     }
 
@@ -325,7 +328,7 @@ impl ForgedApp {
     }
 
     pub async fn is_active(&self, session: &str) -> bool {
-        crate::helpers::introspect_at(&self.internal, session).await["active"] == true
+        crate::support::app::introspect_at(&self.internal, session).await["active"] == true
     }
 
     pub async fn post_logout_token(&self, logout_token: &str) -> reqwest::Response {

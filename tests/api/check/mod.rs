@@ -1,11 +1,14 @@
 //! `oidc-session check` against the real provider, a provider lacking features (the
-//! forging one), an unreachable provider and an unreachable Redis.
+//! forging one), an unreachable provider and an unreachable Redis; one wrong setting at a
+//! time in `one_wrong_setting.rs`.
+
+mod one_wrong_setting;
 
 use serde_json::json;
 
-use crate::common::redis::TestRedis;
-use crate::forging_provider::ForgingProvider;
-use crate::helpers::{free_listener, spawn_app_with, Options, CLIENT_ID};
+use crate::support::app::{free_listener, spawn_app_with, Options, CLIENT_ID};
+use crate::support::forging_provider::ForgingProvider;
+use crate::support::redis::TestRedis;
 
 pub(crate) async fn check(vars: &[(&str, String)]) -> (Option<i32>, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_oidc-session"))

@@ -2,8 +2,6 @@
 //! server, which reads every alias of a header name (`X_Auth_Request_User`,
 //! `X.Auth.Request.User`, …) as `HTTP_X_AUTH_REQUEST_USER`, as CGI, WSGI and PHP apps do.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -24,7 +22,7 @@ impl HeaderEcho {
         let scratch = Scratch::new("wsgi");
         let reserved = reserve_port();
         let port = reserved.local_addr().unwrap().port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/header_echo.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/header_echo.py");
         let mut command = Command::new("python3");
         command
             .arg(script)

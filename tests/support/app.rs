@@ -11,8 +11,8 @@ use reqwest::{redirect::Policy, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use crate::common::provider::{self, TestProvider};
-use crate::common::redis::TestRedis;
+use crate::support::provider::{self, TestProvider};
+use crate::support::redis::TestRedis;
 
 pub const CLIENT_ID: &str = "rp";
 pub const CLIENT_SECRET: &str = "a-long-test-client-secret";

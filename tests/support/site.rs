@@ -5,12 +5,12 @@
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 
-use crate::common::child::reserve_port;
-use crate::common::header_echo::HeaderEcho;
-use crate::common::provider;
-use crate::common::proxy::{Kind, Proxy, Upstreams};
-use crate::common::upstream::Upstream;
-use crate::helpers::{location, spawn_app_with, Options, TestApp, CLIENT_ID};
+use crate::support::app::{location, spawn_app_with, Options, TestApp, CLIENT_ID};
+use crate::support::child::reserve_port;
+use crate::support::header_echo::HeaderEcho;
+use crate::support::provider;
+use crate::support::proxy::{Kind, Proxy, Upstreams};
+use crate::support::upstream::Upstream;
 
 pub const PAGE: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 

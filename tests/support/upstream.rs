@@ -2,8 +2,6 @@
 //! the identity headers) as JSON, and serves the single-page app of `examples/spa/` at
 //! `/app/`.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::path::Path;
 
 use poem::listener::{AcceptorExt, TcpAcceptor};

@@ -2,17 +2,13 @@
 //! or the forging one for what the real one cannot do — and each test runs its control: the
 //! right configuration against the same provider reports no problem.
 
-use std::process::Stdio;
-
 use serde_json::{json, Value};
 
-use crate::check::{base, check};
-use crate::common::provider::{sign_in, TestProvider};
-use crate::common::redis::TestRedis;
-use crate::forging_provider::{ClientAuth, ForgingProvider};
-use crate::helpers::{
-    browser, free_listener, location, wait_until_ready, CHECK_REDIRECT_URI, CLIENT_ID, CLIENT_SECRET,
-};
+use super::{base, check};
+use crate::support::app::{CHECK_REDIRECT_URI, CLIENT_ID, CLIENT_SECRET};
+use crate::support::forging_provider::{ClientAuth, ForgingProvider};
+use crate::support::provider::TestProvider;
+use crate::support::redis::TestRedis;
 
 /// The real provider with one client, registered for the redirect URI `check` runs with.
 async fn real_provider(client: Value, par: bool) -> TestProvider {
@@ -288,65 +284,4 @@ async fn a_self_signed_provider_is_a_problem_naming_oidc_extra_ca_file_and_passe
     std::fs::remove_file(&ca_file).unwrap();
     assert!(out.contains(&format!("ok       discovery: {issuer}/")), "{out}");
     assert!(out.contains("ok       client credentials: accepted"), "{out}");
-}
-
-/// The binary's log of one sign-in with `username_claim`.
-async fn sign_in_log(username_claim: &str) -> String {
-    let redis = TestRedis::start();
-    let (public, internal) = (free_listener(), free_listener());
-    let (public_port, internal_port) = (
-        public.local_addr().unwrap().port(),
-        internal.local_addr().unwrap().port(),
-    );
-    drop((public, internal));
-    let public = format!("http://127.0.0.1:{public_port}");
-    let provider = real_provider(json!({"redirect_uris": [format!("{public}/auth/callback")]}), true).await;
-    let log_file = std::env::temp_dir().join(format!("oidc-session-test-log-{}-{public_port}", std::process::id()));
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oidc-session"))
-        .env_clear()
-        .envs([
-            ("OIDC_ISSUER_URL", provider.issuer.clone()),
-            ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
-            ("OIDC_REDIRECT_URI", format!("{public}/auth/callback")),
-            ("OIDC_REDIS_URL", redis.url.clone()),
-            ("OIDC_USERNAME_CLAIM", username_claim.to_owned()),
-            ("OIDC_LISTEN_ADDR", format!("127.0.0.1:{public_port}")),
-            ("OIDC_INTERNAL_LISTEN_ADDR", format!("127.0.0.1:{internal_port}")),
-            ("OIDC_LOG", "warn".to_owned()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_file).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_until_ready(&format!("http://127.0.0.1:{internal_port}")).await;
-    let browser = browser();
-    let login = browser.get(format!("{public}/auth/login")).send().await.unwrap();
-    let callback = sign_in(&browser, &location(&login), "alice", &format!("{public}/auth/callback")).await;
-    let landed = browser.get(&callback).send().await.unwrap();
-    assert_eq!(landed.status(), reqwest::StatusCode::FOUND, "the sign-in succeeds");
-    child.kill().await.unwrap();
-    let log = std::fs::read_to_string(&log_file).unwrap();
-    std::fs::remove_file(&log_file).unwrap();
-    log
-}
-
-#[tokio::test]
-async fn a_claim_path_that_finds_nothing_is_logged_at_sign_in_with_the_names_sent_but_no_values() {
-    let log = sign_in_log("$.realm_access.username").await;
-    let warning = log
-        .lines()
-        .find(|l| l.contains("OIDC_USERNAME_CLAIM"))
-        .unwrap_or_else(|| panic!("no warning about OIDC_USERNAME_CLAIM in:\n{log}"));
-    assert!(warning.contains("\"level\":\"WARN\""), "{warning}");
-    assert!(warning.contains("$.realm_access.username"), "{warning}");
-    for name in ["email", "email_verified", "groups", "name", "preferred_username", "sub"] {
-        assert!(warning.contains(name), "`{name}` missing: {warning}");
-    }
-    for value in ["alice@example.test", "Alice Test", "users"] {
-        assert!(!warning.contains(value), "the value `{value}` is logged: {warning}");
-    }
-
-    let log = sign_in_log("preferred_username").await;
-    assert!(!log.contains("finds nothing"), "{log}");
 }

@@ -1,25 +1,23 @@
-//! Forge JWTs (back-channel logout tokens in particular) for tests.
+//! Forged JWTs (back-channel logout tokens in particular) for tests: the unit tests'
+//! scripted provider, and the black-box tests' forging provider (`tests/support/` includes
+//! this file).
 //!
-//! `TestSigner` holds a fresh RSA key and its key ID; serve `jwks_json()` from a fake
+//! `TestSigner` holds a fresh RSA key and its key ID; publish `public_jwk()` from a fake
 //! provider's `jwks_uri`, then sign whatever header and claims a test needs, valid or not.
-//! Needs `openidconnect`, `rsa` 0.9, `serde_json` and `base64` 0.22.
-#![allow(dead_code)]
+//! Needs `openidconnect`, `rsa` 0.9 (a dev-dependency), `serde_json` and `base64` 0.22.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use openidconnect::core::{
-    CoreHmacKey, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey,
-};
+use openidconnect::core::{CoreHmacKey, CoreJsonWebKey, CoreJwsSigningAlgorithm, CoreRsaPrivateSigningKey};
 use openidconnect::{JsonWebKeyId, PrivateSigningKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::EncodePublicKey;
-use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 
 /// The member a logout token's `events` claim must contain.
-pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// An RSA signing key with a key ID, standing in for an OpenID Provider's key.
 pub struct TestSigner {
@@ -45,7 +43,7 @@ impl TestSigner {
     }
 
     /// A signer from an existing PKCS#1 PEM (`-----BEGIN RSA PRIVATE KEY-----`).
-    pub fn from_pkcs1_pem(kid: &str, pem: &str) -> Self {
+    fn from_pkcs1_pem(kid: &str, pem: &str) -> Self {
         use rsa::pkcs1::DecodeRsaPrivateKey;
         let private = rsa::RsaPrivateKey::from_pkcs1_pem(pem).expect("parse PKCS#1 PEM");
         let key = CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.into())))
@@ -63,26 +61,11 @@ impl TestSigner {
 
     /// The public key as a JWK (`kty` RSA, `use` sig, `kid`, `n`, `e`; no `alg`).
     pub fn public_jwk(&self) -> Value {
-        serde_json::to_value(self.key.as_verification_key()).expect("serialize JWK")
-    }
-
-    /// `{"keys": [public_jwk]}`: the body a fake provider serves at its `jwks_uri`.
-    pub fn jwks_json(&self) -> Value {
-        json!({ "keys": [self.public_jwk()] })
-    }
-
-    /// The same key set, typed.
-    pub fn jwks(&self) -> CoreJsonWebKeySet {
-        CoreJsonWebKeySet::new(vec![self.verification_key()])
+        serde_json::to_value(self.verification_key()).expect("serialize JWK")
     }
 
     pub fn verification_key(&self) -> CoreJsonWebKey {
         self.key.as_verification_key()
-    }
-
-    /// The RSA modulus `n`, big-endian: a classic HMAC key for algorithm-confusion attacks.
-    pub fn modulus(&self) -> Vec<u8> {
-        self.public.n().to_bytes_be()
     }
 
     /// The public key as SPKI PEM (`-----BEGIN PUBLIC KEY-----`), the other classic one.
@@ -99,8 +82,8 @@ impl TestSigner {
 
     /// Signs with the algorithm named by `header["alg"]` (RS256/384/512, PS256/384/512; RS256
     /// when `alg` is absent, so header-less-alg tokens can be forged too). Header and claims
-    /// are used exactly as given. Panics on any other `alg`: use `sign_with_alg`,
-    /// `sign_hs256_with` or `unsigned` for those.
+    /// are used exactly as given. Panics on any other `alg`: use `sign_hs256_with` or
+    /// `unsigned` for those.
     pub fn sign(&self, header: Value, claims: Value) -> String {
         let alg = match header.get("alg") {
             None => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -111,8 +94,8 @@ impl TestSigner {
         self.sign_with_alg(alg, header, claims)
     }
 
-    /// Signs with `alg` whatever `header["alg"]` says (for alg-mismatch tests).
-    pub fn sign_with_alg(&self, alg: CoreJwsSigningAlgorithm, header: Value, claims: Value) -> String {
+    /// Signs with `alg` whatever `header["alg"]` says.
+    fn sign_with_alg(&self, alg: CoreJwsSigningAlgorithm, header: Value, claims: Value) -> String {
         let input = signing_input(&header, &claims);
         let signature = self
             .key
@@ -121,7 +104,7 @@ impl TestSigner {
         format!("{input}.{}", b64url(&signature))
     }
 
-    /// An HMAC-SHA-256 signature keyed with `key_bytes` (e.g. `self.modulus()` or
+    /// An HMAC-SHA-256 signature keyed with `key_bytes` (e.g.
     /// `self.public_key_pem().as_bytes()`); the header is used as given, so set `alg`
     /// yourself.
     pub fn sign_hs256_with(&self, key_bytes: &[u8], header: Value, claims: Value) -> String {
@@ -157,12 +140,12 @@ pub fn logout_claims(issuer: &str, client_id: &str, now: u64) -> Value {
 }
 
 /// Base64url without padding.
-pub fn b64url(bytes: &[u8]) -> String {
+fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// `b64url(json(header)).b64url(json(claims))`.
-pub fn signing_input(header: &Value, claims: &Value) -> String {
+fn signing_input(header: &Value, claims: &Value) -> String {
     let header = serde_json::to_vec(header).expect("serialize header");
     let claims = serde_json::to_vec(claims).expect("serialize claims");
     format!("{}.{}", b64url(&header), b64url(&claims))

@@ -6,8 +6,6 @@
 //! Needs `node` on PATH and `npm ci --prefix tests/provider` done once.
 //! One provider per test: its output is drained by tasks of the test's runtime.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -34,7 +32,6 @@ pub struct TestProvider {
     /// Held open: the provider exits when its stdin closes, so it cannot
     /// outlive a test process that dies without running destructors.
     _stdin: ChildStdin,
-    log: Arc<Mutex<String>>,
     http: reqwest::Client,
 }
 
@@ -115,7 +112,6 @@ impl TestProvider {
             issuer,
             child,
             _stdin: stdin,
-            log,
             http: reqwest::Client::new(),
         })
     }
@@ -157,17 +153,6 @@ impl TestProvider {
     /// Refresh-token grants POSTed to the token endpoint so far (failed ones included).
     pub async fn refresh_grants(&self) -> u64 {
         self.stats().await["refresh_grants"].as_u64().expect("refresh_grants")
-    }
-
-    /// All POSTs to the token endpoint so far, any grant type.
-    pub async fn token_requests(&self) -> u64 {
-        self.stats().await["token_requests"].as_u64().expect("token_requests")
-    }
-
-    /// What the provider wrote to stderr so far (start of it): its warnings,
-    /// grant errors and back-channel logout outcomes.
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
     }
 }
 

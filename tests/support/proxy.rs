@@ -1,8 +1,6 @@
 //! Real reverse proxies from Debian (nginx, Caddy) run from the configurations in
 //! `examples/`, on loopback, in front of the service and a test upstream.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
@@ -31,7 +29,6 @@ pub struct Upstreams<'a> {
 pub struct Proxy {
     /// `http://127.0.0.1:<port>`
     pub url: String,
-    pub port: u16,
     process: Guarded,
     _scratch: Scratch,
 }
@@ -62,7 +59,6 @@ impl Proxy {
             .unwrap_or_else(|e| panic!("{e}"));
         Proxy {
             url: format!("http://127.0.0.1:{port}"),
-            port,
             process,
             _scratch: scratch,
         }

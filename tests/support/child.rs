@@ -2,8 +2,6 @@
 //! watchdog (whose stdin we hold) if the test process dies without unwinding. Its output
 //! goes to a log file, shown when it fails to start.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::fs::File;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
