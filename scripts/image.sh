@@ -88,11 +88,16 @@ BINARY="$TARGET_DIR/$TARGET/release/oidc-session"
 WORK=$(mktemp -d /tmp/oidc-session-image.XXXXXX)
 STORAGE=(--storage-driver vfs --root "$WORK/storage" --runroot "$WORK/run")
 PIDS=()
+kill_tree() { # PID: it and every process below it
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null
+}
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
   local status=$? pid
   set +e
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do kill_tree "$pid"; done
   wait 2>/dev/null
   # vfs layers are plain directories, some read-only to their owner: buildah removes them.
   buildah "${STORAGE[@]}" rm --all >/dev/null 2>&1
@@ -106,6 +111,7 @@ cleanup() {
   exit $status
 }
 trap cleanup EXIT
+trap "exit 143" INT TERM # so that cleanup runs
 mkdir -p "$WORK/logs"
 
 # --- runtime stage: the base's content, then the Dockerfile's instructions -----------------
@@ -128,7 +134,7 @@ ctr=$(buildah "${STORAGE[@]}" from scratch)
 buildah "${STORAGE[@]}" add --quiet "$ctr" "$WORK/base.tar" / >/dev/null
 config=(--user "$IMAGE_USER" --entrypoint "[\"$ENTRYPOINT\"]" --cmd "" --workingdir "$BASE_WORKDIR")
 for l in "${LABELS[@]}"; do config+=(--label "$l"); done
-for p in "${PORTS[@]}"; do config+=(--port "$p"); done
+for p in "${PORTS[@]}"; do config+=(--port "$p/tcp"); done
 for e in "${BASE_ENV[@]}"; do config+=(--env "$e"); done
 buildah "${STORAGE[@]}" config "${config[@]}" "$ctr"
 buildah "${STORAGE[@]}" commit --quiet --identity-label=false --format oci "$ctr" localhost/oidc-session:image-sh >/dev/null
@@ -244,15 +250,17 @@ check_confined() { # PID
 }
 serve() { # LOG REDIS_URL EXTRA_CA: the service in the background until /readyz is 200; sets SVC
   in_image "$1" 0 "$2" "$3" &
-  local outer=$!
-  PIDS+=("$outer")
-  wait_http "$INT/readyz" 200 "$outer" || die "/readyz never answered 200: $(cat "$1")"
-  SVC=$(service_pid "$outer") || die "no oidc-session process below $outer"
+  OUTER=$!
+  PIDS+=("$OUTER")
+  wait_http "$INT/readyz" 200 "$OUTER" || die "/readyz never answered 200: $(cat "$1")"
+  SVC=$(service_pid "$OUTER") || die "no oidc-session process below $OUTER"
   PIDS+=("$SVC")
 }
-stop_service() {
+stop_service() { # SIGTERM, as a container runtime stops it: the service drains and exits 0
+  local status=0
   kill "$SVC"
-  wait 2>/dev/null || true
+  wait "$OUTER" || status=$?
+  [ $status -eq 0 ] || die "after SIGTERM the service exited $status"
 }
 sign_in() {
   python3 scripts/image_check.py sign-in --start "$PUB/auth/login?return_to=/signed-in" --done "$PUB/signed-in" \

@@ -132,8 +132,11 @@ def cmd_compare_config(path: str) -> int:
 
 
 def is_static_elf(path: pathlib.Path) -> bool:
-    headers = subprocess.run(["readelf", "-lW", str(path)], capture_output=True, text=True, check=True).stdout
-    return "INTERP" not in headers and "DYNAMIC" not in headers.split("Section to Segment")[0]
+    """No program interpreter and no shared library needed (a static-pie keeps a DYNAMIC
+    segment for relocating itself, which is fine)."""
+    def readelf(flag: str) -> str:
+        return subprocess.run(["readelf", flag, "-W", str(path)], capture_output=True, text=True, check=True).stdout
+    return "INTERP" not in readelf("-l") and "(NEEDED)" not in readelf("-d")
 
 
 def cmd_contents(rootfs: str) -> int:
