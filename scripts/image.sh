@@ -140,7 +140,10 @@ buildah "${STORAGE[@]}" config "${config[@]}" "$ctr"
 buildah "${STORAGE[@]}" commit --quiet --identity-label=false --format oci "$ctr" localhost/oidc-session:image-sh >/dev/null
 
 OUT=${IMAGE_OUT:-$WORK/oci}
-rm -rf "$OUT"
+if [ -e "$OUT" ]; then
+  [ -f "$OUT/oci-layout" ] || die "IMAGE_OUT=$OUT exists and is not an OCI layout: not overwriting it"
+  rm -rf "$OUT"
+fi
 buildah "${STORAGE[@]}" push --quiet localhost/oidc-session:image-sh "oci:$OUT:oidc-session" >/dev/null
 
 # --- checks of the image itself ------------------------------------------------------------
