@@ -64,7 +64,7 @@ die() { log "FAILED: $*"; exit 1; }
 
 # --- prerequisites -----------------------------------------------------------------------
 missing=()
-for tool in buildah:buildah umoci:umoci musl-gcc:musl-tools redis-server:redis-server openssl:openssl readelf:binutils; do
+for tool in buildah:buildah umoci:umoci musl-gcc:musl-tools redis-server:redis-server openssl:openssl readelf:binutils curl:curl; do
   command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
@@ -168,15 +168,14 @@ python3 scripts/image_check.py contents "$ROOTFS"
 # --- running it ----------------------------------------------------------------------------
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { # URL STATUS PID: until URL answers STATUS, while PID lives
-  local i
-  for i in $(seq 150); do
+  local _
+  for _ in $(seq 150); do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" || true)" = "$2" ] && return 0
     kill -0 "$3" 2>/dev/null || return 1
     sleep 0.2
   done
   return 1
 }
-command -v curl >/dev/null || { apt-get install -y -qq curl >/dev/null; }
 
 REDIS_PORT=$(free_port) REDIS_TLS_PORT=$(free_port) PUBLIC=$(free_port) INTERNAL=$(free_port)
 PUB="http://127.0.0.1:$PUBLIC" INT="http://127.0.0.1:$INTERNAL"
@@ -225,6 +224,7 @@ in_image() { # LOG TIMEOUT REDIS_URL EXTRA_CA [ARGS...]: the entrypoint, in the 
     OIDC_LOG=warn)
   [ -z "$extra_ca" ] || run+=(OIDC_EXTRA_CA_FILE="$extra_ca")
   run+=(chroot --userspec=65532:65532 --groups=65532 "$ROOTFS" "$ENTRYPOINT" "$@")
+  # shellcheck disable=SC2016 # expanded by that sh, from its arguments
   timeout "$limit" unshare --mount --propagation private -- sh -c '
     set -e
     root=$1 mounted=$2; shift 2
