@@ -140,3 +140,20 @@ def test_every_dashboard_query_reads_only_metrics_the_service_exports():
         assert names, f"no oidc_session_ metric found in {query}"
         for name in names:
             assert name in exported, f"oidc_session_{name} is not registered: {query}"
+
+
+def test_the_rendered_prometheus_rule_has_the_shape_the_operator_accepts():
+    """No bundled schema for the CRD in kubernetes-validate: its shape is checked here."""
+    docs = obs.rendered(chart_tool.load_values(chart_tool.scenarios()["observability"]))
+    rule = next(d for d in docs if d["kind"] == "PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(rule) == {"apiVersion", "kind", "metadata", "spec"}
+    assert set(rule["spec"]) == {"groups"}
+    duration = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+    for group in rule["spec"]["groups"]:
+        assert set(group) == {"name", "rules"} and group["rules"]
+        for r in group["rules"]:
+            assert set(r) == {"alert", "expr", "for", "labels", "annotations"}, r.get("alert")
+            assert isinstance(r["expr"], str) and duration.match(r["for"])
+            for mapping in (r["labels"], r["annotations"]):
+                assert all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())
