@@ -18,7 +18,7 @@
 #   scripts/image.sh --print-config   the labels, user, ports and entrypoint it sets (JSON)
 #
 # Environment: IMAGE_TARGET_DIR (cargo's target dir for the musl build; default
-# ${CARGO_TARGET_DIR:-target}/image, kept between runs: a first build takes ~10 minutes
+# ${CARGO_TARGET_DIR:-target}/image, kept between runs: a first build took 11.5 minutes
 # on 2 cores), IMAGE_OUT (where the OCI layout is written; default a temporary directory),
 # IMAGE_MAX_BYTES (default 15000000). Needs root (buildah, chroot, mounts); installs
 # buildah, umoci, musl-tools, redis-server, openssl and ca-certificates from Debian and the

@@ -27,7 +27,7 @@ if [ -x .ci/deploy-checks ] && [ "${SKIP_DEPLOY_CHECKS:-}" != 1 ]; then
 fi
 # The container image, built without Docker as the Dockerfile builds it, and run
 # (scripts/image.sh; its musl release build is kept in ${CARGO_TARGET_DIR:-target}/image,
-# ~10 minutes the first time on 2 cores). SKIP_IMAGE=1 skips it.
+# about 11 minutes the first time on 2 cores). SKIP_IMAGE=1 skips it.
 if [ "${SKIP_IMAGE:-}" != 1 ]; then
   scripts/image.sh
 fi
