@@ -19,13 +19,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends musl-tools \
     && rm -rf /var/lib/apt/lists/*
 
-# Size over link time; the same settings for the dependency layer and the final build so
-# the cached dependencies are reused. Overridable with --build-arg.
-ARG CARGO_PROFILE_RELEASE_LTO=thin
-ARG CARGO_PROFILE_RELEASE_CODEGEN_UNITS=4
-ENV CARGO_PROFILE_RELEASE_LTO=${CARGO_PROFILE_RELEASE_LTO} \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=${CARGO_PROFILE_RELEASE_CODEGEN_UNITS} \
-    CARGO_PROFILE_RELEASE_STRIP=symbols \
+# Cargo.toml's release profile as it is (fat LTO, one codegen unit: the build that
+# docs/PERFORMANCE.md measured), with symbols stripped for size. scripts/image.sh builds
+# with the same settings (helm/tests/test_image_script.py keeps the two in step).
+ENV CARGO_PROFILE_RELEASE_STRIP=symbols \
     CARGO_TERM_COLOR=never
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]

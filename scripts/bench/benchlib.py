@@ -58,17 +58,18 @@ def fetch(opener, url, form=None):
     return resp.status if hasattr(resp, "status") else resp.code, resp.headers, body
 
 
-def sign_in(opener, start, done, user):
+def sign_in(opener, start, done, user, stop_at_prefix=False):
     """Follows redirects from `start`, fills the provider's login and consent forms, and
-    stops at the redirect to `done` (not fetched). Returns the trail on failure."""
+    stops at the redirect to `done` (not fetched), or with stop_at_prefix at the first
+    redirect to a URL starting with `done`; returns that URL. Shows the trail on failure."""
     url, form, trail = start, None, []
     for _ in range(25):
         trail.append(("POST " if form is not None else "GET ") + url)
         status, headers, body = fetch(opener, url, form)
         if 300 <= status < 400:
             location = urllib.parse.urljoin(url, headers["Location"])
-            if location == done:
-                return
+            if location == done or (stop_at_prefix and location.startswith(done)):
+                return location
             url, form = location, None
             continue
         if status != 200:
