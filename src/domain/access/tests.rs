@@ -206,7 +206,7 @@ fn the_unknown_parameter_message_lists_mode_and_every_rule() {
     assert_eq!(
         RuleError::Unknown("x".into()).to_string(),
         "unknown parameter `x` in the forward-auth URL \
-         (known: mode, allowed_groups, allowed_emails, allowed_email_domains)"
+         (known: mode, audience, allowed_groups, allowed_emails, allowed_email_domains)"
     );
 }
 

@@ -1,6 +1,7 @@
 //! `/forward-auth` (SPEC §3.1) against the real provider and Redis, called as the proxies
 //! call it: the original request described in `X-Forwarded-*` or `X-Original-*` headers.
 
+mod assertion;
 mod identity;
 mod routes;
 mod sign_in;
