@@ -4,6 +4,7 @@
 mod common;
 
 mod backchannel;
+mod bearer;
 mod browser;
 mod check;
 mod client_auth;
