@@ -5,6 +5,7 @@ mod assertion;
 mod identity;
 mod routes;
 mod sign_in;
+mod verifiers;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
