@@ -23,6 +23,7 @@ mod logout;
 mod outages;
 mod process;
 mod proxies;
+mod proxy_identity;
 mod redis_tls;
 mod refresh;
 mod scale;

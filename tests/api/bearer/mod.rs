@@ -19,7 +19,19 @@ const CLI_SECRET: &str = "cli-secret-0123456789";
 /// The provider with an API client (`cli`, client credentials) and resources in both
 /// formats; the service accepts tokens for `API` and `OPAQUE_API`.
 pub(crate) async fn spawn_with_bearers(mut options: Options) -> TestApp {
-    options.provider = json!({
+    options.provider = api_provider();
+    options.env.push(("OIDC_BEARER_AUDIENCES", audiences()));
+    spawn_app_with(options).await
+}
+
+/// `OIDC_BEARER_AUDIENCES` for the resources of [`api_provider`].
+pub(crate) fn audiences() -> String {
+    format!("{API}, {OPAQUE_API}")
+}
+
+/// Test-provider configuration: the API client and the resource servers.
+pub(crate) fn api_provider() -> Value {
+    json!({
         "extra_clients": [{
             "client_id": CLI,
             "client_secret": CLI_SECRET,
@@ -28,11 +40,7 @@ pub(crate) async fn spawn_with_bearers(mut options: Options) -> TestApp {
             "redirect_uris": [],
         }],
         "resource_servers": { API: "jwt", OTHER_API: "jwt", OPAQUE_API: "opaque" },
-    });
-    options
-        .env
-        .push(("OIDC_BEARER_AUDIENCES", format!("{API}, {OPAQUE_API}")));
-    spawn_app_with(options).await
+    })
 }
 
 /// An access token for `resource` from the client-credentials grant.

@@ -1,11 +1,11 @@
 //! `/forward-auth` (SPEC §3.1) against the real provider and Redis, called as the proxies
 //! call it: the original request described in `X-Forwarded-*` or `X-Original-*` headers.
 
-mod assertion;
+pub(crate) mod assertion;
 mod identity;
 mod routes;
 mod sign_in;
-mod verifiers;
+pub(crate) mod verifiers;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;

@@ -18,6 +18,7 @@ const JOSE: &str = "jose@6.2.19";
 /// What the README's snippets name, replaced by the test's own listeners.
 const README_JWKS: &str = "http://oidc-session.auth.svc:9090";
 const README_ISSUER: &str = "https://app.example.com";
+const README_AUDIENCE: &str = "orders-api";
 
 /// The fenced block of `language` in the README's "Verifying the identity assertion".
 fn readme_snippet(language: &str) -> String {
@@ -46,8 +47,14 @@ fn run(command: &mut Command) {
     );
 }
 
-/// A scratch folder with PyJWT in a virtualenv and jose in node_modules.
-fn installed() -> PathBuf {
+/// A scratch folder with PyJWT in a virtualenv and jose in node_modules; installed once
+/// per test binary (tests run in parallel) and kept for later runs.
+pub(crate) fn installed() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(install).clone()
+}
+
+fn install() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("assertion-verifiers");
     std::fs::create_dir_all(&dir).unwrap();
     if !dir.join(".pyjwt-installed").exists() {
@@ -66,14 +73,15 @@ fn installed() -> PathBuf {
 }
 
 /// The snippet with the test's URLs, and a few lines that print the claims it returns or
-/// exit 3 when it refuses.
-fn verifier(dir: &Path, language: &str, internal: &str, public: &str) -> PathBuf {
+/// exit 3 when it refuses. `audience` replaces the README's `orders-api`.
+pub(crate) fn verifier(dir: &Path, language: &str, internal: &str, public: &str, audience: &str) -> PathBuf {
     let snippet = readme_snippet(language);
-    assert!(
-        snippet.contains(README_JWKS) && snippet.contains(README_ISSUER),
-        "{snippet}"
-    );
-    let code = snippet.replace(README_JWKS, internal).replace(README_ISSUER, public);
+    let named = [README_JWKS, README_ISSUER, README_AUDIENCE];
+    assert!(named.iter().all(|n| snippet.contains(n)), "{snippet}");
+    let code = snippet
+        .replace(README_JWKS, internal)
+        .replace(README_ISSUER, public)
+        .replace(README_AUDIENCE, audience);
     let (name, harness) = match language {
         "python" => (
             "verify.py",
@@ -86,14 +94,17 @@ fn verifier(dir: &Path, language: &str, internal: &str, public: &str) -> PathBuf
              } catch (e) {\n  console.log('refused', e.code, e.claim ?? '');\n  process.exit(3);\n}\n",
         ),
     };
-    let path = dir.join(name);
+    let path = dir.join(format!(
+        "{}-{name}",
+        audience.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
     std::fs::write(&path, code + harness).unwrap();
     path
 }
 
 /// The claims a verifier returned, or why it refused the token. It runs beside the
 /// service, which answers its JWKS request on this test's runtime.
-async fn verify(dir: &Path, script: &Path, token: &str) -> Result<Value, String> {
+pub(crate) async fn verify(dir: &Path, script: &Path, token: &str) -> Result<Value, String> {
     let program = match script.extension().and_then(|e| e.to_str()) {
         Some("py") => dir.join("py/bin/python"),
         _ => PathBuf::from("node"),
@@ -139,7 +150,7 @@ async fn the_readme_verifiers_in_python_and_node_accept_a_real_assertion_and_ref
     let tampered = parts.join(".");
 
     for language in ["python", "js"] {
-        let script = verifier(&dir, language, &app.internal, &app.public);
+        let script = verifier(&dir, language, &app.internal, &app.public, README_AUDIENCE);
         let accepted = verify(&dir, &script, &real)
             .await
             .unwrap_or_else(|why| panic!("{language} refused a real assertion: {why}"));
