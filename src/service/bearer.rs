@@ -14,7 +14,7 @@ use super::forward_auth::{OriginalUrl, Verdict};
 use super::Service;
 use crate::domain::access::RouteRules;
 use crate::domain::{now, Claims, Identity};
-use crate::oidc::access_token::{looks_like_jwt, AccessTokenError};
+use crate::oidc::access_token::{looks_like_jwt, AccessTokenError, MAX_ACCESS_TOKEN_BYTES};
 
 /// How long an introspection answer (accepted or refused) is reused at most.
 const INTROSPECTION_REUSE_SECS: u64 = 60;
@@ -82,6 +82,10 @@ impl Service {
 
     /// The token's identity when the provider vouches for it; the refusal's reason otherwise.
     pub(crate) async fn bearer(&self, token: &str) -> Judged {
+        // Neither hashed, nor cached, nor sent to the provider.
+        if token.len() > MAX_ACCESS_TOKEN_BYTES {
+            return Err(AccessTokenError::TooLarge);
+        }
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(judged) = self.bearers.get(&hash, now()) {
             return judged;

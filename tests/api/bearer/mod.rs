@@ -2,6 +2,7 @@
 //! real provider: JWT access tokens for a resource (RFC 8707 resource indicators, RFC 9068)
 //! verified locally, opaque ones through its RFC 7662 introspection endpoint.
 
+mod forged;
 mod jwt;
 mod opaque;
 
