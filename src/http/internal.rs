@@ -113,16 +113,15 @@ impl InternalApi {
         body: LenientJson<IntrospectRequest>,
     ) -> Result<IntrospectResponse, JsonError> {
         self.authorize(req)?;
-        let value = match body.0 {
-            Some(IntrospectRequest { token: Some(token), .. }) => {
-                let bearer = self.service.introspect_bearer(&token).await;
-                return Ok(IntrospectResponse::Ok(Json(
-                    bearer.map_or_else(Introspection::default, |b| bearer_introspection(&b)),
-                )));
-            }
-            Some(IntrospectRequest { session, .. }) => session,
-            None => self.cookie_from(req),
-        };
+        let (session, token) = body.0.map(|b| (b.session, b.token)).unwrap_or_default();
+        if let Some(token) = token {
+            let bearer = self.service.introspect_bearer(&token).await;
+            return Ok(IntrospectResponse::Ok(Json(
+                bearer.map_or_else(Introspection::default, |b| bearer_introspection(&b)),
+            )));
+        }
+        // Without a session in the body, the browser's forwarded cookie.
+        let value = session.or_else(|| self.cookie_from(req));
         Ok(IntrospectResponse::Ok(Json(
             match self.service.introspect(value.as_deref()).await? {
                 Some(exposed) => introspection(exposed),

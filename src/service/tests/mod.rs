@@ -5,6 +5,7 @@
 mod forge;
 
 mod backchannel;
+mod bearer;
 mod failing;
 mod login;
 mod logout;
