@@ -130,3 +130,37 @@ async fn an_empty_or_repeated_audience_is_a_proxy_configuration_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn assertions_verify_with_the_published_keys_before_and_after_a_key_rotation() {
+    let (new, old) = (ec_pem(), ec_pem());
+    let assertion_and_keys = async |pem: String| {
+        let app = spawn_app_with(Options {
+            env: vec![("OIDC_ASSERTION_KEY", pem)],
+            ..Options::default()
+        })
+        .await;
+        let session = app.sign_in("alice").await;
+        let ok = send(app.gate(Method::GET, "/forward-auth", Some(&session))).await;
+        (header(&ok, "x-auth-request-assertion"), published_keys(&app).await)
+    };
+    let (before, old_keys) = assertion_and_keys(old.clone()).await;
+    // The new key first (it signs), the old one still published.
+    let (during, rotation_keys) = assertion_and_keys(format!("{new}{old}")).await;
+    assert_eq!(rotation_keys["keys"].as_array().unwrap().len(), 2, "{rotation_keys}");
+    assert_eq!(
+        part(&during, 0)["kid"],
+        rotation_keys["keys"][0]["kid"],
+        "the first key signs"
+    );
+    assert!(verifies(&before, &old_keys));
+    assert!(verifies(&during, &rotation_keys));
+    assert!(
+        verifies(&before, &rotation_keys),
+        "an assertion of the old key still verifies during the rotation"
+    );
+    assert!(
+        !verifies(&during, &old_keys),
+        "keys fetched before the rotation lack the new one"
+    );
+}
