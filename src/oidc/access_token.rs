@@ -155,10 +155,12 @@ pub(crate) fn check_claims(
     if !audience_ok {
         return Err(AccessTokenError::WrongAudience);
     }
+    // NumericDate (RFC 7519 §2) may have a fraction: whole seconds are enough here.
     let time = |name: &'static str| match claims.get(name) {
         None => Ok(None),
         Some(v) => v
             .as_u64()
+            .or_else(|| v.as_f64().filter(|f| f.is_finite() && *f >= 0.0).map(|f| f as u64))
             .map(Some)
             .ok_or(AccessTokenError::Malformed("a time claim is not a number of seconds")),
     };

@@ -98,6 +98,12 @@ fn exp_is_mandatory_and_one_second_past_the_skew_is_expired() {
         check(&sign(header(), future)).unwrap_err(),
         AccessTokenError::NotYetValid
     );
+    let fraction = with(claims(), "exp", json!((NOW + 300) as f64 + 0.5));
+    assert_eq!(
+        check(&sign(header(), fraction)).unwrap().exp,
+        NOW + 300,
+        "a NumericDate may have a fraction"
+    );
     let text = with(claims(), "exp", json!("tomorrow"));
     assert!(matches!(
         check(&sign(header(), text)),
