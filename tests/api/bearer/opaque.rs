@@ -67,3 +67,19 @@ async fn introspection_authenticates_with_private_key_jwt_too() {
     assert_eq!(introspections.len(), 1, "{stats}");
     assert_eq!(introspections[0]["header"]["kid"], key.kid.as_str());
 }
+
+#[tokio::test]
+async fn concurrent_requests_with_one_opaque_token_make_one_provider_call() {
+    let app = spawn_with_bearers(Options {
+        confidential: Some("client_secret_basic"),
+        ..Options::default()
+    })
+    .await;
+    let token = client_credentials(&app, OPAQUE_API).await;
+    let answers = futures_util::future::join_all((0..20).map(|_| app.gate_bearer("", &token).send())).await;
+    for answer in answers {
+        assert_eq!(answer.unwrap().status(), StatusCode::OK);
+    }
+    let calls = app.provider.stats().await["introspection_requests"].as_u64().unwrap();
+    assert_eq!(calls, 1, "requests that arrive together wait for the one call");
+}
