@@ -140,12 +140,12 @@ pub fn logout_claims(issuer: &str, client_id: &str, now: u64) -> Value {
 }
 
 /// Base64url without padding.
-fn b64url(bytes: &[u8]) -> String {
+pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// `b64url(json(header)).b64url(json(claims))`.
-fn signing_input(header: &Value, claims: &Value) -> String {
+pub fn signing_input(header: &Value, claims: &Value) -> String {
     let header = serde_json::to_vec(header).expect("serialize header");
     let claims = serde_json::to_vec(claims).expect("serialize claims");
     format!("{}.{}", b64url(&header), b64url(&claims))

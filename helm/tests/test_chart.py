@@ -232,6 +232,17 @@ def test_a_private_key_in_values_reaches_the_env_from_the_charts_secret_only():
     assert "https://app.example.com/auth/jwks.json" in notes
 
 
+def test_an_assertion_key_goes_to_the_charts_secret_and_its_settings_to_the_configmap():
+    docs = render_docs(with_required({"config": {
+        "assertionKey": PEM, "assertionLifetime": "2m", "bearerAudiences": "https://api.example.com",
+    }}))
+    assert secret_value(docs, "OIDC_ASSERTION_KEY") == PEM
+    assert plain_value(docs, "OIDC_ASSERTION_LIFETIME") == "2m"
+    assert plain_value(docs, "OIDC_BEARER_AUDIENCES") == "https://api.example.com"
+    for cm in objects(docs, "ConfigMap"):
+        assert "MIGHAgEAMBMG" not in str(cm.get("data")), "the key shows up in a ConfigMap"
+
+
 def test_a_private_key_secret_is_mounted_read_only_and_the_key_file_variable_points_at_it(scenarios, scenario_values):
     docs = scenarios["private-key"]
     mounted = scenario_values["private-key"]["clientPrivateKeySecret"]

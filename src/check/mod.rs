@@ -3,6 +3,7 @@
 
 mod client_auth;
 mod credentials;
+mod identity;
 mod provider;
 mod reach;
 mod redirect;
@@ -84,6 +85,7 @@ pub async fn run(settings: &Settings) -> Report {
         Ok(http) => provider::check_provider(settings, &http, &mut report).await,
         Err(e) => report.problem(format!("{} (OIDC_EXTRA_CA_FILE)", error_chain(&e))),
     }
+    identity::assertion(settings, &mut report);
     redis::check_redis(settings, &mut report).await;
     report
 }

@@ -29,6 +29,7 @@ pub(super) async fn check_provider(settings: &Settings, http: &reqwest::Client, 
         report.problem("the provider advertises no ID-token signing algorithm this client may accept (HMAC needs OIDC_CLIENT_SECRET)");
     }
     features(settings, &found, report);
+    super::identity::bearer(settings, &found, report);
     client_auth::findings(settings, &found, report);
     scopes::check(settings, &found, report);
     credentials::check(settings, http, &found, report).await;

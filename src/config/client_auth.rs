@@ -7,9 +7,11 @@ use super::{Problems, Secret};
 use crate::crypto::client_key::parse_pem;
 use crate::util::error_chain;
 
-const KEY: &str = "OIDC_CLIENT_PRIVATE_KEY";
-const KEY_FILE: &str = "OIDC_CLIENT_PRIVATE_KEY_FILE";
-const KEY_ID: &str = "OIDC_CLIENT_PRIVATE_KEY_ID";
+const CLIENT_KEY: KeyVars = KeyVars {
+    key: "OIDC_CLIENT_PRIVATE_KEY",
+    file: "OIDC_CLIENT_PRIVATE_KEY_FILE",
+    id: "OIDC_CLIENT_PRIVATE_KEY_ID",
+};
 const METHOD: &str = "OIDC_CLIENT_AUTH_METHOD";
 
 /// The raw values, as read from the environment.
@@ -35,7 +37,13 @@ fn set(raw: Option<&str>) -> Option<&str> {
 pub(super) fn parse(raw: RawClientAuth<'_>, p: &mut Problems) -> Option<ClientAuthSection> {
     let secret = raw.secret.filter(|s| !s.is_empty()).map(|s| Secret::new(s.to_owned()));
     let key_configured = set(raw.private_key).is_some() || set(raw.private_key_file).is_some();
-    let private_keys = private_keys(&raw, p);
+    let private_keys = private_keys(
+        CLIENT_KEY,
+        set(raw.private_key),
+        set(raw.private_key_file),
+        set(raw.private_key_id),
+        p,
+    );
     if secret.is_some() && key_configured {
         p.push(
             "OIDC_CLIENT_SECRET",
@@ -101,33 +109,49 @@ pub(super) fn parse(raw: RawClientAuth<'_>, p: &mut Problems) -> Option<ClientAu
     Some(ClientAuthSection { auth, par: par? })
 }
 
-/// The keys from `OIDC_CLIENT_PRIVATE_KEY` or its file, with `OIDC_CLIENT_PRIVATE_KEY_ID`
-/// applied. Messages never quote the key.
-fn private_keys(raw: &RawClientAuth<'_>, p: &mut Problems) -> Option<ClientKeys> {
-    let ids = set(raw.private_key_id);
-    let (var, pem) = match (set(raw.private_key), set(raw.private_key_file)) {
+/// The three variables of one private key: the PEM, a file holding it, and key ids.
+#[derive(Clone, Copy)]
+pub(super) struct KeyVars {
+    pub key: &'static str,
+    pub file: &'static str,
+    pub id: &'static str,
+}
+
+/// The keys from `vars.key` or its file, with the key ids of `vars.id` applied (the client's
+/// `private_key_jwt` keys and the assertion keys are read alike). Messages never quote a key.
+pub(super) fn private_keys(
+    vars: KeyVars,
+    inline: Option<&str>,
+    file: Option<&str>,
+    ids: Option<&str>,
+    p: &mut Problems,
+) -> Option<ClientKeys> {
+    let (var, pem) = match (inline, file) {
         (Some(_), Some(_)) => {
             p.push(
-                KEY_FILE,
-                "is set together with OIDC_CLIENT_PRIVATE_KEY; set only one of them",
+                vars.file,
+                format!("is set together with {}; set only one of them", vars.key),
             );
             return None;
         }
         // An env file cannot hold line breaks: accept a one-line PEM with `\n` escapes.
-        (Some(inline), None) if !inline.contains('\n') => (KEY, inline.replace("\\n", "\n")),
-        (Some(inline), None) => (KEY, inline.to_owned()),
+        (Some(inline), None) if !inline.contains('\n') => (vars.key, inline.replace("\\n", "\n")),
+        (Some(inline), None) => (vars.key, inline.to_owned()),
         (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => (KEY_FILE, text),
+            Ok(text) => (vars.file, text),
             Err(e) => {
-                p.push(KEY_FILE, format!("cannot read `{path}` ({e})"));
+                p.push(vars.file, format!("cannot read `{path}` ({e})"));
                 return None;
             }
         },
         (None, None) => {
             if ids.is_some() {
                 p.push(
-                    KEY_ID,
-                    "is set but no private key is; set OIDC_CLIENT_PRIVATE_KEY or OIDC_CLIENT_PRIVATE_KEY_FILE, or remove it",
+                    vars.id,
+                    format!(
+                        "is set but no private key is; set {} or {}, or remove it",
+                        vars.key, vars.file
+                    ),
                 );
             }
             return None;
@@ -144,7 +168,7 @@ fn private_keys(raw: &RawClientAuth<'_>, p: &mut Problems) -> Option<ClientKeys>
         let ids: Vec<&str> = ids.split(',').map(str::trim).collect();
         if ids.len() != keys.len() {
             p.push(
-                KEY_ID,
+                vars.id,
                 format!(
                     "names {} key id(s) for {} key(s) in {var}; give one per key, comma-separated, in the order of the keys",
                     ids.len(),
@@ -158,7 +182,7 @@ fn private_keys(raw: &RawClientAuth<'_>, p: &mut Problems) -> Option<ClientKeys>
             .find(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()))
         {
             p.push(
-                KEY_ID,
+                vars.id,
                 format!("`{bad}` is not a usable key id (visible ASCII characters, no spaces)"),
             );
             return None;
@@ -170,7 +194,7 @@ fn private_keys(raw: &RawClientAuth<'_>, p: &mut Problems) -> Option<ClientKeys>
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = keys.iter().find(|k| !seen.insert(k.kid().to_owned())) {
         p.push(
-            if ids.is_some() { KEY_ID } else { var },
+            if ids.is_some() { vars.id } else { var },
             format!("lists the key `{}` twice; each key must have its own id", dup.kid()),
         );
         return None;
@@ -179,13 +203,13 @@ fn private_keys(raw: &RawClientAuth<'_>, p: &mut Problems) -> Option<ClientKeys>
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use p256::elliptic_curve::Generate;
     use p256::pkcs8::{EncodePrivateKey, LineEnding};
 
     use crate::config::{ClientAuthMethod, ParMode, Problem, Settings};
 
-    fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(in crate::config) fn vars(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let base = [
             ("OIDC_ISSUER_URL", "https://id.example.com"),
             ("OIDC_CLIENT_ID", "app"),
@@ -197,14 +221,14 @@ mod tests {
             .collect()
     }
 
-    fn ec_pem() -> String {
+    pub(in crate::config) fn ec_pem() -> String {
         p256::SecretKey::generate()
             .to_pkcs8_pem(LineEnding::LF)
             .unwrap()
             .to_string()
     }
 
-    fn problems(extra: &[(&str, &str)]) -> Vec<Problem> {
+    pub(in crate::config) fn problems(extra: &[(&str, &str)]) -> Vec<Problem> {
         Settings::from_vars(vars(extra)).expect_err("a problem").problems
     }
 

@@ -60,6 +60,15 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
         _ => Err(format!("`{v}` is not json or pretty")),
     });
     let log_filter = text(&raw.log).unwrap_or_else(|| "info".into());
+    let identity = super::identity::RawIdentity {
+        key: raw.assertion_key.as_deref(),
+        key_file: raw.assertion_key_file.as_deref(),
+        key_id: raw.assertion_key_id.as_deref(),
+        lifetime: raw.assertion_lifetime.as_deref(),
+        bearer_audiences: raw.bearer_audiences.as_deref(),
+    };
+    let client_auth = provider.as_ref().map(|pr| &pr.client_auth);
+    let assertion = super::identity::assertion(&identity, client_auth, p);
 
     Some(Settings {
         provider: provider?,
@@ -73,6 +82,8 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
             .filter(|s| !s.is_empty())
             .map(Secret::new),
         introspection_expose_tokens: introspection_expose_tokens?,
+        assertion: assertion?,
+        bearer_audiences: super::identity::bearer_audiences(&identity),
         redis: RedisSettings {
             mode: redis?,
             key_prefix,

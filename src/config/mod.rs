@@ -3,6 +3,7 @@
 
 mod client_auth;
 mod env;
+mod identity;
 pub(crate) mod parse;
 mod raw;
 mod redis;

@@ -58,4 +58,9 @@ pub(super) struct Raw {
     pub(super) extra_ca_file: Option<String>,
     pub(super) log_format: Option<String>,
     pub(super) log: Option<String>,
+    pub(super) assertion_key: Option<String>,
+    pub(super) assertion_key_file: Option<String>,
+    pub(super) assertion_key_id: Option<String>,
+    pub(super) assertion_lifetime: Option<String>,
+    pub(super) bearer_audiences: Option<String>,
 }

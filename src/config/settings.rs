@@ -195,6 +195,15 @@ pub struct RedirectSettings {
     pub allowed_return_origins: Vec<url::Origin>,
 }
 
+/// `OIDC_ASSERTION_KEY`: the keys that sign the identity assertion handed to upstreams (the
+/// first signs, all are published at the internal `/.well-known/jwks.json`).
+#[derive(Debug, Clone)]
+pub struct AssertionSettings {
+    pub keys: ClientKeys,
+    /// `OIDC_ASSERTION_LIFETIME`: `exp - iat` of each assertion.
+    pub lifetime: Duration,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Json,
@@ -212,6 +221,10 @@ pub struct Settings {
     pub internal_listen_addr: SocketAddr,
     pub introspection_secret: Option<Secret>,
     pub introspection_expose_tokens: bool,
+    /// `None`: forward-auth hands upstreams no identity assertion.
+    pub assertion: Option<AssertionSettings>,
+    /// `OIDC_BEARER_AUDIENCES`; empty: bearer tokens are not accepted.
+    pub bearer_audiences: Vec<String>,
     pub redis: RedisSettings,
     pub log_format: LogFormat,
     pub log_filter: String,

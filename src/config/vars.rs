@@ -56,12 +56,18 @@ pub const KNOWN_VARS: &[&str] = &[
     "OIDC_EXTRA_CA_FILE",
     "OIDC_LOG_FORMAT",
     "OIDC_LOG",
+    "OIDC_ASSERTION_KEY",
+    "OIDC_ASSERTION_KEY_FILE",
+    "OIDC_ASSERTION_KEY_ID",
+    "OIDC_ASSERTION_LIFETIME",
+    "OIDC_BEARER_AUDIENCES",
 ];
 
 /// Variables whose values are secrets: never logged, never in a ConfigMap.
 pub const SECRET_VARS: &[&str] = &[
     "OIDC_CLIENT_SECRET",
     "OIDC_CLIENT_PRIVATE_KEY",
+    "OIDC_ASSERTION_KEY",
     "OIDC_INTROSPECTION_SECRET",
     "OIDC_SESSION_ENCRYPTION_KEY",
     "OIDC_REDIS_SENTINEL_PASSWORD",

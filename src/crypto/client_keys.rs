@@ -40,6 +40,12 @@ impl ClientKeys {
         &self.0[0]
     }
 
+    /// The RFC 7638 thumbprints of the public keys: the same key under another `kid` is
+    /// still the same key.
+    pub(crate) fn thumbprints(&self) -> impl Iterator<Item = String> + '_ {
+        self.0.iter().map(|key| key.public_jwk().thumbprint())
+    }
+
     #[cfg(test)]
     pub(crate) fn all(&self) -> &[ClientKey] {
         &self.0

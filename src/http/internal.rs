@@ -10,8 +10,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 
 use super::cookie::{find_in_header, Cookies};
 use super::error::{ErrorBody, JsonError};
+use super::jwks::{JsonWebKey, JsonWebKeySet};
 use super::lenient::LenientJson;
 use crate::domain::{Claims, Secret};
+use crate::service::bearer::Bearer;
 use crate::service::forward_auth::Verdict;
 use crate::service::sessions::{ActiveSession, Exposed};
 use crate::service::Service;
@@ -36,10 +38,14 @@ pub(crate) struct InternalApi {
     pub(crate) secret: Option<Secret>,
 }
 
+/// `{"session": …}`, or `{"token": …}` with `OIDC_BEARER_AUDIENCES` set.
 #[derive(Object)]
 pub(crate) struct IntrospectRequest {
     /// The session cookie's value.
-    pub(crate) session: String,
+    pub(crate) session: Option<String>,
+    /// An API client's access token (bearer tokens accepted only with
+    /// `OIDC_BEARER_AUDIENCES`).
+    pub(crate) token: Option<String>,
 }
 
 /// `{"active": false}`, or the session's user when it is live.
@@ -50,6 +56,9 @@ pub(crate) struct IntrospectRequest {
 #[oai(skip_serializing_if_is_none)]
 pub(crate) struct Introspection {
     pub(crate) active: bool,
+    /// `session` or `bearer`, on every active answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) sub: Option<String>,
     /// The provider's session id.
@@ -104,10 +113,15 @@ impl InternalApi {
         body: LenientJson<IntrospectRequest>,
     ) -> Result<IntrospectResponse, JsonError> {
         self.authorize(req)?;
-        let value = match body.0 {
-            Some(b) => Some(b.session),
-            None => self.cookie_from(req),
-        };
+        let (session, token) = body.0.map(|b| (b.session, b.token)).unwrap_or_default();
+        if let Some(token) = token {
+            let bearer = self.service.introspect_bearer(&token).await;
+            return Ok(IntrospectResponse::Ok(Json(
+                bearer.map_or_else(Introspection::default, |b| bearer_introspection(&b)),
+            )));
+        }
+        // Without a session in the body, the browser's forwarded cookie.
+        let value = session.or_else(|| self.cookie_from(req));
         Ok(IntrospectResponse::Ok(Json(
             match self.service.introspect(value.as_deref()).await? {
                 Some(exposed) => introspection(exposed),
@@ -146,17 +160,46 @@ impl InternalApi {
         }
         let rules = forward_auth::rules(req).map_err(ForwardAuthError::bad_rules)?;
         let original = Original::read(req);
+        if self.service.accepts_bearer_tokens() {
+            if let Some(token) = forward_auth::bearer_token(req, self.secret.is_some()) {
+                // Judged by the token alone: its cookie, if any, is not read.
+                return match self.service.forward_auth_bearer(token, &rules, original.url).await {
+                    Verdict::AllowBearer(bearer, assertion) => {
+                        Ok(ForwardAuthResponse::allow_bearer(&bearer, assertion))
+                    }
+                    Verdict::InvalidToken(refused) => Err(ForwardAuthError::invalid_token(refused)),
+                    Verdict::Deny(refusal) => Err(ForwardAuthError::refused(refusal, original.page_load)),
+                    _ => Err(ForwardAuthError::no_session()),
+                };
+            }
+        }
         let cookie = self.cookie_from(req);
         let verdict = self
             .service
             .forward_auth(cookie.as_deref(), &rules, original.page_load, original.url)
             .await?;
         match verdict {
-            Verdict::Allow(exposed) => Ok(ForwardAuthResponse::allow(exposed)),
+            Verdict::Allow(exposed, assertion) => Ok(ForwardAuthResponse::allow(exposed, assertion)),
             Verdict::SignIn(url) => Ok(ForwardAuthResponse::SignIn(url.into())),
             Verdict::Unauthenticated => Err(ForwardAuthError::no_session()),
             Verdict::Deny(refusal) => Err(ForwardAuthError::refused(refusal, original.page_load)),
+            Verdict::AllowBearer(..) | Verdict::InvalidToken(_) => Err(ForwardAuthError::no_session()),
         }
+    }
+
+    /// The public keys of the identity assertion that forward-auth hands upstreams in
+    /// `X-Auth-Request-Assertion` (`OIDC_ASSERTION_KEY`; both keys during a rotation), for
+    /// upstreams that verify it. `{"keys": []}` without a key.
+    #[oai(path = "/.well-known/jwks.json", method = "get", tag = "Tag::Sessions")]
+    async fn assertion_jwks(&self) -> Json<JsonWebKeySet> {
+        Json(JsonWebKeySet {
+            keys: self
+                .service
+                .assertion_jwks()
+                .into_iter()
+                .map(JsonWebKey::from)
+                .collect(),
+        })
     }
 
     /// Liveness: 200 while the process serves.
@@ -224,6 +267,7 @@ fn introspection(exposed: Exposed) -> Introspection {
     let id = record.identity;
     Introspection {
         active: true,
+        kind: Some("session".into()),
         sub: Some(id.sub),
         sid: record.sid,
         username: id.username,
@@ -235,5 +279,26 @@ fn introspection(exposed: Exposed) -> Introspection {
         session_expires_at: Some(idle_expires_at),
         access_token_expires_at: record.access_token_expires_at,
         access_token,
+    }
+}
+
+/// A bearer token's answer: the session's fields, `kind: "bearer"`, `session_expires_at` =
+/// the token's `exp`, no `sid`, never the token.
+fn bearer_introspection(bearer: &Bearer) -> Introspection {
+    let id = bearer.identity.clone();
+    Introspection {
+        active: true,
+        kind: Some("bearer".into()),
+        sub: Some(id.sub),
+        sid: None,
+        username: id.username,
+        email: id.email,
+        email_verified: id.email_verified,
+        name: id.name,
+        groups: Some(id.groups),
+        claims: Some(bearer.claims.clone()),
+        session_expires_at: Some(bearer.exp),
+        access_token_expires_at: Some(bearer.exp),
+        access_token: None,
     }
 }

@@ -11,6 +11,7 @@ use openidconnect::reqwest;
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::access_token::{self, AccessClaims, AccessTokenError, AccessTokenPolicy};
 use super::client_auth::Jwk;
 use super::discovery::{self, Discovered, DiscoveryError};
 use super::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
@@ -193,6 +194,32 @@ impl OpenIdProvider for HttpProvider {
         let verify = |keys: &CoreJsonWebKeySet| logout_token::verify_logout_token(token, keys, &policy);
         let fetch = async || self.fetch_keys().await;
         self.keys.verify(KeyRequester::Anonymous, fetch, missing, verify).await
+    }
+
+    async fn verify_access_token(&self, token: &str, audiences: &[String]) -> Result<AccessClaims, AccessTokenError> {
+        let discovered = self.discovered().map_err(|_| AccessTokenError::ProviderNotReady)?;
+        let policy = AccessTokenPolicy {
+            issuer: &self.settings.issuer,
+            audiences,
+            allowed_algs: &discovered.id_token_algs,
+            clock_skew: self.settings.clock_skew,
+            now: crate::domain::now(),
+        };
+        let verify = |keys: &CoreJsonWebKeySet| access_token::verify(token, keys, &policy);
+        let fetch = async || self.fetch_keys().await;
+        let missing = || AccessTokenError::ProviderNotReady;
+        self.keys.verify(KeyRequester::Anonymous, fetch, missing, verify).await
+    }
+
+    async fn introspect_token(&self, token: &str, audiences: &[String]) -> Result<AccessClaims, AccessTokenError> {
+        let discovered = self.discovered().map_err(|_| AccessTokenError::ProviderNotReady)?;
+        let endpoints = &discovered.endpoints;
+        let Some(url) = &endpoints.introspection else {
+            return Err(AccessTokenError::NoIntrospection);
+        };
+        let now = crate::domain::now();
+        let call = super::introspection::introspect(&self.settings, endpoints, &self.http, url, token, audiences, now);
+        self.metrics.provider_call("introspection", call).await
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, TokenError> {

@@ -26,6 +26,7 @@ pub(crate) struct ExtraMetadata {
     pub(crate) require_pushed_authorization_requests: Option<bool>,
     /// RFC 9207: the provider puts `iss` in every authorization response.
     pub(crate) authorization_response_iss_parameter_supported: Option<bool>,
+    pub(crate) introspection_endpoint: Option<Url>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -112,6 +113,8 @@ pub(crate) struct Endpoints {
     pub(crate) jwks: Url,
     pub(crate) end_session: Option<Url>,
     pub(crate) revocation: Option<Url>,
+    /// RFC 7662, for opaque bearer tokens.
+    pub(crate) introspection: Option<Url>,
     /// RFC 9126; `None` when not advertised or when `OIDC_PAR=never`.
     pub(crate) pushed_authorization: Option<Url>,
     /// `token_endpoint_auth_signing_alg_values_supported`, when advertised: what the
@@ -211,6 +214,7 @@ pub(crate) async fn discover(
         jwks,
         end_session: pick(&settings.end_session_endpoint, extra.end_session_endpoint.clone()),
         revocation: extra.revocation_endpoint.clone(),
+        introspection: extra.introspection_endpoint.clone(),
         pushed_authorization: match settings.par {
             ParMode::Never => None,
             ParMode::Auto | ParMode::Always => extra.pushed_authorization_request_endpoint.clone(),

@@ -10,6 +10,7 @@ use openidconnect::core::CoreIdToken;
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::access_token::{AccessClaims, AccessTokenError};
 use super::client_auth::Jwk;
 pub(crate) use super::discovery::NotReady;
 use super::id_token::{IdTokenError, VerifiedIdToken};
@@ -42,6 +43,15 @@ pub(crate) trait OpenIdProvider: Send + Sync + 'static {
     /// Back-Channel Logout 1.0 §2.6 steps 1–7 for a token anyone may have posted: its key
     /// re-fetches come from the anonymous callers' budget.
     async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, LogoutTokenError>;
+
+    /// A JWT access token from an API client (RFC 9068): signature, `iss`, `aud` among
+    /// `audiences`, times. Anyone may send one: key re-fetches come from the anonymous
+    /// callers' budget.
+    async fn verify_access_token(&self, token: &str, audiences: &[String]) -> Result<AccessClaims, AccessTokenError>;
+
+    /// An opaque access token, asked about at the provider's RFC 7662 introspection
+    /// endpoint with the client's own authentication; refused without that endpoint.
+    async fn introspect_token(&self, token: &str, audiences: &[String]) -> Result<AccessClaims, AccessTokenError>;
 
     async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, TokenError>;
 

@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use url::{Origin, Url};
 
+use super::bearer::Bearer;
 use super::return_to::ReturnTo;
 use super::sessions::Exposed;
 use super::Service;
 use crate::domain::access::{Refusal, RouteRules};
+use crate::domain::{now, Identity};
+use crate::oidc::access_token::AccessTokenError;
 use crate::session::StoreError;
 
 /// The URL of the request the proxy asks about, in its raw parts as the proxy sent them.
@@ -29,14 +32,18 @@ pub(crate) struct OriginalUrl<'r> {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Verdict {
     /// A live session that passes the route's rules (with its access token when tokens
-    /// are exposed).
-    Allow(Exposed),
+    /// are exposed), and the identity assertion for the upstream when a key is configured.
+    Allow(Exposed, Option<Arc<str>>),
     /// A live session that fails them.
     Deny(Refusal),
     /// No live session, `mode=redirect` and a browser page load: go here to sign in.
     SignIn(Url),
     /// No live session otherwise.
     Unauthenticated,
+    /// A bearer token the provider vouches for, and its identity assertion.
+    AllowBearer(Arc<Bearer>, Option<Arc<str>>),
+    /// A bearer token that is refused, and why (never a redirect).
+    InvalidToken(AccessTokenError),
 }
 
 impl Service {
@@ -57,10 +64,56 @@ impl Service {
             return Ok(Verdict::Deny(refusal));
         }
         Ok(match self.expose(active).await {
-            Some(exposed) => Verdict::Allow(exposed),
+            Some(exposed) => {
+                let holder = &exposed.session.key.0;
+                let assertion = self.assertion(holder, &exposed.session.record.identity, rules, original, None);
+                Verdict::Allow(exposed, assertion)
+            }
             // A refresh ended the session: as without one.
             None => self.unauthenticated(rules, page_load, original),
         })
+    }
+
+    /// The identity assertion for an admitted request: `aud` is the route's `audience`, else
+    /// the original request's origin, else the service's own. `None` without a key.
+    pub(crate) fn assertion(
+        &self,
+        holder: &str,
+        identity: &Identity,
+        rules: &RouteRules<'_>,
+        original: Option<OriginalUrl<'_>>,
+        not_after: Option<u64>,
+    ) -> Option<Arc<str>> {
+        let assertions = self.assertions.as_ref()?;
+        let origin = original.and_then(|o| o.origin());
+        let audience = match (&rules.audience, &origin) {
+            (Some(audience), _) => audience.as_ref(),
+            (None, Some(origin)) => origin.as_str(),
+            (None, None) => assertions.issuer(),
+        };
+        assertions.issue(holder, identity, audience, not_after, now())
+    }
+
+    /// Forward-auth for a request that carries a bearer token: the token alone decides;
+    /// the sign-in rules and the route's rules apply to its identity as to a session's.
+    pub(crate) async fn forward_auth_bearer(
+        &self,
+        token: &str,
+        rules: &RouteRules<'_>,
+        original: Option<OriginalUrl<'_>>,
+    ) -> Verdict {
+        let bearer = match self.bearer(token).await {
+            Ok(bearer) => bearer,
+            Err(refused) => return Verdict::InvalidToken(refused),
+        };
+        if let Err(refusal) = self
+            .admits(&bearer.identity)
+            .and_then(|()| rules.check(&bearer.identity))
+        {
+            return Verdict::Deny(refusal);
+        }
+        let assertion = self.assertion(&bearer.holder, &bearer.identity, rules, original, Some(bearer.exp));
+        Verdict::AllowBearer(bearer, assertion)
     }
 
     /// The answer without a live session.
@@ -76,6 +129,18 @@ impl Service {
 }
 
 impl OriginalUrl<'_> {
+    /// The origin (`https://host[:port]`) of a web URL; `None` for anything else.
+    pub(crate) fn origin(&self) -> Option<String> {
+        let web = self.scheme.eq_ignore_ascii_case("http") || self.scheme.eq_ignore_ascii_case("https");
+        if !web || self.authority.is_empty() || self.authority.contains(['/', '\\', '?', '#', '@']) {
+            return None;
+        }
+        let origin = Url::parse(&format!("{}://{}/", self.scheme, self.authority))
+            .ok()?
+            .origin();
+        origin.is_tuple().then(|| origin.ascii_serialization())
+    }
+
     /// `<own origin>/auth/login?return_to=…` when `GET /auth/login` would accept this URL
     /// as `return_to` (its path and query on the own origin, the whole URL on an allowed
     /// origin); `None` for anything else, so that no redirect ever leaves those origins.

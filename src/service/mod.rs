@@ -3,7 +3,9 @@
 //! When a session starts, is refreshed or ends is decided here; who may sign in or pass a
 //! route is decided by the access rules (`domain::access`).
 
+pub(crate) mod assertion;
 pub(crate) mod backchannel;
+pub(crate) mod bearer;
 pub(crate) mod error;
 pub(crate) mod forward_auth;
 pub(crate) mod login;
@@ -38,6 +40,10 @@ pub(crate) struct Service {
     /// Refreshes in flight, detached from their callers: shutdown waits for them, since
     /// each may hold tokens the provider has just rotated.
     refreshes: tokio_util::task::TaskTracker,
+    /// `None` without `OIDC_ASSERTION_KEY`.
+    assertions: Option<assertion::Assertions>,
+    /// What bearer-token verifications proved, by token hash.
+    bearers: bearer::BearerCache,
 }
 
 /// Why the service is not ready to serve logins.
@@ -62,8 +68,15 @@ impl Service {
             email: settings.claims.email.clone(),
             groups: settings.claims.groups.clone(),
         };
+        let own_origin = settings.provider.redirect_uri.origin();
+        let assertions = settings
+            .assertion
+            .as_ref()
+            .map(|a| assertion::Assertions::new(a, own_origin.ascii_serialization()));
         Self {
-            own_origin: settings.provider.redirect_uri.origin(),
+            own_origin,
+            assertions,
+            bearers: bearer::BearerCache::default(),
             pending: PendingLogins::new(store.clone(), settings.session.keys.clone()),
             sessions: Sessions::new(store, settings.session.keys.clone()),
             mapping,
@@ -100,6 +113,11 @@ impl Service {
                 "shutting down with refreshes still in flight"
             );
         }
+    }
+
+    /// The public keys of the identity assertions (`OIDC_ASSERTION_KEY`); empty without one.
+    pub(crate) fn assertion_jwks(&self) -> Vec<crate::oidc::client_auth::Jwk> {
+        self.assertions.as_ref().map(|a| a.jwks()).unwrap_or_default()
     }
 
     /// Ready when the store answers and the provider's metadata and keys are loaded.

@@ -4,6 +4,7 @@
 mod support;
 
 mod backchannel;
+mod bearer;
 mod browser;
 mod check;
 mod client_auth;
@@ -19,6 +20,7 @@ mod logout;
 mod outages;
 mod process;
 mod proxies;
+mod proxy_identity;
 mod redis_tls;
 mod refresh;
 mod revalidation;

@@ -8,6 +8,11 @@ use crate::header_aliases::{
     forged_identity_headers_in_any_spelling_never_reach_the_app_without_a_session,
     with_tokens_exposed_the_app_sees_the_gatekeepers_access_token_never_a_forged_one,
 };
+use crate::proxy_identity::{
+    a_page_load_brings_the_app_an_assertion_both_readme_verifiers_accept_never_a_client_sent_one,
+    an_api_call_with_a_bearer_token_passes_and_a_forged_one_gets_401,
+    without_a_key_a_client_sent_assertion_never_reaches_the_app,
+};
 use crate::support::app::{browser, location};
 use crate::support::proxy::Kind;
 use crate::support::site::{echo, site, PAGE};
@@ -40,6 +45,9 @@ behind_each_proxy!(
     forged_identity_headers_in_any_spelling_never_reach_the_app_of_a_signed_in_user,
     forged_identity_headers_in_any_spelling_never_reach_the_app_without_a_session,
     with_tokens_exposed_the_app_sees_the_gatekeepers_access_token_never_a_forged_one,
+    a_page_load_brings_the_app_an_assertion_both_readme_verifiers_accept_never_a_client_sent_one,
+    without_a_key_a_client_sent_assertion_never_reaches_the_app,
+    an_api_call_with_a_bearer_token_passes_and_a_forged_one_gets_401,
 );
 
 async fn a_page_load_without_a_session_signs_in_and_returns_to_the_page_with_the_identity_at_the_app(kind: Kind) {

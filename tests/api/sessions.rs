@@ -302,6 +302,7 @@ async fn the_openapi_document_lists_every_endpoint_of_both_listeners() {
         "/auth/backchannel-logout",
         "/introspect",
         "/forward-auth",
+        "/.well-known/jwks.json",
         "/healthz",
         "/readyz",
     ] {

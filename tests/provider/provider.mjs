@@ -23,8 +23,13 @@
 //                                       // with the new overrides; {"disabled": true} removes
 //                                       // the account, as an administrator deleting a user)
 //     "par": true,                           // Pushed Authorization Requests (default on)
-//     "client_auth_signing_algs": ["PS256"]  // optional: the only algorithms accepted (and
+//     "client_auth_signing_algs": ["PS256"], // optional: the only algorithms accepted (and
 //                                            // advertised) for private_key_jwt assertions
+//     "extra_clients": [{ … }],              // more clients, e.g. an API client with the
+//                                            // client_credentials grant
+//     "resource_servers": { "https://api.example.test": "jwt" | "opaque" }
+//                                            // resource indicators (RFC 8707): access tokens
+//                                            // for these resources, in that format
 //   }
 //
 // Clients may use private_key_jwt (with `jwks` or `jwks_uri`) and
@@ -61,7 +66,7 @@
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 // oidc-provider prints NOTICE lines with console.info; stdout is reserved for
 // the READY line (the Rust harness stops reading it after that).
@@ -99,7 +104,9 @@ const clientAuthSigningAlgs = config.client_auth_signing_algs;
 
 // Client metadata: sensible defaults for a code+PKCE RP with refresh tokens;
 // any other snake_case metadata given in the config is passed through.
-const clients = (config.clients ?? []).map((c) => {
+const resourceServers = config.resource_servers ?? null;
+
+const clients = [...(config.clients ?? []), ...(config.extra_clients ?? [])].map((c) => {
   if (!c.client_id) fail('every client needs a client_id');
   const client = {
     grant_types: ['authorization_code', 'refresh_token'],
@@ -124,6 +131,7 @@ const stats = {
   backchannel_logout_errors: 0,
   last_backchannel_error: null,
   par_requests: 0,
+  introspection_requests: 0,
   // Header and claims of every client assertion received, with the route it came to.
   client_assertions: [],
 };
@@ -266,6 +274,24 @@ server.listen(port, '127.0.0.1', () => {
       introspection: { enabled: true },
       userinfo: { enabled: true },
       pushedAuthorizationRequests: { enabled: config.par ?? true },
+      clientCredentials: { enabled: true },
+      ...(resourceServers ? {
+        resourceIndicators: {
+          enabled: true,
+          defaultResource: () => undefined,
+          useGrantedResource: () => true,
+          getResourceServerInfo: (_ctx, resource) => {
+            const format = resourceServers[resource];
+            if (!format) throw new errors.InvalidTarget();
+            return {
+              scope: 'api',
+              accessTokenTTL: accessTokenTtl,
+              accessTokenFormat: format,
+              ...(format === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+            };
+          },
+        },
+      } : {}),
     },
 
     // oidc-provider's SSRF guard refuses loopback targets, and the RP under
@@ -285,6 +311,9 @@ server.listen(port, '127.0.0.1', () => {
       const grantType = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type;
       if (grantType === 'refresh_token') stats.refresh_grants += 1;
       if (grantType === 'authorization_code') stats.authorization_code_grants += 1;
+    }
+    if (ctx.method === 'POST' && ctx.oidc?.route === 'introspection') {
+      stats.introspection_requests += 1;
     }
     if (ctx.method === 'POST' && ctx.oidc?.route === 'pushed_authorization_request') {
       stats.par_requests += 1;

@@ -37,6 +37,8 @@ pub struct Forge {
     pub client_auth: Mutex<Option<(ClientAuth, String)>>,
     /// When set, the authorization, token and userinfo endpoints answer only this status.
     pub fail_with: Mutex<Option<u16>>,
+    /// How many times the JWKS was fetched.
+    pub jwks_fetches: std::sync::atomic::AtomicUsize,
 }
 
 /// How the registered client must authenticate at the token endpoint.
@@ -104,6 +106,7 @@ impl ForgingProvider {
             token_extra: Mutex::new(json!({})),
             client_auth: Mutex::new(None),
             fail_with: Mutex::new(None),
+            jwks_fetches: Default::default(),
         });
         let app = Route::new()
             .at("/.well-known/openid-configuration", get(discovery))
@@ -145,6 +148,7 @@ fn discovery(forge: Data<&Arc<Forge>>) -> Json<Value> {
 
 #[handler]
 fn jwks(forge: Data<&Arc<Forge>>) -> Json<Value> {
+    forge.jwks_fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let mut keys = vec![forge.signer.public_jwk()];
     keys.extend(forge.extra_keys.lock().unwrap().iter().cloned());
     Json(json!({ "keys": keys }))
@@ -254,7 +258,8 @@ pub async fn spawn_against_forger() -> ForgedApp {
     spawn_against_forger_with(Vec::new()).await
 }
 
-/// `redis_env` replaces `OIDC_REDIS_URL` when it names another Redis mode.
+/// `redis_env` replaces `OIDC_REDIS_URL` when it names another Redis mode; other variables
+/// in it are added.
 pub async fn spawn_against_forger_with(redis_env: Vec<(String, String)>) -> ForgedApp {
     spawn_against_forger_prepared(|_| {}, redis_env).await
 }
@@ -281,10 +286,10 @@ pub async fn spawn_against_forger_prepared(
         ("OIDC_FETCH_USERINFO".to_owned(), "false".to_owned()),
     ];
     let mut vars = vars;
-    if !redis_env.is_empty() {
+    if redis_env.iter().any(|(k, _)| k.starts_with("OIDC_REDIS_")) {
         vars.retain(|(k, _)| k != "OIDC_REDIS_URL");
-        vars.extend(redis_env);
     }
+    vars.extend(redis_env);
     let stop = start_service(vars, public, internal);
     wait_until_ready(&internal_url).await;
     ForgedApp {

@@ -40,6 +40,12 @@ pub async fn site(kind: Kind, env: Vec<(&'static str, String)>) -> Site {
 
 /// [`site`] with `backend` as the app.
 pub async fn site_with(kind: Kind, env: Vec<(&'static str, String)>, backend: Backend) -> Site {
+    site_for(kind, env, backend, json!({})).await
+}
+
+/// [`site_with`], with more test-provider configuration (`provider`: its other clients,
+/// resource servers, …).
+pub async fn site_for(kind: Kind, env: Vec<(&'static str, String)>, backend: Backend, provider: Value) -> Site {
     let reserved = reserve_port();
     let url = format!("http://127.0.0.1:{}", reserved.local_addr().unwrap().port());
     let (upstream, wsgi, app_addr) = match backend {
@@ -59,15 +65,19 @@ pub async fn site_with(kind: Kind, env: Vec<(&'static str, String)>, backend: Ba
         ("OIDC_POST_LOGOUT_REDIRECT_URI", format!("{url}/")),
     ];
     vars.extend(env);
+    let mut config = json!({"clients": [{
+        "client_id": CLIENT_ID,
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [format!("{url}/auth/callback")],
+        "post_logout_redirect_uris": [format!("{url}/")],
+        "backchannel_logout_uri": format!("{url}/auth/backchannel-logout"),
+    }]});
+    for (k, v) in provider.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
     let app = spawn_app_with(Options {
         env: vars,
-        provider: json!({"clients": [{
-            "client_id": CLIENT_ID,
-            "token_endpoint_auth_method": "none",
-            "redirect_uris": [format!("{url}/auth/callback")],
-            "post_logout_redirect_uris": [format!("{url}/")],
-            "backchannel_logout_uri": format!("{url}/auth/backchannel-logout"),
-        }]}),
+        provider: config,
         ..Options::default()
     })
     .await;

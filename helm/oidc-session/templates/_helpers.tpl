@@ -221,6 +221,10 @@ Unset values are left out so the service's own defaults apply.
   "OIDC_EXTRA_CA_FILE" (include "oidc-session.extraCaFile" .)
   "OIDC_LOG_FORMAT" $c.logFormat
   "OIDC_LOG" $c.logLevel
+  "OIDC_ASSERTION_KEY_FILE" $c.assertionKeyFile
+  "OIDC_ASSERTION_KEY_ID" $c.assertionKeyId
+  "OIDC_ASSERTION_LIFETIME" $c.assertionLifetime
+  "OIDC_BEARER_AUDIENCES" $c.bearerAudiences
 -}}
 {{- range $name := keys $env | sortAlpha }}
 {{- $v := index $env $name }}
@@ -244,6 +248,7 @@ stringData). The dev Redis URL is here too: OIDC_REDIS_URL never goes to a Confi
 {{- $env := dict
   "OIDC_CLIENT_SECRET" $c.clientSecret
   "OIDC_CLIENT_PRIVATE_KEY" $c.clientPrivateKey
+  "OIDC_ASSERTION_KEY" $c.assertionKey
   "OIDC_INTROSPECTION_SECRET" $c.introspectionSecret
   "OIDC_SESSION_ENCRYPTION_KEY" $c.sessionEncryptionKey
   "OIDC_REDIS_URL" $redisUrl
@@ -269,6 +274,9 @@ variables are not read from it.
 {{- $given := include "oidc-session.secretEnv" . | fromYaml | default dict -}}
 {{- $mode := include "oidc-session.redisMode" . -}}
 {{- $candidates := list "OIDC_CLIENT_SECRET" "OIDC_INTROSPECTION_SECRET" "OIDC_SESSION_ENCRYPTION_KEY" -}}
+{{- if not .Values.config.assertionKeyFile -}}
+{{- $candidates = append $candidates "OIDC_ASSERTION_KEY" -}}
+{{- end -}}
 {{- if not (include "oidc-session.clientPrivateKeyFile" .) -}}
 {{- $candidates = append $candidates "OIDC_CLIENT_PRIVATE_KEY" -}}
 {{- end -}}

@@ -15,6 +15,9 @@ use crate::domain::Identity;
 pub(crate) struct RouteRules<'q> {
     /// `mode=redirect`: a browser page load without a session is sent to sign in.
     pub redirect: bool,
+    /// `audience=x`: the `aud` of the identity assertion handed to the upstream. Not a rule:
+    /// it restricts nothing.
+    pub audience: Option<Cow<'q, str>>,
     /// At most one rule per parameter, at that parameter's place in [`PARAMETERS`].
     rules: [Option<Rule<'q>>; PARAMETERS.len()],
 }
@@ -22,7 +25,7 @@ pub(crate) struct RouteRules<'q> {
 /// A proxy configuration error: the answer is 400 naming the parameter.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum RuleError {
-    #[error("unknown parameter `{0}` in the forward-auth URL (known: mode{known})", known = Known)]
+    #[error("unknown parameter `{0}` in the forward-auth URL (known: mode, audience{known})", known = Known)]
     Unknown(String),
     #[error("`mode` must be `redirect` (or left out for 401 answers)")]
     Mode,
@@ -94,6 +97,17 @@ impl<'q> RouteRules<'q> {
                     return Err(RuleError::Mode);
                 }
                 parsed.redirect = true;
+                continue;
+            }
+            if key == "audience" {
+                if parsed.audience.is_some() {
+                    return Err(RuleError::Repeated("audience"));
+                }
+                let audience = decode(value);
+                if audience.trim().is_empty() {
+                    return Err(RuleError::Empty("audience"));
+                }
+                parsed.audience = Some(audience);
                 continue;
             }
             let unknown = || RuleError::Unknown(key.chars().take(64).collect());

@@ -206,7 +206,7 @@ fn the_unknown_parameter_message_lists_mode_and_every_rule() {
     assert_eq!(
         RuleError::Unknown("x".into()).to_string(),
         "unknown parameter `x` in the forward-auth URL \
-         (known: mode, allowed_groups, allowed_emails, allowed_email_domains)"
+         (known: mode, audience, allowed_groups, allowed_emails, allowed_email_domains)"
     );
 }
 
@@ -244,4 +244,19 @@ fn refusals_are_worded_for_where_they_happen_and_keep_their_metric_labels() {
     );
     assert_eq!(Refusal::GroupNotAllowed(Scope::SignIn).reason(), "group_not_allowed");
     assert_eq!(Refusal::EmailNotVerified.reason(), "email_not_verified");
+}
+
+#[test]
+fn audience_is_read_decoded_and_restricts_nothing() {
+    let rules = RouteRules::parse("mode=redirect&audience=https%3A%2F%2Fapi.example.com").unwrap();
+    assert_eq!(rules.audience.as_deref(), Some("https://api.example.com"));
+    assert_eq!(rules.check(&Identity::default()), Ok(()), "no rule to fail");
+    assert_eq!(
+        RouteRules::parse("audience=").unwrap_err(),
+        RuleError::Empty("audience")
+    );
+    assert_eq!(
+        RouteRules::parse("audience=a&audience=b").unwrap_err(),
+        RuleError::Repeated("audience")
+    );
 }

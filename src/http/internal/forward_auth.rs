@@ -2,6 +2,8 @@
 //! original request, and the answers it expects. The handler is `InternalApi::forward_auth`;
 //! the decision is `Service::forward_auth`'s.
 
+use std::sync::Arc;
+
 use poem::Request;
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, ResponseContent};
@@ -9,6 +11,8 @@ use poem_openapi::{ApiResponse, ResponseContent};
 use super::wire::{groups_header, header_safe, HeaderText};
 use crate::domain::access::{Refusal, RouteRules, RuleError};
 use crate::http::error::{page, ErrorBody};
+use crate::oidc::access_token::AccessTokenError;
+use crate::service::bearer::Bearer;
 use crate::service::forward_auth::OriginalUrl;
 use crate::service::sessions::Exposed;
 use crate::session::StoreError;
@@ -30,6 +34,9 @@ pub(crate) enum ForwardAuthResponse {
         #[oai(header = "X-Auth-Request-Sub")] HeaderText,
         #[oai(header = "Authorization")] Option<HeaderText>,
         #[oai(header = "X-Auth-Request-Access-Token")] Option<HeaderText>,
+        /// The identity assertion, a JWT signed with `OIDC_ASSERTION_KEY` (when set).
+        #[oai(header = "X-Auth-Request-Assertion")]
+        Option<HeaderText>,
     ),
     /// No live session, `mode=redirect` and a browser page load: sign in first
     /// (`<own origin>/auth/login?return_to=<original URL>`).
@@ -47,6 +54,10 @@ pub(crate) enum ForwardAuthError {
     /// internal API secret.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// A refused bearer token (RFC 6750): `WWW-Authenticate: Bearer error="invalid_token"`
+    /// and the reason; never a redirect.
+    #[oai(status = 401)]
+    InvalidToken(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] String),
     /// A live session that fails the route's rules.
     #[oai(status = 403)]
     Forbidden(RefusalBody),
@@ -69,8 +80,9 @@ pub(crate) enum RefusalBody {
 }
 
 impl ForwardAuthResponse {
-    /// The 200: the user in headers, and the access token when tokens are exposed.
-    pub(crate) fn allow(exposed: Exposed) -> Self {
+    /// The 200: the user in headers, the access token when tokens are exposed, and the
+    /// identity assertion when a key is configured.
+    pub(crate) fn allow(exposed: Exposed, assertion: Option<Arc<str>>) -> Self {
         let Exposed { session, access_token } = exposed;
         let id = session.record.identity;
         Self::Ok(
@@ -80,6 +92,24 @@ impl ForwardAuthResponse {
             header_safe(id.sub),
             access_token.as_ref().map(|t| header_safe(format!("Bearer {t}"))),
             access_token.map(header_safe),
+            assertion.map(|jwt| header_safe(jwt.to_string())),
+        )
+    }
+}
+
+impl ForwardAuthResponse {
+    /// The 200 for a bearer token: the user in headers, never the token (the upstream
+    /// already has it), and the identity assertion when a key is configured.
+    pub(crate) fn allow_bearer(bearer: &Bearer, assertion: Option<Arc<str>>) -> Self {
+        let id = &bearer.identity;
+        Self::Ok(
+            header_safe(id.username.clone().unwrap_or_default()),
+            header_safe(id.email.clone().unwrap_or_default()),
+            groups_header(&id.groups),
+            header_safe(id.sub.clone()),
+            None,
+            None,
+            assertion.map(|jwt| header_safe(jwt.to_string())),
         )
     }
 }
@@ -87,6 +117,22 @@ impl ForwardAuthResponse {
 impl ForwardAuthError {
     pub(crate) fn no_session() -> Self {
         Self::Unauthorized(ErrorBody::new("unauthorized", "no live session"))
+    }
+
+    /// A bearer token that is refused: 401 naming the reason; 503 when the provider could
+    /// not be asked (nothing is known about the token then).
+    pub(crate) fn invalid_token(refused: AccessTokenError) -> Self {
+        let reason = refused.to_string();
+        match refused {
+            AccessTokenError::ProviderNotReady | AccessTokenError::IntrospectionFailed => {
+                Self::Unavailable(ErrorBody::new("temporarily_unavailable", reason))
+            }
+            _ => {
+                let quoted = reason.replace(['"', '\\'], "'");
+                let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{quoted}\"");
+                Self::InvalidToken(ErrorBody::new("invalid_token", reason), challenge)
+            }
+        }
     }
 
     pub(crate) fn bad_rules(e: RuleError) -> Self {
@@ -111,6 +157,19 @@ pub(crate) fn rules(req: &Request) -> Result<RouteRules<'_>, RuleError> {
     } else {
         Ok(RouteRules::default())
     }
+}
+
+/// The bearer token of an API client: `X-Forwarded-Authorization` when the proxy sends it,
+/// else `Authorization` when that header does not carry the internal API secret.
+pub(crate) fn bearer_token(req: &Request, secret_set: bool) -> Option<&str> {
+    let header = match req.header("x-forwarded-authorization") {
+        Some(forwarded) => forwarded,
+        None if !secret_set => req.header("authorization")?,
+        None => return None,
+    };
+    let (scheme, token) = header.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The original request, as the proxy describes it in headers.

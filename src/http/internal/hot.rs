@@ -51,6 +51,7 @@ mod tests {
     fn serde_and_the_openapi_document_serialize_an_introspection_alike() {
         let full = Introspection {
             active: true,
+            kind: Some("session".into()),
             sub: Some("u1".into()),
             sid: Some("s1".into()),
             username: Some("jane".into()),

@@ -213,6 +213,10 @@ impl LogoutTokenError {
     }
 }
 
+/// The `typ` values a logout token may carry. Media type names are case-insensitive (RFC
+/// 7515 §4.1.9); `JWT` is what Keycloak before 25 and Authentik send.
+const LOGOUT_TYPES: &[&str] = &["logout+jwt", "application/logout+jwt", "JWT"];
+
 /// Verifies a back-channel `logout_token` per §2.4 and §2.6 and returns its claims.
 pub(crate) fn verify_logout_token(
     token: &str,
@@ -225,7 +229,23 @@ pub(crate) fn verify_logout_token(
             max: MAX_LOGOUT_TOKEN_BYTES,
         });
     }
+    let payload = verify_jws(token, jwks, policy.allowed_algs, LOGOUT_TYPES)?;
+    // Signature good: only now look at the claims.
+    check_payload(&payload, policy)
+}
 
+/// The compact-JWS steps every token from the provider goes through (logout tokens here,
+/// access tokens in `super::access_token`): shape (three parts; a JWE is named as such),
+/// header (`alg` among `allowed_algs`, never `none` or HMAC; `typ`, when present, one of
+/// `types`; no `crit`; `kid`), key selection from `jwks` alone, signature. Returns the
+/// payload's bytes, not yet read. The error variants are named for logout tokens; other
+/// callers map them.
+pub(crate) fn verify_jws(
+    token: &str,
+    jwks: &CoreJsonWebKeySet,
+    allowed_algs: &[CoreJwsSigningAlgorithm],
+    types: &[&str],
+) -> Result<Vec<u8>, LogoutTokenError> {
     let parts: Vec<&str> = token.split('.').collect();
     let (header_b64, payload_b64, signature_b64) = match parts.as_slice() {
         [h, p, s] => (*h, *p, *s),
@@ -233,7 +253,7 @@ pub(crate) fn verify_logout_token(
         other => return Err(LogoutTokenError::NotCompactJws { parts: other.len() }),
     };
 
-    let Header { alg, kid } = check_header(&decode_part(header_b64, "header")?, policy)?;
+    let Header { alg, kid } = check_header_with(&decode_part(header_b64, "header")?, allowed_algs, types)?;
     let key = select_key(jwks, kid.as_deref(), &alg)?;
 
     let signature = decode_part(signature_b64, "signature")?;
@@ -243,9 +263,7 @@ pub(crate) fn verify_logout_token(
     // The signing input is the first two parts exactly as received, with their dot.
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
     rsa_signature::verify_signature(key, &alg, signing_input.as_bytes(), &signature).map_err(signature_error)?;
-
-    // Signature good: only now look at the claims.
-    check_payload(&decode_part(payload_b64, "payload")?, policy)
+    decode_part(payload_b64, "payload")
 }
 
 /// What the JOSE header decides: the algorithm, and the key ID if any.
@@ -256,9 +274,17 @@ pub(crate) struct Header {
 
 /// The checks of the decoded JOSE header (§2.6 step 3, RFC 7515 §4.1).
 pub(crate) fn check_header(bytes: &[u8], policy: &LogoutTokenPolicy) -> Result<Header, LogoutTokenError> {
+    check_header_with(bytes, policy.allowed_algs, LOGOUT_TYPES)
+}
+
+fn check_header_with(
+    bytes: &[u8],
+    allowed_algs: &[CoreJwsSigningAlgorithm],
+    types: &[&str],
+) -> Result<Header, LogoutTokenError> {
     let header = json_object(bytes).ok_or(LogoutTokenError::HeaderNotJsonObject)?;
-    let alg = check_alg(&header, policy)?;
-    check_typ(&header)?;
+    let alg = check_alg(&header, allowed_algs)?;
+    check_typ(&header, types)?;
     if header.contains_key("crit") {
         // RFC 7515 §4.1.11: extensions listed in `crit` must be understood; we know none.
         return Err(LogoutTokenError::UnsupportedCriticalHeader);
@@ -312,7 +338,7 @@ fn alg_name(alg: &CoreJwsSigningAlgorithm) -> String {
 
 fn check_alg(
     header: &Map<String, Value>,
-    policy: &LogoutTokenPolicy,
+    allowed_algs: &[CoreJwsSigningAlgorithm],
 ) -> Result<CoreJwsSigningAlgorithm, LogoutTokenError> {
     let alg = match header.get("alg") {
         None => return Err(LogoutTokenError::InvalidHeader("`alg` is missing")),
@@ -329,10 +355,10 @@ fn check_alg(
     }
 
     const DEFAULT_ALGS: &[CoreJwsSigningAlgorithm] = &[CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256];
-    let allowed = if policy.allowed_algs.is_empty() {
+    let allowed = if allowed_algs.is_empty() {
         DEFAULT_ALGS
     } else {
-        policy.allowed_algs
+        allowed_algs
     };
     if !allowed.contains(&alg) {
         return Err(LogoutTokenError::AlgorithmNotAllowed {
@@ -343,15 +369,11 @@ fn check_alg(
     Ok(alg)
 }
 
-fn check_typ(header: &Map<String, Value>) -> Result<(), LogoutTokenError> {
+fn check_typ(header: &Map<String, Value>, types: &[&str]) -> Result<(), LogoutTokenError> {
     match header.get("typ") {
         None => Ok(()),
         Some(Value::String(typ)) => {
-            // Media type names are case-insensitive (RFC 7515 §4.1.9). `JWT` is what
-            // Keycloak before 25 and Authentik send.
-            let accepted = ["logout+jwt", "application/logout+jwt", "JWT"]
-                .iter()
-                .any(|ok| typ.eq_ignore_ascii_case(ok));
+            let accepted = types.iter().any(|ok| typ.eq_ignore_ascii_case(ok));
             if accepted {
                 Ok(())
             } else {
@@ -363,4 +385,4 @@ fn check_typ(header: &Map<String, Value>) -> Result<(), LogoutTokenError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,6 +2,7 @@
 //! no network, no `redis-server`, no Node. Each test names the rule it checks.
 
 mod backchannel;
+mod bearer;
 mod failing;
 mod login;
 mod logout;

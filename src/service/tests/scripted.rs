@@ -14,6 +14,7 @@ use super::forge::TestSigner;
 use super::{eventually, CLIENT_ID, ISSUER};
 use crate::config::ProviderSettings;
 use crate::domain::now;
+use crate::oidc::access_token::{self, AccessClaims, AccessTokenError, AccessTokenPolicy};
 use crate::oidc::client_auth::Jwk;
 use crate::oidc::discovery::Endpoints;
 use crate::oidc::id_token::{self, IdTokenError, IdTokenPolicy, VerifiedIdToken};
@@ -88,6 +89,7 @@ impl ScriptedProvider {
             jwks: url("/jwks"),
             end_session: Some(url("/logout")),
             revocation: Some(url("/revoke")),
+            introspection: None,
             // No PAR here: the browser's redirect carries the request (tests read its nonce).
             pushed_authorization: None,
             client_assertion_algs: None,
@@ -270,6 +272,26 @@ impl OpenIdProvider for ScriptedProvider {
         self.keys
             .verify(requester, fetch, || LogoutTokenError::UnknownKey, verify)
             .await
+    }
+
+    async fn verify_access_token(&self, token: &str, audiences: &[String]) -> Result<AccessClaims, AccessTokenError> {
+        let policy = AccessTokenPolicy {
+            issuer: &self.settings.issuer,
+            audiences,
+            allowed_algs: ALGS,
+            clock_skew: self.settings.clock_skew,
+            now: now(),
+        };
+        let fetch = async || self.fetch_keys(KeyRequester::Anonymous);
+        let verify = |keys: &CoreJsonWebKeySet| access_token::verify(token, keys, &policy);
+        let requester = KeyRequester::Anonymous;
+        self.keys
+            .verify(requester, fetch, || AccessTokenError::UnknownKey, verify)
+            .await
+    }
+
+    async fn introspect_token(&self, _token: &str, _audiences: &[String]) -> Result<AccessClaims, AccessTokenError> {
+        Err(AccessTokenError::NoIntrospection)
     }
 
     async fn refresh(&self, refresh_token: &str) -> Result<TokenSet, TokenError> {

@@ -138,3 +138,33 @@ async fn an_unreachable_redis_names_oidc_redis_url() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("Redis is unreachable: check OIDC_REDIS_URL"), "{out}");
 }
+
+#[tokio::test]
+async fn check_names_the_assertion_kid_and_alg_and_whether_opaque_bearer_tokens_can_be_introspected() {
+    let key = crate::support::client_keys::ec_key();
+    let app = spawn_app_with(Options::default()).await;
+    let mut vars = base(&app.provider.issuer, &app.redis.url);
+    vars.push(("OIDC_ASSERTION_KEY", key.pem.clone()));
+    vars.push(("OIDC_BEARER_AUDIENCES", "https://api.example.test".into()));
+    let (code, out) = check(&vars).await;
+    assert_eq!(code, Some(0), "{out}");
+    let assertion = format!("ok       identity assertions: signed ES256 with kid `{}`", key.kid);
+    assert!(out.contains(&assertion), "`{assertion}` missing from:\n{out}");
+    let introspection = format!(
+        "ok       bearer tokens for https://api.example.test: JWTs verified with the provider's keys, \
+         opaque tokens at the introspection_endpoint {}",
+        app.provider.url("/token/introspection")
+    );
+    assert!(out.contains(&introspection), "`{introspection}` missing from:\n{out}");
+
+    let provider = ForgingProvider::start().await;
+    let mut vars = base(&provider.forge.issuer, &app.redis.url);
+    vars.push(("OIDC_BEARER_AUDIENCES", "https://api.example.test".into()));
+    let (_, out) = check(&vars).await;
+    assert!(
+        out.contains(
+            "warning  bearer tokens for https://api.example.test: the provider advertises no introspection_endpoint"
+        ),
+        "{out}"
+    );
+}

@@ -2,9 +2,11 @@
 //! called as the proxies call it: the original request described in `X-Forwarded-*` or
 //! `X-Original-*` headers.
 
+pub(crate) mod assertion;
 mod identity;
 mod routes;
 mod sign_in;
+pub(crate) mod verifiers;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;

@@ -10,22 +10,22 @@ use rsa::pkcs8::EncodePublicKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::json;
 
-pub(super) const ISSUER: &str = "https://op.example.com/realms/main";
-pub(super) const CLIENT_ID: &str = "oidc-session";
-pub(super) const KID: &str = "key-1";
-pub(super) const NOW: u64 = 1_800_000_000;
-pub(super) const SKEW: u64 = 60;
-pub(super) const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
+pub(crate) const ISSUER: &str = "https://op.example.com/realms/main";
+pub(crate) const CLIENT_ID: &str = "oidc-session";
+pub(crate) const KID: &str = "key-1";
+pub(crate) const NOW: u64 = 1_800_000_000;
+pub(crate) const SKEW: u64 = 60;
+pub(crate) const RS256: CoreJwsSigningAlgorithm = CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256;
 
-pub(super) struct Signer {
+pub(crate) struct Signer {
     key: CoreRsaPrivateSigningKey,
     modulus: Vec<u8>,
-    public_pem: String,
-    jwks: CoreJsonWebKeySet,
+    pub(crate) public_pem: String,
+    pub(crate) jwks: CoreJsonWebKeySet,
 }
 
 /// One RSA key for the whole test binary (key generation is slow in debug builds).
-pub(super) fn signer() -> &'static Signer {
+pub(crate) fn signer() -> &'static Signer {
     static SIGNER: OnceLock<Signer> = OnceLock::new();
     SIGNER.get_or_init(|| {
         let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("generate RSA key");
@@ -45,29 +45,29 @@ pub(super) fn signer() -> &'static Signer {
     })
 }
 
-pub(super) fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub(super) fn b64_json(value: &Value) -> String {
+pub(crate) fn b64_json(value: &Value) -> String {
     b64(&serde_json::to_vec(value).expect("serialize"))
 }
 
-pub(super) fn signing_input(header: &Value, claims: &Value) -> String {
+pub(crate) fn signing_input(header: &Value, claims: &Value) -> String {
     format!("{}.{}", b64_json(header), b64_json(claims))
 }
 
-pub(super) fn sign_as(alg: CoreJwsSigningAlgorithm, header: Value, claims: Value) -> String {
+pub(crate) fn sign_as(alg: CoreJwsSigningAlgorithm, header: Value, claims: Value) -> String {
     let input = signing_input(&header, &claims);
     let sig = signer().key.sign(&alg, input.as_bytes()).expect("sign");
     format!("{input}.{}", b64(&sig))
 }
 
-pub(super) fn sign(header: Value, claims: Value) -> String {
+pub(crate) fn sign(header: Value, claims: Value) -> String {
     sign_as(RS256, header, claims)
 }
 
-pub(super) fn sign_hs256(key: &[u8], header: Value, claims: Value) -> String {
+pub(crate) fn sign_hs256(key: &[u8], header: Value, claims: Value) -> String {
     let input = signing_input(&header, &claims);
     let sig = CoreHmacKey::new(key)
         .sign(&CoreJwsSigningAlgorithm::HmacSha256, input.as_bytes())
@@ -75,11 +75,11 @@ pub(super) fn sign_hs256(key: &[u8], header: Value, claims: Value) -> String {
     format!("{input}.{}", b64(&sig))
 }
 
-pub(super) fn header() -> Value {
+pub(crate) fn header() -> Value {
     json!({ "alg": "RS256", "typ": "logout+jwt", "kid": KID })
 }
 
-pub(super) fn claims() -> Value {
+pub(crate) fn claims() -> Value {
     json!({
         "iss": ISSUER,
         "aud": CLIENT_ID,
@@ -92,17 +92,17 @@ pub(super) fn claims() -> Value {
     })
 }
 
-pub(super) fn with(mut value: Value, name: &str, member: Value) -> Value {
+pub(crate) fn with(mut value: Value, name: &str, member: Value) -> Value {
     value.as_object_mut().expect("object").insert(name.into(), member);
     value
 }
 
-pub(super) fn without(mut value: Value, name: &str) -> Value {
+pub(crate) fn without(mut value: Value, name: &str) -> Value {
     value.as_object_mut().expect("object").remove(name);
     value
 }
 
-pub(super) fn policy_with(algs: &[CoreJwsSigningAlgorithm]) -> LogoutTokenPolicy<'_> {
+pub(crate) fn policy_with(algs: &[CoreJwsSigningAlgorithm]) -> LogoutTokenPolicy<'_> {
     LogoutTokenPolicy {
         issuer: ISSUER,
         client_id: CLIENT_ID,
@@ -112,19 +112,19 @@ pub(super) fn policy_with(algs: &[CoreJwsSigningAlgorithm]) -> LogoutTokenPolicy
     }
 }
 
-pub(super) fn verify(token: &str) -> Result<LogoutClaims, LogoutTokenError> {
+pub(crate) fn verify(token: &str) -> Result<LogoutClaims, LogoutTokenError> {
     verify_logout_token(token, &signer().jwks, &policy_with(&[RS256]))
 }
 
-pub(super) fn verify_claims(claims: Value) -> Result<LogoutClaims, LogoutTokenError> {
+pub(crate) fn verify_claims(claims: Value) -> Result<LogoutClaims, LogoutTokenError> {
     verify(&sign(header(), claims))
 }
 
-pub(super) fn jwks(keys: Value) -> CoreJsonWebKeySet {
+pub(crate) fn jwks(keys: Value) -> CoreJsonWebKeySet {
     serde_json::from_value(json!({ "keys": keys })).expect("jwks")
 }
 
-pub(super) fn public_jwk() -> Value {
+pub(crate) fn public_jwk() -> Value {
     serde_json::to_value(signer().key.as_verification_key()).expect("jwk")
 }
 
