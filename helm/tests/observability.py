@@ -24,6 +24,7 @@ DASHBOARD = chart_tool.CHART / "dashboards" / "oidc-session.json"
 TROUBLESHOOTING = chart_tool.REPO / "docs" / "TROUBLESHOOTING.md"
 
 REQUIRED = {
+    "image": {"repository": "registry.example.com/oidc-session"},
     "config": {
         "issuerUrl": "https://id.example.com",
         "clientId": "app",

@@ -2,7 +2,7 @@
 //! provider advertises, and whether the configuration fits it.
 
 use super::Report;
-use crate::config::{ClientAuth, ParMode, Settings};
+use crate::config::{AssertionAudience, ClientAuth, ParMode, Settings};
 use crate::oidc::discovery::Discovered;
 
 /// Where this service publishes its public keys: the callback's sibling `jwks.json`.
@@ -17,6 +17,7 @@ pub(crate) fn jwks_uri(settings: &Settings) -> String {
 
 pub(super) fn findings(settings: &Settings, found: &Discovered, report: &mut Report) {
     private_key_jwt(settings, found, report);
+    assertion_audience(settings, found, report);
     par(settings, found, report);
 }
 
@@ -41,6 +42,38 @@ fn private_key_jwt(settings: &Settings, found: &Discovered, report: &mut Report)
             advertised.unwrap_or_default().join(", "),
             key.describe(),
         ));
+    }
+}
+
+/// The `aud` assertions carry, and a warning where the provider is known to want another
+/// one, or a certificate (Okta and Microsoft Entra ID document the token endpoint).
+fn assertion_audience(settings: &Settings, found: &Discovered, report: &mut Report) {
+    let provider = &settings.provider;
+    let ClientAuth::PrivateKeyJwt(keys) = &provider.client_auth else {
+        return;
+    };
+    let (audience, named) = match &provider.assertion_audience {
+        AssertionAudience::Issuer => (provider.issuer.clone(), "issuer"),
+        AssertionAudience::TokenEndpoint => (found.endpoints.token.to_string(), "token_endpoint"),
+        AssertionAudience::Url(url) => (url.to_string(), "an explicit URL"),
+    };
+    report.ok(format!(
+        "private_key_jwt: assertions carry aud = {audience} (OIDC_CLIENT_ASSERTION_AUDIENCE: {named})"
+    ));
+    let host = url::Url::parse(&provider.issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    let host = host.as_deref().unwrap_or("");
+    let entra = host == "login.microsoftonline.com" || host.ends_with(".ciamlogin.com");
+    let okta = host.ends_with(".okta.com") || host.ends_with(".oktapreview.com");
+    if (entra || okta) && provider.assertion_audience == AssertionAudience::Issuer {
+        report.warn(format!(
+            "{} documents its token endpoint as the client assertion's aud: set OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint",
+            if entra { "Microsoft Entra ID" } else { "Okta" }
+        ));
+    }
+    if entra && keys.certificate().is_none() {
+        report.warn("Microsoft Entra ID identifies certificate credentials by thumbprint (x5t#S256): set OIDC_CLIENT_CERTIFICATE to the key's certificate");
     }
 }
 

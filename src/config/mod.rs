@@ -1,6 +1,7 @@
 //! Configuration: raw `OIDC_*` strings (read with envy) turned into typed [`Settings`].
 //! Every problem is collected and reported at once, each naming its variable.
 
+mod client_assertion;
 mod client_auth;
 mod env;
 mod identity;

@@ -82,6 +82,16 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
         },
         p,
     );
+    let par = client_auth.as_ref().map(|c| c.par);
+    let (assertion_audience, client_auth) = super::client_assertion::parse(
+        super::client_assertion::RawClientAssertion {
+            audience: raw.client_assertion_audience.as_deref(),
+            certificate: raw.client_certificate.as_deref(),
+            certificate_file: raw.client_certificate_file.as_deref(),
+        },
+        client_auth.map(|c| c.auth),
+        p,
+    );
     let redirect_uri = p.required(
         "OIDC_REDIRECT_URI",
         raw.redirect_uri.as_deref(),
@@ -162,12 +172,12 @@ pub(super) fn provider(raw: &Raw, p: &mut Problems, d: &Durations) -> Option<Pro
         },
     );
 
-    let client_auth = client_auth?;
     Some(ProviderSettings {
         issuer: issuer?,
         client_id: client_id?,
-        client_auth: client_auth.auth,
-        par: client_auth.par,
+        client_auth: client_auth?,
+        assertion_audience: assertion_audience?,
+        par: par?,
         redirect_uri: redirect_uri?,
         scopes,
         prompt: r(&raw.prompt).filter(|s| !s.is_empty()),

@@ -59,6 +59,19 @@ impl ClientAuth {
     }
 }
 
+/// `OIDC_CLIENT_ASSERTION_AUDIENCE`: the `aud` of `private_key_jwt` client assertions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionAudience {
+    /// The issuer identifier: what current guidance recommends (it cannot be confused with
+    /// another server's endpoint), and what Auth0 and most providers accept.
+    Issuer,
+    /// The endpoint the assertion is sent to (Okta, Microsoft Entra ID document the token
+    /// endpoint).
+    TokenEndpoint,
+    /// This exact value.
+    Url(Url),
+}
+
 /// The name of a client authentication method, as registered at the provider and written
 /// in `OIDC_CLIENT_AUTH_METHOD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +137,8 @@ pub struct ProviderSettings {
     pub issuer: String,
     pub client_id: String,
     pub client_auth: ClientAuth,
+    /// The `aud` of `private_key_jwt` assertions.
+    pub assertion_audience: AssertionAudience,
     pub par: ParMode,
     pub redirect_uri: Url,
     pub scopes: Vec<String>,

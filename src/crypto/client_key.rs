@@ -222,6 +222,16 @@ pub(crate) fn parse_pem(text: &str) -> Result<Vec<ClientKey>, KeyError> {
 }
 
 /// The `-----BEGIN …-----` to `-----END …-----` blocks of a text, in order.
+/// The DER of the first `CERTIFICATE` block of a PEM text.
+pub(crate) fn first_certificate(text: &str) -> Option<Vec<u8>> {
+    pem_blocks(text)
+        .into_iter()
+        .find_map(|block| match pem::decode_vec(block.as_bytes()) {
+            Ok(("CERTIFICATE", der)) => Some(der),
+            _ => None,
+        })
+}
+
 fn pem_blocks(text: &str) -> Vec<&str> {
     let mut blocks = Vec::new();
     let mut rest = text;

@@ -7,6 +7,7 @@ mod backchannel;
 mod bearer;
 mod browser;
 mod check;
+mod client_assertion;
 mod client_auth;
 mod client_auth_check;
 mod connections;

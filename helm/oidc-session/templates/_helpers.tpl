@@ -182,6 +182,9 @@ Unset values are left out so the service's own defaults apply.
   "OIDC_CLIENT_AUTH_METHOD" $c.clientAuthMethod
   "OIDC_CLIENT_PRIVATE_KEY_FILE" (include "oidc-session.clientPrivateKeyFile" .)
   "OIDC_CLIENT_PRIVATE_KEY_ID" $c.clientPrivateKeyId
+  "OIDC_CLIENT_ASSERTION_AUDIENCE" $c.clientAssertionAudience
+  "OIDC_CLIENT_CERTIFICATE" $c.clientCertificate
+  "OIDC_CLIENT_CERTIFICATE_FILE" $c.clientCertificateFile
   "OIDC_PAR" $c.par
   "OIDC_REDIRECT_URI" $c.redirectUri
   "OIDC_SCOPES" $c.scopes

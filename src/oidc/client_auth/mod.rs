@@ -16,7 +16,7 @@ pub(crate) use crate::crypto::client_key::SignError;
 pub(crate) use crate::crypto::client_keys::{ClientKeys, Jwk};
 
 use super::discovery::Endpoints;
-use crate::config::{ClientAuth, ProviderSettings};
+use crate::config::{AssertionAudience, ClientAuth, ProviderSettings};
 use crate::domain::now;
 use crate::util::random_token;
 
@@ -26,8 +26,9 @@ const ASSERTION_LIFETIME_SECS: u64 = 60;
 
 pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// A client assertion: `iss` = `sub` = the client id, `aud` = the issuer, a unique `jti`,
-/// valid for [`ASSERTION_LIFETIME_SECS`], signed by the first of `keys`.
+/// A client assertion: `iss` = `sub` = the client id, `aud` as configured (the issuer by
+/// default), a unique `jti`, valid for [`ASSERTION_LIFETIME_SECS`], signed by the first of
+/// `keys`; with a certificate, its thumbprints in the header (`x5t#S256`, `x5t`).
 pub(crate) fn assertion(
     keys: &ClientKeys,
     client_id: &str,
@@ -36,7 +37,11 @@ pub(crate) fn assertion(
 ) -> Result<String, SignError> {
     let key = keys.signing();
     let alg = key.alg_for(advertised);
-    let header = json!({ "alg": alg.as_str(), "kid": key.kid(), "typ": "JWT" });
+    let mut header = json!({ "alg": alg.as_str(), "kid": key.kid(), "typ": "JWT" });
+    if let Some(certificate) = keys.certificate() {
+        header["x5t#S256"] = certificate.s256.clone().into();
+        header["x5t"] = certificate.sha1.clone().into();
+    }
     let issued_at = now();
     let claims = json!({
         "iss": client_id,
@@ -81,7 +86,12 @@ pub(crate) fn authenticated_post(
         ClientAuth::None => set("client_id", client_id.clone()),
         ClientAuth::PrivateKeyJwt(keys) => {
             let advertised = endpoints.client_assertion_algs.as_deref();
-            let signed = assertion(keys, client_id, &settings.issuer, advertised)?;
+            let audience = match &settings.assertion_audience {
+                AssertionAudience::Issuer => settings.issuer.as_str(),
+                AssertionAudience::TokenEndpoint => endpoints.token.as_str(),
+                AssertionAudience::Url(url) => url.as_str(),
+            };
+            let signed = assertion(keys, client_id, audience, advertised)?;
             set("client_id", client_id.clone());
             set("client_assertion_type", ASSERTION_TYPE.to_owned());
             set("client_assertion", signed);

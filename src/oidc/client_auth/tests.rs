@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::{assertion, ClientKeys};
 use crate::crypto::client_key::{parse_pem, Alg, KeyError, PublicJwk};
+use crate::crypto::client_keys::CertificateThumbprints;
 
 fn rsa_key(bits: usize) -> rsa::RsaPrivateKey {
     rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits).unwrap()
@@ -209,4 +210,36 @@ fn an_rsa_key_over_4096_bits_is_refused_naming_the_limit() {
     let err = parse_pem(&rsa_pkcs8(4104)).unwrap_err();
     assert!(matches!(err, KeyError::LargeRsa(4104)), "{err}");
     assert!(err.to_string().contains("at most 4096"), "{err}");
+}
+
+/// A self-signed certificate (made here) and its private key, PEM.
+fn certified_key() -> (String, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["app.example.com".into()]).unwrap();
+    (certified.cert.pem(), certified.signing_key.serialize_pem())
+}
+
+#[test]
+fn a_certificates_sha256_and_sha1_thumbprints_go_in_the_assertion_header() {
+    let (cert_pem, key_pem) = certified_key();
+    let der = crate::crypto::client_key::first_certificate(&cert_pem).expect("a certificate");
+    let expected_s256 = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, &der));
+    let expected_sha1 = URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &der));
+    let keys = keys(&key_pem).with_certificate(CertificateThumbprints::of_der(&der));
+    let jwt = assertion(&keys, "my-app", "https://login.example/tenant/oauth2/v2.0/token", None).unwrap();
+    let (header, claims) = verify(&keys, None, &jwt);
+    assert_eq!(header["x5t#S256"], expected_s256.as_str());
+    assert_eq!(header["x5t"], expected_sha1.as_str());
+    assert_eq!(expected_s256.len(), 43, "SHA-256, base64url without padding");
+    assert_eq!(claims["aud"], "https://login.example/tenant/oauth2/v2.0/token");
+}
+
+#[test]
+fn without_a_certificate_the_header_names_the_key_by_kid_alone() {
+    let keys = keys(&ec_pkcs8());
+    let jwt = assertion(&keys, "my-app", "https://id.example", None).unwrap();
+    let (header, _) = verify(&keys, None, &jwt);
+    assert!(
+        header.get("x5t#S256").is_none() && header.get("x5t").is_none(),
+        "{header}"
+    );
 }
