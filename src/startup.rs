@@ -172,7 +172,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests
-    /// (bounded) and stops the background discovery.
+    /// (bounded) and stops the background discovery and key refresh.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let Self {
             service,
@@ -191,7 +191,8 @@ impl Application {
             tokio::net::TcpListener::from_std(l).map_err(StartupError::Serve)
         };
         let (public, internal) = (listener(public)?, listener(internal)?);
-        let _discovery = Owned(tokio::spawn(async move { provider.discover_until_ready().await }));
+        // Discovery, then the scheduled re-fetch of metadata and keys; aborted on the way out.
+        let _discovery = Owned(tokio::spawn(async move { provider.keep_current().await }));
         let revoking = tokio::spawn(revocations.run());
         let (limit, drain) = (max_connections, DRAIN_TIMEOUT);
         let public_server = http::serve::serve(public, http.public_routes(), timeouts, limit, stop_rx.clone(), drain);

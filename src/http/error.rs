@@ -94,7 +94,13 @@ pub(crate) enum PageError {
     BadGateway(Html<String>),
     #[oai(status = 503)]
     Unavailable(Html<String>),
+    /// Too much at once: try again after `Retry-After` seconds.
+    #[oai(status = 503)]
+    Busy(Html<String>, #[oai(header = "Retry-After")] u32),
 }
+
+/// What a refused anonymous request is told to wait, in seconds.
+const BUSY_RETRY_AFTER_SECS: u32 = 2;
 
 pub(crate) fn page_bad_request(err: poem::Error) -> PageError {
     PageError::BadRequest(page("Bad request", &err.to_string()))
@@ -135,6 +141,11 @@ impl From<StoreError> for PageError {
 impl From<LoginError> for PageError {
     fn from(e: LoginError) -> Self {
         let detail = error_chain(&e);
+        if matches!(e, LoginError::Par(TokenError::Busy)) {
+            tracing::debug!(reason = e.reason(), "login refused: too many starting at once");
+            let text = "Too many sign-ins are starting at once. Please try again in a moment.";
+            return Self::Busy(page("Busy", text), BUSY_RETRY_AFTER_SECS);
+        }
         // Anyone can send a browser to such a link: one warn line each would be theirs to write.
         if matches!(e, LoginError::UnboundProviderError) {
             tracing::debug!(reason = e.reason(), error = %detail, "login failed");

@@ -1,6 +1,7 @@
 //! The OpenID Connect protocol: discovery and keys, the login flow, token validation,
 //! claims, and logout.
 
+pub(crate) mod body;
 pub(crate) mod claims;
 pub(crate) mod client;
 pub(crate) mod client_auth;
@@ -14,3 +15,6 @@ pub(crate) mod par;
 pub(crate) mod probe;
 pub(crate) mod provider;
 pub(crate) mod rsa_signature;
+#[cfg(test)]
+pub(crate) mod test_server;
+pub(crate) mod upkeep;

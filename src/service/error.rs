@@ -35,7 +35,7 @@ impl Kind for StoreError {
 impl Kind for LoginError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Store(_) | Self::ProviderNotReady(_) => ErrorKind::Unavailable,
+            Self::Store(_) | Self::ProviderNotReady(_) | Self::Par(TokenError::Busy) => ErrorKind::Unavailable,
             Self::Token(TokenError::Unreachable(_))
             | Self::Userinfo(UserinfoError::Unreachable(_))
             | Self::Par(_)

@@ -115,6 +115,7 @@ impl LoginError {
             Self::NotBoundToBrowser => "not_bound_to_browser",
             Self::WrongIssuer => "wrong_issuer",
             Self::Token(TokenError::Unreachable(_)) | Self::Par(TokenError::Unreachable(_)) => "provider_unreachable",
+            Self::Par(TokenError::Busy) => "busy",
             Self::Par(_) => "par",
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",

@@ -54,8 +54,9 @@ pub(crate) fn assertion(
 
 /// A form POST to one of the provider's endpoints (token, revocation, pushed
 /// authorization, introspection), authenticated as this client: the one place where each
-/// method's rules are applied.
-pub(crate) fn authenticated_post(
+/// method's rules are applied. A client assertion is signed on the blocking pool: an RSA
+/// signature takes milliseconds, which would stall every request sharing the worker.
+pub(crate) async fn authenticated_post(
     http: &reqwest::Client,
     url: &url::Url,
     settings: &ProviderSettings,
@@ -63,7 +64,7 @@ pub(crate) fn authenticated_post(
     mut form: Vec<(String, String)>,
 ) -> Result<reqwest::RequestBuilder, SignError> {
     let mut request = http.post(url.clone()).header("accept", "application/json");
-    let mut set = |name: &str, value: String| {
+    let set = |form: &mut Vec<(String, String)>, name: &str, value: String| {
         form.retain(|(k, _)| k != name);
         form.push((name.to_owned(), value));
     };
@@ -75,16 +76,20 @@ pub(crate) fn authenticated_post(
             request = request.basic_auth(enc(client_id), Some(enc(secret.expose())));
         }
         ClientAuth::SecretPost(secret) => {
-            set("client_id", client_id.clone());
-            set("client_secret", secret.expose().to_owned());
+            set(&mut form, "client_id", client_id.clone());
+            set(&mut form, "client_secret", secret.expose().to_owned());
         }
-        ClientAuth::None => set("client_id", client_id.clone()),
+        ClientAuth::None => set(&mut form, "client_id", client_id.clone()),
         ClientAuth::PrivateKeyJwt(keys) => {
-            let advertised = endpoints.client_assertion_algs.as_deref();
-            let signed = assertion(keys, client_id, &settings.issuer, advertised)?;
-            set("client_id", client_id.clone());
-            set("client_assertion_type", ASSERTION_TYPE.to_owned());
-            set("client_assertion", signed);
+            let (keys, id, audience) = (keys.clone(), client_id.clone(), settings.issuer.clone());
+            let advertised = endpoints.client_assertion_algs.clone();
+            let kid = keys.signing().kid().to_owned();
+            let signed = tokio::task::spawn_blocking(move || assertion(&keys, &id, &audience, advertised.as_deref()))
+                .await
+                .map_err(|e| SignError::interrupted(kid, e))??;
+            set(&mut form, "client_id", client_id.clone());
+            set(&mut form, "client_assertion_type", ASSERTION_TYPE.to_owned());
+            set(&mut form, "client_assertion", signed);
         }
     }
     Ok(request.form(&form))

@@ -195,6 +195,18 @@ async fn tokens_too_large_to_store_are_refused_and_create_no_session() {
 }
 
 #[tokio::test]
+async fn small_tokens_with_claims_too_large_to_store_are_refused_and_create_no_session() {
+    let h = harness();
+    h.provider.set_userinfo(json!({"bio": "x".repeat(300 * 1024)}));
+    let started = h.start().await;
+    script_login(&h, &started, json!({"sub": "ann"}));
+
+    let result = refusal(h.finish(&started).await);
+    assert!(matches!(result, LoginError::TokensTooLarge(_)), "{result:?}");
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
 async fn a_new_login_replaces_the_browsers_previous_session() {
     let h = harness();
     let first = h.sign_in(user("ann")).await;
