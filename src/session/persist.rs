@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::store::Mark;
 use super::tokens::{TooLarge, MAX_RECORD_BYTES};
 use super::{Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens};
-use crate::crypto::KeyRing;
+use crate::crypto::{KeyRing, Purpose};
 
 /// A session about to be created: everything but the sealed form of its tokens.
 pub struct NewSession {
@@ -39,6 +39,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(store: Arc<dyn SessionStore>, keys: Option<KeyRing>) -> Self {
+        let keys = keys.map(|ring| ring.for_purpose(Purpose::Tokens));
         Self { store, keys }
     }
 

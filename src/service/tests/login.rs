@@ -5,9 +5,12 @@ use serde_json::json;
 
 use super::scripted::ScriptedProvider;
 use super::{harness, harness_with, user, Harness, Started};
+use crate::crypto::KeyRing;
+use crate::domain::{now, Secret};
 use crate::http::error::PageError;
 use crate::service::login::{Callback, FinishedLogin, LoginError};
 use crate::service::Refusal;
+use crate::session::{PendingLogin, PendingLogins};
 
 /// Why a login failed; panics when it completed.
 fn refusal(result: Result<FinishedLogin, LoginError>) -> LoginError {
@@ -203,6 +206,29 @@ async fn small_tokens_with_claims_too_large_to_store_are_refused_and_create_no_s
 
     let result = refusal(h.finish(&started).await);
     assert!(matches!(result, LoginError::TokensTooLarge(_)), "{result:?}");
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_pending_login_sealed_by_someone_else_with_a_return_to_elsewhere_is_refused_at_the_callback() {
+    let h = harness();
+    let started = h.start().await;
+    // Whoever holds the sealing key (in the store when none is configured) seals a login
+    // of their own for this state, sending the user elsewhere afterwards.
+    let key = KeyRing::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let forger = PendingLogins::new(h.store.clone(), Some(key));
+    let forged = PendingLogin {
+        nonce: Secret::new(started.nonce.clone()),
+        pkce_verifier: Secret::new("verifier".into()),
+        return_to: "https://evil.test/".into(),
+        expires_at: now() + 300,
+    };
+    let binding = forger.seal(&started.state, &forged).await.unwrap();
+    script_login(&h, &started, json!({"sub": "ann"}));
+
+    let result = h.service.finish_login(started.callback(), Some(&binding), None).await;
+    let result = refusal(result);
+    assert!(matches!(result, LoginError::ReturnTo(_)), "{result:?}");
     assert_eq!(h.session_count().await, 0);
 }
 
