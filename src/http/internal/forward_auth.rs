@@ -12,7 +12,6 @@ use crate::http::error::{page, ErrorBody};
 use crate::service::forward_auth::OriginalUrl;
 use crate::service::sessions::Exposed;
 use crate::session::StoreError;
-use crate::util::error_chain;
 
 /// Where forward-auth is served; any path below it is Envoy's appended original path.
 pub(crate) const PATH: &str = "/forward-auth";
@@ -57,7 +56,7 @@ pub(crate) enum ForwardAuthError {
 
 impl From<StoreError> for ForwardAuthError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %error_chain(&e), "session store failed");
+        crate::http::error::log_store_failure(&e);
         Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
     }
 }

@@ -11,6 +11,7 @@ use crate::http::error::PageError;
 use crate::service::login::{Callback, FinishedLogin, LoginError};
 use crate::service::Refusal;
 use crate::session::{PendingLogin, PendingLogins};
+use crate::util::test_log::logged;
 
 /// Why a login failed; panics when it completed.
 fn refusal(result: Result<FinishedLogin, LoginError>) -> LoginError {
@@ -280,32 +281,6 @@ async fn a_provider_error_shows_its_text_only_to_the_browser_whose_login_it_answ
         other => panic!("{other:?}"),
     }
     assert_eq!(h.session_count().await, 0);
-}
-
-/// The log lines written while `f` runs, every level.
-fn logged(f: impl FnOnce()) -> String {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = buffer.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
 }
 
 #[test]
