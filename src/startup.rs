@@ -72,6 +72,7 @@ pub struct Application {
     public: TcpListener,
     internal: TcpListener,
     timeouts: ConnectionTimeouts,
+    max_connections: usize,
 }
 
 /// Aborts a background task when dropped, so that no path out of [`Application::run`]
@@ -131,6 +132,7 @@ impl Application {
             public,
             internal,
             timeouts: ConnectionTimeouts::default(),
+            max_connections: settings.max_connections,
         })
     }
 
@@ -170,7 +172,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests
-    /// (bounded) and stops the background discovery.
+    /// (bounded) and stops the background discovery and key refresh.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), StartupError> {
         let Self {
             service,
@@ -180,6 +182,7 @@ impl Application {
             public,
             internal,
             timeouts,
+            max_connections,
             ..
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -188,10 +191,12 @@ impl Application {
             tokio::net::TcpListener::from_std(l).map_err(StartupError::Serve)
         };
         let (public, internal) = (listener(public)?, listener(internal)?);
-        let _discovery = Owned(tokio::spawn(async move { provider.discover_until_ready().await }));
+        // Discovery, then the scheduled re-fetch of metadata and keys; aborted on the way out.
+        let _discovery = Owned(tokio::spawn(async move { provider.keep_current().await }));
         let revoking = tokio::spawn(revocations.run());
-        let public_server = http::serve::serve(public, http.public_routes(), timeouts, stop_rx.clone(), DRAIN_TIMEOUT);
-        let internal_server = http::serve::serve(internal, http.internal_routes(), timeouts, stop_rx, DRAIN_TIMEOUT);
+        let (limit, drain) = (max_connections, DRAIN_TIMEOUT);
+        let public_server = http::serve::serve(public, http.public_routes(), timeouts, limit, stop_rx.clone(), drain);
+        let internal_server = http::serve::serve(internal, http.internal_routes(), timeouts, limit, stop_rx, drain);
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: draining in-flight requests");

@@ -1,5 +1,9 @@
 //! Small helpers with no home of their own: error chains for logs, random tokens,
-//! digests, and constant-time comparison.
+//! digests, constant-time comparison, and rate-limited log lines ([`throttle`]).
+
+#[cfg(test)]
+pub(crate) mod test_log;
+pub mod throttle;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

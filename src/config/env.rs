@@ -37,6 +37,15 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
     let claims = claims(raw, p);
     let redirects = redirects(raw, p);
     let (listen_addr, internal_listen_addr) = listeners(raw, p);
+    let max_connections = p.or_default(
+        "OIDC_MAX_CONNECTIONS",
+        raw.max_connections.as_deref(),
+        "4096",
+        |v| match v.parse::<usize>() {
+            Ok(n @ 16..=1_000_000) => Ok(n),
+            _ => Err(format!("`{v}` is not a number from 16 to 1000000")),
+        },
+    );
     let introspection_expose_tokens = p.or_default(
         "OIDC_INTROSPECTION_EXPOSE_TOKENS",
         raw.introspection_expose_tokens.as_deref(),
@@ -78,6 +87,7 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
         redirects: redirects?,
         listen_addr: listen_addr?,
         internal_listen_addr: internal_listen_addr?,
+        max_connections: max_connections?,
         introspection_secret: text(&raw.introspection_secret)
             .filter(|s| !s.is_empty())
             .map(Secret::new),

@@ -32,6 +32,7 @@ pub(super) struct Raw {
     pub(super) allowed_return_origins: Option<String>,
     pub(super) listen_addr: Option<String>,
     pub(super) internal_listen_addr: Option<String>,
+    pub(super) max_connections: Option<String>,
     pub(super) introspection_secret: Option<String>,
     pub(super) introspection_expose_tokens: Option<String>,
     pub(super) redis_url: Option<String>,

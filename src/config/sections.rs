@@ -316,6 +316,16 @@ pub(super) fn claims(raw: &Raw, p: &mut Problems) -> Option<ClaimSettings> {
         rules.push(Rule::Groups(Values::Listed(allowed_groups)));
     }
     if require_email_verified? {
+        // A claim without a flag of its own would refuse every sign-in.
+        if let Some(email) = email.as_ref().filter(|e| e.verified_flag().is_none()) {
+            p.push(
+                "OIDC_REQUIRE_EMAIL_VERIFIED",
+                format!(
+                    "cannot apply to OIDC_EMAIL_CLAIM={email}: only an `email` claim has a verification flag \
+                     (`email_verified` beside it), so every sign-in would be refused; unset one of them"
+                ),
+            );
+        }
         rules.push(Rule::EmailVerified);
     }
     Some(ClaimSettings {

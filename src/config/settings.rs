@@ -234,6 +234,8 @@ pub struct Settings {
     pub redirects: RedirectSettings,
     pub listen_addr: SocketAddr,
     pub internal_listen_addr: SocketAddr,
+    /// `OIDC_MAX_CONNECTIONS`: open connections each listener serves at once.
+    pub max_connections: usize,
     pub introspection_secret: Option<Secret>,
     pub introspection_expose_tokens: bool,
     /// `None`: forward-auth hands upstreams no identity assertion.

@@ -167,3 +167,19 @@ fn the_sign_in_variables_become_rules_and_an_empty_group_list_is_no_rule() {
         assert_eq!(s.claims.sign_in_rules, SignInRules::default());
     }
 }
+
+#[test]
+fn requiring_a_verified_email_with_a_custom_email_claim_is_a_problem_naming_both() {
+    let v = vars(&[("OIDC_EMAIL_CLAIM", "upn"), ("OIDC_REQUIRE_EMAIL_VERIFIED", "true")]);
+    let problems = Settings::from_vars(v).unwrap_err().problems;
+    let problem = problems
+        .iter()
+        .find(|p| p.var == "OIDC_REQUIRE_EMAIL_VERIFIED")
+        .expect("a problem");
+    assert!(problem.message.contains("OIDC_EMAIL_CLAIM=upn"), "{problem:?}");
+    let nested = vars(&[
+        ("OIDC_EMAIL_CLAIM", "$.profile.email"),
+        ("OIDC_REQUIRE_EMAIL_VERIFIED", "true"),
+    ]);
+    assert!(Settings::from_vars(nested).is_ok());
+}

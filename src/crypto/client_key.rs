@@ -71,6 +71,16 @@ pub(crate) struct SignError {
     source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+impl SignError {
+    /// The signing task did not finish (the runtime is shutting down).
+    pub(crate) fn interrupted(kid: String, e: tokio::task::JoinError) -> Self {
+        Self {
+            kid,
+            source: Box::new(e),
+        }
+    }
+}
+
 #[derive(Clone)]
 enum Private {
     /// Shared, not copied: ring's key pair holds precomputed values and is not `Clone`.

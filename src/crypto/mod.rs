@@ -14,7 +14,12 @@ use rand::RngCore;
 /// The keys from `OIDC_SESSION_ENCRYPTION_KEY`: the first encrypts, all decrypt.
 #[derive(Clone)]
 pub struct KeyRing {
+    /// The configured keys, from which each purpose's keys are derived.
+    keys: Vec<[u8; 32]>,
     ciphers: Vec<XChaCha20Poly1305>,
+    /// Also tried when opening: the configured keys as they are, which sealed everything
+    /// before keys were derived per purpose.
+    legacy: Vec<XChaCha20Poly1305>,
     /// A MAC key derived from each cipher key (same order): what authenticates session
     /// metadata, which stays readable so that the hot path never decrypts.
     macs: Vec<[u8; 32]>,
@@ -22,6 +27,25 @@ pub struct KeyRing {
 
 /// Domain separation: the MAC key is never the cipher key.
 const MAC_CONTEXT: &str = "oidc-session 2026-11 session metadata MAC";
+
+/// What a ring's cipher keys are for: each purpose gets keys of its own, derived from the
+/// configured ones, so that what one seals never opens as the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The pending logins carried in the login-binding cookie.
+    PendingLogins,
+    /// The tokens a session holds at rest.
+    Tokens,
+}
+
+impl Purpose {
+    fn context(self) -> &'static str {
+        match self {
+            Self::PendingLogins => "oidc-session 2026-12 pending login sealing",
+            Self::Tokens => "oidc-session 2026-12 token encryption",
+        }
+    }
+}
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -71,12 +95,29 @@ impl KeyRing {
 
     /// Keys already checked to be 32 bytes each.
     fn from_keys(keys: &[Vec<u8>]) -> Self {
+        let keys: Vec<[u8; 32]> = keys
+            .iter()
+            .map(|k| k.as_slice().try_into().expect("32-byte key"))
+            .collect();
+        let ciphers: Vec<_> = keys.iter().map(|k| XChaCha20Poly1305::new(k.into())).collect();
         Self {
-            ciphers: keys
-                .iter()
-                .map(|k| XChaCha20Poly1305::new_from_slice(k).expect("32-byte key"))
-                .collect(),
             macs: keys.iter().map(|k| blake3::derive_key(MAC_CONTEXT, k)).collect(),
+            keys,
+            ciphers,
+            legacy: Vec::new(),
+        }
+    }
+
+    /// The ring for one purpose: it seals with keys derived for that purpose, and opens
+    /// with those or with the configured keys themselves (what earlier versions sealed
+    /// with), so data written before the upgrade still opens. Tags are unchanged.
+    pub fn for_purpose(&self, purpose: Purpose) -> Self {
+        let derived = |k: &[u8; 32]| XChaCha20Poly1305::new(&blake3::derive_key(purpose.context(), k).into());
+        Self {
+            keys: self.keys.clone(),
+            ciphers: self.keys.iter().map(derived).collect(),
+            legacy: self.keys.iter().map(|k| XChaCha20Poly1305::new(k.into())).collect(),
+            macs: self.macs.clone(),
         }
     }
 
@@ -110,6 +151,7 @@ impl KeyRing {
         let (nonce, msg) = sealed.split_at(24);
         self.ciphers
             .iter()
+            .chain(&self.legacy)
             .find_map(|c| c.decrypt(XNonce::from_slice(nonce), Payload { msg, aad }).ok())
             .ok_or(DecryptError)
     }
@@ -163,6 +205,29 @@ mod tests {
         let rotated = KeyRing::parse(&format!("{K2},{K1}")).unwrap();
         assert!(rotated.verify(&tag, &[b"session-a", b"metadata"]));
         assert!(!KeyRing::parse(K2).unwrap().verify(&tag, &[b"session-a", b"metadata"]));
+    }
+
+    #[test]
+    fn each_purpose_seals_with_a_key_of_its_own_and_still_opens_what_the_configured_key_sealed() {
+        let ring = KeyRing::parse(K1).unwrap();
+        let (pending, tokens) = (
+            ring.for_purpose(Purpose::PendingLogins),
+            ring.for_purpose(Purpose::Tokens),
+        );
+        let sealed = pending.seal(b"login", b"aad");
+        assert_eq!(pending.open(&sealed, b"aad").unwrap(), b"login");
+        assert!(
+            tokens.open(&sealed, b"aad").is_err(),
+            "a pending login never opens as tokens"
+        );
+        assert!(
+            ring.open(&sealed, b"aad").is_err(),
+            "nor with the configured key itself"
+        );
+        // Sealed before the keys were split (with the configured key): still opens.
+        let before = ring.seal(b"refresh-token", b"aad");
+        assert_eq!(tokens.open(&before, b"aad").unwrap(), b"refresh-token");
+        assert_eq!(pending.open(&before, b"aad").unwrap(), b"refresh-token");
     }
 
     #[test]

@@ -49,6 +49,21 @@ impl ClaimPath {
         at
     }
 
+    /// Where the verification flag of the email this path finds lives: `email_verified`
+    /// beside an `email` claim (OIDC Core §5.1), top-level or nested. Any other claim (a
+    /// `upn`, say) has none: another claim's flag says nothing about it.
+    pub fn verified_flag(&self) -> Option<Self> {
+        match self {
+            Self::Name(name) if name == "email" => Some(Self::Name("email_verified".to_owned())),
+            Self::Path(parts) if parts.last().is_some_and(|p| p == "email") => {
+                let mut flag = parts.clone();
+                *flag.last_mut().expect("not empty") = "email_verified".to_owned();
+                Some(Self::Path(flag))
+            }
+            _ => None,
+        }
+    }
+
     pub fn get<'a>(&self, claims: &'a Map<String, Value>) -> Option<&'a Value> {
         match self {
             Self::Name(name) => claims.get(name),

@@ -3,6 +3,9 @@
 //! (`JsonError::of`, `PageError::of`; forward-auth's in `internal/forward_auth.rs`,
 //! back-channel logout's in `backchannel.rs`).
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, Object};
 
@@ -12,6 +15,7 @@ use crate::service::login::LoginError;
 use crate::service::refresh::RefreshError;
 use crate::session::StoreError;
 use crate::util::error_chain;
+use crate::util::throttle::Throttle;
 
 /// `{"error": "<code>", "error_description": "<text>"}`
 #[derive(Debug, Clone, Object)]
@@ -73,9 +77,24 @@ impl JsonError {
     }
 }
 
+/// How often one identical "session store failed" line is written: during an outage every
+/// request fails the same way.
+const STORE_FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+
+static STORE_FAILURES: LazyLock<Throttle> = LazyLock::new(|| Throttle::new(STORE_FAILURE_LOG_EVERY));
+
+/// The ERROR line of a failed store call, at most one per distinct error each
+/// [`STORE_FAILURE_LOG_EVERY`]; the next one written says how many were held back.
+pub(crate) fn log_store_failure(e: &StoreError) {
+    let error = error_chain(e);
+    if let Some(suppressed) = STORE_FAILURES.allow(&error) {
+        tracing::error!(%error, suppressed, "session store failed");
+    }
+}
+
 impl From<StoreError> for JsonError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %error_chain(&e), "session store failed");
+        log_store_failure(&e);
         Self::of(e.kind(), ErrorBody::new("temporarily_unavailable", e.to_string()))
     }
 }
@@ -94,7 +113,13 @@ pub(crate) enum PageError {
     BadGateway(Html<String>),
     #[oai(status = 503)]
     Unavailable(Html<String>),
+    /// Too much at once: try again after `Retry-After` seconds.
+    #[oai(status = 503)]
+    Busy(Html<String>, #[oai(header = "Retry-After")] u32),
 }
+
+/// What a refused anonymous request is told to wait, in seconds.
+const BUSY_RETRY_AFTER_SECS: u32 = 2;
 
 pub(crate) fn page_bad_request(err: poem::Error) -> PageError {
     PageError::BadRequest(page("Bad request", &err.to_string()))
@@ -126,7 +151,7 @@ impl PageError {
 
 impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %error_chain(&e), "session store failed");
+        log_store_failure(&e);
         let text = "The session store is unavailable. Please try again shortly.";
         Self::of(e.kind(), page("Temporarily unavailable", text))
     }
@@ -135,6 +160,11 @@ impl From<StoreError> for PageError {
 impl From<LoginError> for PageError {
     fn from(e: LoginError) -> Self {
         let detail = error_chain(&e);
+        if matches!(e, LoginError::Par(TokenError::Busy)) {
+            tracing::debug!(reason = e.reason(), "login refused: too many starting at once");
+            let text = "Too many sign-ins are starting at once. Please try again in a moment.";
+            return Self::Busy(page("Busy", text), BUSY_RETRY_AFTER_SECS);
+        }
         // Anyone can send a browser to such a link: one warn line each would be theirs to write.
         if matches!(e, LoginError::UnboundProviderError) {
             tracing::debug!(reason = e.reason(), error = %detail, "login failed");
@@ -187,7 +217,7 @@ impl From<RefreshError> for JsonError {
                 "the session holds no refresh token (the provider issued none: see OIDC_SCOPES and OIDC_PROMPT)",
             ),
             RefreshError::Store(store) => {
-                tracing::error!(error = %error_chain(store), "session store failed");
+                log_store_failure(store);
                 ErrorBody::new("temporarily_unavailable", store.to_string())
             }
             RefreshError::Provider(_) => {
@@ -207,8 +237,26 @@ impl From<RefreshError> for JsonError {
 #[cfg(test)]
 mod tests {
     use poem::IntoResponse;
+    use std::time::Instant;
 
     use super::*;
+
+    #[test]
+    fn repeated_identical_store_failures_write_one_error_line_and_the_next_counts_the_rest() {
+        let down = || StoreError::Unavailable("connection refused: a unique test outage".into());
+        let lines = crate::util::test_log::logged(|| {
+            for _ in 0..50 {
+                drop(JsonError::from(down()));
+                drop(PageError::from(down()));
+            }
+        });
+        assert_eq!(lines.matches("session store failed").count(), 1, "{lines}");
+        assert!(lines.contains("suppressed=0"), "{lines}");
+        // The next line after the interval carries the count of those held back.
+        let later = Instant::now() + STORE_FAILURE_LOG_EVERY;
+        let key = error_chain(&down());
+        assert_eq!(STORE_FAILURES.allow_at(&key, later), Some(99));
+    }
 
     #[test]
     fn each_error_kind_has_one_status_per_response_shape() {

@@ -1,11 +1,13 @@
 //! The server loop of both listeners: hyper serving HTTP/1.1 and cleartext HTTP/2 (h2c),
 //! with the connection timeouts that poem's `Server` does not offer.
 //!
-//! A connection with no request in flight is watched:
-//! - it is closed after the idle timeout (an idle keep-alive connection, or one that
-//!   never sent a byte);
-//! - once it has sent a byte, its request head must be complete within the header-read
-//!   timeout, if that comes first (a client trickling half a header cannot hold it).
+//! Each listener serves at most `OIDC_MAX_CONNECTIONS` connections at once; beyond that,
+//! new ones wait in the kernel's accept queue (file descriptors stay for Redis and the
+//! provider). A connection with no request in flight is watched:
+//! - it is closed after the idle timeout (an idle keep-alive connection);
+//! - a new connection, and one that has sent a byte of its next request, must complete a
+//!   request head within the header-read timeout, if that comes first (a client that
+//!   opens connections and sends nothing, or trickles half a header, cannot hold them).
 //!
 //! Either way it is shut down gracefully (HTTP/2: GOAWAY) and dropped if it is still
 //! there, with still no request in flight, a moment later. Request bodies are bounded in
@@ -28,14 +30,15 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, Request};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 /// How long a connection may take over a request head, and stay idle between requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionTimeouts {
-    /// From the first byte of a request head to its end.
+    /// From the opening of a connection, or the first byte of a later request head, to the
+    /// head's end.
     pub header_read: Duration,
     /// With no request in flight and no byte received.
     pub idle: Duration,
@@ -55,6 +58,8 @@ impl Default for ConnectionTimeouts {
 
 /// After a graceful shutdown of an expired connection: how long before it is dropped.
 const GRACE: Duration = Duration::from_secs(1);
+/// At most one "connection limit reached" warning per listener this often.
+const FULL_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `endpoint` on `listener` until `stop` turns true, then lets open connections
 /// finish (each shut down gracefully) for at most `drain`.
@@ -62,6 +67,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     endpoint: impl Endpoint + 'static,
     timeouts: ConnectionTimeouts,
+    max_connections: usize,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) -> io::Result<()> {
@@ -69,12 +75,22 @@ pub(crate) async fn serve(
     let endpoint: Arc<BoxEndpoint<'static>> = Arc::new(endpoint.map_to_response().boxed());
     let mut connections = JoinSet::new();
     let for_connections = stop.clone();
+    let slots = Arc::new(Semaphore::new(max_connections));
+    let mut warned_full: Option<Instant> = None;
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, remote)) => {
+            accepted = accept_slot(&listener, &slots) => match accepted {
+                Ok((stream, remote, slot)) => {
                     let peer = Peer { local, remote, endpoint: endpoint.clone() };
-                    connections.spawn(connection(stream, peer, timeouts, for_connections.clone()));
+                    let serving = connection(stream, peer, timeouts, for_connections.clone());
+                    connections.spawn(async move {
+                        serving.await;
+                        drop(slot);
+                    });
+                    if slots.available_permits() == 0 && warned_full.is_none_or(|at| at.elapsed() > FULL_WARNING_EVERY) {
+                        warned_full = Some(Instant::now());
+                        tracing::warn!(%local, max_connections, "connection limit reached (OIDC_MAX_CONNECTIONS): new connections wait");
+                    }
                 }
                 Err(e) => accept_failed(e).await,
             },
@@ -91,6 +107,21 @@ pub(crate) async fn serve(
         );
     }
     Ok(())
+}
+
+/// The next connection, once a slot is free (a pending slot or accept is simply dropped
+/// when the caller's `select!` picks another branch).
+async fn accept_slot(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let slot = slots
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    let (stream, remote) = listener.accept().await?;
+    Ok((stream, remote, slot))
 }
 
 /// A failed accept concerns one connection (aborted by its client) or a passing shortage
@@ -205,7 +236,9 @@ impl Activity {
             state: Mutex::new(State {
                 in_flight: 0,
                 idle_since: Instant::now(),
-                first_byte: None,
+                // The first request head is due from the first moment, not from a first
+                // byte: a connection that never sends one is closed at the header-read timeout.
+                first_byte: Some(Instant::now()),
             }),
         }
     }

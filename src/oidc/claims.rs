@@ -38,8 +38,9 @@ impl ClaimMapping {
             sub: sub.to_owned(),
             username: string(&self.username),
             email: string(&self.email),
-            // Some providers send "true" as a string.
-            email_verified: match claims.get("email_verified") {
+            // The flag that belongs to the email claim, if any; some providers send "true"
+            // as a string.
+            email_verified: match self.email.verified_flag().and_then(|flag| flag.get(claims)) {
                 Some(Value::Bool(b)) => Some(*b),
                 Some(Value::String(s)) => Some(s == "true"),
                 _ => None,
@@ -208,6 +209,25 @@ mod tests {
         let c = claims(json!({"preferred_username": 7, "email": "a@x", "groups": {"a": 1}}));
         let names: Vec<&str> = default_mapping().unmatched(&c).iter().map(|u| u.variable).collect();
         assert_eq!(names, ["OIDC_USERNAME_CLAIM", "OIDC_GROUPS_CLAIM"]);
+    }
+
+    #[test]
+    fn the_verified_flag_is_the_one_beside_the_email_claim_and_a_custom_claim_has_none() {
+        let mut mapping = default_mapping();
+        let sent = claims(json!({
+            "upn": "ann@corp.example", "email": "ann@gmail.example", "email_verified": true,
+            "profile": {"email": "ann@corp.example", "email_verified": false},
+        }));
+        assert_eq!(mapping.identity("ann", &sent).email_verified, Some(true));
+        mapping.email = ClaimPath::parse("upn").unwrap();
+        let identity = mapping.identity("ann", &sent);
+        assert_eq!(identity.email.as_deref(), Some("ann@corp.example"));
+        assert_eq!(
+            identity.email_verified, None,
+            "the top-level flag belongs to `email`, not `upn`"
+        );
+        mapping.email = ClaimPath::parse("$.profile.email").unwrap();
+        assert_eq!(mapping.identity("ann", &sent).email_verified, Some(false));
     }
 
     #[test]

@@ -51,9 +51,15 @@ pub(crate) fn http_client(settings: &ProviderSettings) -> Result<reqwest::Client
     builder.build().map_err(HttpClientError::Build)
 }
 
+/// Pushed authorization requests in flight at once: each costs a signature (with
+/// `private_key_jwt`) and an outbound request, and anyone can start a sign-in. Beyond this,
+/// a sign-in is refused with 503 rather than queued, so the hot path keeps its cores.
+pub(crate) const ANONYMOUS_PROVIDER_CALLS: usize = 32;
+
 pub(crate) struct HttpProvider {
     settings: ProviderSettings,
     http: reqwest::Client,
+    anonymous: tokio::sync::Semaphore,
     state: RwLock<Result<Arc<Discovered>, NotReady>>,
     keys: ProviderKeys,
     metrics: Arc<Metrics>,
@@ -65,6 +71,7 @@ impl HttpProvider {
             settings,
             http,
             metrics,
+            anonymous: tokio::sync::Semaphore::new(ANONYMOUS_PROVIDER_CALLS),
             state: RwLock::new(Err(NotReady::Starting)),
             keys: ProviderKeys::default(),
         }
@@ -75,8 +82,9 @@ impl HttpProvider {
         self.state.read().expect("not poisoned").clone()
     }
 
-    /// One discovery attempt: metadata and keys, both or neither.
-    pub(crate) async fn load(&self) -> Result<(), Arc<DiscoveryError>> {
+    /// One discovery attempt: metadata and keys, both or neither (a failure keeps the last
+    /// good copy). Returns the key set's `Cache-Control: max-age`.
+    pub(crate) async fn load(&self) -> Result<Option<Duration>, Arc<DiscoveryError>> {
         let result = async {
             let found = self
                 .metrics
@@ -85,16 +93,19 @@ impl HttpProvider {
             discovery::require_par(&self.settings, &found)?;
             let keys = self
                 .metrics
-                .provider_call("jwks", discovery::fetch_jwks(&self.http, &found.endpoints.jwks))
+                .provider_call(
+                    "jwks",
+                    discovery::fetch_jwks_with_age(&self.http, &found.endpoints.jwks),
+                )
                 .await?;
             Ok::<_, DiscoveryError>((found, keys))
         }
         .await;
         match result {
-            Ok((found, keys)) => {
+            Ok((found, (keys, max_age))) => {
                 self.keys.replace(keys);
                 *self.state.write().expect("not poisoned") = Ok(Arc::new(found));
-                Ok(())
+                Ok(max_age)
             }
             Err(e) => {
                 let mut state = self.state.write().expect("not poisoned");
@@ -107,14 +118,15 @@ impl HttpProvider {
         }
     }
 
-    /// Retries discovery with exponential backoff (1 s doubling to 60 s) until it succeeds.
-    pub(crate) async fn discover_until_ready(&self) {
+    /// Retries discovery with exponential backoff (1 s doubling to 60 s) until it succeeds;
+    /// returns the key set's `max-age`.
+    pub(crate) async fn discover_until_ready(&self) -> Option<Duration> {
         let mut delay = Duration::from_secs(1);
         loop {
             match self.load().await {
-                Ok(()) => {
+                Ok(max_age) => {
                     tracing::info!(issuer = %self.settings.issuer, "provider metadata and keys loaded");
-                    return;
+                    return max_age;
                 }
                 Err(e) => {
                     tracing::warn!(error = %error_chain(e.as_ref()), retry_in = ?delay, "provider discovery failed");
@@ -123,6 +135,12 @@ impl HttpProvider {
                 }
             }
         }
+    }
+
+    /// The key set in use (tests of the scheduled refresh).
+    #[cfg(test)]
+    pub(crate) fn current_keys(&self) -> Option<Arc<CoreJsonWebKeySet>> {
+        self.keys.current()
     }
 
     /// The provider's current key set, for a re-fetch after a token named an unknown key.
@@ -165,6 +183,9 @@ impl OpenIdProvider for HttpProvider {
         let endpoints = &discovered.endpoints;
         let Some(par_endpoint) = &endpoints.pushed_authorization else {
             return Ok(request.url.clone());
+        };
+        let Ok(_slot) = self.anonymous.try_acquire() else {
+            return Err(TokenError::Busy);
         };
         let call = super::par::push(&self.settings, endpoints, &self.http, par_endpoint, &request.url);
         self.metrics.provider_call("par", call).await

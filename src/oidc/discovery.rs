@@ -1,6 +1,7 @@
 //! Provider discovery: metadata (with per-endpoint overrides) and the signing keys.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
@@ -11,6 +12,7 @@ use openidconnect::{reqwest, AdditionalProviderMetadata, ProviderMetadata};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::body::{read_limited, BodyError, METADATA_LIMIT};
 use crate::config::{ParMode, ProviderSettings};
 use crate::util::error_chain;
 
@@ -55,6 +57,8 @@ pub(crate) enum DiscoveryError {
     },
     #[error("the provider answered {status} for {url}")]
     Status { url: Url, status: u16 },
+    #[error("the provider's answer at {url} is larger than the {limit} bytes accepted")]
+    TooLarge { url: Url, limit: usize },
     #[error("{url} is not a valid OpenID discovery document")]
     InvalidDocument {
         url: Url,
@@ -132,6 +136,11 @@ pub(crate) struct Discovered {
 }
 
 async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, DiscoveryError> {
+    Ok(get_json_with_age(http, url).await?.0)
+}
+
+/// The body, and how long the provider says it may be cached (`Cache-Control: max-age`).
+async fn get_json_with_age(http: &reqwest::Client, url: &Url) -> Result<(Vec<u8>, Option<Duration>), DiscoveryError> {
     let unreachable = |source| DiscoveryError::Unreachable {
         url: url.clone(),
         source,
@@ -148,15 +157,49 @@ async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Discover
             status: response.status().as_u16(),
         });
     }
-    Ok(response.bytes().await.map_err(unreachable)?.to_vec())
+    let max_age = max_age(response.headers());
+    let body = read_limited(response, METADATA_LIMIT).await.map_err(|e| match e {
+        BodyError::Read(source) => unreachable(source),
+        BodyError::TooLarge { limit } => DiscoveryError::TooLarge {
+            url: url.clone(),
+            limit,
+        },
+    })?;
+    Ok((body, max_age))
+}
+
+/// `Cache-Control: max-age=N` (`no-store` and `no-cache` count as 0).
+pub(crate) fn max_age(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let mut found = None;
+    for value in headers.get_all(reqwest::header::CACHE_CONTROL) {
+        for directive in value.to_str().ok()?.split(',').map(str::trim) {
+            let lower = directive.to_ascii_lowercase();
+            if lower == "no-store" || lower == "no-cache" {
+                return Some(Duration::ZERO);
+            }
+            if let Some(secs) = lower.strip_prefix("max-age=") {
+                found = secs.trim_matches('"').parse().ok().map(Duration::from_secs);
+            }
+        }
+    }
+    found
 }
 
 pub(crate) async fn fetch_jwks(http: &reqwest::Client, url: &Url) -> Result<CoreJsonWebKeySet, DiscoveryError> {
-    let body = get_json(http, url).await?;
-    serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks {
+    Ok(fetch_jwks_with_age(http, url).await?.0)
+}
+
+/// The key set, and how long the provider says it may be cached.
+pub(crate) async fn fetch_jwks_with_age(
+    http: &reqwest::Client,
+    url: &Url,
+) -> Result<(CoreJsonWebKeySet, Option<Duration>), DiscoveryError> {
+    let (body, max_age) = get_json_with_age(http, url).await?;
+    let set = serde_json::from_slice(&body).map_err(|source| DiscoveryError::InvalidJwks {
         url: url.clone(),
         source,
-    })
+    })?;
+    Ok((set, max_age))
 }
 
 /// Fetches the discovery document (unless every core endpoint is overridden and it is

@@ -31,7 +31,9 @@ pub(crate) async fn introspect(
         tracing::warn!(error = %error_chain(e), "token introspection at the provider failed: {what}");
         AccessTokenError::IntrospectionFailed
     };
-    let request = authenticated_post(http, url, settings, endpoints, form).map_err(|e| failed("signing", &e))?;
+    let request = authenticated_post(http, url, settings, endpoints, form)
+        .await
+        .map_err(|e| failed("signing", &e))?;
     let response = request.send().await.map_err(|e| failed("unreachable", &e))?;
     let status = response.status();
     if !status.is_success() {

@@ -11,6 +11,7 @@ use openidconnect::{
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::body::{read_limited, BodyError, ANSWER_LIMIT};
 use super::client_auth::{authenticated_post, SignError};
 use super::discovery::Endpoints;
 use crate::config::ProviderSettings;
@@ -82,10 +83,16 @@ pub(crate) enum TokenError {
     Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("the provider's token response is invalid: {0}")]
     InvalidResponse(String),
+    #[error("{0}'s answer is larger than the {1} bytes accepted")]
+    TooLarge(&'static str, usize),
     #[error("the provider's token response holds no ID token")]
     NoIdToken,
     #[error("cannot authenticate to the provider")]
     ClientAssertion(#[source] SignError),
+    /// Too many anonymous requests are calling the provider at once (sign-ins starting
+    /// with a pushed authorization request): refused rather than queued.
+    #[error("too many sign-ins are starting at once")]
+    Busy,
 }
 
 impl TokenError {
@@ -152,12 +159,13 @@ async fn token_request(
 ) -> Result<CoreTokenResponse, TokenError> {
     let unreachable = |e: reqwest::Error| TokenError::Unreachable(Box::new(e));
     let response = authenticated_post(http, &endpoints.token, settings, endpoints, form)
+        .await
         .map_err(TokenError::ClientAssertion)?
         .send()
         .await
         .map_err(unreachable)?;
     let status = response.status();
-    let body = response.bytes().await.map_err(unreachable)?;
+    let body = read_answer(response, "the token endpoint").await?;
     if !status.is_success() {
         return Err(error_response("the token endpoint", status.as_u16(), &body));
     }
@@ -215,6 +223,7 @@ pub(crate) async fn revoke(
         ("token_type_hint".to_owned(), "refresh_token".to_owned()),
     ];
     let response = authenticated_post(http, url, settings, endpoints, form)
+        .await
         .map_err(TokenError::ClientAssertion)?
         .send()
         .await
@@ -223,8 +232,16 @@ pub(crate) async fn revoke(
         return Ok(());
     }
     let status = response.status().as_u16();
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_answer(response, "the revocation endpoint").await?;
     Err(error_response("the revocation endpoint", status, &body))
+}
+
+/// A back-channel answer's body, at most [`ANSWER_LIMIT`] bytes.
+pub(crate) async fn read_answer(response: reqwest::Response, endpoint: &'static str) -> Result<Vec<u8>, TokenError> {
+    read_limited(response, ANSWER_LIMIT).await.map_err(|e| match e {
+        BodyError::Read(e) => TokenError::Unreachable(Box::new(e)),
+        BodyError::TooLarge { limit } => TokenError::TooLarge(endpoint, limit),
+    })
 }
 
 /// An OAuth error response (`{"error", "error_description"}`), or the status when the body
@@ -256,6 +273,8 @@ pub(crate) enum UserinfoError {
         "the userinfo response is not a JSON object (signed userinfo is not supported; set OIDC_FETCH_USERINFO=false)"
     )]
     NotJson,
+    #[error("the userinfo answer is larger than the {0} bytes accepted")]
+    TooLarge(usize),
     #[error("the userinfo `sub` differs from the ID token's")]
     SubjectMismatch,
 }
@@ -277,7 +296,10 @@ pub(crate) async fn userinfo(
     if !response.status().is_success() {
         return Err(UserinfoError::Status(response.status().as_u16()));
     }
-    let body = response.bytes().await.map_err(UserinfoError::Unreachable)?;
+    let body = read_limited(response, ANSWER_LIMIT).await.map_err(|e| match e {
+        BodyError::Read(e) => UserinfoError::Unreachable(e),
+        BodyError::TooLarge { limit } => UserinfoError::TooLarge(limit),
+    })?;
     let claims: Map<String, Value> = serde_json::from_slice(&body).map_err(|_| UserinfoError::NotJson)?;
     if claims.get("sub").and_then(Value::as_str) != Some(expected_sub) {
         return Err(UserinfoError::SubjectMismatch);

@@ -2,6 +2,7 @@
 //! claims, and logout.
 
 pub(crate) mod access_token;
+pub(crate) mod body;
 pub(crate) mod claims;
 pub(crate) mod client;
 pub(crate) mod client_auth;
@@ -16,3 +17,6 @@ pub(crate) mod par;
 pub(crate) mod probe;
 pub(crate) mod provider;
 pub(crate) mod rsa_signature;
+#[cfg(test)]
+pub(crate) mod test_server;
+pub(crate) mod upkeep;

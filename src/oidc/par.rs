@@ -7,7 +7,7 @@ use url::Url;
 
 use super::client_auth::authenticated_post;
 use super::discovery::Endpoints;
-use super::login::{error_response, TokenError};
+use super::login::{error_response, read_answer, TokenError};
 use crate::config::ProviderSettings;
 
 /// Pushes the parameters of `authorize_url` (built for the authorization endpoint) to
@@ -27,15 +27,13 @@ pub(crate) async fn push(
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let response = authenticated_post(http, par_endpoint, settings, endpoints, params)
+        .await
         .map_err(TokenError::ClientAssertion)?
         .send()
         .await
         .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
     let status = response.status();
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| TokenError::Unreachable(Box::new(e)))?;
+    let body = read_answer(response, "the pushed authorization request endpoint").await?;
     if !status.is_success() {
         return Err(error_response(
             "the pushed authorization request endpoint",
@@ -58,3 +56,6 @@ pub(crate) async fn push(
         .append_pair("request_uri", &request_uri);
     Ok(url)
 }
+
+#[cfg(test)]
+mod tests;

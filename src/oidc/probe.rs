@@ -6,6 +6,7 @@ use openidconnect::{reqwest, CsrfToken, PkceCodeChallenge};
 use serde::Deserialize;
 use url::Url;
 
+use super::body::{read_limited, ANSWER_LIMIT};
 use super::client_auth::{authenticated_post, SignError};
 use super::discovery::Endpoints;
 use super::login;
@@ -56,6 +57,7 @@ pub(crate) async fn made_up_code_grant(
     let code = format!("oidc-session-check-{}", CsrfToken::new_random().secret());
     let form = login::code_grant_form(settings, &code, verifier.secret());
     let response = authenticated_post(http, &endpoints.token, settings, endpoints, form)
+        .await
         .map_err(ProbeError::Sign)?
         .send()
         .await
@@ -80,6 +82,7 @@ pub(crate) async fn push_authorization_request(
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let response = authenticated_post(http, par_endpoint, settings, endpoints, params)
+        .await
         .map_err(ProbeError::Sign)?
         .send()
         .await
@@ -94,7 +97,7 @@ async fn read_answer(response: reqwest::Response) -> Answer {
     if response.status().is_success() {
         return Answer::Accepted;
     }
-    let body = response.bytes().await.unwrap_or_default();
+    let body = read_limited(response, ANSWER_LIMIT).await.unwrap_or_default();
     match serde_json::from_slice::<OAuthError>(&body) {
         Ok(e) => Answer::Refused {
             status,

@@ -35,9 +35,9 @@ impl Kind for StoreError {
 impl Kind for LoginError {
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::Store(_) | Self::ProviderNotReady(_) => ErrorKind::Unavailable,
-            Self::Token(TokenError::Unreachable(_))
-            | Self::Userinfo(UserinfoError::Unreachable(_))
+            Self::Store(_) | Self::ProviderNotReady(_) | Self::Par(TokenError::Busy) => ErrorKind::Unavailable,
+            Self::Token(TokenError::Unreachable(_) | TokenError::TooLarge(..))
+            | Self::Userinfo(UserinfoError::Unreachable(_) | UserinfoError::TooLarge(_))
             | Self::Par(_)
             | Self::TokensTooLarge(_) => ErrorKind::Upstream,
             Self::Refused(_) | Self::Provider { .. } => ErrorKind::Forbidden,

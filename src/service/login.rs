@@ -115,6 +115,7 @@ impl LoginError {
             Self::NotBoundToBrowser => "not_bound_to_browser",
             Self::WrongIssuer => "wrong_issuer",
             Self::Token(TokenError::Unreachable(_)) | Self::Par(TokenError::Unreachable(_)) => "provider_unreachable",
+            Self::Par(TokenError::Busy) => "busy",
             Self::Par(_) => "par",
             Self::Token(_) => "token_exchange",
             Self::IdToken(_) => "id_token",
@@ -222,6 +223,15 @@ impl Service {
             .open(&state, binding)
             .await?
             .ok_or(LoginError::UnknownState)?;
+        // Checked again: whoever can read the store's shared sealing key can seal a login
+        // of their own, with any `return_to`.
+        if pending.return_to != self.settings.redirects.post_login {
+            ReturnTo::parse(
+                &pending.return_to,
+                &self.own_origin,
+                &self.settings.redirects.allowed_return_origins,
+            )?;
+        }
         let promises_iss = self.provider.promises_iss().map_err(LoginError::ProviderNotReady)?;
         match callback.iss.as_deref() {
             Some(iss) if iss != self.settings.provider.issuer => return Err(LoginError::WrongIssuer),

@@ -9,9 +9,11 @@
 //! exchange claims the state in the store (a write that only a login the provider
 //! accepted can cause); any later use of it is refused.
 //!
-//! The sealing key is `OIDC_SESSION_ENCRYPTION_KEY` when configured; otherwise a random
-//! key that the first replica creates in the store and every replica reads (one 32-byte
-//! value), so any replica can finish a login that another started.
+//! The sealing key is derived for this purpose from `OIDC_SESSION_ENCRYPTION_KEY` when
+//! that is configured; otherwise a random key that the first replica creates in the store
+//! and every replica reads (one 32-byte value), so any replica can finish a login that
+//! another started. Whoever can read the store can then seal a login of their own, which is
+//! why the callback checks the sealed `return_to` again.
 
 use std::sync::{Arc, RwLock};
 
@@ -21,7 +23,7 @@ use rand::RngCore;
 
 use super::store::Mark;
 use super::{PendingLogin, SessionStore, StoreError};
-use crate::crypto::KeyRing;
+use crate::crypto::{KeyRing, Purpose};
 use crate::domain::now;
 
 /// Binds a sealed login to its purpose as well as its state.
@@ -36,7 +38,7 @@ pub struct PendingLogins {
 impl PendingLogins {
     pub fn new(store: Arc<dyn SessionStore>, configured: Option<KeyRing>) -> Self {
         Self {
-            configured,
+            configured: configured.map(|ring| ring.for_purpose(Purpose::PendingLogins)),
             store,
             shared: RwLock::new(None),
         }

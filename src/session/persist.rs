@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::store::Mark;
-use super::tokens::TooLarge;
+use super::tokens::{TooLarge, MAX_RECORD_BYTES};
 use super::{Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens};
-use crate::crypto::KeyRing;
+use crate::crypto::{KeyRing, Purpose};
 
 /// A session about to be created: everything but the sealed form of its tokens.
 pub struct NewSession {
@@ -39,6 +39,7 @@ pub struct Sessions {
 
 impl Sessions {
     pub fn new(store: Arc<dyn SessionStore>, keys: Option<KeyRing>) -> Self {
+        let keys = keys.map(|ring| ring.for_purpose(Purpose::Tokens));
         Self { store, keys }
     }
 
@@ -113,6 +114,7 @@ impl Sessions {
             tag: None,
         };
         record.tag = self.tag(key, &record);
+        within_limit(&record)?;
         Ok(self.store.save(key, &record, idle).await?)
     }
 
@@ -127,6 +129,7 @@ impl Sessions {
         record.tokens = StoredTokens::seal(tokens, self.keys.as_ref(), key)?;
         record.refreshable = Some(tokens.refresh_token.is_some());
         record.tag = self.tag(key, &record);
+        within_limit(&record)?;
         let updated = self.store.update(key, &record, idle).await?;
         Ok((record, updated))
     }
@@ -170,4 +173,14 @@ impl Sessions {
     pub fn tokens(&self, key: &SessionKey, record: &SessionRecord) -> Option<Tokens> {
         record.tokens.open(self.keys.as_ref(), key).ok()
     }
+}
+
+/// The whole record is measured, as stored: the tokens' own check leaves out the claims
+/// and the parts of tokens kept raw.
+fn within_limit(record: &SessionRecord) -> Result<(), TooLarge> {
+    let len = record.encode().len();
+    if len > MAX_RECORD_BYTES {
+        return Err(TooLarge(len));
+    }
+    Ok(())
 }

@@ -58,9 +58,14 @@ pub enum OpenError {
     Damaged,
 }
 
-/// Tokens too large to be read back: refused when written, rather than lost when read.
+/// The most a whole stored session (tokens, claims, identity) may take: every request
+/// reads it, and the provider decides how large tokens and userinfo claims are.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// A session too large to be stored or read back: refused when written, rather than lost
+/// when read.
 #[derive(Debug, thiserror::Error)]
-#[error("the provider's tokens are {0} bytes, more than the {MAX_TOKENS_BYTES} a session can hold")]
+#[error("the session (the provider's tokens and claims) would take {0} bytes, more than the {MAX_RECORD_BYTES} a session can hold")]
 pub struct TooLarge(pub usize);
 
 impl StoredTokens {

@@ -32,6 +32,10 @@ impl Service {
 /// The service with short connection timeouts. It needs neither the provider nor Redis
 /// for what these tests ask (`/healthz`, `/auth/me` without a session).
 fn start(timeouts: ConnectionTimeouts) -> Service {
+    start_with(timeouts, &[])
+}
+
+fn start_with(timeouts: ConnectionTimeouts, extra: &[(&str, &str)]) -> Service {
     let (public, internal) = (free_listener(), free_listener());
     let addr = |l: &std::net::TcpListener| l.local_addr().unwrap().to_string();
     let (public_addr, internal_addr) = (addr(&public), addr(&internal));
@@ -42,7 +46,9 @@ fn start(timeouts: ConnectionTimeouts) -> Service {
         ("OIDC_REDIS_URL", "redis://127.0.0.1:9".to_owned()),
         ("OIDC_LOG", "error".to_owned()),
     ];
-    let settings = Settings::from_vars(vars.map(|(k, v)| (k.to_owned(), v))).unwrap();
+    let vars = vars.map(|(k, v)| (k.to_owned(), v));
+    let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    let settings = Settings::from_vars(vars.into_iter().chain(extra)).unwrap();
     let app = Application::with_listeners(settings, public, internal)
         .unwrap()
         .with_connection_timeouts(timeouts);
@@ -191,4 +197,47 @@ async fn an_idle_http2_connection_is_closed() {
     // The client keeps the connection; the server ends it (GOAWAY, then close).
     let ended = tokio::time::timeout(GUARD, connection).await;
     assert!(ended.is_ok(), "the HTTP/2 connection is still open");
+}
+
+#[tokio::test]
+async fn a_connection_that_never_sends_a_byte_is_closed_at_the_header_read_timeout() {
+    let service = start(ConnectionTimeouts {
+        header_read: Duration::from_secs(1),
+        idle: Duration::from_secs(600),
+    });
+    for address in service.addresses() {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        // The idle timeout is ten minutes: only the header-read timeout, counted from the
+        // connection's first moment, can close it.
+        assert_closed_by_server(&mut stream, address).await;
+    }
+}
+
+#[tokio::test]
+async fn beyond_oidc_max_connections_a_new_connection_waits_until_one_closes() {
+    let service = start_with(
+        ConnectionTimeouts {
+            header_read: Duration::from_secs(600),
+            idle: Duration::from_secs(600),
+        },
+        &[("OIDC_MAX_CONNECTIONS", "16")],
+    );
+    let mut held = Vec::new();
+    for _ in 0..16 {
+        held.push(TcpStream::connect(&service.internal).await.unwrap());
+    }
+    // The kernel completes the handshake, but the service does not take the connection.
+    let mut extra = TcpStream::connect(&service.internal).await.unwrap();
+    extra
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let waited = tokio::time::timeout(Duration::from_millis(800), read_response(&mut extra)).await;
+    assert!(waited.is_err(), "a seventeenth connection was served: {waited:?}");
+
+    drop(held.pop());
+    let status = tokio::time::timeout(GUARD, read_response(&mut extra))
+        .await
+        .expect("served once a slot is free");
+    assert!(status.starts_with("http/1.1 200"), "{status}");
 }

@@ -72,6 +72,20 @@ async fn a_token_response_with_expires_in_u64_max_gives_a_live_session_not_an_ex
 }
 
 #[tokio::test]
+async fn a_token_response_over_256_kib_fails_the_sign_in_with_502_naming_the_limit_and_creates_no_session() {
+    let app = spawn_against_forger().await;
+    *app.provider.forge.token_extra.lock().unwrap() = json!({ "padding": "x".repeat(300 * 1024) });
+    let (status, cookie, page) = app
+        .login(|f, nonce| f.signer.sign(f.header(), f.claims(CLIENT_ID, nonce)))
+        .await;
+
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{page}");
+    assert!(page.contains("larger than the 262144 bytes accepted"), "{page}");
+    assert!(cookie.is_none());
+    assert_eq!(app.sessions_in_redis(), 0);
+}
+
+#[tokio::test]
 async fn an_h2c_body_without_a_length_is_refused_with_413_and_cut_off_near_the_limit() {
     const CHUNK: usize = 64 * 1024;
     const TOTAL: usize = 256 * 1024 * 1024;

@@ -1,4 +1,4 @@
-use oidc_session::crypto::KeyRing;
+use oidc_session::crypto::{KeyRing, Purpose};
 use oidc_session::session::SessionId;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -220,14 +220,22 @@ async fn with_an_encryption_key_redis_holds_no_token_in_clear() {
     assert!(!dump.contains("eyJ"), "no JWT in clear: {dump}");
 
     // Tokens are stored deflated, which hides their text even in clear: what matters is
-    // that they are sealed, and open with the configured key only.
+    // that they are sealed, and open with the key derived for tokens from the configured
+    // one only.
     let record = app.stored_record(&session);
     let session_key = SessionId::parse(&session).unwrap().key();
     assert!(record.tokens.is_sealed());
     assert!(record.tokens.open(None, &session_key).is_err());
     let other = KeyRing::parse("ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=").unwrap();
     assert!(record.tokens.open(Some(&other), &session_key).is_err());
-    let opened = record.tokens.open(Some(&KeyRing::parse(key).unwrap()), &session_key);
+    let ring = KeyRing::parse(key).unwrap();
+    assert!(
+        record.tokens.open(Some(&ring), &session_key).is_err(),
+        "not the configured key itself"
+    );
+    let opened = record
+        .tokens
+        .open(Some(&ring.for_purpose(Purpose::Tokens)), &session_key);
     assert_eq!(opened.unwrap().access_token, access_token);
 }
 

@@ -211,6 +211,7 @@ Unset values are left out so the service's own defaults apply.
   "OIDC_CLOCK_SKEW" $c.clockSkew
   "OIDC_REVALIDATE" $c.revalidate
   "OIDC_MAX_SESSIONS_PER_USER" $c.maxSessionsPerUser
+  "OIDC_MAX_CONNECTIONS" $c.maxConnections
   "OIDC_COOKIE_NAME" $c.cookieName
   "OIDC_COOKIE_SAMESITE" $c.cookieSameSite
   "OIDC_COOKIE_DOMAIN" $c.cookieDomain

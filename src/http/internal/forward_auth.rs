@@ -3,20 +3,22 @@
 //! the decision is `Service::forward_auth`'s.
 
 use std::sync::Arc;
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use poem::Request;
 use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, ResponseContent};
 
 use super::wire::{groups_header, header_safe, HeaderText};
-use crate::domain::access::{Refusal, RouteRules, RuleError};
+use crate::domain::access::{Refusal, RouteRules, RuleError, PARAMETERS};
 use crate::http::error::{page, ErrorBody};
 use crate::oidc::access_token::AccessTokenError;
 use crate::service::bearer::Bearer;
 use crate::service::forward_auth::OriginalUrl;
 use crate::service::sessions::Exposed;
 use crate::session::StoreError;
-use crate::util::error_chain;
+use crate::util::throttle::Throttle;
 
 /// Where forward-auth is served; any path below it is Envoy's appended original path.
 pub(crate) const PATH: &str = "/forward-auth";
@@ -68,7 +70,7 @@ pub(crate) enum ForwardAuthError {
 
 impl From<StoreError> for ForwardAuthError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %error_chain(&e), "session store failed");
+        crate::http::error::log_store_failure(&e);
         Self::Unavailable(ErrorBody::new("temporarily_unavailable", e.to_string()))
     }
 }
@@ -155,6 +157,7 @@ pub(crate) fn rules(req: &Request) -> Result<RouteRules<'_>, RuleError> {
     if req.uri().path() == PATH {
         RouteRules::parse(req.uri().query().unwrap_or(""))
     } else {
+        warn_of_ignored_rules(req.uri().query().unwrap_or(""));
         Ok(RouteRules::default())
     }
 }
@@ -170,6 +173,31 @@ pub(crate) fn bearer_token(req: &Request, secret_set: bool) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// At most one warning a minute about rule parameters below `/forward-auth`.
+static IGNORED_RULES: LazyLock<Throttle> = LazyLock::new(|| Throttle::new(Duration::from_secs(60)));
+
+/// A proxy configured with `/forward-auth/?allowed_groups=admins` (one slash too many)
+/// has no rule checked at all, and lets every signed-in user through: say so in the log.
+/// Envoy's appended original query may trip this too, hence the rate limit.
+fn warn_of_ignored_rules(query: &str) {
+    let mut names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(name, _)| name.into_owned())
+        .filter(|name| name == "mode" || PARAMETERS.contains(&name.as_str()))
+        .collect();
+    names.dedup();
+    if names.is_empty() {
+        return;
+    }
+    if let Some(suppressed) = IGNORED_RULES.allow("sub-path rules") {
+        tracing::warn!(
+            parameters = %names.join(","),
+            suppressed,
+            "forward-auth rule parameters on a path below /forward-auth are not read (there the query is the \
+             original request's): put them on /forward-auth itself, without a trailing slash"
+        );
+    }
 }
 
 /// The original request, as the proxy describes it in headers.

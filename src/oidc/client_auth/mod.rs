@@ -59,8 +59,9 @@ pub(crate) fn assertion(
 
 /// A form POST to one of the provider's endpoints (token, revocation, pushed
 /// authorization, introspection), authenticated as this client: the one place where each
-/// method's rules are applied.
-pub(crate) fn authenticated_post(
+/// method's rules are applied. A client assertion is signed on the blocking pool: an RSA
+/// signature takes milliseconds, which would stall every request sharing the worker.
+pub(crate) async fn authenticated_post(
     http: &reqwest::Client,
     url: &url::Url,
     settings: &ProviderSettings,
@@ -68,7 +69,7 @@ pub(crate) fn authenticated_post(
     mut form: Vec<(String, String)>,
 ) -> Result<reqwest::RequestBuilder, SignError> {
     let mut request = http.post(url.clone()).header("accept", "application/json");
-    let mut set = |name: &str, value: String| {
+    let set = |form: &mut Vec<(String, String)>, name: &str, value: String| {
         form.retain(|(k, _)| k != name);
         form.push((name.to_owned(), value));
     };
@@ -80,21 +81,25 @@ pub(crate) fn authenticated_post(
             request = request.basic_auth(enc(client_id), Some(enc(secret.expose())));
         }
         ClientAuth::SecretPost(secret) => {
-            set("client_id", client_id.clone());
-            set("client_secret", secret.expose().to_owned());
+            set(&mut form, "client_id", client_id.clone());
+            set(&mut form, "client_secret", secret.expose().to_owned());
         }
-        ClientAuth::None => set("client_id", client_id.clone()),
+        ClientAuth::None => set(&mut form, "client_id", client_id.clone()),
         ClientAuth::PrivateKeyJwt(keys) => {
-            let advertised = endpoints.client_assertion_algs.as_deref();
             let audience = match &settings.assertion_audience {
-                AssertionAudience::Issuer => settings.issuer.as_str(),
-                AssertionAudience::TokenEndpoint => endpoints.token.as_str(),
-                AssertionAudience::Url(url) => url.as_str(),
+                AssertionAudience::Issuer => settings.issuer.clone(),
+                AssertionAudience::TokenEndpoint => endpoints.token.to_string(),
+                AssertionAudience::Url(url) => url.to_string(),
             };
-            let signed = assertion(keys, client_id, audience, advertised)?;
-            set("client_id", client_id.clone());
-            set("client_assertion_type", ASSERTION_TYPE.to_owned());
-            set("client_assertion", signed);
+            let (keys, id) = (keys.clone(), client_id.clone());
+            let advertised = endpoints.client_assertion_algs.clone();
+            let kid = keys.signing().kid().to_owned();
+            let signed = tokio::task::spawn_blocking(move || assertion(&keys, &id, &audience, advertised.as_deref()))
+                .await
+                .map_err(|e| SignError::interrupted(kid, e))??;
+            set(&mut form, "client_id", client_id.clone());
+            set(&mut form, "client_assertion_type", ASSERTION_TYPE.to_owned());
+            set(&mut form, "client_assertion", signed);
         }
     }
     Ok(request.form(&form))

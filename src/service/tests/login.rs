@@ -5,9 +5,13 @@ use serde_json::json;
 
 use super::scripted::ScriptedProvider;
 use super::{harness, harness_with, user, Harness, Started};
+use crate::crypto::KeyRing;
+use crate::domain::{now, Secret};
 use crate::http::error::PageError;
 use crate::service::login::{Callback, FinishedLogin, LoginError};
 use crate::service::Refusal;
+use crate::session::{PendingLogin, PendingLogins};
+use crate::util::test_log::logged;
 
 /// Why a login failed; panics when it completed.
 fn refusal(result: Result<FinishedLogin, LoginError>) -> LoginError {
@@ -195,6 +199,41 @@ async fn tokens_too_large_to_store_are_refused_and_create_no_session() {
 }
 
 #[tokio::test]
+async fn small_tokens_with_claims_too_large_to_store_are_refused_and_create_no_session() {
+    let h = harness();
+    h.provider.set_userinfo(json!({"bio": "x".repeat(300 * 1024)}));
+    let started = h.start().await;
+    script_login(&h, &started, json!({"sub": "ann"}));
+
+    let result = refusal(h.finish(&started).await);
+    assert!(matches!(result, LoginError::TokensTooLarge(_)), "{result:?}");
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_pending_login_sealed_by_someone_else_with_a_return_to_elsewhere_is_refused_at_the_callback() {
+    let h = harness();
+    let started = h.start().await;
+    // Whoever holds the sealing key (in the store when none is configured) seals a login
+    // of their own for this state, sending the user elsewhere afterwards.
+    let key = KeyRing::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let forger = PendingLogins::new(h.store.clone(), Some(key));
+    let forged = PendingLogin {
+        nonce: Secret::new(started.nonce.clone()),
+        pkce_verifier: Secret::new("verifier".into()),
+        return_to: "https://evil.test/".into(),
+        expires_at: now() + 300,
+    };
+    let binding = forger.seal(&started.state, &forged).await.unwrap();
+    script_login(&h, &started, json!({"sub": "ann"}));
+
+    let result = h.service.finish_login(started.callback(), Some(&binding), None).await;
+    let result = refusal(result);
+    assert!(matches!(result, LoginError::ReturnTo(_)), "{result:?}");
+    assert_eq!(h.session_count().await, 0);
+}
+
+#[tokio::test]
 async fn a_new_login_replaces_the_browsers_previous_session() {
     let h = harness();
     let first = h.sign_in(user("ann")).await;
@@ -242,32 +281,6 @@ async fn a_provider_error_shows_its_text_only_to_the_browser_whose_login_it_answ
         other => panic!("{other:?}"),
     }
     assert_eq!(h.session_count().await, 0);
-}
-
-/// The log lines written while `f` runs, every level.
-fn logged(f: impl FnOnce()) -> String {
-    use std::sync::{Arc, Mutex};
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, f);
-    let bytes = buffer.0.lock().unwrap().clone();
-    String::from_utf8(bytes).unwrap()
 }
 
 #[test]

@@ -173,3 +173,22 @@ fn rules_are_read_from_the_bare_url_only() {
 fn rules_of(req: &Request) -> Result<RouteRules<'_>, RuleError> {
     rules(req)
 }
+
+#[test]
+fn rule_parameters_below_forward_auth_are_warned_about_once_a_minute() {
+    let logged = |uri: &str| crate::util::test_log::logged(|| drop(rules(&request(Method::GET, uri, &[])).unwrap()));
+    assert!(!logged("/forward-auth?allowed_groups=admins").contains("WARN"));
+    assert!(
+        !logged("/forward-auth/app/page?q=1").contains("WARN"),
+        "an original query of its own"
+    );
+    let first = logged("/forward-auth/?allowed_groups=admins&mode=redirect");
+    assert!(
+        first.contains("WARN") && first.contains("allowed_groups,mode"),
+        "{first}"
+    );
+    assert!(
+        !logged("/forward-auth/?allowed_groups=admins").contains("WARN"),
+        "rate-limited"
+    );
+}
