@@ -65,8 +65,11 @@ impl TestRedis {
 
     /// Starts a replica of `master` (`--replicaof`): it answers PING at once, and takes
     /// the master's data in the background (`wait_in_sync` in the tests that need it).
+    /// The replica loads the master's data from the socket (`swapdb`), not by way of a
+    /// `dump.rdb` in the working directory, which every later server started there would load.
     pub fn start_replica_of(master: &TestRedis) -> TestRedis {
-        let args = ["--replicaof", "127.0.0.1", &master.port.to_string()];
+        let port = master.port.to_string();
+        let args = ["--replicaof", "127.0.0.1", &port, "--repl-diskless-load", "swapdb"];
         TestRedis::start_with(None, args.map(str::to_owned).to_vec())
     }
 

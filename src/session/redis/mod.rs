@@ -91,8 +91,12 @@ fn pool_error(e: deadpool_redis::PoolError) -> StoreError {
     }
 }
 
+/// Also inside a pipeline's error (the hot path's `GET` + `PTTL`).
 fn is_wrong_type(e: &RedisError) -> bool {
     e.code() == Some("WRONGTYPE")
+        || e.clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "WRONGTYPE"))
 }
 
 /// A key of another type than expected (left by an earlier layout) reads as absent.
