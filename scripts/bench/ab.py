@@ -2,14 +2,16 @@
 service CPU and system calls per request, `/introspect` and `/forward-auth` at 32 and 8
 connections, as ratios to `redis-benchmark` GET on the same Redis in the same round.
 
-    python3 scripts/bench/ab.py --before BIN --after BIN [--rounds 3] [--duration 5] [--out FILE]
+    python3 scripts/bench/ab.py --before BIN --after BIN [--rounds 3] [--duration 5] [--replica yes]
 
 Starts a throw-away redis-server, the test provider (tests/provider/provider.mjs) and both
 binaries with their default configuration (as scripts/bench/run.sh does), signs one user in
 to each, then per round runs every measurement for `before` and `after` back to back, the
 order alternating between rounds. CPU per request is the service's utime+stime over a wrk
 run (/proc/<pid>/stat); system calls per request come from `strace -c -f` attached for a
-separate short run (strace slows the service, so that run's rate is not reported). Prints
+separate short run (strace slows the service, so that run's rate is not reported). Redis
+CPU per request counts the server and, with `--replica yes`, a replica attached to it
+(`--replicaof`), which applies whatever the master replicates. Prints
 a Markdown report: medians of the rounds. Needs wrk, redis-server, redis-benchmark, strace,
 Node.js 20+ and `npm ci --prefix tests/provider`.
 """
@@ -60,6 +62,7 @@ class Run:
         self.duration = int(o.get("duration", "5"))
         self.rounds = int(o.get("rounds", "3"))
         self.bins = {"before": os.path.abspath(o["before"]), "after": os.path.abspath(o["after"])}
+        self.replica = o.get("replica") == "yes"
 
     def spawn(self, name, args, env=None, stdin=None):
         log = open(os.path.join(self.dir, name + ".log"), "w")
@@ -78,10 +81,15 @@ class Run:
                 p.kill()
 
     def start(self):
-        ports = free_ports(5)
+        ports = free_ports(6)
         self.redis_port = ports[0]
-        self.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(ports[0]), "--save", "",
-                             "--appendonly", "no", "--loglevel", "warning"])
+        redis = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        redis += ["--dir", self.dir]
+        self.redis_pids = {"redis": self.spawn("redis", redis + ["--port", str(ports[0])]).pid}
+        if self.replica:
+            replica = ["--port", str(ports[5]), "--replicaof", "127.0.0.1", str(ports[0]),
+                       "--repl-diskless-load", "swapdb"]
+            self.redis_pids["replica"] = self.spawn("replica", redis + replica).pid
         pub = {"before": ports[1], "after": ports[3]}
         self.internal = {"before": f"http://127.0.0.1:{ports[2]}", "after": f"http://127.0.0.1:{ports[4]}"}
         clients = [{"client_id": f"oidc-session-{v}", "token_endpoint_auth_method": "none",
@@ -128,10 +136,13 @@ class Run:
         return parse_wrk(out)
 
     def measure(self, v, endpoint, conns):
-        before = tree_ticks({"s": self.pids[v]})["s"]
+        roots = dict(self.redis_pids, s=self.pids[v])
+        before = tree_ticks(roots)
         result = self.wrk(v, endpoint, conns, self.duration)
-        used = tree_ticks({"s": self.pids[v]})["s"] - before
-        result["cpu_us"] = used / CLK_TCK * 1e6 / max(result["requests"], 1)
+        after = tree_ticks(roots)
+        per_request = lambda names: sum(after[n] - before[n] for n in names) / CLK_TCK * 1e6 / max(result["requests"], 1)
+        result["cpu_us"] = per_request(["s"])
+        result["redis_us"] = per_request(list(self.redis_pids))
         return result
 
     def syscalls(self, v, endpoint, conns):
@@ -190,18 +201,19 @@ def report(run, rows, sys_rows):
     print(f"`scripts/bench/ab.py`, {run.rounds} rounds interleaved (order alternating), wrk `-t2 -d{run.duration}s`,"
           f" `redis-benchmark -t get -d 1600 -n 100000` in each round; medians. {os.cpu_count()} CPUs, load"
           f" average at the end {load}; the machine was shared with other work.\n")
-    print("| build | endpoint | conns | req/s | × Redis GET | p99 ms | service CPU µs/req | errors |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    redis = "Redis + replica" if run.replica else "Redis"
+    print(f"| build | endpoint | conns | req/s | × Redis GET | p99 ms | service CPU µs/req | {redis} CPU µs/req | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for conns in (32, 8):
-        redis = med(rows[("redis", conns)])
+        redis_rps = med(rows[("redis", conns)])
         for endpoint in ("introspect", "forward-auth"):
             for v in ("before", "after"):
                 rs = rows[(v, endpoint, conns)]
                 rps = med([x["rps"] for x in rs])
-                print(f"| {v} | {endpoint} | {conns} | {rps:,.0f} | {rps / redis:.2f}× |"
+                print(f"| {v} | {endpoint} | {conns} | {rps:,.0f} | {rps / redis_rps:.2f}× |"
                       f" {med([x['p99_ms'] for x in rs]):.2f} | {med([x['cpu_us'] for x in rs]):.1f} |"
-                      f" {sum(x['errors'] for x in rs)} |")
-        print(f"| – | Redis GET | {conns} | {redis:,.0f} | 1.00× | | | |")
+                      f" {med([x['redis_us'] for x in rs]):.1f} | {sum(x['errors'] for x in rs)} |")
+        print(f"| – | Redis GET | {conns} | {redis_rps:,.0f} | 1.00× | | | | |")
     print("\n| build | endpoint | conns | system calls / request (`strace -c -f`, 2 s) | most frequent, per request |")
     print("|---|---|---:|---:|---|")
     for (v, endpoint, conns), (total, top) in sorted(sys_rows.items(), key=lambda kv: (-kv[0][2], kv[0][1], kv[0][0])):
