@@ -8,9 +8,10 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use oidc_session::config::{RedisMode, RedisSettings, Secret};
 use oidc_session::session::redis::RedisStore;
-use oidc_session::session::{now, Identity, SessionId, SessionKey, SessionRecord, SessionStore, StoredTokens, Tokens};
+use oidc_session::session::{now, SessionKey, SessionStore};
 use oidc_session::telemetry::metrics::Metrics;
 
+use crate::store::session;
 use crate::support::redis::TestRedis;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -91,31 +92,6 @@ impl Replicated {
     }
 }
 
-fn session(lifetime: Duration) -> (SessionKey, SessionRecord) {
-    let key = SessionId::generate().key();
-    let tokens = Tokens {
-        id_token: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.".into(),
-        access_token: "access".into(),
-        refresh_token: None,
-    };
-    let record = SessionRecord {
-        identity: Identity {
-            sub: "reader".into(),
-            ..Identity::default()
-        },
-        sid: None,
-        claims: Default::default(),
-        created_at: now(),
-        expires_at: now() + lifetime.as_secs(),
-        access_token_expires_at: None,
-        refreshed_at: 0,
-        refreshable: Some(false),
-        tokens: StoredTokens::seal(&tokens, None, &key).unwrap(),
-        tag: None,
-    };
-    (key, record)
-}
-
 /// Reads `key` `n` times, 32 at a time (as many as the benchmark's connections).
 async fn read(store: &Arc<RedisStore>, key: &SessionKey, idle: Duration, n: usize) {
     for _ in 0..n / 32 {
@@ -131,7 +107,7 @@ async fn ten_thousand_reads_of_one_session_send_the_replica_a_handful_of_writes_
     let r = start();
     // Attached before the save, so that the save reaches it as commands, not in its first sync.
     r.in_sync().await;
-    let (key, record) = session(24 * HOUR);
+    let (key, record) = session("reader", 24 * 3600);
     r.store.save(&key, &record, HOUR).await.unwrap();
     r.in_sync().await;
     let before = r.writes_on_replica();
@@ -147,7 +123,7 @@ async fn ten_thousand_reads_of_one_session_send_the_replica_a_handful_of_writes_
 #[tokio::test]
 async fn a_read_that_finds_the_slide_due_slides_the_expiry_once_for_every_read_in_flight() {
     let r = start();
-    let (key, record) = session(24 * HOUR);
+    let (key, record) = session("reader", 24 * 3600);
     r.store.save(&key, &record, HOUR).await.unwrap();
     // As if the session had last been used ten minutes ago.
     let _: () = redis::cmd("EXPIRE")
@@ -175,7 +151,7 @@ async fn a_read_that_finds_the_slide_due_slides_the_expiry_once_for_every_read_i
 async fn a_session_read_often_stays_alive_and_then_ends_when_left_idle() {
     let r = start();
     let idle = Duration::from_secs(2);
-    let (key, record) = session(HOUR);
+    let (key, record) = session("reader", 3600);
     r.store.save(&key, &record, idle).await.unwrap();
 
     // Read for longer than the idle timeout: the slides keep it alive.
