@@ -345,6 +345,20 @@ def foreign_shares(d, rounds):
     return out
 
 
+# The A/B rows of scripts/bench/ab.py, pasted into the report by hand between these markers:
+# a regenerated report keeps them as they are (they come from another script and another run).
+KEPT_START, KEPT_END = "<!-- ab.py: kept when run.sh regenerates this file -->", "<!-- /ab.py -->"
+
+
+def kept_section(path):
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    start, end = text.find(KEPT_START), text.find(KEPT_END)
+    return text[start:end + len(KEPT_END)] if 0 <= start < end else None
+
+
 def cmd_render(argv):
     o = opts(argv)
     d = o["dir"]
@@ -789,6 +803,9 @@ def cmd_render(argv):
     w("")
     w(log_summary(d))
     w("")
+    kept = kept_section(o["out"])
+    if kept:
+        lines += ["", kept, ""]
     open(o["out"], "w").write("\n".join(lines))
     print("\n".join(lines[lines.index("## Targets"):lines.index("## Hot path: 32 connections")]))
     print("\n".join(lines[lines.index("## Targets not met"):lines.index("## Not attempted: client-side caching")]))

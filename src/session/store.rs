@@ -61,7 +61,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn update(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<bool, StoreError>;
 
     /// Reads a live session and slides its idle timeout (never past its absolute end), in
-    /// one round trip on the hot path.
+    /// one round trip on the hot path. A store may slide it only once per interval (Redis:
+    /// once a minute, README), so that reads are not writes.
     async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError>;
 
     /// Reads a session without touching it (for back-channel checks and refresh).

@@ -30,3 +30,4 @@ mod sessions;
 mod startup;
 mod store;
 mod store_conformance;
+mod store_replica;

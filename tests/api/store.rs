@@ -34,7 +34,7 @@ fn start() -> Store {
 }
 
 /// A session of `sub` that ends `lifetime` seconds from now.
-fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
+pub(crate) fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
     let key = SessionId::generate().key();
     let tokens = Tokens {
         id_token: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhIn0.".into(),

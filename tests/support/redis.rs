@@ -27,6 +27,8 @@ pub struct TestRedis {
     pub url: String,
     /// TLS mode: the server listens with TLS only, with a certificate of this CA.
     tls: Option<Tls>,
+    /// More `redis-server` arguments, kept for `restart()` (e.g. `--replicaof`).
+    args: Vec<String>,
     running: Option<Running>,
 }
 
@@ -58,7 +60,17 @@ struct Running {
 impl TestRedis {
     /// Starts `redis-server` on a free loopback port and waits until it answers PING.
     pub fn start() -> TestRedis {
-        TestRedis::start_with(None)
+        TestRedis::start_with(None, Vec::new())
+    }
+
+    /// Starts a replica of `master` (`--replicaof`): it answers PING at once, and takes
+    /// the master's data in the background (`wait_in_sync` in the tests that need it).
+    /// The replica loads the master's data from the socket (`swapdb`), not by way of a
+    /// `dump.rdb` in the working directory, which every later server started there would load.
+    pub fn start_replica_of(master: &TestRedis) -> TestRedis {
+        let port = master.port.to_string();
+        let args = ["--replicaof", "127.0.0.1", &port, "--repl-diskless-load", "swapdb"];
+        TestRedis::start_with(None, args.map(str::to_owned).to_vec())
     }
 
     /// Starts `redis-server` with TLS only (`--port 0`), its certificate signed by `tls`'s
@@ -74,23 +86,25 @@ impl TestRedis {
             "--tls-auth-clients".to_owned(),
             "no".to_owned(),
         ];
-        TestRedis::start_with(Some(Tls {
+        let tls = Tls {
             args,
             ca_pem: tls.ca_pem.clone(),
-        }))
+        };
+        TestRedis::start_with(Some(tls), Vec::new())
     }
 
-    fn start_with(tls: Option<Tls>) -> TestRedis {
+    fn start_with(tls: Option<Tls>, args: Vec<String>) -> TestRedis {
         let mut last_error = String::new();
         let scheme = if tls.is_some() { "rediss" } else { "redis" };
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match spawn_and_wait(port, tls.as_ref()) {
+            match spawn_and_wait(port, tls.as_ref(), &args) {
                 Ok(running) => {
                     return TestRedis {
                         port,
                         url: format!("{scheme}://127.0.0.1:{port}"),
                         tls,
+                        args,
                         running: Some(running),
                     }
                 }
@@ -137,7 +151,7 @@ impl TestRedis {
         // has not released it yet.
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            match spawn_and_wait(self.port, self.tls.as_ref()) {
+            match spawn_and_wait(self.port, self.tls.as_ref(), &self.args) {
                 Ok(running) => {
                     self.running = Some(running);
                     return;
@@ -165,7 +179,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_and_wait(port: u16, tls: Option<&Tls>) -> Result<Running, String> {
+fn spawn_and_wait(port: u16, tls: Option<&Tls>, args: &[String]) -> Result<Running, String> {
     let port_args = match tls {
         None => vec!["--port".to_owned(), port.to_string()],
         Some(tls) => [
@@ -183,6 +197,7 @@ fn spawn_and_wait(port: u16, tls: Option<&Tls>) -> Result<Running, String> {
         .args(port_args)
         .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
         .args(["--loglevel", "warning"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -1,6 +1,7 @@
 //! Connections for the three Redis modes behind one type. deadpool-redis is the factory
-//! (bounded connection set-up, a health check on each fresh connection; for Sentinel it
-//! asks the sentinels for the current master every time).
+//! (bounded connection set-up; for Sentinel it asks the sentinels for the current master
+//! every time). Each connection is taken out of its pool to be shared, so the pool's
+//! health check on reuse never runs.
 
 use std::time::Duration;
 

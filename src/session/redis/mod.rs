@@ -1,15 +1,18 @@
 //! The Redis implementation of [`SessionStore`].
 //!
-//! One multiplexed connection carries every command (pipelined by the client), so the
-//! hot path costs one round trip (`GETEX`; an `EXPIREAT` follows only in a session's last
-//! idle period). deadpool-redis is the connection factory: it
-//! bounds connection set-up and health-checks each fresh connection; when the shared
-//! connection breaks, the next request takes a new one, so an outage heals by itself.
+//! One multiplexed connection carries every command (pipelined by the client): a request
+//! clones it from a mutex (no pool checkout, no health check) and the hot path costs one
+//! round trip, `GET` + `PTTL` pipelined. Reads do not write: the idle expiry slides at most
+//! once per [`SLIDE_INTERVAL`], by an `EXPIRE` sent off the response path (see `slide`).
+//! deadpool-redis is only the connection factory: it bounds connection set-up; the
+//! connection is taken out of the pool, so the pool's recycle check (`UNWATCH` + `PING`)
+//! never runs. When the shared connection breaks or a command times out, it is dropped and
+//! the next request takes a new one, so an outage heals by itself.
 //!
 //! Key layout (`P` = `OIDC_REDIS_KEY_PREFIX`; `{…}` is a Cluster hash tag; `K`, `S`, `H`
 //! are base64url SHA-256, 43 characters):
 //! - `P session:{K}`  string: the record as [`SessionRecord::encode`] lays it out;
-//!   TTL = idle timeout, never past the absolute end. Read with `GETEX`, ended with `GETDEL`.
+//!   TTL = idle timeout, never past the absolute end. Read with `GET` + `PTTL`, ended with `GETDEL`.
 //! - `P session:{K}:lock`  refresh lock (owner token), expires by itself
 //! - `P login:{S}`    a completed login's `state` (single use), TTL = login timeout
 //! - `P login-key`    the key that seals pending logins when no OIDC_SESSION_ENCRYPTION_KEY
@@ -27,15 +30,18 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod connection;
 mod indexes;
+mod slide;
 mod tls;
 
 use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
+pub use slide::SLIDE_INTERVAL;
+use slide::{slide_due, Sliding};
 pub use tls::TrustError;
 
 use super::store::{Mark, SessionStore, StoreError};
@@ -85,8 +91,12 @@ fn pool_error(e: deadpool_redis::PoolError) -> StoreError {
     }
 }
 
+/// Also inside a pipeline's error (the hot path's `GET` + `PTTL`).
 fn is_wrong_type(e: &RedisError) -> bool {
     e.code() == Some("WRONGTYPE")
+        || e.clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "WRONGTYPE"))
 }
 
 /// A key of another type than expected (left by an earlier layout) reads as absent.
@@ -111,19 +121,16 @@ pub enum SetupError {
 pub struct RedisStore {
     factory: Factory,
     shared: Mutex<Option<Conn>>,
+    sliding: Sliding,
     prefix: String,
     unlock_script: Script,
-    metrics: std::sync::Arc<Metrics>,
+    metrics: Arc<Metrics>,
 }
 
 impl RedisStore {
     /// Builds the store; it connects lazily, so a Redis that is down at start is not fatal.
     /// `extra_ca` (`OIDC_EXTRA_CA_FILE`) is trusted besides the public roots for `rediss://`.
-    pub fn new(
-        settings: &RedisSettings,
-        extra_ca: Option<&Path>,
-        metrics: std::sync::Arc<Metrics>,
-    ) -> Result<Self, SetupError> {
+    pub fn new(settings: &RedisSettings, extra_ca: Option<&Path>, metrics: Arc<Metrics>) -> Result<Self, SetupError> {
         let factory = match extra_ca.filter(|_| tls::uses_tls(&settings.mode)) {
             Some(ca) => Factory::Trusting(Box::new(
                 tls::Clients::new(&settings.mode, tls::certificates(ca)?).map_err(SetupError::Client)?,
@@ -133,6 +140,7 @@ impl RedisStore {
         Ok(Self {
             factory,
             shared: Mutex::new(None),
+            sliding: Sliding::default(),
             prefix: settings.key_prefix.clone(),
             unlock_script: Script::new(UNLOCK),
             metrics,
@@ -322,11 +330,12 @@ impl SessionStore for RedisStore {
 
     async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
-        let idle = idle.as_secs().max(1);
-        let mut getex = redis::cmd("GETEX");
-        getex.arg(&session_key).arg("EX").arg(idle);
-        let raw: Option<Vec<u8>> = self
-            .run(|mut c| async move { absent_if_wrong_type(getex.query_async(&mut c).await) })
+        // Reads only, in one round trip: a read that slid the expiry every time would reach
+        // every replica as a write (see `slide_due`).
+        let mut lookup = redis::pipe();
+        lookup.get(&session_key).cmd("PTTL").arg(&session_key);
+        let (raw, ttl_ms): (Option<Vec<u8>>, i64) = self
+            .run(|mut c| async move { absent_if_wrong_type(lookup.query_async(&mut c).await) })
             .await?;
         let Some(record) = Self::decode(raw)? else {
             return Ok(None);
@@ -336,11 +345,11 @@ impl SessionStore for RedisStore {
                 .await?;
             return Ok(None);
         }
-        if now + idle > record.expires_at {
-            // The last idle period: GETEX just set a TTL past the absolute end; bring it back.
-            let end = record.expires_at as i64;
-            self.run(|mut c| async move { c.expire_at::<_, ()>(session_key, end).await })
-                .await?;
+        if slide_due(ttl_ms, idle, record.expires_at, now) {
+            if let Some(conn) = self.shared.lock().expect("not poisoned").clone() {
+                self.sliding
+                    .start(conn, &self.metrics, session_key, idle, record.expires_at, now);
+            }
         }
         Ok(Some(record))
     }

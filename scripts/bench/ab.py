@@ -1,0 +1,224 @@
+"""Two builds of the service side by side on the hot path, rounds interleaved (issue 27):
+service CPU and system calls per request, `/introspect` and `/forward-auth` at 32 and 8
+connections, as ratios to `redis-benchmark` GET on the same Redis in the same round.
+
+    python3 scripts/bench/ab.py --before BIN --after BIN [--rounds 3] [--duration 5] [--replica yes]
+
+Starts a throw-away redis-server, the test provider (tests/provider/provider.mjs) and both
+binaries with their default configuration (as scripts/bench/run.sh does), signs one user in
+to each, then per round runs every measurement for `before` and `after` back to back, the
+order alternating between rounds. CPU per request is the service's utime+stime over a wrk
+run (/proc/<pid>/stat); system calls per request come from `strace -c -f` attached for a
+separate short run (strace slows the service, so that run's rate is not reported). Redis
+CPU per request counts the server and, with `--replica yes`, a replica attached to it
+(`--replicaof`), which applies whatever the master replicates. Prints
+a Markdown report: medians of the rounds. Needs wrk, redis-server, redis-benchmark, strace,
+Node.js 20+ and `npm ci --prefix tests/provider`.
+"""
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(__file__))
+from benchlib import CLK_TCK, browser, cookie_value, med, opts, parse_wrk, sign_in, tree_ticks  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def free_ports(n):
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wait_http(url, status=200, tries=300):
+    for _ in range(tries):
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == status:
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"not ready: {url}")
+
+
+class Run:
+    def __init__(self, o):
+        self.dir = tempfile.mkdtemp(prefix="oidc-session-ab.")
+        self.procs = []
+        self.duration = int(o.get("duration", "5"))
+        self.rounds = int(o.get("rounds", "3"))
+        self.bins = {"before": os.path.abspath(o["before"]), "after": os.path.abspath(o["after"])}
+        self.replica = o.get("replica") == "yes"
+
+    def spawn(self, name, args, env=None, stdin=None):
+        log = open(os.path.join(self.dir, name + ".log"), "w")
+        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE if stdin else log, stderr=log,
+                             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def start(self):
+        ports = free_ports(6)
+        self.redis_port = ports[0]
+        redis = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"]
+        redis += ["--dir", self.dir]
+        self.redis_pids = {"redis": self.spawn("redis", redis + ["--port", str(ports[0])]).pid}
+        if self.replica:
+            replica = ["--port", str(ports[5]), "--replicaof", "127.0.0.1", str(ports[0]),
+                       "--repl-diskless-load", "swapdb"]
+            self.redis_pids["replica"] = self.spawn("replica", redis + replica).pid
+        pub = {"before": ports[1], "after": ports[3]}
+        self.internal = {"before": f"http://127.0.0.1:{ports[2]}", "after": f"http://127.0.0.1:{ports[4]}"}
+        clients = [{"client_id": f"oidc-session-{v}", "token_endpoint_auth_method": "none",
+                    "redirect_uris": [f"http://127.0.0.1:{pub[v]}/auth/callback"]} for v in pub]
+        env = dict(os.environ, TEST_OP_CONFIG=json.dumps({"port": 0, "access_token_ttl": 3600, "clients": clients}))
+        provider = self.spawn("provider", ["node", os.path.join(ROOT, "tests/provider/provider.mjs")], env, stdin=True)
+        issuer = None
+        for line in provider.stdout:
+            if line.startswith(b"READY "):
+                issuer = line.split()[1].decode()
+                break
+        if issuer is None:
+            raise SystemExit("the provider did not start")
+        self.pids, self.cookies = {}, {}
+        for i, v in enumerate(("before", "after")):
+            env = {k: x for k, x in os.environ.items() if not k.startswith("OIDC_")}
+            env.update(OIDC_ISSUER_URL=issuer, OIDC_CLIENT_ID=f"oidc-session-{v}",
+                       OIDC_REDIRECT_URI=f"http://127.0.0.1:{pub[v]}/auth/callback", OIDC_PROMPT="consent",
+                       OIDC_REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/{i}", OIDC_REDIS_KEY_PREFIX="oidc:",
+                       OIDC_LISTEN_ADDR=f"127.0.0.1:{pub[v]}",
+                       OIDC_INTERNAL_LISTEN_ADDR=self.internal[v].removeprefix("http://"),
+                       OIDC_SESSION_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode())
+            self.pids[v] = self.spawn("service-" + v, [self.bins[v]], env).pid
+            wait_http(self.internal[v] + "/readyz")
+            jar, opener = browser()
+            done = f"http://127.0.0.1:{pub[v]}/ab-signed-in"
+            sign_in(opener, f"http://127.0.0.1:{pub[v]}/auth/login?return_to=/ab-signed-in", done, "ab-user")
+            self.cookies[v] = cookie_value(jar, "oidc_session")
+            lua = os.path.join(self.dir, f"introspect-{v}.lua")
+            with open(lua, "w") as f:
+                f.write('wrk.method = "POST"\nwrk.body = \'{"session":"%s"}\'\n'
+                        'wrk.headers["Content-Type"] = "application/json"\n' % self.cookies[v])
+
+    def wrk_args(self, v, endpoint):
+        if endpoint == "introspect":
+            return ["-s", os.path.join(self.dir, f"introspect-{v}.lua"), self.internal[v] + "/introspect"]
+        return ["-H", f"Cookie: oidc_session={self.cookies[v]}", self.internal[v] + "/forward-auth"]
+
+    def wrk(self, v, endpoint, conns, seconds):
+        out = os.path.join(self.dir, "wrk.txt")
+        with open(out, "w") as f:
+            subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency"] + self.wrk_args(v, endpoint),
+                           stdout=f, check=True)
+        return parse_wrk(out)
+
+    def measure(self, v, endpoint, conns):
+        roots = dict(self.redis_pids, s=self.pids[v])
+        before = tree_ticks(roots)
+        result = self.wrk(v, endpoint, conns, self.duration)
+        after = tree_ticks(roots)
+        per_request = lambda names: sum(after[n] - before[n] for n in names) / CLK_TCK * 1e6 / max(result["requests"], 1)
+        result["cpu_us"] = per_request(["s"])
+        result["redis_us"] = per_request(list(self.redis_pids))
+        return result
+
+    def syscalls(self, v, endpoint, conns):
+        """System calls per request of the service over a 2 s wrk run under `strace -c -f`."""
+        out = os.path.join(self.dir, "strace.txt")
+        tracer = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(self.pids[v])],
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        result = self.wrk(v, endpoint, conns, 2)
+        tracer.send_signal(2)
+        tracer.wait()
+        text = open(out).read()
+        # Rows: % time, seconds, usecs/call, calls, [errors,] syscall; the last is "total".
+        calls = {m.group(2): int(m.group(1))
+                 for m in re.finditer(r"^\s*[\d.]+\s+[\d.]+\s+\d*\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", text, re.M)}
+        total = calls.pop("total", None)
+        n = max(result["requests"], 1)
+        top = sorted(calls.items(), key=lambda kv: -kv[1])[:4]
+        return (total or 0) / n, ", ".join(f"{k} {c / n:.2f}" for k, c in top)
+
+    def redis_get(self, conns):
+        n = 100_000
+        text = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.redis_port), "-c", str(conns),
+                               "-n", str(n), "-d", "1600", "-t", "get", "--csv"],
+                              capture_output=True, text=True, check=True).stdout
+        return float(re.search(r'"GET","([\d.]+)"', text).group(1))
+
+
+def main():
+    o = opts(sys.argv[1:])
+    run = Run(o)
+    try:
+        run.start()
+        rows = {}
+        for r in range(run.rounds):
+            order = ("before", "after") if r % 2 == 0 else ("after", "before")
+            for conns in (32, 8):
+                rows.setdefault(("redis", conns), []).append(run.redis_get(conns))
+                for endpoint in ("introspect", "forward-auth"):
+                    for v in order:
+                        rows.setdefault((v, endpoint, conns), []).append(run.measure(v, endpoint, conns))
+            print(f"round {r + 1}/{run.rounds} done", file=sys.stderr)
+        sys_rows = {}
+        for v in ("before", "after"):
+            for endpoint in ("introspect", "forward-auth"):
+                for conns in (32, 8):
+                    sys_rows[(v, endpoint, conns)] = run.syscalls(v, endpoint, conns)
+    finally:
+        run.stop()
+    report(run, rows, sys_rows)
+
+
+def report(run, rows, sys_rows):
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+    print(f"`scripts/bench/ab.py`, {run.rounds} rounds interleaved (order alternating), wrk `-t2 -d{run.duration}s`,"
+          f" `redis-benchmark -t get -d 1600 -n 100000` in each round; medians. {os.cpu_count()} CPUs, load"
+          f" average at the end {load}; the machine was shared with other work.\n")
+    redis = "Redis + replica" if run.replica else "Redis"
+    print(f"| build | endpoint | conns | req/s | × Redis GET | p99 ms | service CPU µs/req | {redis} CPU µs/req | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for conns in (32, 8):
+        redis_rps = med(rows[("redis", conns)])
+        for endpoint in ("introspect", "forward-auth"):
+            for v in ("before", "after"):
+                rs = rows[(v, endpoint, conns)]
+                rps = med([x["rps"] for x in rs])
+                print(f"| {v} | {endpoint} | {conns} | {rps:,.0f} | {rps / redis_rps:.2f}× |"
+                      f" {med([x['p99_ms'] for x in rs]):.2f} | {med([x['cpu_us'] for x in rs]):.1f} |"
+                      f" {med([x['redis_us'] for x in rs]):.1f} | {sum(x['errors'] for x in rs)} |")
+        print(f"| – | Redis GET | {conns} | {redis_rps:,.0f} | 1.00× | | | | |")
+    print("\n| build | endpoint | conns | system calls / request (`strace -c -f`, 2 s) | most frequent, per request |")
+    print("|---|---|---:|---:|---|")
+    for (v, endpoint, conns), (total, top) in sorted(sys_rows.items(), key=lambda kv: (-kv[0][2], kv[0][1], kv[0][0])):
+        print(f"| {v} | {endpoint} | {conns} | {total:.2f} | {top} |")
+
+
+if __name__ == "__main__":
+    main()
