@@ -68,11 +68,21 @@ pub(crate) enum RefreshResponse {
 
 #[OpenApi(tag = "Tag::Auth")]
 impl PublicApi {
-    /// Start signing in (authorization code flow with PKCE S256).
+    /// Start signing in (authorization code flow with PKCE S256). `max_age` (seconds, at
+    /// most the session's maximum lifetime) and `acr_values` (at most ten, space- or
+    /// comma-separated) ask the provider for a step-up; the callback then requires an ID
+    /// token that shows it (403 otherwise, the existing session kept).
     #[oai(path = "/auth/login", method = "get")]
-    async fn login(&self, return_to: Query<Option<String>>, jar: &CookieJar) -> Result<Redirect, PageError> {
+    async fn login(
+        &self,
+        return_to: Query<Option<String>>,
+        max_age: Query<Option<String>>,
+        acr_values: Query<Option<String>>,
+        jar: &CookieJar,
+    ) -> Result<Redirect, PageError> {
         let service = &self.service;
-        let started = service.start_login(return_to.0.as_deref()).await?;
+        let step_up = (max_age.0.as_deref(), acr_values.0.as_deref());
+        let started = service.start_login(return_to.0.as_deref(), step_up).await?;
         jar.add(
             self.cookies
                 .binding(&started.state, &started.binding, started.expires_in),

@@ -10,7 +10,8 @@ use url::{Origin, Url};
 use super::return_to::ReturnTo;
 use super::sessions::Exposed;
 use super::Service;
-use crate::domain::access::{Refusal, RouteRules};
+use crate::domain::access::{Refusal, RouteRules, StepUp};
+use crate::domain::now;
 use crate::session::StoreError;
 
 /// The URL of the request the proxy asks about, in its raw parts as the proxy sent them.
@@ -33,6 +34,10 @@ pub(crate) enum Verdict {
     Allow(Exposed),
     /// A live session that fails them.
     Deny(Refusal),
+    /// A live session that fails only the route's step-up rules: sign in again, as
+    /// `step_up` asks, at `sign_in` (`mode=redirect` and a browser page load), else the
+    /// RFC 9470 401.
+    StepUp { step_up: StepUp, sign_in: Option<Url> },
     /// No live session, `mode=redirect` and a browser page load: go here to sign in.
     SignIn(Url),
     /// No live session otherwise.
@@ -53,8 +58,18 @@ impl Service {
         let Some(active) = self.session(cookie_value).await? else {
             return Ok(self.unauthenticated(rules, page_load, original));
         };
-        if let Err(refusal) = rules.check(&active.record.identity) {
-            return Ok(Verdict::Deny(refusal));
+        let record = &active.record;
+        match rules.check(&record.identity, &record.authentication, now()) {
+            Ok(()) => {}
+            Err(refusal) if refusal.is_step_up() => {
+                let step_up = rules.step_up();
+                let sign_in = self.sign_in_url(rules, page_load, original).map(|mut url| {
+                    url.query_pairs_mut().extend_pairs(step_up.parameters());
+                    url
+                });
+                return Ok(Verdict::StepUp { step_up, sign_in });
+            }
+            Err(refusal) => return Ok(Verdict::Deny(refusal)),
         }
         Ok(match self.expose(active).await {
             Some(exposed) => Verdict::Allow(exposed),
@@ -65,12 +80,16 @@ impl Service {
 
     /// The answer without a live session.
     fn unauthenticated(&self, rules: &RouteRules<'_>, page_load: bool, original: Option<OriginalUrl<'_>>) -> Verdict {
+        self.sign_in_url(rules, page_load, original)
+            .map_or(Verdict::Unauthenticated, Verdict::SignIn)
+    }
+
+    /// Where a browser page load goes to sign in under `mode=redirect`; `None` otherwise.
+    fn sign_in_url(&self, rules: &RouteRules<'_>, page_load: bool, original: Option<OriginalUrl<'_>>) -> Option<Url> {
         let allowed = &self.settings.redirects.allowed_return_origins;
         match original {
-            Some(original) if rules.redirect && page_load => original
-                .sign_in_url(&self.own_origin, allowed)
-                .map_or(Verdict::Unauthenticated, Verdict::SignIn),
-            _ => Verdict::Unauthenticated,
+            Some(original) if rules.redirect && page_load => original.sign_in_url(&self.own_origin, allowed),
+            _ => None,
         }
     }
 }

@@ -12,7 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::{now, now_millis, Claims, Identity, Secret, Tokens};
+pub use crate::domain::access::StepUp;
+pub use crate::domain::{now, now_millis, Authentication, Claims, Identity, Secret, Tokens};
 pub use crate::util::random_token;
 use crate::util::sha256_base64url;
 pub use pending::PendingLogins;
@@ -86,6 +87,9 @@ pub struct SessionRecord {
     /// to know whether a session outlives its access token. `None` for records written
     /// before this was recorded: their tokens are opened to find out.
     pub refreshable: Option<bool>,
+    /// `auth_time`, `acr` and `amr` of the latest ID token; empty for records written
+    /// before they were kept.
+    pub authentication: Authentication,
     pub tokens: StoredTokens,
     /// With `OIDC_SESSION_ENCRYPTION_KEY`: the metadata's authentication tag (keyed
     /// BLAKE3), so that a record changed in the store reads as no session.
@@ -100,6 +104,10 @@ pub struct PendingLogin {
     pub return_to: String,
     /// Unix seconds; `OIDC_LOGIN_TIMEOUT` after the login started.
     pub expires_at: u64,
+    /// The step-up this login asked the provider for (`max_age`, `acr_values`), checked at
+    /// the callback; empty for a plain login.
+    #[serde(default, skip_serializing_if = "StepUp::is_empty")]
+    pub step_up: StepUp,
 }
 
 #[cfg(test)]
@@ -122,6 +130,7 @@ mod tests {
             pkce_verifier: Secret::new("verifier-value-456".into()),
             return_to: "/".into(),
             expires_at: 0,
+            step_up: StepUp::default(),
         };
         let debug = format!("{pending:?}");
         assert!(

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::store::Mark;
 use super::tokens::TooLarge;
-use super::{Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens};
+use super::{
+    Authentication, Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens,
+};
 use crate::crypto::KeyRing;
 
 /// A session about to be created: everything but the sealed form of its tokens.
@@ -19,6 +21,8 @@ pub struct NewSession {
     pub created_at: u64,
     pub expires_at: u64,
     pub access_token_expires_at: Option<u64>,
+    /// The ID token's `auth_time`, `acr` and `amr`.
+    pub authentication: Authentication,
     pub tokens: Tokens,
 }
 
@@ -110,6 +114,7 @@ impl Sessions {
             access_token_expires_at: new.access_token_expires_at,
             refreshed_at: 0,
             refreshable: Some(new.tokens.refresh_token.is_some()),
+            authentication: new.authentication,
             tag: None,
         };
         record.tag = self.tag(key, &record);

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tokens::StoredTokens;
 use super::{Claims, SessionRecord};
-use crate::domain::Identity;
+use crate::domain::{Authentication, Identity};
 
 /// The layout written today. A change of layout gets a new number.
 pub const FORMAT_VERSION: u8 = 1;
@@ -41,9 +41,11 @@ pub enum RecordError {
 
 /// [`SessionRecord`] without its tokens, borrowed when written and owned when read: a JSON
 /// array (identity, sid, claims, created_at, expires_at, access_token_expires_at,
-/// refreshed_at, refreshable), since field names would cost every session about 150 bytes.
-/// `refreshable` came later: records written before it have seven elements, and keep them
-/// when written back without it, so that their authentication tag still verifies.
+/// refreshed_at, refreshable, authentication), since field names would cost every session
+/// about 150 bytes. `refreshable` and `authentication` came later: records written before
+/// them have seven or eight elements, and keep them when written back without them, so
+/// that their authentication tag still verifies. `refreshable` is written (as `null` when
+/// unknown) whenever `authentication` follows it, so each element keeps its place.
 #[derive(Serialize, Deserialize)]
 struct Metadata<'a>(
     IdentityRow<'a>,
@@ -53,8 +55,15 @@ struct Metadata<'a>(
     u64,
     Option<u64>,
     u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")] Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")] Option<Option<bool>>,
+    #[serde(default, skip_serializing_if = "no_authentication")] Cow<'a, Authentication>,
 );
+
+// serde hands `skip_serializing_if` the field itself.
+#[allow(clippy::ptr_arg)]
+fn no_authentication(a: &Cow<'_, Authentication>) -> bool {
+    a.is_empty()
+}
 
 /// [`Identity`] as an array too: sub, username, email, email_verified, name, groups.
 type IdentityRow<'a> = (
@@ -110,7 +119,11 @@ impl SessionRecord {
             self.expires_at,
             self.access_token_expires_at,
             self.refreshed_at,
-            self.refreshable,
+            match (self.refreshable, self.authentication.is_empty()) {
+                (None, true) => None,
+                (refreshable, _) => Some(refreshable),
+            },
+            Cow::Borrowed(&self.authentication),
         ))
         .expect("session metadata serializes")
     }
@@ -155,8 +168,17 @@ impl SessionRecord {
             }
             other => return Err(RecordError::TokenMode(other)),
         };
-        let Metadata(identity, sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at, refreshable) =
-            serde_json::from_slice(metadata).map_err(RecordError::Metadata)?;
+        let Metadata(
+            identity,
+            sid,
+            claims,
+            created_at,
+            expires_at,
+            access_token_expires_at,
+            refreshed_at,
+            refreshable,
+            authentication,
+        ) = serde_json::from_slice(metadata).map_err(RecordError::Metadata)?;
         Ok(Self {
             identity: identity_from(identity),
             sid: sid.into_owned(),
@@ -165,7 +187,8 @@ impl SessionRecord {
             expires_at,
             access_token_expires_at,
             refreshed_at,
-            refreshable,
+            refreshable: refreshable.flatten(),
+            authentication: authentication.into_owned(),
             tokens,
             tag,
         })
@@ -210,6 +233,11 @@ mod tests {
             access_token_expires_at: None,
             refreshed_at: 1_700_000_000_123,
             refreshable: Some(true),
+            authentication: Authentication {
+                auth_time: Some(1_699_999_990),
+                acr: Some("mfa".into()),
+                amr: vec!["pwd".into(), "otp".into()],
+            },
             tokens: StoredTokens::seal(&tokens, keys, &key()).unwrap(),
             tag: keys.map(|_| [7; 32]),
         }
@@ -232,6 +260,7 @@ mod tests {
     fn a_record_written_before_refreshability_was_recorded_reads_as_unknown_and_keeps_its_layout() {
         let mut legacy = record(None);
         legacy.refreshable = None;
+        legacy.authentication = Authentication::default();
         let metadata = legacy.metadata_bytes();
         let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&metadata).unwrap();
         assert_eq!(
@@ -249,13 +278,38 @@ mod tests {
             "written back byte for byte, so its tag still verifies"
         );
 
-        let current = record(None);
+        let mut current = record(None);
+        current.authentication = Authentication::default();
         let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&current.metadata_bytes()).unwrap();
         assert_eq!(elements.last(), Some(&json!(true)));
         assert_eq!(
             SessionRecord::decode(&current.encode()).unwrap().refreshable,
             Some(true)
         );
+    }
+
+    #[test]
+    fn a_record_without_authentication_claims_keeps_the_eight_element_layout() {
+        let mut older = record(None);
+        older.authentication = Authentication::default();
+        let value = older.encode();
+        let decoded = SessionRecord::decode(&value).unwrap();
+        assert_eq!(decoded.authentication, Authentication::default());
+        assert_eq!(decoded.encode(), value, "written back byte for byte");
+    }
+
+    #[test]
+    fn authentication_claims_keep_their_place_even_when_refreshability_is_unknown() {
+        let mut record = record(None);
+        record.refreshable = None;
+        let metadata = record.metadata_bytes();
+        let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&metadata).unwrap();
+        assert_eq!(elements.len(), 9);
+        assert_eq!(elements[7], json!(null));
+        let decoded = SessionRecord::decode(&record.encode()).unwrap();
+        assert_eq!(decoded.refreshable, None);
+        assert_eq!(decoded.authentication.auth_time, Some(1_699_999_990));
+        assert_eq!(decoded.authentication.amr, ["pwd", "otp"]);
     }
 
     #[test]

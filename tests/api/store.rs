@@ -53,6 +53,7 @@ fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
         access_token_expires_at: None,
         refreshed_at: 0,
         refreshable: Some(false),
+        authentication: Default::default(),
         tokens: StoredTokens::seal(&tokens, None, &key).unwrap(),
         tag: None,
     };

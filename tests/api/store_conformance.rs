@@ -196,6 +196,11 @@ fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionR
         access_token_expires_at: Some(now() + 300),
         refreshed_at: 0,
         refreshable: Some(true),
+        authentication: oidc_session::session::Authentication {
+            auth_time: Some(now() - 30),
+            acr: Some("mfa".into()),
+            amr: vec!["otp".into()],
+        },
         tokens: StoredTokens::seal(&tokens, Some(ring()), &key).expect("small tokens"),
         tag: None,
     };
