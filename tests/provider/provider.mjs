@@ -23,8 +23,13 @@
 //                                       // with the new overrides; {"disabled": true} removes
 //                                       // the account, as an administrator deleting a user)
 //     "par": true,                           // Pushed Authorization Requests (default on)
-//     "client_auth_signing_algs": ["PS256"]  // optional: the only algorithms accepted (and
+//     "client_auth_signing_algs": ["PS256"], // optional: the only algorithms accepted (and
 //                                            // advertised) for private_key_jwt assertions
+//     "acr_values": ["pwd", "mfa"]           // optional: acr_values_supported; every ID token
+//                                            // then carries auth_time, acr and amr (as many
+//                                            // providers' do), and an account's overrides may
+//                                            // name the `acr` and `amr` its logins get
+//                                            // ({"acr": "mfa", "amr": ["otp"]})
 //   }
 //
 // Clients may use private_key_jwt (with `jwks` or `jwks_uri`) and
@@ -147,7 +152,7 @@ function claimsFor(login) {
     email: `${login}@example.test`,
     email_verified: !login.startsWith('unverified'),
     groups,
-    ...Object.fromEntries(Object.entries(accounts[login] ?? {}).filter(([k]) => k !== 'disabled')),
+    ...Object.fromEntries(Object.entries(accounts[login] ?? {}).filter(([k]) => !['disabled', 'acr', 'amr'].includes(k))),
   };
 }
 
@@ -220,7 +225,7 @@ server.listen(port, '127.0.0.1', () => {
       };
     },
     claims: {
-      openid: ['sub'],
+      openid: config.acr_values ? ['sub', 'auth_time', 'acr', 'amr'] : ['sub'],
       profile: ['name', 'preferred_username', 'groups'],
       email: ['email', 'email_verified'],
       groups: ['groups'],
@@ -228,6 +233,7 @@ server.listen(port, '127.0.0.1', () => {
       sid: null,
       auth_time: null,
       acr: null,
+      amr: null,
       iss: null,
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
@@ -247,6 +253,7 @@ server.listen(port, '127.0.0.1', () => {
     rotateRefreshToken: () => rotateRefreshTokens,
 
     ...(clientAuthSigningAlgs ? { enabledJWA: { clientAuthSigningAlgValues: clientAuthSigningAlgs } } : {}),
+    ...(config.acr_values ? { acrValues: config.acr_values } : {}),
 
     ttl: {
       AccessToken: accessTokenTtl,
@@ -311,6 +318,17 @@ server.listen(port, '127.0.0.1', () => {
     });
   }
   provider.on('server_error', (_ctx, err) => console.error('test provider: server_error', err));
+
+  // The dev login form records no `acr`/`amr`: a login takes them from the account's
+  // overrides, so a test can have the user "use a second factor" before signing in again.
+  const interactionFinished = provider.interactionFinished.bind(provider);
+  provider.interactionFinished = (req, res, result, options) => {
+    const login = result?.login;
+    const account = login && accounts[login.accountId];
+    if (account?.acr) login.acr = account.acr;
+    if (account?.amr) login.amr = account.amr;
+    return interactionFinished(req, res, result, options);
+  };
 
   handler = provider.callback();
   milestone('ready');

@@ -5,6 +5,7 @@
 mod identity;
 mod routes;
 mod sign_in;
+mod step_up;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
