@@ -11,6 +11,7 @@ mod observe;
 pub(crate) mod public;
 mod same_site;
 pub(crate) mod serve;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -52,6 +53,13 @@ impl Http {
         }
     }
 
+    fn sessions(&self) -> sessions::SessionsApi {
+        sessions::SessionsApi {
+            service: self.service.clone(),
+            cookies: self.cookies.clone(),
+        }
+    }
+
     fn jwks(&self) -> jwks::JwksApi {
         jwks::JwksApi {
             service: self.service.clone(),
@@ -68,12 +76,17 @@ impl Http {
 
     /// The OpenAPI document of both listeners.
     pub(crate) fn openapi_json(&self) -> String {
-        OpenApiService::new((self.public(), self.jwks(), self.internal()), TITLE, VERSION).spec()
+        OpenApiService::new(
+            (self.public(), self.sessions(), self.jwks(), self.internal()),
+            TITLE,
+            VERSION,
+        )
+        .spec()
     }
 
     pub(crate) fn public_routes(&self) -> impl Endpoint {
         let metrics = self.service.metrics().clone();
-        let api = OpenApiService::new((self.public(), self.jwks()), TITLE, VERSION);
+        let api = OpenApiService::new((self.public(), self.sessions(), self.jwks()), TITLE, VERSION);
         let api = Route::new().nest("/", api).with(CookieJarManager::new());
         Observed::any(api, Listener::Public, metrics)
     }

@@ -42,6 +42,17 @@ pub(crate) struct Callback {
     pub(crate) error: Option<String>,
     pub(crate) error_description: Option<String>,
     pub(crate) iss: Option<String>,
+    /// The browser's `User-Agent`, kept with the session for the user's list of sessions.
+    pub(crate) user_agent: Option<String>,
+}
+
+/// The longest user agent kept with a session, in characters.
+const MAX_USER_AGENT: usize = 256;
+
+/// A user agent as kept: control characters removed, at most [`MAX_USER_AGENT`] characters.
+fn user_agent(raw: Option<String>) -> Option<String> {
+    let cleaned: String = raw?.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect();
+    Some(cleaned).filter(|ua| !ua.trim().is_empty())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +310,7 @@ impl Service {
             expires_at: created_at.saturating_add(self.settings.session.max_lifetime.as_secs()),
             access_token_expires_at: tokens.access_token_expires_at,
             authentication,
+            user_agent: user_agent(callback.user_agent),
             tokens: tokens.into_tokens(raw_id_token.to_string()),
         };
         let sub = new.identity.sub.clone();

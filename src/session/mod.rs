@@ -69,6 +69,14 @@ impl SessionId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionKey(pub String);
 
+impl SessionKey {
+    /// The session's public handle (`GET /auth/sessions`, the operator API): a one-way hash
+    /// of the key, so that neither the cookie value nor the store key can be had from it.
+    pub fn handle(&self) -> String {
+        sha256_base64url(format!("oidc-session handle\0{}", self.0).as_bytes())
+    }
+}
+
 /// One signed-in browser. Stored as [`SessionRecord::encode`] lays it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
@@ -90,6 +98,9 @@ pub struct SessionRecord {
     /// `auth_time`, `acr` and `amr` of the latest ID token; empty for records written
     /// before they were kept.
     pub authentication: Authentication,
+    /// The browser's `User-Agent` at sign-in (at most 256 characters, no control
+    /// characters), for the user's list of sessions.
+    pub user_agent: Option<String>,
     pub tokens: StoredTokens,
     /// With `OIDC_SESSION_ENCRYPTION_KEY`: the metadata's authentication tag (keyed
     /// BLAKE3), so that a record changed in the store reads as no session.

@@ -23,6 +23,8 @@ pub struct NewSession {
     pub access_token_expires_at: Option<u64>,
     /// The ID token's `auth_time`, `acr` and `amr`.
     pub authentication: Authentication,
+    /// The browser's `User-Agent` at sign-in, already cleaned and shortened.
+    pub user_agent: Option<String>,
     pub tokens: Tokens,
 }
 
@@ -115,6 +117,7 @@ impl Sessions {
             refreshed_at: 0,
             refreshable: Some(new.tokens.refresh_token.is_some()),
             authentication: new.authentication,
+            user_agent: new.user_agent,
             tag: None,
         };
         record.tag = self.tag(key, &record);
@@ -140,6 +143,18 @@ impl Sessions {
     pub async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
         let record = self.store.load(key, idle, now).await?;
         Ok(record.filter(|r| self.authentic(key, r)))
+    }
+
+    /// Reads several sessions without touching them, each with when it expires (Unix
+    /// seconds), in one round trip; sessions that ended or do not verify are left out.
+    pub async fn peek_many(&self, keys: &[SessionKey]) -> Result<Vec<(SessionKey, SessionRecord, u64)>, StoreError> {
+        let found = self.store.peek_many(keys).await?;
+        Ok(keys
+            .iter()
+            .zip(found)
+            .filter_map(|(key, found)| found.map(|(record, until)| (key.clone(), record, until)))
+            .filter(|(key, record, _)| self.authentic(key, record))
+            .collect())
     }
 
     /// Reads a session without touching it.

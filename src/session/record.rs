@@ -41,11 +41,11 @@ pub enum RecordError {
 
 /// [`SessionRecord`] without its tokens, borrowed when written and owned when read: a JSON
 /// array (identity, sid, claims, created_at, expires_at, access_token_expires_at,
-/// refreshed_at, refreshable, authentication), since field names would cost every session
-/// about 150 bytes. `refreshable` and `authentication` came later: records written before
-/// them have seven or eight elements, and keep them when written back without them, so
-/// that their authentication tag still verifies. `refreshable` is written (as `null` when
-/// unknown) whenever `authentication` follows it, so each element keeps its place.
+/// refreshed_at, refreshable, authentication, user_agent), since field names would cost
+/// every session about 150 bytes. The last three came later: records written before them
+/// have seven to nine elements, and keep them when written back without them, so that their
+/// authentication tag still verifies. An element is written (as `null` or `{}` when it is
+/// empty) whenever a later one is, so each element keeps its place.
 #[derive(Serialize, Deserialize)]
 struct Metadata<'a>(
     IdentityRow<'a>,
@@ -56,14 +56,9 @@ struct Metadata<'a>(
     Option<u64>,
     u64,
     #[serde(default, skip_serializing_if = "Option::is_none")] Option<Option<bool>>,
-    #[serde(default, skip_serializing_if = "no_authentication")] Cow<'a, Authentication>,
+    #[serde(default, skip_serializing_if = "Option::is_none")] Option<Cow<'a, Authentication>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")] Option<Cow<'a, str>>,
 );
-
-// serde hands `skip_serializing_if` the field itself.
-#[allow(clippy::ptr_arg)]
-fn no_authentication(a: &Cow<'_, Authentication>) -> bool {
-    a.is_empty()
-}
 
 /// [`Identity`] as an array too: sub, username, email, email_verified, name, groups.
 type IdentityRow<'a> = (
@@ -119,11 +114,12 @@ impl SessionRecord {
             self.expires_at,
             self.access_token_expires_at,
             self.refreshed_at,
-            match (self.refreshable, self.authentication.is_empty()) {
-                (None, true) => None,
-                (refreshable, _) => Some(refreshable),
-            },
-            Cow::Borrowed(&self.authentication),
+            // Each of the later elements is written when it or one after it has a value.
+            (self.refreshable.is_some() || !self.authentication.is_empty() || self.user_agent.is_some())
+                .then_some(self.refreshable),
+            (!self.authentication.is_empty() || self.user_agent.is_some())
+                .then_some(Cow::Borrowed(&self.authentication)),
+            self.user_agent.as_deref().map(Cow::Borrowed),
         ))
         .expect("session metadata serializes")
     }
@@ -178,6 +174,7 @@ impl SessionRecord {
             refreshed_at,
             refreshable,
             authentication,
+            user_agent,
         ) = serde_json::from_slice(metadata).map_err(RecordError::Metadata)?;
         Ok(Self {
             identity: identity_from(identity),
@@ -188,7 +185,8 @@ impl SessionRecord {
             access_token_expires_at,
             refreshed_at,
             refreshable: refreshable.flatten(),
-            authentication: authentication.into_owned(),
+            authentication: authentication.map(Cow::into_owned).unwrap_or_default(),
+            user_agent: user_agent.map(Cow::into_owned),
             tokens,
             tag,
         })
@@ -238,6 +236,7 @@ mod tests {
                 acr: Some("mfa".into()),
                 amr: vec!["pwd".into(), "otp".into()],
             },
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
             tokens: StoredTokens::seal(&tokens, keys, &key()).unwrap(),
             tag: keys.map(|_| [7; 32]),
         }
@@ -261,6 +260,7 @@ mod tests {
         let mut legacy = record(None);
         legacy.refreshable = None;
         legacy.authentication = Authentication::default();
+        legacy.user_agent = None;
         let metadata = legacy.metadata_bytes();
         let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&metadata).unwrap();
         assert_eq!(
@@ -280,6 +280,7 @@ mod tests {
 
         let mut current = record(None);
         current.authentication = Authentication::default();
+        current.user_agent = None;
         let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&current.metadata_bytes()).unwrap();
         assert_eq!(elements.last(), Some(&json!(true)));
         assert_eq!(
@@ -292,6 +293,7 @@ mod tests {
     fn a_record_without_authentication_claims_keeps_the_eight_element_layout() {
         let mut older = record(None);
         older.authentication = Authentication::default();
+        older.user_agent = None;
         let value = older.encode();
         let decoded = SessionRecord::decode(&value).unwrap();
         assert_eq!(decoded.authentication, Authentication::default());
@@ -302,6 +304,7 @@ mod tests {
     fn authentication_claims_keep_their_place_even_when_refreshability_is_unknown() {
         let mut record = record(None);
         record.refreshable = None;
+        record.user_agent = None;
         let metadata = record.metadata_bytes();
         let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&metadata).unwrap();
         assert_eq!(elements.len(), 9);
@@ -310,6 +313,18 @@ mod tests {
         assert_eq!(decoded.refreshable, None);
         assert_eq!(decoded.authentication.auth_time, Some(1_699_999_990));
         assert_eq!(decoded.authentication.amr, ["pwd", "otp"]);
+    }
+
+    #[test]
+    fn a_user_agent_alone_keeps_its_place_after_empty_earlier_elements() {
+        let mut record = record(None);
+        record.refreshable = None;
+        record.authentication = Authentication::default();
+        let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&record.metadata_bytes()).unwrap();
+        assert_eq!(elements.len(), 10);
+        assert_eq!((&elements[7], &elements[8]), (&json!(null), &json!({})));
+        let decoded = SessionRecord::decode(&record.encode()).unwrap();
+        assert_eq!(decoded, record);
     }
 
     #[test]

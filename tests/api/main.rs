@@ -17,6 +17,7 @@ mod limits;
 mod login;
 mod logout;
 mod outages;
+mod own_sessions;
 mod process;
 mod proxies;
 mod redis_tls;

@@ -54,6 +54,7 @@ fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
         refreshed_at: 0,
         refreshable: Some(false),
         authentication: Default::default(),
+        user_agent: None,
         tokens: StoredTokens::seal(&tokens, None, &key).unwrap(),
         tag: None,
     };
