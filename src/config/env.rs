@@ -60,6 +60,17 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
         _ => Err(format!("`{v}` is not json or pretty")),
     });
     let log_filter = text(&raw.log).unwrap_or_else(|| "info".into());
+    let introspection_secret = text(&raw.introspection_secret).filter(|s| !s.is_empty());
+    let admin_secret = text(&raw.admin_secret).filter(|s| !s.is_empty());
+    if admin_secret.is_some() && admin_secret == introspection_secret {
+        // One secret for both would let every proxy that may introspect end sessions too.
+        p.push(
+            "OIDC_ADMIN_SECRET",
+            "must differ from OIDC_INTROSPECTION_SECRET: the operator API needs a secret of its own; \
+             generate another, e.g. with `openssl rand -base64 32`"
+                .to_owned(),
+        );
+    }
 
     Some(Settings {
         provider: provider?,
@@ -69,10 +80,9 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
         redirects: redirects?,
         listen_addr: listen_addr?,
         internal_listen_addr: internal_listen_addr?,
-        introspection_secret: text(&raw.introspection_secret)
-            .filter(|s| !s.is_empty())
-            .map(Secret::new),
+        introspection_secret: introspection_secret.map(Secret::new),
         introspection_expose_tokens: introspection_expose_tokens?,
+        admin_secret: admin_secret.map(Secret::new),
         redis: RedisSettings {
             mode: redis?,
             key_prefix,

@@ -212,6 +212,8 @@ pub struct Settings {
     pub internal_listen_addr: SocketAddr,
     pub introspection_secret: Option<Secret>,
     pub introspection_expose_tokens: bool,
+    /// `OIDC_ADMIN_SECRET`: enables the operator API; never equal to the introspection secret.
+    pub admin_secret: Option<Secret>,
     pub redis: RedisSettings,
     pub log_format: LogFormat,
     pub log_filter: String,

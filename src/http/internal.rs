@@ -17,6 +17,7 @@ use crate::service::sessions::{ActiveSession, Exposed};
 use crate::service::Service;
 use forward_auth::{ForwardAuthError, ForwardAuthResponse, Original};
 
+pub(crate) mod admin;
 pub(crate) mod forward_auth;
 pub(crate) mod hot;
 mod wire;

@@ -35,6 +35,7 @@ pub(crate) struct Http {
     service: Arc<Service>,
     cookies: Cookies,
     internal_secret: Option<Secret>,
+    admin_secret: Option<Secret>,
 }
 
 impl Http {
@@ -43,6 +44,7 @@ impl Http {
             service,
             cookies: Cookies::new(settings.cookie.clone()),
             internal_secret: settings.introspection_secret.clone(),
+            admin_secret: settings.admin_secret.clone(),
         }
     }
 
@@ -57,6 +59,13 @@ impl Http {
         sessions::SessionsApi {
             service: self.service.clone(),
             cookies: self.cookies.clone(),
+        }
+    }
+
+    fn admin(&self) -> internal::admin::AdminApi {
+        internal::admin::AdminApi {
+            service: self.service.clone(),
+            secret: self.admin_secret.clone(),
         }
     }
 
@@ -77,7 +86,13 @@ impl Http {
     /// The OpenAPI document of both listeners.
     pub(crate) fn openapi_json(&self) -> String {
         OpenApiService::new(
-            (self.public(), self.sessions(), self.jwks(), self.internal()),
+            (
+                self.public(),
+                self.sessions(),
+                self.jwks(),
+                self.internal(),
+                self.admin(),
+            ),
             TITLE,
             VERSION,
         )
@@ -111,7 +126,10 @@ impl Http {
                     Response::builder().content_type("application/json").body(spec.clone())
                 }),
             )
-            .nest("/", OpenApiService::new(self.internal(), TITLE, VERSION));
+            .nest(
+                "/",
+                OpenApiService::new((self.internal(), self.admin()), TITLE, VERSION),
+            );
         Route::new()
             .at(
                 "/introspect",

@@ -109,7 +109,7 @@ impl SessionsApi {
                 "no live session of yours has this id",
             )));
         }
-        if id.0 == active.key.handle() {
+        if id.0 == active.key.handle(sub) {
             jar.add(self.cookies.clear_session());
         }
         tracing::info!("a session of the user ended by the user");

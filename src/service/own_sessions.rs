@@ -6,7 +6,7 @@
 use super::sessions::Revocation;
 use super::Service;
 use crate::domain::now;
-use crate::session::{SessionKey, SessionRecord, StoreError};
+use crate::session::{sub_of_handle, SessionKey, SessionRecord, StoreError};
 
 /// One live session as its owner (or an operator) sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +45,11 @@ impl Service {
 
     /// The key of the session of `sub` whose handle is `id`, if it is live.
     async fn session_by_handle(&self, sub: &str, id: &str) -> Result<Option<SessionKey>, StoreError> {
+        if sub_of_handle(id).as_deref() != Some(sub) {
+            return Ok(None);
+        }
         let keys = self.sessions.keys_by_sub(sub).await?;
-        Ok(keys.into_iter().find(|key| key.handle() == id))
+        Ok(keys.into_iter().find(|key| key.handle(sub) == id))
     }
 
     /// Ends the session of `sub` whose handle is `id` (its refresh token revoked off the
@@ -83,7 +86,7 @@ fn info(key: &SessionKey, record: SessionRecord, until: u64, idle: u64, current:
         .saturating_sub(idle)
         .clamp(record.created_at, now.max(record.created_at));
     SessionInfo {
-        id: key.handle(),
+        id: key.handle(&record.identity.sub),
         sub: record.identity.sub,
         created_at: record.created_at,
         last_seen_at,

@@ -70,11 +70,23 @@ impl SessionId {
 pub struct SessionKey(pub String);
 
 impl SessionKey {
-    /// The session's public handle (`GET /auth/sessions`, the operator API): a one-way hash
-    /// of the key, so that neither the cookie value nor the store key can be had from it.
-    pub fn handle(&self) -> String {
-        sha256_base64url(format!("oidc-session handle\0{}", self.0).as_bytes())
+    /// The public handle of this session of `sub` (`GET /auth/sessions`, the operator API):
+    /// the user's `sub` (base64url), a dot, and a one-way hash of the key, so that neither
+    /// the cookie value nor the store key can be had from it, and the user's index is found
+    /// from the handle alone.
+    pub fn handle(&self, sub: &str) -> String {
+        let hash = sha256_base64url(format!("oidc-session handle\0{}", self.0).as_bytes());
+        format!("{}.{hash}", URL_SAFE_NO_PAD.encode(sub))
     }
+}
+
+/// The `sub` a session handle names; `None` for anything that is not a handle.
+pub fn sub_of_handle(handle: &str) -> Option<String> {
+    let (sub, hash) = handle.split_once('.')?;
+    if hash.len() != 43 {
+        return None;
+    }
+    String::from_utf8(URL_SAFE_NO_PAD.decode(sub).ok()?).ok()
 }
 
 /// One signed-in browser. Stored as [`SessionRecord::encode`] lays it out.

@@ -245,6 +245,7 @@ stringData). The dev Redis URL is here too: OIDC_REDIS_URL never goes to a Confi
   "OIDC_CLIENT_SECRET" $c.clientSecret
   "OIDC_CLIENT_PRIVATE_KEY" $c.clientPrivateKey
   "OIDC_INTROSPECTION_SECRET" $c.introspectionSecret
+  "OIDC_ADMIN_SECRET" $c.adminSecret
   "OIDC_SESSION_ENCRYPTION_KEY" $c.sessionEncryptionKey
   "OIDC_REDIS_URL" $redisUrl
   "OIDC_REDIS_SENTINELS" $r.sentinel.sentinels
@@ -268,7 +269,7 @@ variables are not read from it.
 {{- if .Values.config.existingSecret -}}
 {{- $given := include "oidc-session.secretEnv" . | fromYaml | default dict -}}
 {{- $mode := include "oidc-session.redisMode" . -}}
-{{- $candidates := list "OIDC_CLIENT_SECRET" "OIDC_INTROSPECTION_SECRET" "OIDC_SESSION_ENCRYPTION_KEY" -}}
+{{- $candidates := list "OIDC_CLIENT_SECRET" "OIDC_INTROSPECTION_SECRET" "OIDC_ADMIN_SECRET" "OIDC_SESSION_ENCRYPTION_KEY" -}}
 {{- if not (include "oidc-session.clientPrivateKeyFile" .) -}}
 {{- $candidates = append $candidates "OIDC_CLIENT_PRIVATE_KEY" -}}
 {{- end -}}
