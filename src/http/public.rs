@@ -231,7 +231,9 @@ impl PublicApi {
         let cookie = cookie.as_ref().map(|c| c.value_str());
         if everywhere {
             if let Some(active) = service.session(cookie).await? {
-                let ended = service.end_all_of(&active.record.identity.sub, "everywhere").await?;
+                let sub = &active.record.identity.sub;
+                // This browser's own session ends below, as any logout's.
+                let ended = service.end_all_of(sub, Some(&active.key), "everywhere").await?;
                 tracing::info!(ended, "logout everywhere");
             }
         }

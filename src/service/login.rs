@@ -331,6 +331,20 @@ mod debug_tests {
     use super::*;
 
     #[test]
+    fn a_user_agent_is_kept_without_control_characters_and_cut_to_256_characters() {
+        assert_eq!(
+            user_agent(Some("Firefox\r\n/1.0".into())).as_deref(),
+            Some("Firefox/1.0")
+        );
+        assert_eq!(
+            user_agent(Some("é".repeat(300))).map(|ua| ua.chars().count()),
+            Some(256)
+        );
+        assert_eq!(user_agent(Some("\u{1} ".into())), None);
+        assert_eq!(user_agent(None), None);
+    }
+
+    #[test]
     fn a_callback_debug_output_hides_the_authorization_code() {
         let callback = Callback {
             code: Some(Secret::new("the-authorization-code".into())),

@@ -67,11 +67,18 @@ impl Service {
     }
 
     /// Ends every session of `sub`, each refresh token revoked off the request; how many.
-    /// `kind` labels the logouts in the metrics.
-    pub(crate) async fn end_all_of(&self, sub: &str, kind: &'static str) -> Result<usize, StoreError> {
+    /// `kind` labels the logouts in the metrics; `except` is left alone (the session of a
+    /// logout everywhere, which then ends as a logout does, with `id_token_hint`).
+    pub(crate) async fn end_all_of(
+        &self,
+        sub: &str,
+        except: Option<&SessionKey>,
+        kind: &'static str,
+    ) -> Result<usize, StoreError> {
         let mut ended = 0;
-        for key in self.sessions.keys_by_sub(sub).await? {
-            if self.end(&key, Revocation::Later).await?.is_some() {
+        let keys = self.sessions.keys_by_sub(sub).await?;
+        for key in keys.iter().filter(|k| Some(*k) != except) {
+            if self.end(key, Revocation::Later).await?.is_some() {
                 self.metrics.logout(kind);
                 ended += 1;
             }

@@ -113,7 +113,7 @@ impl AdminApi {
     async fn end_all(&self, req: &Request, sub: Query<Option<String>>) -> Result<AdminEnded, JsonError> {
         self.authorize(req)?;
         let sub = required_sub(sub.0)?;
-        let ended = self.service.end_all_of(&sub, "admin").await?;
+        let ended = self.service.end_all_of(&sub, None, "admin").await?;
         tracing::info!(sub = %sub, ended, "admin: ended a user's sessions");
         Ok(AdminEnded::Ok(Json(EndedCount { ended: ended as u64 })))
     }

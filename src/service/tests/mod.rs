@@ -5,6 +5,7 @@ mod backchannel;
 mod failing;
 mod login;
 mod logout;
+mod own_sessions;
 mod refresh;
 mod revalidation;
 mod scripted;
