@@ -189,3 +189,46 @@ async fn a_route_that_needs_a_recent_sign_in_sends_the_browser_back_to_the_provi
     assert!(!site.app.is_active(&first).await, "the old session ended");
     assert!(site.app.introspect(&second).await["auth_time"].is_u64());
 }
+
+#[tokio::test]
+async fn the_demo_page_lists_the_users_sessions_and_signs_out_another_device() {
+    let site = site(Kind::Caddy, vec![]).await;
+    // The same user on another device first, through the proxy.
+    let phone = crate::support::app::browser();
+    let page = site.sign_in_at(&phone, "/reports", "erin").await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+
+    let browser = Browser::start().await;
+    // The page is behind the proxy's gatekeeper: the browser is sent to sign in first.
+    browser.goto(&format!("{}/app/", site.url)).await;
+    sign_in_at_the_provider(&browser, &site, "erin").await;
+    browser.wait_for_url("the demo page", |u| u.contains("/app/")).await;
+    browser
+        .wait_for_text("#sessions", |t| {
+            t.contains("(this device)") && t.contains("Sign out this device")
+        })
+        .await;
+    browser.click("#sessions .sign-out-device").await;
+    browser
+        .wait_for_text("#sessions", |t| !t.contains("Sign out this device"))
+        .await;
+    let phone_again = site.load(&phone, "/reports").await;
+    assert_eq!(
+        phone_again.status(),
+        reqwest::StatusCode::FOUND,
+        "the other device's session ended: it is sent to sign in"
+    );
+    let mine = session_cookie(&browser).await.expect("a session")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(site.app.is_active(&mine).await, "this one did not");
+
+    browser.click("#sign-out-everywhere button").await;
+    browser
+        .wait_for_url("the provider's logout page", |u| {
+            u.starts_with(&site.app.provider.issuer)
+        })
+        .await;
+    assert!(!site.app.is_active(&mine).await, "signed out everywhere");
+}
