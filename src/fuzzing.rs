@@ -27,7 +27,12 @@ pub fn return_to(raw: &str, own: &url::Origin, allowed: &[url::Origin]) -> Optio
 /// `identity` passes them; the configuration error otherwise.
 pub fn forward_auth_rules(query: &str, identity: &Identity) -> Result<(bool, Result<(), String>), String> {
     RouteRules::parse(query)
-        .map(|rules| (rules.redirect, rules.check(identity).map_err(|e| e.to_string())))
+        .map(|rules| {
+            (
+                rules.redirect,
+                rules.check(identity, &Default::default(), 0).map_err(|e| e.to_string()),
+            )
+        })
         .map_err(|e| e.to_string())
 }
 

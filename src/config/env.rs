@@ -78,6 +78,17 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
     };
     let client_auth = provider.as_ref().map(|pr| &pr.client_auth);
     let assertion = super::identity::assertion(&identity, client_auth, p);
+    let introspection_secret = text(&raw.introspection_secret).filter(|s| !s.is_empty());
+    let admin_secret = text(&raw.admin_secret).filter(|s| !s.is_empty());
+    if admin_secret.is_some() && admin_secret == introspection_secret {
+        // One secret for both would let every proxy that may introspect end sessions too.
+        p.push(
+            "OIDC_ADMIN_SECRET",
+            "must differ from OIDC_INTROSPECTION_SECRET: the operator API needs a secret of its own; \
+             generate another, e.g. with `openssl rand -base64 32`"
+                .to_owned(),
+        );
+    }
 
     Some(Settings {
         provider: provider?,
@@ -88,10 +99,9 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
         listen_addr: listen_addr?,
         internal_listen_addr: internal_listen_addr?,
         max_connections: max_connections?,
-        introspection_secret: text(&raw.introspection_secret)
-            .filter(|s| !s.is_empty())
-            .map(Secret::new),
+        introspection_secret: introspection_secret.map(Secret::new),
         introspection_expose_tokens: introspection_expose_tokens?,
+        admin_secret: admin_secret.map(Secret::new),
         assertion: assertion?,
         bearer_audiences: super::identity::bearer_audiences(&identity),
         redis: RedisSettings {

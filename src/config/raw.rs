@@ -35,6 +35,7 @@ pub(super) struct Raw {
     pub(super) max_connections: Option<String>,
     pub(super) introspection_secret: Option<String>,
     pub(super) introspection_expose_tokens: Option<String>,
+    pub(super) admin_secret: Option<String>,
     pub(super) redis_url: Option<String>,
     pub(super) redis_sentinels: Option<String>,
     pub(super) redis_sentinel_master: Option<String>,

@@ -242,6 +242,8 @@ pub struct Settings {
     pub assertion: Option<AssertionSettings>,
     /// `OIDC_BEARER_AUDIENCES`; empty: bearer tokens are not accepted.
     pub bearer_audiences: Vec<String>,
+    /// `OIDC_ADMIN_SECRET`: enables the operator API; never equal to the introspection secret.
+    pub admin_secret: Option<Secret>,
     pub redis: RedisSettings,
     pub log_format: LogFormat,
     pub log_filter: String,

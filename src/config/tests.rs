@@ -65,6 +65,27 @@ fn an_issuer_with_control_characters_is_a_problem_naming_it_not_a_panic() {
     assert!(problems.iter().any(|p| p.var == "OIDC_ISSUER_URL"), "{problems:?}");
 }
 
+#[test]
+fn an_admin_secret_equal_to_the_introspection_secret_is_a_problem_naming_both() {
+    let same = vars(&[
+        ("OIDC_ADMIN_SECRET", "same-value"),
+        ("OIDC_INTROSPECTION_SECRET", "same-value"),
+    ]);
+    let problems = Settings::from_vars(same).unwrap_err().problems;
+    let problem = problems
+        .iter()
+        .find(|p| p.var == "OIDC_ADMIN_SECRET")
+        .expect("a problem");
+    assert!(problem.message.contains("OIDC_INTROSPECTION_SECRET"), "{problem:?}");
+    let apart = vars(&[("OIDC_ADMIN_SECRET", "one"), ("OIDC_INTROSPECTION_SECRET", "two")]);
+    let settings = Settings::from_vars(apart).unwrap();
+    assert_eq!(settings.admin_secret.as_ref().map(|s| s.expose()), Some("one"));
+    assert!(
+        !format!("{settings:?}").contains("\"one\""),
+        "secrets stay out of Debug"
+    );
+}
+
 /// Every duration variable and its documented maximum.
 const DURATION_MAXIMUMS: &[(&str, &str, Duration)] = &[
     ("OIDC_HTTP_TIMEOUT", "5m", Duration::from_secs(300)),

@@ -3,11 +3,13 @@
 //! than on each other.
 
 pub(crate) mod access;
+mod authentication;
 mod identity;
 mod secret;
 mod tokens;
 
 pub use access::SignInRules;
+pub use authentication::Authentication;
 pub use identity::{ClaimPath, Claims, Identity};
 pub use secret::Secret;
 pub use tokens::Tokens;

@@ -46,6 +46,9 @@ pub(crate) enum JsonError {
     /// A cross-site request to a state-changing endpoint.
     #[oai(status = 403)]
     Forbidden(Json<ErrorBody>),
+    /// No such thing (a session id that is not one of the caller's).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
     /// The provider failed.
     #[oai(status = 502)]
     BadGateway(Json<ErrorBody>),

@@ -19,6 +19,7 @@ use crate::service::sessions::{ActiveSession, Exposed};
 use crate::service::Service;
 use forward_auth::{ForwardAuthError, ForwardAuthResponse, Original};
 
+pub(crate) mod admin;
 pub(crate) mod forward_auth;
 pub(crate) mod hot;
 mod wire;
@@ -77,6 +78,16 @@ pub(crate) struct Introspection {
     /// Every claim of the ID token and userinfo.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) claims: Option<Claims>,
+    /// Unix seconds: when the user last authenticated at the provider (the ID token's
+    /// `auth_time`), when the provider sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_time: Option<u64>,
+    /// The ID token's authentication context class (`acr`), when the provider sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) acr: Option<String>,
+    /// The ID token's authentication methods (`amr`), when the provider sent them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) amr: Option<Vec<String>>,
     /// Unix seconds: when the session ends if it is not used again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) session_expires_at: Option<u64>,
@@ -155,8 +166,7 @@ impl InternalApi {
     )]
     pub(crate) async fn forward_auth(&self, req: &Request) -> Result<ForwardAuthResponse, ForwardAuthError> {
         if self.authorize(req).is_err() {
-            let refused = ErrorBody::new("unauthorized", "a valid internal API secret is required");
-            return Err(ForwardAuthError::Unauthorized(refused));
+            return Err(ForwardAuthError::wrong_secret());
         }
         let rules = forward_auth::rules(req).map_err(ForwardAuthError::bad_rules)?;
         let original = Original::read(req);
@@ -184,6 +194,8 @@ impl InternalApi {
             Verdict::Unauthenticated => Err(ForwardAuthError::no_session()),
             Verdict::Deny(refusal) => Err(ForwardAuthError::refused(refusal, original.page_load)),
             Verdict::AllowBearer(..) | Verdict::InvalidToken(_) => Err(ForwardAuthError::no_session()),
+            Verdict::StepUp { sign_in: Some(url), .. } => Ok(ForwardAuthResponse::SignIn(url.into())),
+            Verdict::StepUp { step_up, sign_in: None } => Err(ForwardAuthError::step_up(&step_up)),
         }
     }
 
@@ -265,6 +277,7 @@ fn introspection(exposed: Exposed) -> Introspection {
         access_token,
     } = exposed;
     let id = record.identity;
+    let authentication = record.authentication;
     Introspection {
         active: true,
         kind: Some("session".into()),
@@ -276,6 +289,9 @@ fn introspection(exposed: Exposed) -> Introspection {
         name: id.name,
         groups: Some(id.groups),
         claims: Some(record.claims),
+        auth_time: authentication.auth_time,
+        acr: authentication.acr,
+        amr: Some(authentication.amr).filter(|amr| !amr.is_empty()),
         session_expires_at: Some(idle_expires_at),
         access_token_expires_at: record.access_token_expires_at,
         access_token,
@@ -286,6 +302,7 @@ fn introspection(exposed: Exposed) -> Introspection {
 /// the token's `exp`, no `sid`, never the token.
 fn bearer_introspection(bearer: &Bearer) -> Introspection {
     let id = bearer.identity.clone();
+    let authentication = crate::domain::Authentication::from_claims(&bearer.claims.to_map());
     Introspection {
         active: true,
         kind: Some("bearer".into()),
@@ -297,6 +314,9 @@ fn bearer_introspection(bearer: &Bearer) -> Introspection {
         name: id.name,
         groups: Some(id.groups),
         claims: Some(bearer.claims.clone()),
+        auth_time: authentication.auth_time,
+        acr: authentication.acr,
+        amr: Some(authentication.amr).filter(|amr| !amr.is_empty()),
         session_expires_at: Some(bearer.exp),
         access_token_expires_at: Some(bearer.exp),
         access_token: None,

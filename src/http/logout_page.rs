@@ -30,8 +30,22 @@ const PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8
 <h1>Sign out?</h1><p>Another site sent you here to sign you out. Nothing has changed yet.</p>\
 <form method=\"post\" action=\"logout\"><button type=\"submit\">Sign out</button></form></body></html>";
 
+/// The same page for `everywhere=true`: its button ends every session of the user.
+const PAGE_EVERYWHERE: &str =
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign out everywhere?</title>\
+<meta name=\"viewport\" content=\"width=device-width\"></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em\">\
+<h1>Sign out everywhere?</h1><p>This ends every session of your account, on every device. Nothing has changed yet.</p>\
+<form method=\"post\" action=\"logout\"><input type=\"hidden\" name=\"everywhere\" value=\"true\">\
+<button type=\"submit\">Sign out everywhere</button></form></body></html>";
+
 impl LogoutGet {
     pub(crate) fn confirm() -> Self {
         Self::Confirm(Html(PAGE), POLICY.to_owned(), "DENY".to_owned())
+    }
+
+    /// The confirmation of a sign-out everywhere: never done by a GET alone.
+    pub(crate) fn confirm_everywhere() -> Self {
+        Self::Confirm(Html(PAGE_EVERYWHERE), POLICY.to_owned(), "DENY".to_owned())
     }
 }

@@ -11,6 +11,7 @@ mod observe;
 pub(crate) mod public;
 mod same_site;
 pub(crate) mod serve;
+mod sessions;
 
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub(crate) struct Http {
     service: Arc<Service>,
     cookies: Cookies,
     internal_secret: Option<Secret>,
+    admin_secret: Option<Secret>,
 }
 
 impl Http {
@@ -42,6 +44,7 @@ impl Http {
             service,
             cookies: Cookies::new(settings.cookie.clone()),
             internal_secret: settings.introspection_secret.clone(),
+            admin_secret: settings.admin_secret.clone(),
         }
     }
 
@@ -49,6 +52,20 @@ impl Http {
         public::PublicApi {
             service: self.service.clone(),
             cookies: self.cookies.clone(),
+        }
+    }
+
+    fn sessions(&self) -> sessions::SessionsApi {
+        sessions::SessionsApi {
+            service: self.service.clone(),
+            cookies: self.cookies.clone(),
+        }
+    }
+
+    fn admin(&self) -> internal::admin::AdminApi {
+        internal::admin::AdminApi {
+            service: self.service.clone(),
+            secret: self.admin_secret.clone(),
         }
     }
 
@@ -68,12 +85,23 @@ impl Http {
 
     /// The OpenAPI document of both listeners.
     pub(crate) fn openapi_json(&self) -> String {
-        OpenApiService::new((self.public(), self.jwks(), self.internal()), TITLE, VERSION).spec()
+        OpenApiService::new(
+            (
+                self.public(),
+                self.sessions(),
+                self.jwks(),
+                self.internal(),
+                self.admin(),
+            ),
+            TITLE,
+            VERSION,
+        )
+        .spec()
     }
 
     pub(crate) fn public_routes(&self) -> impl Endpoint {
         let metrics = self.service.metrics().clone();
-        let api = OpenApiService::new((self.public(), self.jwks()), TITLE, VERSION);
+        let api = OpenApiService::new((self.public(), self.sessions(), self.jwks()), TITLE, VERSION);
         let api = Route::new().nest("/", api).with(CookieJarManager::new());
         Observed::any(api, Listener::Public, metrics)
     }
@@ -98,7 +126,10 @@ impl Http {
                     Response::builder().content_type("application/json").body(spec.clone())
                 }),
             )
-            .nest("/", OpenApiService::new(self.internal(), TITLE, VERSION));
+            .nest(
+                "/",
+                OpenApiService::new((self.internal(), self.admin()), TITLE, VERSION),
+            );
         Route::new()
             .at(
                 "/introspect",

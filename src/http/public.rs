@@ -68,11 +68,21 @@ pub(crate) enum RefreshResponse {
 
 #[OpenApi(tag = "Tag::Auth")]
 impl PublicApi {
-    /// Start signing in (authorization code flow with PKCE S256).
+    /// Start signing in (authorization code flow with PKCE S256). `max_age` (seconds, at
+    /// most the session's maximum lifetime) and `acr_values` (at most ten, space- or
+    /// comma-separated) ask the provider for a step-up; the callback then requires an ID
+    /// token that shows it (403 otherwise, the existing session kept).
     #[oai(path = "/auth/login", method = "get")]
-    async fn login(&self, return_to: Query<Option<String>>, jar: &CookieJar) -> Result<Redirect, PageError> {
+    async fn login(
+        &self,
+        return_to: Query<Option<String>>,
+        max_age: Query<Option<String>>,
+        acr_values: Query<Option<String>>,
+        jar: &CookieJar,
+    ) -> Result<Redirect, PageError> {
         let service = &self.service;
-        let started = service.start_login(return_to.0.as_deref()).await?;
+        let step_up = (max_age.0.as_deref(), acr_values.0.as_deref());
+        let started = service.start_login(return_to.0.as_deref(), step_up).await?;
         jar.add(
             self.cookies
                 .binding(&started.state, &started.binding, started.expires_in),
@@ -90,6 +100,7 @@ impl PublicApi {
         error: Query<Option<String>>,
         error_description: Query<Option<String>>,
         iss: Query<Option<String>>,
+        req: &Request,
         jar: &CookieJar,
     ) -> Result<Redirect, PageError> {
         let service = &self.service;
@@ -103,6 +114,7 @@ impl PublicApi {
             error: error.0,
             error_description: error_description.0,
             iss: iss.0,
+            user_agent: req.header("user-agent").map(str::to_owned),
         };
         let previous = jar.get(self.cookies.session_name());
         let finished = service
@@ -139,22 +151,40 @@ impl PublicApi {
     /// End the session and sign out at the provider (RP-Initiated Logout). From another
     /// site (`Sec-Fetch-Site: cross-site`, or `same-site` from an untrusted origin) it ends
     /// nothing and shows a page whose button signs out instead.
+    /// With `everywhere=true` it shows a page whose button ends every session of the user.
     #[oai(path = "/auth/logout", method = "get")]
-    async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Result<LogoutGet, PageError> {
+    async fn logout_get(
+        &self,
+        req: &Request,
+        everywhere: Query<Option<String>>,
+        jar: &CookieJar,
+    ) -> Result<LogoutGet, PageError> {
+        if everywhere.0.as_deref().is_some_and(is_true) {
+            return Ok(LogoutGet::confirm_everywhere());
+        }
         if super::same_site::is_cross_site(req, &self.service) {
             return Ok(LogoutGet::confirm());
         }
-        let Redirect::Found(to) = self.logout(jar).await?;
+        let Redirect::Found(to) = self.logout(jar, false).await?;
         Ok(LogoutGet::Found(to))
     }
 
-    /// End the session and sign out at the provider; refused for cross-site callers.
+    /// End the session and sign out at the provider; refused for cross-site callers. With
+    /// `everywhere=true` (form field or query), every session of the user ends first, each
+    /// refresh token revoked.
     #[oai(path = "/auth/logout", method = "post")]
-    async fn logout_post(&self, req: &Request, jar: &CookieJar) -> Result<Redirect, PageError> {
+    async fn logout_post(
+        &self,
+        req: &Request,
+        everywhere: Query<Option<String>>,
+        body: poem::Body,
+        jar: &CookieJar,
+    ) -> Result<Redirect, PageError> {
         if let Err(reason) = super::same_site::check(req, &self.service) {
             return Err(PageError::Forbidden(super::error::page("Forbidden", reason)));
         }
-        self.logout(jar).await
+        let everywhere = everywhere.0.as_deref().is_some_and(is_true) || form_says_everywhere(req, body).await;
+        self.logout(jar, everywhere).await
     }
 
     /// Refresh the session's tokens now; 401 (and the session ends) when the provider
@@ -195,13 +225,43 @@ impl PublicApi {
 }
 
 impl PublicApi {
-    async fn logout(&self, jar: &CookieJar) -> Result<Redirect, PageError> {
+    async fn logout(&self, jar: &CookieJar, everywhere: bool) -> Result<Redirect, PageError> {
         let service = &self.service;
         let cookie = jar.get(self.cookies.session_name());
+        let cookie = cookie.as_ref().map(|c| c.value_str());
+        if everywhere {
+            if let Some(active) = service.session(cookie).await? {
+                let sub = &active.record.identity.sub;
+                // This browser's own session ends below, as any logout's.
+                let ended = service.end_all_of(sub, Some(&active.key), "everywhere").await?;
+                tracing::info!(ended, "logout everywhere");
+            }
+        }
         // The cookie goes whatever happens next.
         jar.add(self.cookies.clear_session());
-        let url = service.logout(cookie.as_ref().map(|c| c.value_str())).await?;
+        let url = service.logout(cookie).await?;
         tracing::info!("logout");
         Ok(Redirect::Found(url.to_string()))
     }
+}
+
+fn is_true(value: &str) -> bool {
+    value.eq_ignore_ascii_case("true")
+}
+
+/// The longest logout form read; it has one field.
+const MAX_LOGOUT_FORM: usize = 1024;
+
+/// Whether a form body (`application/x-www-form-urlencoded`) holds `everywhere=true`.
+async fn form_says_everywhere(req: &Request, body: poem::Body) -> bool {
+    let is_form = req
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return false;
+    }
+    let Ok(bytes) = body.into_bytes_limit(MAX_LOGOUT_FORM).await else {
+        return false;
+    };
+    url::form_urlencoded::parse(&bytes).any(|(k, v)| k == "everywhere" && is_true(&v))
 }

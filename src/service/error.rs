@@ -40,9 +40,10 @@ impl Kind for LoginError {
             | Self::Userinfo(UserinfoError::Unreachable(_) | UserinfoError::TooLarge(_))
             | Self::Par(_)
             | Self::TokensTooLarge(_) => ErrorKind::Upstream,
-            Self::Refused(_) | Self::Provider { .. } => ErrorKind::Forbidden,
+            Self::Refused(_) | Self::Provider { .. } | Self::StepUp(_) => ErrorKind::Forbidden,
             Self::IdToken(_) | Self::Userinfo(_) | Self::Token(_) => ErrorKind::Unauthorized,
             Self::ReturnTo(_)
+            | Self::StepUpParameters(_)
             | Self::UnboundProviderError
             | Self::TooLargeForCookie
             | Self::MissingParameter(_)

@@ -11,8 +11,8 @@ use super::bearer::Bearer;
 use super::return_to::ReturnTo;
 use super::sessions::Exposed;
 use super::Service;
-use crate::domain::access::{Refusal, RouteRules};
-use crate::domain::{now, Identity};
+use crate::domain::access::{Refusal, RouteRules, StepUp};
+use crate::domain::{now, Authentication, Identity};
 use crate::oidc::access_token::AccessTokenError;
 use crate::session::StoreError;
 
@@ -36,6 +36,10 @@ pub(crate) enum Verdict {
     Allow(Exposed, Option<Arc<str>>),
     /// A live session that fails them.
     Deny(Refusal),
+    /// A live session that fails only the route's step-up rules: sign in again, as
+    /// `step_up` asks, at `sign_in` (`mode=redirect` and a browser page load), else the
+    /// RFC 9470 401.
+    StepUp { step_up: StepUp, sign_in: Option<Url> },
     /// No live session, `mode=redirect` and a browser page load: go here to sign in.
     SignIn(Url),
     /// No live session otherwise.
@@ -60,8 +64,18 @@ impl Service {
         let Some(active) = self.session(cookie_value).await? else {
             return Ok(self.unauthenticated(rules, page_load, original));
         };
-        if let Err(refusal) = rules.check(&active.record.identity) {
-            return Ok(Verdict::Deny(refusal));
+        let record = &active.record;
+        match rules.check(&record.identity, &record.authentication, now()) {
+            Ok(()) => {}
+            Err(refusal) if refusal.is_step_up() => {
+                let step_up = rules.step_up();
+                let sign_in = self.sign_in_url(rules, page_load, original).map(|mut url| {
+                    url.query_pairs_mut().extend_pairs(step_up.parameters());
+                    url
+                });
+                return Ok(Verdict::StepUp { step_up, sign_in });
+            }
+            Err(refusal) => return Ok(Verdict::Deny(refusal)),
         }
         Ok(match self.expose(active).await {
             Some(exposed) => {
@@ -106,9 +120,11 @@ impl Service {
             Ok(bearer) => bearer,
             Err(refused) => return Verdict::InvalidToken(refused),
         };
+        // Step-up rules read the token's own `auth_time`/`acr`: a token without them fails.
+        let authentication = Authentication::from_claims(&bearer.claims.to_map());
         if let Err(refusal) = self
             .admits(&bearer.identity)
-            .and_then(|()| rules.check(&bearer.identity))
+            .and_then(|()| rules.check(&bearer.identity, &authentication, now()))
         {
             return Verdict::Deny(refusal);
         }
@@ -118,12 +134,16 @@ impl Service {
 
     /// The answer without a live session.
     fn unauthenticated(&self, rules: &RouteRules<'_>, page_load: bool, original: Option<OriginalUrl<'_>>) -> Verdict {
+        self.sign_in_url(rules, page_load, original)
+            .map_or(Verdict::Unauthenticated, Verdict::SignIn)
+    }
+
+    /// Where a browser page load goes to sign in under `mode=redirect`; `None` otherwise.
+    fn sign_in_url(&self, rules: &RouteRules<'_>, page_load: bool, original: Option<OriginalUrl<'_>>) -> Option<Url> {
         let allowed = &self.settings.redirects.allowed_return_origins;
         match original {
-            Some(original) if rules.redirect && page_load => original
-                .sign_in_url(&self.own_origin, allowed)
-                .map_or(Verdict::Unauthenticated, Verdict::SignIn),
-            _ => Verdict::Unauthenticated,
+            Some(original) if rules.redirect && page_load => original.sign_in_url(&self.own_origin, allowed),
+            _ => None,
         }
     }
 }

@@ -6,7 +6,8 @@ use url::Url;
 
 use super::return_to::{ReturnTo, ReturnToRejected};
 use super::{Refusal, Service};
-use crate::domain::{now, Claims, Secret};
+use crate::domain::access::{StepUp, StepUpError, StepUpFailure};
+use crate::domain::{now, Authentication, Claims, Secret};
 use crate::oidc::claims::merge_claims;
 use crate::oidc::id_token::IdTokenError;
 use crate::oidc::login::{TokenError, UserinfoError};
@@ -41,12 +42,28 @@ pub(crate) struct Callback {
     pub(crate) error: Option<String>,
     pub(crate) error_description: Option<String>,
     pub(crate) iss: Option<String>,
+    /// The browser's `User-Agent`, kept with the session for the user's list of sessions.
+    pub(crate) user_agent: Option<String>,
+}
+
+/// The longest user agent kept with a session, in characters.
+const MAX_USER_AGENT: usize = 256;
+
+/// A user agent as kept: control characters removed, at most [`MAX_USER_AGENT`] characters.
+fn user_agent(raw: Option<String>) -> Option<String> {
+    let cleaned: String = raw?.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect();
+    Some(cleaned).filter(|ua| !ua.trim().is_empty())
 }
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LoginError {
     #[error(transparent)]
     ReturnTo(#[from] ReturnToRejected),
+    #[error(transparent)]
+    StepUpParameters(#[from] StepUpError),
+    /// A sign-in asked to step up (`max_age`, `acr_values`) that the ID token does not show.
+    #[error(transparent)]
+    StepUp(#[from] StepUpFailure),
     #[error("this sign-in's state is too large for a browser cookie; use a shorter `return_to`")]
     TooLargeForCookie,
     #[error("the identity provider is not available yet ({0})")]
@@ -105,6 +122,10 @@ impl LoginError {
     pub(crate) fn reason(&self) -> &'static str {
         match self {
             Self::ReturnTo(_) => "return_to",
+            Self::StepUpParameters(_) => "step_up_parameters",
+            Self::StepUp(StepUpFailure::NoAuthTime) => "no_auth_time",
+            Self::StepUp(StepUpFailure::TooOld) => "auth_time_too_old",
+            Self::StepUp(StepUpFailure::AcrNotSatisfied) => "acr_not_satisfied",
             Self::TooLargeForCookie => "login_too_large",
             Self::ProviderNotReady(_) => "provider_not_ready",
             Self::Store(_) => "store",
@@ -127,22 +148,32 @@ impl LoginError {
 }
 
 impl Service {
-    pub(crate) async fn start_login(&self, return_to: Option<&str>) -> Result<StartedLogin, LoginError> {
+    /// `step_up` holds the raw `max_age` and `acr_values` of the request, if given.
+    pub(crate) async fn start_login(
+        &self,
+        return_to: Option<&str>,
+        step_up: (Option<&str>, Option<&str>),
+    ) -> Result<StartedLogin, LoginError> {
+        let max_lifetime = self.settings.session.max_lifetime.as_secs();
+        let step_up = StepUp::parse(step_up.0, step_up.1, max_lifetime)?;
         let return_to = match return_to {
             Some(raw) => {
                 ReturnTo::parse(raw, &self.own_origin, &self.settings.redirects.allowed_return_origins)?.into_string()
             }
             None => self.settings.redirects.post_login.clone(),
         };
-        let request = self
+        let mut request = self
             .provider
             .authorization_request()
             .map_err(LoginError::ProviderNotReady)?;
+        // Added to the request as built, so that a pushed request (PAR) carries them too.
+        request.url.query_pairs_mut().extend_pairs(step_up.parameters());
         let pending = PendingLogin {
             nonce: Secret::new(request.nonce.clone()),
             pkce_verifier: Secret::new(request.pkce_verifier.clone()),
             return_to,
             expires_at: now().saturating_add(self.settings.session.login_timeout.as_secs()),
+            step_up,
         };
         // Nothing is written, but a login that could not finish (the callback needs the
         // store) is refused up front rather than after the user has signed in.
@@ -270,6 +301,11 @@ impl Service {
                 UserinfoError::NotReady(e) => LoginError::ProviderNotReady(e),
                 e => LoginError::Userinfo(e),
             })?;
+        let authentication = Authentication::from_claims(&verified.claims);
+        // OIDC Core §3.1.3.7 rule 11 and the `acr` asked for: a failed step-up leaves the
+        // browser's session as it was.
+        let skew = self.settings.provider.clock_skew.as_secs();
+        pending.step_up.verify(&authentication, now(), skew)?;
         let claims = merge_claims(verified.claims, userinfo);
         let identity = self.mapping.identity(&verified.sub, &claims);
         self.mapping.warn_unmatched(&claims);
@@ -283,6 +319,8 @@ impl Service {
             created_at,
             expires_at: created_at.saturating_add(self.settings.session.max_lifetime.as_secs()),
             access_token_expires_at: tokens.access_token_expires_at,
+            authentication,
+            user_agent: user_agent(callback.user_agent),
             tokens: tokens.into_tokens(raw_id_token.to_string()),
         };
         let sub = new.identity.sub.clone();
@@ -301,6 +339,20 @@ impl Service {
 #[cfg(test)]
 mod debug_tests {
     use super::*;
+
+    #[test]
+    fn a_user_agent_is_kept_without_control_characters_and_cut_to_256_characters() {
+        assert_eq!(
+            user_agent(Some("Firefox\r\n/1.0".into())).as_deref(),
+            Some("Firefox/1.0")
+        );
+        assert_eq!(
+            user_agent(Some("é".repeat(300))).map(|ua| ua.chars().count()),
+            Some(256)
+        );
+        assert_eq!(user_agent(Some("\u{1} ".into())), None);
+        assert_eq!(user_agent(None), None);
+    }
 
     #[test]
     fn a_callback_debug_output_hides_the_authorization_code() {

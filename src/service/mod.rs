@@ -9,6 +9,7 @@ pub(crate) mod bearer;
 pub(crate) mod error;
 pub(crate) mod forward_auth;
 pub(crate) mod login;
+pub(crate) mod own_sessions;
 pub(crate) mod refresh;
 pub(crate) mod return_to;
 pub(crate) mod revocation;

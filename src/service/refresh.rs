@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::sessions::ActiveSession;
 use super::{Refusal, Service};
 use crate::config::Revalidate;
-use crate::domain::{now_millis, Claims, Tokens};
+use crate::domain::{now_millis, Authentication, Claims, Tokens};
 use openidconnect::core::CoreIdToken;
 
 use crate::oidc::claims::merge_claims;
@@ -315,6 +315,8 @@ impl Service {
                 if verified.sub != sub || !same_issuer {
                     return Err(EndReason::IdentityChanged);
                 }
+                let newer = Authentication::from_claims(&verified.claims);
+                record.authentication = std::mem::take(&mut record.authentication).updated_by(newer);
                 verified.claims
             }
             None => record.claims.to_map(),

@@ -153,6 +153,15 @@ impl SessionStore for MemoryStore {
         Ok(self.state().live(key, now()).map(|(record, _)| record.clone()))
     }
 
+    async fn peek_many(&self, keys: &[SessionKey]) -> Result<Vec<Option<(SessionRecord, u64)>>, StoreError> {
+        let mut state = self.state();
+        let now = now();
+        Ok(keys
+            .iter()
+            .map(|key| state.live(key, now).map(|(record, until)| (record.clone(), *until)))
+            .collect())
+    }
+
     async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut state = self.state();
         let key = (mark, id.to_owned());

@@ -12,7 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-pub use crate::domain::{now, now_millis, Claims, Identity, Secret, Tokens};
+pub use crate::domain::access::StepUp;
+pub use crate::domain::{now, now_millis, Authentication, Claims, Identity, Secret, Tokens};
 pub use crate::util::random_token;
 use crate::util::sha256_base64url;
 pub use pending::PendingLogins;
@@ -68,6 +69,26 @@ impl SessionId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SessionKey(pub String);
 
+impl SessionKey {
+    /// The public handle of this session of `sub` (`GET /auth/sessions`, the operator API):
+    /// the user's `sub` (base64url), a dot, and a one-way hash of the key, so that neither
+    /// the cookie value nor the store key can be had from it, and the user's index is found
+    /// from the handle alone.
+    pub fn handle(&self, sub: &str) -> String {
+        let hash = sha256_base64url(format!("oidc-session handle\0{}", self.0).as_bytes());
+        format!("{}.{hash}", URL_SAFE_NO_PAD.encode(sub))
+    }
+}
+
+/// The `sub` a session handle names; `None` for anything that is not a handle.
+pub fn sub_of_handle(handle: &str) -> Option<String> {
+    let (sub, hash) = handle.split_once('.')?;
+    if hash.len() != 43 {
+        return None;
+    }
+    String::from_utf8(URL_SAFE_NO_PAD.decode(sub).ok()?).ok()
+}
+
 /// One signed-in browser. Stored as [`SessionRecord::encode`] lays it out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRecord {
@@ -86,6 +107,12 @@ pub struct SessionRecord {
     /// to know whether a session outlives its access token. `None` for records written
     /// before this was recorded: their tokens are opened to find out.
     pub refreshable: Option<bool>,
+    /// `auth_time`, `acr` and `amr` of the latest ID token; empty for records written
+    /// before they were kept.
+    pub authentication: Authentication,
+    /// The browser's `User-Agent` at sign-in (at most 256 characters, no control
+    /// characters), for the user's list of sessions.
+    pub user_agent: Option<String>,
     pub tokens: StoredTokens,
     /// With `OIDC_SESSION_ENCRYPTION_KEY`: the metadata's authentication tag (keyed
     /// BLAKE3), so that a record changed in the store reads as no session.
@@ -100,6 +127,10 @@ pub struct PendingLogin {
     pub return_to: String,
     /// Unix seconds; `OIDC_LOGIN_TIMEOUT` after the login started.
     pub expires_at: u64,
+    /// The step-up this login asked the provider for (`max_age`, `acr_values`), checked at
+    /// the callback; empty for a plain login.
+    #[serde(default, skip_serializing_if = "StepUp::is_empty")]
+    pub step_up: StepUp,
 }
 
 #[cfg(test)]
@@ -122,6 +153,7 @@ mod tests {
             pkce_verifier: Secret::new("verifier-value-456".into()),
             return_to: "/".into(),
             expires_at: 0,
+            step_up: StepUp::default(),
         };
         let debug = format!("{pending:?}");
         assert!(

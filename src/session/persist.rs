@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use super::store::Mark;
 use super::tokens::{TooLarge, MAX_RECORD_BYTES};
-use super::{Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens};
+use super::{
+    Authentication, Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens,
+};
 use crate::crypto::{KeyRing, Purpose};
 
 /// A session about to be created: everything but the sealed form of its tokens.
@@ -19,6 +21,10 @@ pub struct NewSession {
     pub created_at: u64,
     pub expires_at: u64,
     pub access_token_expires_at: Option<u64>,
+    /// The ID token's `auth_time`, `acr` and `amr`.
+    pub authentication: Authentication,
+    /// The browser's `User-Agent` at sign-in, already cleaned and shortened.
+    pub user_agent: Option<String>,
     pub tokens: Tokens,
 }
 
@@ -111,6 +117,8 @@ impl Sessions {
             access_token_expires_at: new.access_token_expires_at,
             refreshed_at: 0,
             refreshable: Some(new.tokens.refresh_token.is_some()),
+            authentication: new.authentication,
+            user_agent: new.user_agent,
             tag: None,
         };
         record.tag = self.tag(key, &record);
@@ -138,6 +146,18 @@ impl Sessions {
     pub async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
         let record = self.store.load(key, idle, now).await?;
         Ok(record.filter(|r| self.authentic(key, r)))
+    }
+
+    /// Reads several sessions without touching them, each with when it expires (Unix
+    /// seconds), in one round trip; sessions that ended or do not verify are left out.
+    pub async fn peek_many(&self, keys: &[SessionKey]) -> Result<Vec<(SessionKey, SessionRecord, u64)>, StoreError> {
+        let found = self.store.peek_many(keys).await?;
+        Ok(keys
+            .iter()
+            .zip(found)
+            .filter_map(|(key, found)| found.map(|(record, until)| (key.clone(), record, until)))
+            .filter(|(key, record, _)| self.authentic(key, record))
+            .collect())
     }
 
     /// Reads a session without touching it.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tokens::StoredTokens;
 use super::{Claims, SessionRecord};
-use crate::domain::Identity;
+use crate::domain::{Authentication, Identity};
 
 /// The layout written today. A change of layout gets a new number.
 pub const FORMAT_VERSION: u8 = 1;
@@ -41,9 +41,11 @@ pub enum RecordError {
 
 /// [`SessionRecord`] without its tokens, borrowed when written and owned when read: a JSON
 /// array (identity, sid, claims, created_at, expires_at, access_token_expires_at,
-/// refreshed_at, refreshable), since field names would cost every session about 150 bytes.
-/// `refreshable` came later: records written before it have seven elements, and keep them
-/// when written back without it, so that their authentication tag still verifies.
+/// refreshed_at, refreshable, authentication, user_agent), since field names would cost
+/// every session about 150 bytes. The last three came later: records written before them
+/// have seven to nine elements, and keep them when written back without them, so that their
+/// authentication tag still verifies. An element is written (as `null` or `{}` when it is
+/// empty) whenever a later one is, so each element keeps its place.
 #[derive(Serialize, Deserialize)]
 struct Metadata<'a>(
     IdentityRow<'a>,
@@ -53,7 +55,9 @@ struct Metadata<'a>(
     u64,
     Option<u64>,
     u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")] Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")] Option<Option<bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")] Option<Cow<'a, Authentication>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")] Option<Cow<'a, str>>,
 );
 
 /// [`Identity`] as an array too: sub, username, email, email_verified, name, groups.
@@ -110,7 +114,12 @@ impl SessionRecord {
             self.expires_at,
             self.access_token_expires_at,
             self.refreshed_at,
-            self.refreshable,
+            // Each of the later elements is written when it or one after it has a value.
+            (self.refreshable.is_some() || !self.authentication.is_empty() || self.user_agent.is_some())
+                .then_some(self.refreshable),
+            (!self.authentication.is_empty() || self.user_agent.is_some())
+                .then_some(Cow::Borrowed(&self.authentication)),
+            self.user_agent.as_deref().map(Cow::Borrowed),
         ))
         .expect("session metadata serializes")
     }
@@ -155,8 +164,18 @@ impl SessionRecord {
             }
             other => return Err(RecordError::TokenMode(other)),
         };
-        let Metadata(identity, sid, claims, created_at, expires_at, access_token_expires_at, refreshed_at, refreshable) =
-            serde_json::from_slice(metadata).map_err(RecordError::Metadata)?;
+        let Metadata(
+            identity,
+            sid,
+            claims,
+            created_at,
+            expires_at,
+            access_token_expires_at,
+            refreshed_at,
+            refreshable,
+            authentication,
+            user_agent,
+        ) = serde_json::from_slice(metadata).map_err(RecordError::Metadata)?;
         Ok(Self {
             identity: identity_from(identity),
             sid: sid.into_owned(),
@@ -165,7 +184,9 @@ impl SessionRecord {
             expires_at,
             access_token_expires_at,
             refreshed_at,
-            refreshable,
+            refreshable: refreshable.flatten(),
+            authentication: authentication.map(Cow::into_owned).unwrap_or_default(),
+            user_agent: user_agent.map(Cow::into_owned),
             tokens,
             tag,
         })
@@ -210,6 +231,12 @@ mod tests {
             access_token_expires_at: None,
             refreshed_at: 1_700_000_000_123,
             refreshable: Some(true),
+            authentication: Authentication {
+                auth_time: Some(1_699_999_990),
+                acr: Some("mfa".into()),
+                amr: vec!["pwd".into(), "otp".into()],
+            },
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
             tokens: StoredTokens::seal(&tokens, keys, &key()).unwrap(),
             tag: keys.map(|_| [7; 32]),
         }
@@ -232,6 +259,8 @@ mod tests {
     fn a_record_written_before_refreshability_was_recorded_reads_as_unknown_and_keeps_its_layout() {
         let mut legacy = record(None);
         legacy.refreshable = None;
+        legacy.authentication = Authentication::default();
+        legacy.user_agent = None;
         let metadata = legacy.metadata_bytes();
         let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&metadata).unwrap();
         assert_eq!(
@@ -249,13 +278,53 @@ mod tests {
             "written back byte for byte, so its tag still verifies"
         );
 
-        let current = record(None);
+        let mut current = record(None);
+        current.authentication = Authentication::default();
+        current.user_agent = None;
         let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&current.metadata_bytes()).unwrap();
         assert_eq!(elements.last(), Some(&json!(true)));
         assert_eq!(
             SessionRecord::decode(&current.encode()).unwrap().refreshable,
             Some(true)
         );
+    }
+
+    #[test]
+    fn a_record_without_authentication_claims_keeps_the_eight_element_layout() {
+        let mut older = record(None);
+        older.authentication = Authentication::default();
+        older.user_agent = None;
+        let value = older.encode();
+        let decoded = SessionRecord::decode(&value).unwrap();
+        assert_eq!(decoded.authentication, Authentication::default());
+        assert_eq!(decoded.encode(), value, "written back byte for byte");
+    }
+
+    #[test]
+    fn authentication_claims_keep_their_place_even_when_refreshability_is_unknown() {
+        let mut record = record(None);
+        record.refreshable = None;
+        record.user_agent = None;
+        let metadata = record.metadata_bytes();
+        let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&metadata).unwrap();
+        assert_eq!(elements.len(), 9);
+        assert_eq!(elements[7], json!(null));
+        let decoded = SessionRecord::decode(&record.encode()).unwrap();
+        assert_eq!(decoded.refreshable, None);
+        assert_eq!(decoded.authentication.auth_time, Some(1_699_999_990));
+        assert_eq!(decoded.authentication.amr, ["pwd", "otp"]);
+    }
+
+    #[test]
+    fn a_user_agent_alone_keeps_its_place_after_empty_earlier_elements() {
+        let mut record = record(None);
+        record.refreshable = None;
+        record.authentication = Authentication::default();
+        let elements = serde_json::from_slice::<Vec<serde_json::Value>>(&record.metadata_bytes()).unwrap();
+        assert_eq!(elements.len(), 10);
+        assert_eq!((&elements[7], &elements[8]), (&json!(null), &json!({})));
+        let decoded = SessionRecord::decode(&record.encode()).unwrap();
+        assert_eq!(decoded, record);
     }
 
     #[test]

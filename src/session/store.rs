@@ -68,6 +68,11 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Reads a session without touching it (for back-channel checks and refresh).
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 
+    /// Reads several sessions without touching them, each with when it expires (Unix
+    /// seconds): `None` for one that has ended. Sent together (one pipelined round trip on
+    /// Redis), not one after another.
+    async fn peek_many(&self, keys: &[SessionKey]) -> Result<Vec<Option<(SessionRecord, u64)>>, StoreError>;
+
     /// Ends a session, returning what it held.
     async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError>;
 

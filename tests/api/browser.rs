@@ -136,3 +136,99 @@ async fn a_back_channel_logout_from_the_providers_own_logout_page_ends_the_brows
     let url = browser.url().await;
     assert!(url.starts_with(&issuer) && url.contains("/interaction/"), "{url}");
 }
+
+#[tokio::test]
+async fn a_route_that_needs_a_recent_sign_in_sends_the_browser_back_to_the_provider_and_a_script_gets_the_401() {
+    let site = site(Kind::Caddy, vec![]).await;
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/reports", site.url)).await;
+    sign_in_at_the_provider(&browser, &site, "admin-dana").await;
+    browser
+        .wait_for_url("the page it asked for", |u| u.ends_with("/reports"))
+        .await;
+    let first = session_cookie(&browser).await.expect("a session")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        site.app.introspect(&first).await.get("auth_time").is_none(),
+        "this provider sends auth_time only when max_age is asked for"
+    );
+
+    // The same route from a script: the RFC 9470 answer, nothing else changes.
+    let answer = browser
+        .script(
+            "return fetch('/admin/security/keys', {headers: {accept: 'application/json'}})
+               .then(r => [r.status, r.headers.get('www-authenticate')])",
+        )
+        .await;
+    assert_eq!(answer[0], 401, "{answer}");
+    let challenge = answer[1].as_str().unwrap_or_default();
+    assert!(challenge.contains("insufficient_user_authentication") && challenge.contains("max_age=300"));
+    assert!(site.app.is_active(&first).await);
+
+    // A page load: to the provider with max_age (its own session is recent, so it asks only
+    // to confirm, as every sign-in with prompt=consent) and back, with a new session that
+    // shows the sign-in time.
+    let page = format!("{}/admin/security/keys?tab=2", site.url);
+    browser.goto(&page).await;
+    browser.find("input[name=prompt][value=consent]").await;
+    assert!(
+        browser.url().await.starts_with(&site.app.provider.issuer),
+        "at the provider"
+    );
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url("the guarded page", |u| u == page).await;
+    let seen: Value = serde_json::from_str(&browser.text().await).expect("the app's echo");
+    assert_eq!(seen["headers"]["x-auth-request-user"], "admin-dana");
+    let second = session_cookie(&browser).await.expect("a session")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, first, "a new session");
+    assert!(!site.app.is_active(&first).await, "the old session ended");
+    assert!(site.app.introspect(&second).await["auth_time"].is_u64());
+}
+
+#[tokio::test]
+async fn the_demo_page_lists_the_users_sessions_and_signs_out_another_device() {
+    let site = site(Kind::Caddy, vec![]).await;
+    // The same user on another device first, through the proxy.
+    let phone = crate::support::app::browser();
+    let page = site.sign_in_at(&phone, "/reports", "erin").await;
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+
+    let browser = Browser::start().await;
+    // The page is behind the proxy's gatekeeper: the browser is sent to sign in first.
+    browser.goto(&format!("{}/app/", site.url)).await;
+    sign_in_at_the_provider(&browser, &site, "erin").await;
+    browser.wait_for_url("the demo page", |u| u.contains("/app/")).await;
+    browser
+        .wait_for_text("#sessions", |t| {
+            t.contains("(this device)") && t.contains("Sign out this device")
+        })
+        .await;
+    browser.click("#sessions .sign-out-device").await;
+    browser
+        .wait_for_text("#sessions", |t| !t.contains("Sign out this device"))
+        .await;
+    let phone_again = site.load(&phone, "/reports").await;
+    assert_eq!(
+        phone_again.status(),
+        reqwest::StatusCode::FOUND,
+        "the other device's session ended: it is sent to sign in"
+    );
+    let mine = session_cookie(&browser).await.expect("a session")["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(site.app.is_active(&mine).await, "this one did not");
+
+    browser.click("#sign-out-everywhere button").await;
+    browser
+        .wait_for_url("the provider's logout page", |u| {
+            u.starts_with(&site.app.provider.issuer)
+        })
+        .await;
+    assert!(!site.app.is_active(&mine).await, "signed out everywhere");
+}

@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admin;
 mod backchannel;
 mod bearer;
 mod browser;
@@ -19,6 +20,7 @@ mod limits;
 mod login;
 mod logout;
 mod outages;
+mod own_sessions;
 mod process;
 mod proxies;
 mod proxy_identity;

@@ -53,6 +53,8 @@ pub(crate) fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
         access_token_expires_at: None,
         refreshed_at: 0,
         refreshable: Some(false),
+        authentication: Default::default(),
+        user_agent: None,
         tokens: StoredTokens::seal(&tokens, None, &key).unwrap(),
         tag: None,
     };

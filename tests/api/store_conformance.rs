@@ -57,6 +57,7 @@ checks![
     sessions::an_update_after_remove_is_false_and_never_resurrects_the_session,
     sessions::remove_returns_the_record_once,
     sessions::count_sessions_counts_live_sessions,
+    sessions::peek_many_reads_several_sessions_with_their_expiry_and_none_for_ended_ones,
     locks::a_lock_is_exclusive_until_its_owner_unlocks_it,
     locks::only_the_owner_of_a_lock_can_unlock_it,
     locks::a_lock_expires_by_itself,
@@ -196,6 +197,12 @@ fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionR
         access_token_expires_at: Some(now() + 300),
         refreshed_at: 0,
         refreshable: Some(true),
+        authentication: oidc_session::session::Authentication {
+            auth_time: Some(now() - 30),
+            acr: Some("mfa".into()),
+            amr: vec!["otp".into()],
+        },
+        user_agent: Some("Mozilla/5.0 (conformance)".into()),
         tokens: StoredTokens::seal(&tokens, Some(ring()), &key).expect("small tokens"),
         tag: None,
     };

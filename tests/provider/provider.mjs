@@ -30,6 +30,11 @@
 //     "resource_servers": { "https://api.example.test": "jwt" | "opaque" }
 //                                            // resource indicators (RFC 8707): access tokens
 //                                            // for these resources, in that format
+//     "acr_values": ["pwd", "mfa"]           // optional: acr_values_supported; every ID token
+//                                            // then carries auth_time, acr and amr (as many
+//                                            // providers' do), and an account's overrides may
+//                                            // name the `acr` and `amr` its logins get
+//                                            // ({"acr": "mfa", "amr": ["otp"]})
 //   }
 //
 // Clients may use private_key_jwt (with `jwks` or `jwks_uri`) and
@@ -155,7 +160,7 @@ function claimsFor(login) {
     email: `${login}@example.test`,
     email_verified: !login.startsWith('unverified'),
     groups,
-    ...Object.fromEntries(Object.entries(accounts[login] ?? {}).filter(([k]) => k !== 'disabled')),
+    ...Object.fromEntries(Object.entries(accounts[login] ?? {}).filter(([k]) => !['disabled', 'acr', 'amr'].includes(k))),
   };
 }
 
@@ -228,7 +233,7 @@ server.listen(port, '127.0.0.1', () => {
       };
     },
     claims: {
-      openid: ['sub'],
+      openid: config.acr_values ? ['sub', 'auth_time', 'acr', 'amr'] : ['sub'],
       profile: ['name', 'preferred_username', 'groups'],
       email: ['email', 'email_verified'],
       groups: ['groups'],
@@ -236,6 +241,7 @@ server.listen(port, '127.0.0.1', () => {
       sid: null,
       auth_time: null,
       acr: null,
+      amr: null,
       iss: null,
     },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
@@ -255,6 +261,7 @@ server.listen(port, '127.0.0.1', () => {
     rotateRefreshToken: () => rotateRefreshTokens,
 
     ...(clientAuthSigningAlgs ? { enabledJWA: { clientAuthSigningAlgValues: clientAuthSigningAlgs } } : {}),
+    ...(config.acr_values ? { acrValues: config.acr_values } : {}),
 
     ttl: {
       AccessToken: accessTokenTtl,
@@ -340,6 +347,17 @@ server.listen(port, '127.0.0.1', () => {
     });
   }
   provider.on('server_error', (_ctx, err) => console.error('test provider: server_error', err));
+
+  // The dev login form records no `acr`/`amr`: a login takes them from the account's
+  // overrides, so a test can have the user "use a second factor" before signing in again.
+  const interactionFinished = provider.interactionFinished.bind(provider);
+  provider.interactionFinished = (req, res, result, options) => {
+    const login = result?.login;
+    const account = login && accounts[login.accountId];
+    if (account?.acr) login.acr = account.acr;
+    if (account?.amr) login.amr = account.amr;
+    return interactionFinished(req, res, result, options);
+  };
 
   handler = provider.callback();
   milestone('ready');

@@ -254,6 +254,7 @@ stringData). The dev Redis URL is here too: OIDC_REDIS_URL never goes to a Confi
   "OIDC_CLIENT_PRIVATE_KEY" $c.clientPrivateKey
   "OIDC_ASSERTION_KEY" $c.assertionKey
   "OIDC_INTROSPECTION_SECRET" $c.introspectionSecret
+  "OIDC_ADMIN_SECRET" $c.adminSecret
   "OIDC_SESSION_ENCRYPTION_KEY" $c.sessionEncryptionKey
   "OIDC_REDIS_URL" $redisUrl
   "OIDC_REDIS_SENTINELS" $r.sentinel.sentinels
@@ -277,7 +278,7 @@ variables are not read from it.
 {{- if .Values.config.existingSecret -}}
 {{- $given := include "oidc-session.secretEnv" . | fromYaml | default dict -}}
 {{- $mode := include "oidc-session.redisMode" . -}}
-{{- $candidates := list "OIDC_CLIENT_SECRET" "OIDC_INTROSPECTION_SECRET" "OIDC_SESSION_ENCRYPTION_KEY" -}}
+{{- $candidates := list "OIDC_CLIENT_SECRET" "OIDC_INTROSPECTION_SECRET" "OIDC_ADMIN_SECRET" "OIDC_SESSION_ENCRYPTION_KEY" -}}
 {{- if not .Values.config.assertionKeyFile -}}
 {{- $candidates = append $candidates "OIDC_ASSERTION_KEY" -}}
 {{- end -}}

@@ -6,16 +6,25 @@
 //! service applies them.
 
 mod query;
+mod step_up;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use query::{List, RouteRules, RuleError};
+pub use step_up::{StepUp, StepUpError, StepUpFailure};
 
-use super::Identity;
+use super::{Authentication, Identity};
 
 /// The forward-auth parameters that are rules, in the order a route's rules are checked.
-/// Each names a [`Rule`] variant ([`Rule::name`]); `mode` is not a rule.
-pub(crate) const PARAMETERS: [&str; 3] = ["allowed_groups", "allowed_emails", "allowed_email_domains"];
+/// Each names a [`Rule`] variant ([`Rule::name`]); `mode` is not a rule. The step-up rules
+/// come last, so a session they refuse has passed every other rule.
+pub(crate) const PARAMETERS: [&str; 5] = [
+    "allowed_groups",
+    "allowed_emails",
+    "allowed_email_domains",
+    "max_age",
+    "acr_values",
+];
 
 /// One access rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +37,11 @@ pub(crate) enum Rule<'a> {
     EmailDomains(Values<'a>),
     /// `email_verified` is true (sign-in only: the email rules imply it on routes).
     EmailVerified,
+    /// Step-up: the user authenticated at the provider at most this many seconds ago (the
+    /// ID token's `auth_time`; a session without one fails).
+    MaxAge(u64),
+    /// Step-up: the session's `acr` is one of these, compared exactly.
+    AcrValues(Values<'a>),
 }
 
 /// The list of a rule.
@@ -67,6 +81,10 @@ pub(crate) enum Refusal {
     EmailNotAllowed(Scope),
     #[error("your email domain is not allowed {0}")]
     DomainNotAllowed(Scope),
+    #[error("this page needs a more recent sign-in")]
+    SignInTooOld,
+    #[error("this page needs a stronger sign-in")]
+    AcrNotAllowed,
 }
 
 impl Refusal {
@@ -77,7 +95,14 @@ impl Refusal {
             Self::EmailNotVerified => "email_not_verified",
             Self::EmailNotAllowed(_) => "email_not_allowed",
             Self::DomainNotAllowed(_) => "email_domain_not_allowed",
+            Self::SignInTooOld => "max_age",
+            Self::AcrNotAllowed => "acr_values",
         }
+    }
+
+    /// A step-up rule's refusal: the user may pass after signing in again.
+    pub(crate) fn is_step_up(self) -> bool {
+        matches!(self, Self::SignInTooOld | Self::AcrNotAllowed)
     }
 }
 
@@ -89,6 +114,18 @@ impl<'a> Rule<'a> {
             "allowed_groups" => Self::Groups(values),
             "allowed_emails" => Self::Emails(values),
             "allowed_email_domains" => Self::EmailDomains(values),
+            "max_age" => {
+                // Whole seconds, as OIDC's `max_age`; at most about 136 years.
+                let seconds = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()));
+                return Some(match seconds {
+                    Some(n) => Ok(Self::MaxAge(n.into())),
+                    None => Err(RuleError::NotSeconds(value.chars().take(64).collect())),
+                });
+            }
+            "acr_values" => Self::AcrValues(values),
             _ => return None,
         };
         Some(rule.validate().map(|()| rule))
@@ -101,17 +138,32 @@ impl<'a> Rule<'a> {
             Self::Emails(_) => "allowed_emails",
             Self::EmailDomains(_) => "allowed_email_domains",
             Self::EmailVerified => "email_verified",
+            Self::MaxAge(_) => "max_age",
+            Self::AcrValues(_) => "acr_values",
         }
     }
 
     /// A list must have an item, and each item must be one the rule can match.
     fn validate(&self) -> Result<(), RuleError> {
         let values = match self {
-            Self::Groups(values) | Self::Emails(values) | Self::EmailDomains(values) => values,
-            Self::EmailVerified => return Ok(()),
+            Self::Groups(values) | Self::Emails(values) | Self::EmailDomains(values) | Self::AcrValues(values) => {
+                values
+            }
+            Self::EmailVerified | Self::MaxAge(_) => return Ok(()),
         };
         if !values.any(|_| true) {
             return Err(RuleError::Empty(self.name()));
+        }
+        if let Self::AcrValues(_) = self {
+            // A step-up sends them on to `GET /auth/login`, which takes at most this many.
+            let mut count = 0;
+            values.any(|_| {
+                count += 1;
+                false
+            });
+            if count > step_up::MAX_ACR_VALUES {
+                return Err(RuleError::TooMany("acr_values", step_up::MAX_ACR_VALUES));
+            }
         }
         let mut invalid = None;
         values.any(|item| {
@@ -128,12 +180,22 @@ impl<'a> Rule<'a> {
                 Some(RuleError::NotAnEmail(item.to_owned()))
             }
             Self::EmailDomains(_) if item.contains('@') => Some(RuleError::NotADomain(item.to_owned())),
+            Self::AcrValues(_) if !step_up::is_acr_value(item) => Some(RuleError::NotAnAcr(
+                item.chars().filter(|c| !c.is_control()).take(64).collect(),
+            )),
             _ => None,
         }
     }
 
-    /// Whether `identity` passes this rule, worded for `scope` when it does not.
-    pub(crate) fn admits(&self, identity: &Identity, scope: Scope) -> Result<(), Refusal> {
+    /// Whether `identity`, authenticated as `authentication` says, passes this rule at `now`
+    /// (Unix seconds), worded for `scope` when it does not.
+    pub(crate) fn admits(
+        &self,
+        identity: &Identity,
+        authentication: &Authentication,
+        now: u64,
+        scope: Scope,
+    ) -> Result<(), Refusal> {
         let passes = match self {
             Self::Groups(allowed) => allowed.any(|a| identity.groups.iter().any(|g| g == a)),
             Self::Emails(allowed) => {
@@ -146,6 +208,13 @@ impl<'a> Rule<'a> {
                 !domain.is_empty() && allowed.any(|a| a.eq_ignore_ascii_case(domain))
             }
             Self::EmailVerified => identity.email_verified == Some(true),
+            Self::MaxAge(max_age) => authentication
+                .auth_time
+                .is_some_and(|at| now.saturating_sub(at) <= *max_age),
+            Self::AcrValues(allowed) => authentication
+                .acr
+                .as_deref()
+                .is_some_and(|acr| allowed.any(|a| a == acr)),
         };
         if passes {
             return Ok(());
@@ -155,6 +224,8 @@ impl<'a> Rule<'a> {
             Self::Emails(_) => Refusal::EmailNotAllowed(scope),
             Self::EmailDomains(_) => Refusal::DomainNotAllowed(scope),
             Self::EmailVerified => Refusal::EmailNotVerified,
+            Self::MaxAge(_) => Refusal::SignInTooOld,
+            Self::AcrValues(_) => Refusal::AcrNotAllowed,
         })
     }
 }
@@ -168,6 +239,14 @@ fn verified_email(identity: &Identity) -> Result<&str, Refusal> {
 }
 
 impl Values<'_> {
+    /// The items, decoded.
+    pub(crate) fn to_vec(&self) -> Vec<String> {
+        match self {
+            Self::Query(list) => list.items().map(|item| item.into_owned()).collect(),
+            Self::Listed(items) => items.clone(),
+        }
+    }
+
     /// Whether an item satisfies `f`; query items are decoded one at a time, not collected.
     fn any(&self, mut f: impl FnMut(&str) -> bool) -> bool {
         match self {
@@ -188,6 +267,10 @@ impl SignInRules {
     }
 
     pub(crate) fn admits(&self, identity: &Identity) -> Result<(), Refusal> {
-        self.0.iter().try_for_each(|rule| rule.admits(identity, Scope::SignIn))
+        // Sign-in rules never include a step-up rule: no authentication to judge.
+        let none = Authentication::default();
+        self.0
+            .iter()
+            .try_for_each(|rule| rule.admits(identity, &none, 0, Scope::SignIn))
     }
 }

@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use super::{Refusal, Rule, Scope, PARAMETERS};
-use crate::domain::Identity;
+use super::{Refusal, Rule, Scope, StepUp, PARAMETERS};
+use crate::domain::{Authentication, Identity};
 
 /// The rules of one route, and how it answers without a session.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -37,6 +37,12 @@ pub(crate) enum RuleError {
     NotAnEmail(String),
     #[error("`allowed_email_domains` lists `{0}`: give the domain alone, without `@`")]
     NotADomain(String),
+    #[error("`max_age` must be a whole number of seconds, not `{0}`")]
+    NotSeconds(String),
+    #[error("`acr_values` lists `{0}`: values are printable ASCII without spaces, `\"` or `\\`")]
+    NotAnAcr(String),
+    #[error("`{0}` lists more than {1} values")]
+    TooMany(&'static str, usize),
 }
 
 /// `, allowed_groups, …`: every rule parameter, for the unknown-parameter message.
@@ -125,8 +131,24 @@ impl<'q> RouteRules<'q> {
         self.rules.iter().flatten()
     }
 
-    /// Every rule given must hold.
-    pub(crate) fn check(&self, identity: &Identity) -> Result<(), Refusal> {
-        self.rules().try_for_each(|rule| rule.admits(identity, Scope::Route))
+    /// Every rule given must hold, for `identity` authenticated as `authentication` says,
+    /// at `now` (Unix seconds). Identity rules are checked first: a step-up refusal means
+    /// every other rule passed.
+    pub(crate) fn check(&self, identity: &Identity, authentication: &Authentication, now: u64) -> Result<(), Refusal> {
+        self.rules()
+            .try_for_each(|rule| rule.admits(identity, authentication, now, Scope::Route))
+    }
+
+    /// What the route's step-up rules ask for, to be asked of the provider at sign-in.
+    pub(crate) fn step_up(&self) -> StepUp {
+        let mut step_up = StepUp::default();
+        for rule in self.rules() {
+            match rule {
+                Rule::MaxAge(max_age) => step_up.max_age = Some(*max_age),
+                Rule::AcrValues(values) => step_up.acr_values = values.to_vec(),
+                _ => {}
+            }
+        }
+        step_up
     }
 }

@@ -3,6 +3,12 @@ use std::borrow::Cow;
 use super::*;
 use Scope::Route;
 
+const NONE: Authentication = Authentication {
+    auth_time: None,
+    acr: None,
+    amr: Vec::new(),
+};
+
 fn identity(groups: &[&str], email: Option<&str>, verified: Option<bool>) -> Identity {
     Identity {
         sub: "u1".into(),
@@ -24,7 +30,7 @@ fn no_query_means_no_rules_and_401_answers() {
         let rules = RouteRules::parse(query).unwrap();
         assert_eq!(rules, RouteRules::default());
         assert!(!rules.redirect);
-        assert_eq!(rules.check(&identity(&[], None, None)), Ok(()));
+        assert_eq!(rules.check(&identity(&[], None, None), &NONE, 0), Ok(()));
     }
     assert!(RouteRules::parse("mode=redirect").unwrap().redirect);
 }
@@ -79,30 +85,33 @@ fn an_unknown_parameter_is_named_decoded_and_shortened() {
 fn percent_encoded_keys_and_values_are_decoded() {
     let rules = RouteRules::parse("allowed%5Fgroups=dev%2Cadmins&mode=re%64irect").unwrap();
     assert!(rules.redirect);
-    assert_eq!(rules.check(&jane()), Ok(()));
+    assert_eq!(rules.check(&jane(), &NONE, 0), Ok(()));
     // `,` separates items; `%2C` is a comma inside a name.
     let split = RouteRules::parse("allowed_groups=dev,admins").unwrap();
-    assert_eq!(split.check(&jane()), Err(Refusal::GroupNotAllowed(Route)));
+    assert_eq!(split.check(&jane(), &NONE, 0), Err(Refusal::GroupNotAllowed(Route)));
     let spaced = RouteRules::parse("allowed_groups=Domain+Admins").unwrap();
-    assert_eq!(spaced.check(&identity(&["Domain Admins"], None, None)), Ok(()));
+    assert_eq!(
+        spaced.check(&identity(&["Domain Admins"], None, None), &NONE, 0),
+        Ok(())
+    );
 }
 
 #[test]
 fn groups_must_include_one_of_the_list_compared_exactly() {
     let rules = RouteRules::parse("allowed_groups=ops,users").unwrap();
-    assert_eq!(rules.check(&jane()), Ok(()));
+    assert_eq!(rules.check(&jane(), &NONE, 0), Ok(()));
     let rules = RouteRules::parse("allowed_groups=ops, admins ,").unwrap();
-    assert_eq!(rules.check(&identity(&["admins"], None, None)), Ok(()));
+    assert_eq!(rules.check(&identity(&["admins"], None, None), &NONE, 0), Ok(()));
     assert_eq!(
-        rules.check(&identity(&["Admins"], None, None)),
+        rules.check(&identity(&["Admins"], None, None), &NONE, 0),
         Err(Refusal::GroupNotAllowed(Route))
     );
     assert_eq!(
-        rules.check(&identity(&["admin"], None, None)),
+        rules.check(&identity(&["admin"], None, None), &NONE, 0),
         Err(Refusal::GroupNotAllowed(Route))
     );
     assert_eq!(
-        rules.check(&identity(&[], None, None)),
+        rules.check(&identity(&[], None, None), &NONE, 0),
         Err(Refusal::GroupNotAllowed(Route))
     );
 }
@@ -110,25 +119,28 @@ fn groups_must_include_one_of_the_list_compared_exactly() {
 #[test]
 fn emails_must_match_ignoring_case_and_be_verified() {
     let rules = RouteRules::parse("allowed_emails=bob@x.org,jane%40example.org").unwrap();
-    assert_eq!(rules.check(&jane()), Ok(()));
+    assert_eq!(rules.check(&jane(), &NONE, 0), Ok(()));
     let unverified = identity(&[], Some("jane@example.org"), Some(false));
-    assert_eq!(rules.check(&unverified), Err(Refusal::EmailNotVerified));
+    assert_eq!(rules.check(&unverified, &NONE, 0), Err(Refusal::EmailNotVerified));
     let unknown = identity(&[], Some("jane@example.org"), None);
-    assert_eq!(rules.check(&unknown), Err(Refusal::EmailNotVerified));
+    assert_eq!(rules.check(&unknown, &NONE, 0), Err(Refusal::EmailNotVerified));
     assert_eq!(
-        rules.check(&identity(&[], None, Some(true))),
+        rules.check(&identity(&[], None, Some(true)), &NONE, 0),
         Err(Refusal::EmailNotVerified)
     );
     let other = identity(&[], Some("eve@example.org"), Some(true));
-    assert_eq!(rules.check(&other), Err(Refusal::EmailNotAllowed(Route)));
+    assert_eq!(rules.check(&other, &NONE, 0), Err(Refusal::EmailNotAllowed(Route)));
     let unicode = RouteRules::parse("allowed_emails=%C3%A4gir@X.org").unwrap();
-    assert_eq!(unicode.check(&identity(&[], Some("ägir@x.org"), Some(true))), Ok(()));
+    assert_eq!(
+        unicode.check(&identity(&[], Some("ägir@x.org"), Some(true)), &NONE, 0),
+        Ok(())
+    );
 }
 
 #[test]
 fn email_domains_match_exactly_ignoring_case_for_verified_emails() {
     let rules = RouteRules::parse("allowed_email_domains=example.org,x.org").unwrap();
-    assert_eq!(rules.check(&jane()), Ok(()));
+    assert_eq!(rules.check(&jane(), &NONE, 0), Ok(()));
     for (email, denied) in [
         ("jane@sub.example.org", Refusal::DomainNotAllowed(Route)),
         ("jane@example.org.evil", Refusal::DomainNotAllowed(Route)),
@@ -137,23 +149,23 @@ fn email_domains_match_exactly_ignoring_case_for_verified_emails() {
         ("jane@", Refusal::DomainNotAllowed(Route)),
     ] {
         assert_eq!(
-            rules.check(&identity(&[], Some(email), Some(true))),
+            rules.check(&identity(&[], Some(email), Some(true)), &NONE, 0),
             Err(denied),
             "{email}"
         );
     }
     let unverified = identity(&[], Some("jane@example.org"), Some(false));
-    assert_eq!(rules.check(&unverified), Err(Refusal::EmailNotVerified));
+    assert_eq!(rules.check(&unverified, &NONE, 0), Err(Refusal::EmailNotVerified));
 }
 
 #[test]
 fn every_rule_given_must_hold() {
     let rules = RouteRules::parse("allowed_groups=users&allowed_email_domains=example.org").unwrap();
-    assert_eq!(rules.check(&jane()), Ok(()));
+    assert_eq!(rules.check(&jane(), &NONE, 0), Ok(()));
     let outsider = identity(&["users"], Some("jane@elsewhere.org"), Some(true));
-    assert_eq!(rules.check(&outsider), Err(Refusal::DomainNotAllowed(Route)));
+    assert_eq!(rules.check(&outsider, &NONE, 0), Err(Refusal::DomainNotAllowed(Route)));
     let not_member = identity(&["guests"], Some("jane@example.org"), Some(true));
-    assert_eq!(rules.check(&not_member), Err(Refusal::GroupNotAllowed(Route)));
+    assert_eq!(rules.check(&not_member, &NONE, 0), Err(Refusal::GroupNotAllowed(Route)));
 }
 
 #[test]
@@ -171,23 +183,24 @@ fn plain_rules_are_parsed_without_copying() {
 fn emails_and_domains_ignore_ascii_case_only_so_the_kelvin_sign_is_not_a_k() {
     let kelvin = identity(&[], Some("jane@\u{212A}elvin.org"), Some(true));
     let emails = RouteRules::parse("allowed_emails=jane@kelvin.org").unwrap();
-    assert_eq!(emails.check(&kelvin), Err(Refusal::EmailNotAllowed(Route)));
+    assert_eq!(emails.check(&kelvin, &NONE, 0), Err(Refusal::EmailNotAllowed(Route)));
     let domains = RouteRules::parse("allowed_email_domains=KELVIN.org").unwrap();
-    assert_eq!(domains.check(&kelvin), Err(Refusal::DomainNotAllowed(Route)));
+    assert_eq!(domains.check(&kelvin, &NONE, 0), Err(Refusal::DomainNotAllowed(Route)));
     let ascii = identity(&[], Some("jane@Kelvin.ORG"), Some(true));
-    assert_eq!(emails.check(&ascii), Ok(()));
-    assert_eq!(domains.check(&ascii), Ok(()));
+    assert_eq!(emails.check(&ascii, &NONE, 0), Ok(()));
+    assert_eq!(domains.check(&ascii, &NONE, 0), Ok(()));
     // Non-ASCII letters match only as written.
     let upper = RouteRules::parse("allowed_emails=%C3%84GIR@x.org").unwrap();
     let lower = identity(&[], Some("ägir@x.org"), Some(true));
-    assert_eq!(upper.check(&lower), Err(Refusal::EmailNotAllowed(Route)));
+    assert_eq!(upper.check(&lower, &NONE, 0), Err(Refusal::EmailNotAllowed(Route)));
 }
 
 #[test]
 fn every_rule_parameter_parses_to_the_rule_of_that_name() {
     for name in PARAMETERS {
-        // A value that each rule's validation accepts: a domain for one, an address for another.
-        let rule = ["a", "a@b"]
+        // A value that each rule's validation accepts: a domain for one, an address for
+        // another, seconds for `max_age`.
+        let rule = ["a", "a@b", "60"]
             .into_iter()
             .find_map(|value| Rule::from_parameter(name, value).expect(name).ok())
             .expect(name);
@@ -206,7 +219,7 @@ fn the_unknown_parameter_message_lists_mode_and_every_rule() {
     assert_eq!(
         RuleError::Unknown("x".into()).to_string(),
         "unknown parameter `x` in the forward-auth URL \
-         (known: mode, audience, allowed_groups, allowed_emails, allowed_email_domains)"
+         (known: mode, audience, allowed_groups, allowed_emails, allowed_email_domains, max_age, acr_values)"
     );
 }
 
@@ -250,7 +263,7 @@ fn refusals_are_worded_for_where_they_happen_and_keep_their_metric_labels() {
 fn audience_is_read_decoded_and_restricts_nothing() {
     let rules = RouteRules::parse("mode=redirect&audience=https%3A%2F%2Fapi.example.com").unwrap();
     assert_eq!(rules.audience.as_deref(), Some("https://api.example.com"));
-    assert_eq!(rules.check(&Identity::default()), Ok(()), "no rule to fail");
+    assert_eq!(rules.check(&Identity::default(), &NONE, 0), Ok(()), "no rule to fail");
     assert_eq!(
         RouteRules::parse("audience=").unwrap_err(),
         RuleError::Empty("audience")
@@ -259,4 +272,74 @@ fn audience_is_read_decoded_and_restricts_nothing() {
         RouteRules::parse("audience=a&audience=b").unwrap_err(),
         RuleError::Repeated("audience")
     );
+}
+fn signed_in(auth_time: Option<u64>, acr: Option<&str>) -> Authentication {
+    Authentication {
+        auth_time,
+        acr: acr.map(str::to_owned),
+        amr: Vec::new(),
+    }
+}
+
+#[test]
+fn max_age_admits_a_sign_in_within_that_many_seconds_and_refuses_an_older_or_unknown_one() {
+    let now = 1_800_000_000;
+    let rules = RouteRules::parse("max_age=300").unwrap();
+    assert_eq!(rules.check(&jane(), &signed_in(Some(now - 300), None), now), Ok(()));
+    assert_eq!(
+        rules.check(&jane(), &signed_in(Some(now - 301), None), now),
+        Err(Refusal::SignInTooOld)
+    );
+    assert_eq!(rules.check(&jane(), &NONE, now), Err(Refusal::SignInTooOld));
+    assert_eq!(
+        rules.step_up(),
+        StepUp {
+            max_age: Some(300),
+            acr_values: vec![]
+        }
+    );
+}
+
+#[test]
+fn acr_values_admit_only_a_listed_acr_compared_exactly() {
+    let rules = RouteRules::parse("acr_values=mfa,urn%3Aacr%3Agold").unwrap();
+    assert_eq!(rules.check(&jane(), &signed_in(None, Some("mfa")), 0), Ok(()));
+    assert_eq!(rules.check(&jane(), &signed_in(None, Some("urn:acr:gold")), 0), Ok(()));
+    assert_eq!(
+        rules.check(&jane(), &signed_in(None, Some("MFA")), 0),
+        Err(Refusal::AcrNotAllowed)
+    );
+    assert_eq!(rules.check(&jane(), &NONE, 0), Err(Refusal::AcrNotAllowed));
+    assert_eq!(rules.step_up().acr_values, ["mfa", "urn:acr:gold"]);
+}
+
+#[test]
+fn an_identity_rule_is_refused_before_a_step_up_rule_so_a_step_up_refusal_means_all_else_passed() {
+    let rules = RouteRules::parse("max_age=60&allowed_groups=ops").unwrap();
+    let refusal = rules.check(&jane(), &NONE, 0).unwrap_err();
+    assert_eq!(refusal, Refusal::GroupNotAllowed(Route));
+    assert!(!refusal.is_step_up());
+    let rules = RouteRules::parse("acr_values=mfa&allowed_groups=users").unwrap();
+    let refusal = rules.check(&jane(), &signed_in(None, Some("pwd")), 0).unwrap_err();
+    assert!(refusal.is_step_up());
+}
+
+#[test]
+fn bad_step_up_parameters_are_errors_naming_the_parameter() {
+    for (query, error) in [
+        ("max_age=abc", RuleError::NotSeconds("abc".into())),
+        ("max_age=-5", RuleError::NotSeconds("-5".into())),
+        ("max_age=", RuleError::NotSeconds(String::new())),
+        ("max_age=99999999999", RuleError::NotSeconds("99999999999".into())),
+        ("acr_values=", RuleError::Empty("acr_values")),
+        ("acr_values=a%22b", RuleError::NotAnAcr("a\"b".into())),
+        ("acr_values=a%07b", RuleError::NotAnAcr("ab".into())),
+        (
+            "acr_values=1,2,3,4,5,6,7,8,9,10,11",
+            RuleError::TooMany("acr_values", 10),
+        ),
+        ("max_age=1&max_age=2", RuleError::Repeated("max_age")),
+    ] {
+        assert_eq!(RouteRules::parse(query), Err(error), "{query}");
+    }
 }

@@ -11,7 +11,7 @@ use poem_openapi::payload::{Html, Json};
 use poem_openapi::{ApiResponse, ResponseContent};
 
 use super::wire::{groups_header, header_safe, HeaderText};
-use crate::domain::access::{Refusal, RouteRules, RuleError, PARAMETERS};
+use crate::domain::access::{Refusal, RouteRules, RuleError, StepUp, PARAMETERS};
 use crate::http::error::{page, ErrorBody};
 use crate::oidc::access_token::AccessTokenError;
 use crate::service::bearer::Bearer;
@@ -53,9 +53,11 @@ pub(crate) enum ForwardAuthError {
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// No live session (without `mode=redirect`, or not a browser page load), or a wrong
-    /// internal API secret.
+    /// internal API secret; or a session that fails only the route's step-up rules
+    /// (`insufficient_user_authentication`, with the RFC 9470 `WWW-Authenticate` challenge
+    /// carrying `max_age` and/or `acr_values`).
     #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
+    Unauthorized(Json<ErrorBody>, #[oai(header = "WWW-Authenticate")] Option<String>),
     /// A refused bearer token (RFC 6750): `WWW-Authenticate: Bearer error="invalid_token"`
     /// and the reason; never a redirect.
     #[oai(status = 401)]
@@ -118,7 +120,21 @@ impl ForwardAuthResponse {
 
 impl ForwardAuthError {
     pub(crate) fn no_session() -> Self {
-        Self::Unauthorized(ErrorBody::new("unauthorized", "no live session"))
+        Self::Unauthorized(ErrorBody::new("unauthorized", "no live session"), None)
+    }
+
+    pub(crate) fn wrong_secret() -> Self {
+        let body = ErrorBody::new("unauthorized", "a valid internal API secret is required");
+        Self::Unauthorized(body, None)
+    }
+
+    /// RFC 9470: the session must authenticate again as `step_up` says.
+    pub(crate) fn step_up(step_up: &StepUp) -> Self {
+        let body = ErrorBody::new(
+            "insufficient_user_authentication",
+            "this route needs a more recent or stronger sign-in",
+        );
+        Self::Unauthorized(body, Some(step_up.challenge()))
     }
 
     /// A bearer token that is refused: 401 naming the reason; 503 when the provider could

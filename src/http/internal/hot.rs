@@ -64,6 +64,9 @@ mod tests {
                     .as_object()
                     .unwrap(),
             )),
+            auth_time: Some(3),
+            acr: Some("mfa".into()),
+            amr: Some(vec!["otp".into()]),
             session_expires_at: Some(1),
             access_token_expires_at: Some(2),
             access_token: Some("at".into()),

@@ -77,6 +77,10 @@ impl SessionStore for FailingStore {
         self.inner.keys_by_sub(sub).await
     }
 
+    async fn peek_many(&self, keys: &[SessionKey]) -> Result<Vec<Option<(SessionRecord, u64)>>, StoreError> {
+        self.inner.peek_many(keys).await
+    }
+
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
         self.inner.peek(key).await
     }

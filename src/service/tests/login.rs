@@ -223,6 +223,7 @@ async fn a_pending_login_sealed_by_someone_else_with_a_return_to_elsewhere_is_re
         pkce_verifier: Secret::new("verifier".into()),
         return_to: "https://evil.test/".into(),
         expires_at: now() + 300,
+        step_up: Default::default(),
     };
     let binding = forger.seal(&started.state, &forged).await.unwrap();
     script_login(&h, &started, json!({"sub": "ann"}));

@@ -6,9 +6,11 @@ mod bearer;
 mod failing;
 mod login;
 mod logout;
+mod own_sessions;
 mod refresh;
 mod revalidation;
 mod scripted;
+mod step_up;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -64,6 +66,7 @@ struct Started {
     state: String,
     binding: String,
     nonce: String,
+    authorize_url: url::Url,
 }
 
 /// A browser signed in: its cookie value and the tokens its session got.
@@ -119,7 +122,12 @@ impl Started {
 
 impl Harness {
     async fn start(&self) -> Started {
-        let started = self.service.start_login(None).await.expect("login starts");
+        self.start_stepping_up(None, None).await.expect("login starts")
+    }
+
+    /// A login started with `max_age` and `acr_values` as `GET /auth/login` takes them.
+    async fn start_stepping_up(&self, max_age: Option<&str>, acr_values: Option<&str>) -> Result<Started, LoginError> {
+        let started = self.service.start_login(None, (max_age, acr_values)).await?;
         let nonce = started
             .authorize_url
             .query_pairs()
@@ -127,11 +135,12 @@ impl Harness {
             .expect("the request carries a nonce")
             .1
             .into_owned();
-        Started {
+        Ok(Started {
             state: started.state,
             binding: started.binding,
             nonce,
-        }
+            authorize_url: started.authorize_url,
+        })
     }
 
     /// Finishes `started` in the browser that started it.

@@ -405,6 +405,40 @@ impl SessionStore for RedisStore {
         Self::decode(raw)
     }
 
+    async fn peek_many(&self, keys: &[SessionKey]) -> Result<Vec<Option<(SessionRecord, u64)>>, StoreError> {
+        let session_keys: Vec<String> = keys.iter().map(|k| self.session_key(k)).collect();
+        // Sent at once on the multiplexed connection: one round trip for all of them. Each
+        // GET + PTTL pair names one key, so it stays within one hash slot on a cluster.
+        let raw: Vec<(Option<Vec<u8>>, i64)> = self
+            .run(|c| async move {
+                let reads = session_keys.iter().map(|key| {
+                    let mut c = c.clone();
+                    async move {
+                        let read: (Option<Vec<u8>>, i64) =
+                            absent_if_wrong_type(redis::pipe().get(key).pttl(key).query_async(&mut c).await.map(Some))?
+                                .unwrap_or((None, -2));
+                        Ok::<_, RedisError>(read)
+                    }
+                });
+                futures_util::future::try_join_all(reads).await
+            })
+            .await?;
+        let now_ms = crate::session::now_millis();
+        raw.into_iter()
+            .map(|(value, ttl_ms)| {
+                let record = Self::decode(value)?;
+                // A key without a TTL (-1) should not exist; it reads as ending at its absolute end.
+                Ok(record.map(|r| {
+                    let until = match u64::try_from(ttl_ms) {
+                        Ok(ms) => (now_ms + ms).div_ceil(1000),
+                        Err(_) => r.expires_at,
+                    };
+                    (r, until)
+                }))
+            })
+            .collect()
+    }
+
     async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError> {
         self.set_once(self.mark_key(mark, id), ttl).await
     }

@@ -6,6 +6,7 @@ pub(crate) mod assertion;
 mod identity;
 mod routes;
 mod sign_in;
+mod step_up;
 pub(crate) mod verifiers;
 
 use reqwest::{Method, RequestBuilder, Response};

@@ -147,3 +147,26 @@ pub(super) async fn count_sessions_counts_live_sessions(store: Store) {
         "past its absolute end"
     );
 }
+
+pub(super) async fn peek_many_reads_several_sessions_with_their_expiry_and_none_for_ended_ones(store: Store) {
+    let idle = Duration::from_secs(600);
+    let (a, record_a) = session(LONG);
+    let (b, record_b) = session(LONG);
+    let (gone, record_gone) = session(LONG);
+    for (key, record) in [(&a, &record_a), (&b, &record_b), (&gone, &record_gone)] {
+        store.save(key, record, idle).await.unwrap();
+    }
+    store.remove(&gone).await.unwrap();
+    let before = now();
+    let read = store.peek_many(&[a.clone(), gone, b.clone()]).await.unwrap();
+    assert_eq!(read.len(), 3);
+    let (first, until) = read[0].clone().expect("a is live");
+    assert_eq!(first, record_a);
+    assert!(
+        (before + 598..=now() + 601).contains(&until),
+        "expires after the idle timeout: {until}"
+    );
+    assert!(read[1].is_none(), "an ended session reads as None");
+    assert_eq!(read[2].as_ref().map(|(r, _)| r), Some(&record_b));
+    assert!(store.peek_many(&[]).await.unwrap().is_empty());
+}
