@@ -3,6 +3,7 @@
 
 mod client_auth;
 mod env;
+mod otel;
 pub(crate) mod parse;
 mod raw;
 mod redis;
@@ -14,6 +15,7 @@ pub mod vars;
 
 use std::fmt;
 
+pub use otel::{OtlpProtocol, TraceSampler, TracingSettings, OTEL_VARS};
 pub use settings::*;
 
 /// One configuration problem, tied to the variable that causes it.

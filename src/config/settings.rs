@@ -215,6 +215,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// OpenTelemetry tracing; `None` (off) unless an OTLP endpoint is set.
+    pub tracing: Option<super::TracingSettings>,
     /// Things worth a warning at start (unknown variables, no encryption key).
     pub warnings: Vec<String>,
 }

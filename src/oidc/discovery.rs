@@ -136,6 +136,7 @@ async fn get_json(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, Discover
     let response = http
         .get(url.clone())
         .header("accept", "application/json")
+        .headers(crate::telemetry::trace::outgoing_headers())
         .send()
         .await
         .map_err(unreachable)?;
