@@ -27,3 +27,4 @@ mod sessions;
 mod startup;
 mod store;
 mod store_conformance;
+mod traces;

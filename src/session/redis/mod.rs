@@ -36,8 +36,8 @@ mod tls;
 
 use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
-use tracing::Instrument as _;
 pub use tls::TrustError;
+use tracing::Instrument as _;
 
 use super::store::{Mark, SessionStore, StoreError};
 use super::{now, SessionKey, SessionRecord};
