@@ -13,7 +13,8 @@ impl Settings {
 
     /// Builds settings from `(name, value)` pairs; every problem is reported together.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let (vars, otel): (Vec<(String, String)>, Vec<(String, String)>) = vars
+        type Vars = Vec<(String, String)>;
+        let (vars, otel): (Vars, Vars) = vars
             .into_iter()
             .filter(|(k, _)| k.starts_with("OIDC_") || k.starts_with("OTEL_"))
             .partition(|(k, _)| k.starts_with("OIDC_"));

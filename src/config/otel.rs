@@ -120,7 +120,12 @@ pub(super) fn parse(vars: &[(String, String)], p: &mut Problems) -> Option<Traci
     Some(TracingSettings {
         endpoint,
         protocol,
-        headers: headers?.into_iter().map(|(k, v)| (k, Secret::new(v))).collect(),
+        // A header list that did not parse is a recorded problem: the start fails anyway.
+        headers: headers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, Secret::new(v)))
+            .collect(),
         service_name,
         sampler: sampler?,
         resource_attributes,

@@ -24,8 +24,13 @@ struct Traced {
     _scratch: Scratch,
 }
 
-/// The binary with the provider, Redis and the given `OTEL_*` variables.
-async fn start(provider: &TestProvider, redis: &TestRedis, public_port: u16, otel: &[(&str, &str)]) -> Traced {
+/// The binary with its own provider and Redis, and the given `OTEL_*` variables.
+async fn start(otel: &[(&str, &str)]) -> (Traced, TestProvider, TestRedis) {
+    let reserved = reserve_port();
+    let public_port = reserved.local_addr().unwrap().port();
+    let provider = provider_for(public_port).await;
+    let redis = TestRedis::start();
+    drop(reserved);
     let scratch = Scratch::new("traces");
     let internal_port = reserve_port().local_addr().unwrap().port();
     let public = format!("http://127.0.0.1:{public_port}");
@@ -46,12 +51,13 @@ async fn start(provider: &TestProvider, redis: &TestRedis, public_port: u16, ote
     child.wait_for_port(internal_port, Duration::from_secs(20)).unwrap();
     let internal = format!("http://127.0.0.1:{internal_port}");
     wait_until_ready(&internal).await;
-    Traced {
+    let app = Traced {
         child,
         public,
         internal,
         _scratch: scratch,
-    }
+    };
+    (app, provider, redis)
 }
 
 async fn provider_for(public_port: u16) -> TestProvider {
@@ -76,23 +82,13 @@ fn named<'a>(spans: &[&'a Span], name: &str) -> &'a Span {
 
 #[tokio::test]
 async fn a_sign_in_a_refresh_and_a_forward_auth_arrive_as_span_trees_over_otlp_http() {
-    let public_port = reserve_port();
-    let port = public_port.local_addr().unwrap().port();
-    let provider = provider_for(port).await;
-    let redis = TestRedis::start();
     let (receiver, endpoint) = Receiver::http().await;
-    drop(public_port);
-    let app = start(
-        &provider,
-        &redis,
-        port,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_SERVICE_NAME", "oidc-session-under-test"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "x-otlp-key=k-123"),
-        ],
-    )
+    let (app, provider, _redis) = start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_SERVICE_NAME", "oidc-session-under-test"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-otlp-key=k-123"),
+    ])
     .await;
 
     // A full sign-in whose callback arrives with a sampled W3C traceparent.
@@ -246,24 +242,14 @@ async fn a_sign_in_a_refresh_and_a_forward_auth_arrive_as_span_trees_over_otlp_h
 
 #[tokio::test]
 async fn over_grpc_a_ratio_of_zero_drops_new_traces_but_continues_sampled_incoming_ones() {
-    let public_port = reserve_port();
-    let port = public_port.local_addr().unwrap().port();
-    let provider = provider_for(port).await;
-    let redis = TestRedis::start();
     let (receiver, endpoint) = Receiver::grpc().await;
-    drop(public_port);
-    let app = start(
-        &provider,
-        &redis,
-        port,
-        &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "x-otlp-key=k-456"),
-            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
-            ("OTEL_TRACES_SAMPLER_ARG", "0"),
-        ],
-    )
+    let (app, _provider, _redis) = start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-otlp-key=k-456"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0"),
+    ])
     .await;
     let http = reqwest::Client::new();
     let fresh = http
