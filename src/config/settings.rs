@@ -227,6 +227,8 @@ pub struct Settings {
 pub struct StoreSettings {
     pub redis: RedisSettings,
     pub extra_ca_file: Option<PathBuf>,
+    /// Traces are exported: store operations off the hot path get spans.
+    pub traced: bool,
 }
 
 impl Settings {
@@ -234,6 +236,7 @@ impl Settings {
         StoreSettings {
             redis: self.redis.clone(),
             extra_ca_file: self.provider.extra_ca_file.clone(),
+            traced: self.tracing.is_some(),
         }
     }
 }

@@ -167,3 +167,20 @@ fn the_sign_in_variables_become_rules_and_an_empty_group_list_is_no_rule() {
         assert_eq!(s.claims.sign_in_rules, SignInRules::default());
     }
 }
+
+#[test]
+fn the_otel_variables_switch_tracing_on_and_a_wrong_one_is_reported_with_the_rest() {
+    assert!(Settings::from_vars(vars(&[])).unwrap().tracing.is_none());
+    let on = Settings::from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])).unwrap();
+    assert_eq!(on.tracing.unwrap().endpoint.as_str(), "http://collector:4318/v1/traces");
+    let wrong = Settings::from_vars(vars(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OIDC_COOKIE_SAMESITE", "sometimes"),
+    ]))
+    .unwrap_err();
+    let named: Vec<&str> = wrong.problems.iter().map(|p| p.var).collect();
+    assert!(
+        named.contains(&"OTEL_EXPORTER_OTLP_PROTOCOL") && named.contains(&"OIDC_COOKIE_SAMESITE"),
+        "{named:?}"
+    );
+}

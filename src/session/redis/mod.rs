@@ -37,13 +37,11 @@ mod tls;
 use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
 pub use tls::TrustError;
-use tracing::Instrument as _;
 
 use super::store::{Mark, SessionStore, StoreError};
 use super::{now, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
-use crate::telemetry::trace::redis_span;
 use crate::util::sha256_base64url;
 
 /// Every store call answers within this bound, or fails with [`StoreError::Timeout`].
@@ -263,79 +261,63 @@ impl RedisStore {
 #[async_trait::async_trait]
 impl SessionStore for RedisStore {
     async fn save(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<(), StoreError> {
-        async move {
-            let set = self.set_session(key, record, idle, false);
-            self.run(|mut c| async move { set.query_async::<()>(&mut c).await })
-                .await?;
-            // The gauge and the indexes for back-channel logout: separate keys (other hash
-            // slots), so separate commands, sent together: on the shared connection they leave
-            // in one write, so a login waits for one round trip here, not one per key.
-            let (sub, sid) = self.indexes(record);
-            tokio::try_join!(
-                self.count(record.expires_at, 1),
-                self.index(sub, key, record.expires_at),
-                async {
-                    match sid {
-                        Some(sid) => self.index(sid, key, record.expires_at).await,
-                        None => Ok(()),
-                    }
-                },
-            )?;
-            Ok(())
-        }
-        .instrument(redis_span("save"))
-        .await
+        let set = self.set_session(key, record, idle, false);
+        self.run(|mut c| async move { set.query_async::<()>(&mut c).await })
+            .await?;
+        // The gauge and the indexes for back-channel logout: separate keys (other hash
+        // slots), so separate commands, sent together: on the shared connection they leave
+        // in one write, so a login waits for one round trip here, not one per key.
+        let (sub, sid) = self.indexes(record);
+        tokio::try_join!(
+            self.count(record.expires_at, 1),
+            self.index(sub, key, record.expires_at),
+            async {
+                match sid {
+                    Some(sid) => self.index(sid, key, record.expires_at).await,
+                    None => Ok(()),
+                }
+            },
+        )?;
+        Ok(())
     }
 
     async fn update(&self, key: &SessionKey, record: &SessionRecord, idle: Duration) -> Result<bool, StoreError> {
-        async move {
-            let set = self.set_session(key, record, idle, true);
-            let updated: Option<String> = self.run(|mut c| async move { set.query_async(&mut c).await }).await?;
-            Ok(updated.is_some())
-        }
-        .instrument(redis_span("update"))
-        .await
+        let set = self.set_session(key, record, idle, true);
+        let updated: Option<String> = self.run(|mut c| async move { set.query_async(&mut c).await }).await?;
+        Ok(updated.is_some())
     }
 
     async fn try_lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        async move {
-            let lock = self.lock_key(key);
-            let owner = owner.to_owned();
-            let ms = ttl.as_millis().max(1) as u64;
-            let set: Option<String> = self
-                .run(|mut c| async move {
-                    redis::cmd("SET")
-                        .arg(lock)
-                        .arg(owner)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(ms)
-                        .query_async(&mut c)
-                        .await
-                })
-                .await?;
-            Ok(set.is_some())
-        }
-        .instrument(redis_span("lock"))
-        .await
+        let lock = self.lock_key(key);
+        let owner = owner.to_owned();
+        let ms = ttl.as_millis().max(1) as u64;
+        let set: Option<String> = self
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(lock)
+                    .arg(owner)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ms)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(set.is_some())
     }
 
     async fn unlock(&self, key: &SessionKey, owner: &str) -> Result<(), StoreError> {
-        async move {
-            let lock = self.lock_key(key);
-            let owner = owner.to_owned();
-            self.run(|mut c| async move {
-                self.unlock_script
-                    .key(lock)
-                    .arg(owner)
-                    .invoke_async::<i64>(&mut c)
-                    .await
-            })
-            .await
-            .map(|_| ())
-        }
-        .instrument(redis_span("unlock"))
+        let lock = self.lock_key(key);
+        let owner = owner.to_owned();
+        self.run(|mut c| async move {
+            self.unlock_script
+                .key(lock)
+                .arg(owner)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
         .await
+        .map(|_| ())
     }
 
     async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
@@ -364,42 +346,38 @@ impl SessionStore for RedisStore {
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        async move {
-            let session_key = self.session_key(key);
-            let raw: Option<Vec<u8>> = self
-                .run(|mut c| async move {
-                    match c.get_del(&session_key).await {
-                        // Not a session of this layout: it goes all the same.
-                        Err(e) if is_wrong_type(&e) => c.del::<_, ()>(&session_key).await.map(|_| None),
-                        other => other,
-                    }
-                })
-                .await?;
-            let Some(record) = Self::decode(raw)? else {
-                return Ok(None);
-            };
-            // Sent together, as in `save`.
-            let (sub, sid) = self.indexes(&record);
-            tokio::try_join!(
-                async {
-                    // A passed bucket is dropped at the next scrape anyway; do not bring it back.
-                    match bucket_of(record.expires_at) > now() {
-                        true => self.count(record.expires_at, -1).await,
-                        false => Ok(()),
-                    }
-                },
-                self.unlist(sub, key),
-                async {
-                    match sid {
-                        Some(sid) => self.unlist(sid, key).await,
-                        None => Ok(()),
-                    }
-                },
-            )?;
-            Ok(Some(record))
-        }
-        .instrument(redis_span("remove"))
-        .await
+        let session_key = self.session_key(key);
+        let raw: Option<Vec<u8>> = self
+            .run(|mut c| async move {
+                match c.get_del(&session_key).await {
+                    // Not a session of this layout: it goes all the same.
+                    Err(e) if is_wrong_type(&e) => c.del::<_, ()>(&session_key).await.map(|_| None),
+                    other => other,
+                }
+            })
+            .await?;
+        let Some(record) = Self::decode(raw)? else {
+            return Ok(None);
+        };
+        // Sent together, as in `save`.
+        let (sub, sid) = self.indexes(&record);
+        tokio::try_join!(
+            async {
+                // A passed bucket is dropped at the next scrape anyway; do not bring it back.
+                match bucket_of(record.expires_at) > now() {
+                    true => self.count(record.expires_at, -1).await,
+                    false => Ok(()),
+                }
+            },
+            self.unlist(sub, key),
+            async {
+                match sid {
+                    Some(sid) => self.unlist(sid, key).await,
+                    None => Ok(()),
+                }
+            },
+        )?;
+        Ok(Some(record))
     }
 
     async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError> {
@@ -419,9 +397,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError> {
-        async move { self.set_once(self.mark_key(mark, id), ttl).await }
-            .instrument(redis_span("mark"))
-            .await
+        self.set_once(self.mark_key(mark, id), ttl).await
     }
 
     async fn is_marked(&self, mark: Mark, id: &str) -> Result<bool, StoreError> {
@@ -430,12 +406,8 @@ impl SessionStore for RedisStore {
     }
 
     async fn unmark(&self, mark: Mark, id: &str) -> Result<(), StoreError> {
-        async move {
-            let key = self.mark_key(mark, id);
-            self.run(|mut c| async move { c.del::<_, ()>(key).await }).await
-        }
-        .instrument(redis_span("unmark"))
-        .await
+        let key = self.mark_key(mark, id);
+        self.run(|mut c| async move { c.del::<_, ()>(key).await }).await
     }
 
     async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
