@@ -216,8 +216,10 @@ async fn a_sign_in_a_refresh_and_a_forward_auth_arrive_as_span_trees_over_otlp_h
         children(&spans, &forward_span)
     );
 
-    // Nothing secret anywhere: no cookie, code, token, and no raw query.
+    // Nothing secret anywhere: no cookie, code, token, and no raw query; log lines stay in
+    // the logs (no span events).
     for span in &spans {
+        assert!(span.events.is_empty(), "{} has events {:?}", span.name, span.events);
         for (key, value) in &span.attributes {
             for secret in [session.as_str(), code.as_str(), "code=", "state=", "eyJ"] {
                 assert!(!value.contains(secret), "{} {key}={value} carries {secret}", span.name);

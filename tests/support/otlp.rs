@@ -28,6 +28,8 @@ pub struct Span {
     pub attributes: BTreeMap<String, String>,
     /// The resource's attributes (`service.name`, …).
     pub resource: BTreeMap<String, String>,
+    /// Span events, as `name: attributes`.
+    pub events: Vec<String>,
 }
 
 #[derive(Default)]
@@ -110,6 +112,11 @@ impl Receiver {
                     duration: Duration::from_nanos(span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano)),
                     attributes: attributes(span.attributes),
                     resource: resource.clone(),
+                    events: span
+                        .events
+                        .into_iter()
+                        .map(|e| format!("{}: {:?}", e.name, attributes(e.attributes)))
+                        .collect(),
                 });
             }
         }
