@@ -1,6 +1,6 @@
 //! Traces over OTLP, from the real binary to a real receiver (tests/support/otlp.rs): the
-//! span trees of a sign-in, a refresh and a forward-auth, their attributes, what they must
-//! never carry, and W3C `traceparent` continued in and carried out.
+//! span trees of a sign-in, a refresh, a forward-auth and a logout, their attributes, what
+//! they must never carry, and W3C `traceparent` continued in and carried out.
 
 use std::process::Command;
 use std::time::Duration;
@@ -81,7 +81,7 @@ fn named<'a>(spans: &[&'a Span], name: &str) -> &'a Span {
 }
 
 #[tokio::test]
-async fn a_sign_in_a_refresh_and_a_forward_auth_arrive_as_span_trees_over_otlp_http() {
+async fn a_sign_in_a_refresh_a_forward_auth_and_a_logout_arrive_as_span_trees_over_otlp_http() {
     let (receiver, endpoint) = Receiver::http().await;
     let (app, provider, _redis) = start(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
@@ -136,12 +136,20 @@ async fn a_sign_in_a_refresh_and_a_forward_auth_arrive_as_span_trees_over_otlp_h
         .await
         .unwrap();
     assert_eq!(allowed.status(), StatusCode::OK);
+    let logout = browser
+        .post(format!("{}/auth/logout", app.public))
+        .header("origin", &app.public)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::FOUND);
 
     let route =
         |r: &'static str| move |s: &Span| s.kind == SERVER && s.attributes.get("http.route").is_some_and(|v| v == r);
     let callback_span = receiver.wait_for("/auth/callback", route("/auth/callback")).await;
     let refresh_span = receiver.wait_for("/auth/refresh", route("/auth/refresh")).await;
     let forward_span = receiver.wait_for("/forward-auth", route("/forward-auth")).await;
+    let logout_span = receiver.wait_for("/auth/logout", route("/auth/logout")).await;
     // Children end before their parent, so they are in the same or an earlier batch.
     let spans = receiver.spans();
 
@@ -207,6 +215,9 @@ async fn a_sign_in_a_refresh_and_a_forward_auth_arrive_as_span_trees_over_otlp_h
     for op in ["redis lock", "redis update", "redis unlock"] {
         named(&of_refresh, op);
     }
+
+    // The logout removes the session in a span of its own.
+    assert_eq!(named(&children(&spans, &logout_span), "redis remove").kind, CLIENT);
 
     // Forward-auth is the hot path: one SERVER span and nothing under it.
     assert_eq!(forward_span.attributes["http.response.status_code"], "200");
