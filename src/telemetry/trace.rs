@@ -124,8 +124,8 @@ pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
     }
 }
 
-/// The W3C `traceparent` of the current span, for a call going out; none when tracing is off
-/// or the trace is not sampled at all.
+/// The W3C `traceparent` (and `tracestate`) of the current span, for a call going out;
+/// empty when tracing is off. An unsampled trace goes out with its sampled flag unset.
 pub fn outgoing_headers() -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
     let cx = tracing::Span::current().context();
