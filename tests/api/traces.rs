@@ -303,3 +303,32 @@ async fn over_grpc_a_ratio_of_zero_drops_new_traces_but_continues_sampled_incomi
         .iter()
         .all(|h| h.get("x-otlp-key").is_some_and(|v| v == "k-456")));
 }
+
+// Multi-threaded: the receiver must answer while the test waits for the process to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_still_queued_at_sigterm_are_exported_before_the_process_exits() {
+    let (receiver, endpoint) = Receiver::http().await;
+    let (mut app, _provider, _redis) = start(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)]).await;
+    let last = reqwest::Client::new()
+        .get(format!("{}/healthz", app.internal))
+        .header("x-request-id", "the-last-one")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(last.status(), StatusCode::OK);
+    let asked = std::time::Instant::now();
+    assert!(app.child.terminate(Duration::from_secs(20)).success());
+    // Sooner than the batch's 5 s schedule: only the flush at shutdown can have sent it.
+    assert!(
+        asked.elapsed() < Duration::from_secs(4),
+        "exit took {:?}",
+        asked.elapsed()
+    );
+    let spans = receiver.spans();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.attributes.get("request_id").is_some_and(|id| id == "the-last-one")),
+        "{spans:#?}"
+    );
+}
