@@ -41,12 +41,19 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     }
-    let _logs = oidc_session::telemetry::init(settings.log_format, &settings.log_filter);
+    let mut telemetry =
+        match oidc_session::telemetry::init(settings.log_format, &settings.log_filter, settings.tracing.as_ref()) {
+            Ok(telemetry) => telemetry,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
     let app = match Application::build(settings) {
-        Ok(app) => app,
+        Ok(app) => app.with_traces(telemetry.take_traces()),
         Err(e) => {
             tracing::error!(error = %oidc_session::error_chain(&e), "cannot start");
             return ExitCode::from(if e.is_configuration() { 2 } else { 1 });

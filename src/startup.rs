@@ -14,6 +14,7 @@ use crate::service::Service;
 use crate::session::redis::SetupError;
 use crate::session::{open_store, SessionStore, StoreError};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::Traces;
 use crate::util::error_chain;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -73,6 +74,8 @@ pub struct Application {
     internal: TcpListener,
     timeouts: ConnectionTimeouts,
     max_connections: usize,
+    /// The trace exporter, flushed after the drain.
+    traces: Traces,
 }
 
 /// Aborts a background task when dropped, so that no path out of [`Application::run`]
@@ -133,7 +136,15 @@ impl Application {
             internal,
             timeouts: ConnectionTimeouts::default(),
             max_connections: settings.max_connections,
+            traces: Traces::default(),
         })
+    }
+
+    /// Hands over the telemetry installed at start, so that the spans of the last requests
+    /// are exported once they have drained.
+    pub fn with_traces(mut self, traces: Traces) -> Self {
+        self.traces = traces;
+        self
     }
 
     /// Other connection timeouts than the defaults (tests that cannot wait for those).
@@ -183,6 +194,7 @@ impl Application {
             internal,
             timeouts,
             max_connections,
+            traces,
             ..
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -212,6 +224,7 @@ impl Application {
         if tokio::time::timeout(DRAIN_TIMEOUT, revoking).await.is_err() {
             tracing::warn!("shutting down with refresh token revocations still in flight");
         }
+        traces.shutdown().await;
         a.and(b).map_err(StartupError::Serve)
     }
 }

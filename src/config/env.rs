@@ -13,14 +13,19 @@ impl Settings {
 
     /// Builds settings from `(name, value)` pairs; every problem is reported together.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
-        let vars: Vec<(String, String)> = vars.into_iter().filter(|(k, _)| k.starts_with("OIDC_")).collect();
+        type Vars = Vec<(String, String)>;
+        let (vars, otel): (Vars, Vars) = vars
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("OIDC_") || k.starts_with("OTEL_"))
+            .partition(|(k, _)| k.starts_with("OIDC_"));
         let mut warnings: Vec<String> = super::unknown_vars(vars.iter().map(|(k, _)| k.as_str()))
             .into_iter()
             .map(|v| format!("{v} is not a known variable (a typo?); it is ignored"))
             .collect();
         let raw: Raw = envy::prefixed("OIDC_").from_iter(vars).unwrap_or_default();
         let mut p = Problems::default();
-        let settings = build(&raw, &mut p, &mut warnings);
+        let tracing = super::otel::parse(&otel, &mut p);
+        let settings = build(&raw, &mut p, &mut warnings).map(|s| Settings { tracing, ..s });
         p.into_result()?;
         Ok(settings.expect("no problems means every field parsed"))
     }
@@ -110,6 +115,7 @@ fn build(raw: &Raw, p: &mut Problems, warnings: &mut Vec<String>) -> Option<Sett
         },
         log_format: log_format?,
         log_filter,
+        tracing: None,
         warnings: std::mem::take(warnings),
     })
 }

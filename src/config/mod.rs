@@ -5,6 +5,7 @@ mod client_assertion;
 mod client_auth;
 mod env;
 mod identity;
+mod otel;
 pub(crate) mod parse;
 mod raw;
 mod redis;
@@ -16,6 +17,7 @@ pub mod vars;
 
 use std::fmt;
 
+pub use otel::{OtlpProtocol, TraceSampler, TracingSettings, OTEL_VARS};
 pub use settings::*;
 
 /// One configuration problem, tied to the variable that causes it.

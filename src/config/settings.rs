@@ -247,6 +247,8 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// OpenTelemetry tracing; `None` (off) unless an OTLP endpoint is set.
+    pub tracing: Option<super::TracingSettings>,
     /// Things worth a warning at start (unknown variables, no encryption key).
     pub warnings: Vec<String>,
 }
@@ -257,6 +259,8 @@ pub struct Settings {
 pub struct StoreSettings {
     pub redis: RedisSettings,
     pub extra_ca_file: Option<PathBuf>,
+    /// Traces are exported: store operations off the hot path get spans.
+    pub traced: bool,
 }
 
 impl Settings {
@@ -264,6 +268,7 @@ impl Settings {
         StoreSettings {
             redis: self.redis.clone(),
             extra_ca_file: self.provider.extra_ca_file.clone(),
+            traced: self.tracing.is_some(),
         }
     }
 }

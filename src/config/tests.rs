@@ -204,3 +204,20 @@ fn requiring_a_verified_email_with_a_custom_email_claim_is_a_problem_naming_both
     ]);
     assert!(Settings::from_vars(nested).is_ok());
 }
+
+#[test]
+fn the_otel_variables_switch_tracing_on_and_a_wrong_one_is_reported_with_the_rest() {
+    assert!(Settings::from_vars(vars(&[])).unwrap().tracing.is_none());
+    let on = Settings::from_vars(vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")])).unwrap();
+    assert_eq!(on.tracing.unwrap().endpoint.as_str(), "http://collector:4318/v1/traces");
+    let wrong = Settings::from_vars(vars(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OIDC_COOKIE_SAMESITE", "sometimes"),
+    ]))
+    .unwrap_err();
+    let named: Vec<&str> = wrong.problems.iter().map(|p| p.var).collect();
+    assert!(
+        named.contains(&"OTEL_EXPORTER_OTLP_PROTOCOL") && named.contains(&"OIDC_COOKIE_SAMESITE"),
+        "{named:?}"
+    );
+}

@@ -36,6 +36,8 @@ pub(crate) struct Http {
     cookies: Cookies,
     internal_secret: Option<Secret>,
     admin_secret: Option<Secret>,
+    /// Traces are exported (an OTLP endpoint is set).
+    traced: bool,
 }
 
 impl Http {
@@ -45,6 +47,7 @@ impl Http {
             cookies: Cookies::new(settings.cookie.clone()),
             internal_secret: settings.introspection_secret.clone(),
             admin_secret: settings.admin_secret.clone(),
+            traced: settings.tracing.is_some(),
         }
     }
 
@@ -103,7 +106,7 @@ impl Http {
         let metrics = self.service.metrics().clone();
         let api = OpenApiService::new((self.public(), self.sessions(), self.jwks()), TITLE, VERSION);
         let api = Route::new().nest("/", api).with(CookieJarManager::new());
-        Observed::any(api, Listener::Public, metrics)
+        Observed::any(api, Listener::Public, metrics, self.traced)
     }
 
     /// `/introspect` and `/forward-auth` are the hot path: they are matched first and call
@@ -117,7 +120,13 @@ impl Http {
         let introspect = internal::hot::Introspect(self.internal());
         let forward_auth = || {
             let endpoint = internal::hot::ForwardAuth(self.internal());
-            Observed::route(endpoint, internal, internal::forward_auth::PATH, metrics.clone())
+            Observed::route(
+                endpoint,
+                internal,
+                internal::forward_auth::PATH,
+                metrics.clone(),
+                self.traced,
+            )
         };
         let rest = Route::new()
             .at(
@@ -133,10 +142,16 @@ impl Http {
         Route::new()
             .at(
                 "/introspect",
-                RouteMethod::new().post(Observed::route(introspect, internal, "/introspect", metrics.clone())),
+                RouteMethod::new().post(Observed::route(
+                    introspect,
+                    internal,
+                    "/introspect",
+                    metrics.clone(),
+                    self.traced,
+                )),
             )
             .at(internal::forward_auth::PATH, forward_auth())
             .at("/forward-auth/*original", forward_auth())
-            .nest("/", Observed::any(rest, internal, metrics.clone()))
+            .nest("/", Observed::any(rest, internal, metrics.clone(), self.traced))
     }
 }

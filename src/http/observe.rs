@@ -119,11 +119,19 @@ pub(crate) struct Observed<E> {
     /// `None`: the route is looked up per request (the catch-all behind the fixed routes).
     fixed: Option<RouteMetrics>,
     metrics: Arc<Metrics>,
+    /// Traces are exported: the span is the request's SERVER span.
+    traced: bool,
 }
 
 impl<E: Endpoint> Observed<E> {
     /// Wraps the endpoint of one known route.
-    pub(crate) fn route(inner: E, listener: Listener, route: &'static str, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn route(
+        inner: E,
+        listener: Listener,
+        route: &'static str,
+        metrics: Arc<Metrics>,
+        traced: bool,
+    ) -> Self {
         debug_assert!(listener.routes().contains(&route), "{route} is not a known route");
         let fixed = RouteMetrics {
             route,
@@ -135,16 +143,18 @@ impl<E: Endpoint> Observed<E> {
             listener,
             fixed: Some(fixed),
             metrics,
+            traced,
         }
     }
 
     /// Wraps an endpoint serving several routes; the route label comes from the path.
-    pub(crate) fn any(inner: E, listener: Listener, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn any(inner: E, listener: Listener, metrics: Arc<Metrics>, traced: bool) -> Self {
         Self {
             inner,
             listener,
             fixed: None,
             metrics,
+            traced,
         }
     }
 
@@ -188,6 +198,29 @@ const QUIET_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics"];
 /// A request slower than this is logged at info, whatever its route.
 const SLOW: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// The request span with the HTTP semantic conventions' attributes, for export: the route
+/// template (never the path's own values or the query), no header values. The status and
+/// the trace id are recorded later.
+macro_rules! server_span {
+    ($level:expr, $req:ident, $route:ident, $request_id:ident) => {
+        tracing::span!(
+            $level,
+            "request",
+            request_id = %$request_id,
+            method = %$req.method(),
+            route = $route,
+            otel.name = %format_args!("{} {}", $req.method(), $route),
+            otel.kind = "server",
+            http.request.method = %$req.method(),
+            http.route = $route,
+            url.scheme = %$req.scheme(),
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        )
+    };
+}
+
 /// A given `X-Request-Id` if it is sane, else 128 random bits.
 fn request_id(req: &Request) -> String {
     req.header("x-request-id")
@@ -209,7 +242,15 @@ impl<E: Endpoint> Endpoint for Observed<E> {
         // there is logged at debug (the metrics count every request); errors and slow
         // answers are logged at any route.
         let quiet = self.fixed.is_some() || QUIET_ROUTES.contains(&route);
-        let span = if quiet {
+        let span = if self.traced {
+            let span = if quiet {
+                server_span!(tracing::Level::DEBUG, req, route, request_id)
+            } else {
+                server_span!(tracing::Level::INFO, req, route, request_id)
+            };
+            crate::telemetry::trace::continue_trace(&span, req.headers());
+            span
+        } else if quiet {
             tracing::debug_span!("request", request_id = %request_id, method = %req.method(), route)
         } else {
             tracing::info_span!("request", request_id = %request_id, method = %req.method(), route)
@@ -225,6 +266,12 @@ impl<E: Endpoint> Endpoint for Observed<E> {
         let status = response.status().as_u16();
         let elapsed = started.elapsed().as_secs_f64();
         self.record(route, status, elapsed);
+        if self.traced {
+            span.record("http.response.status_code", status);
+            if status >= 500 {
+                span.record("otel.status_code", "ERROR");
+            }
+        }
         let latency_ms = elapsed * 1000.0;
         if status >= 500 && quiet {
             // A 503 from /readyz is an answer (not ready yet), not a fault of the request.

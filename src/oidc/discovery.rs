@@ -148,6 +148,7 @@ async fn get_json_with_age(http: &reqwest::Client, url: &Url) -> Result<(Vec<u8>
     let response = http
         .get(url.clone())
         .header("accept", "application/json")
+        .headers(crate::telemetry::trace::outgoing_headers())
         .send()
         .await
         .map_err(unreachable)?;

@@ -290,6 +290,7 @@ pub(crate) async fn userinfo(
         .get(url.clone())
         .bearer_auth(access_token)
         .header("accept", "application/json")
+        .headers(crate::telemetry::trace::outgoing_headers())
         .send()
         .await
         .map_err(UserinfoError::Unreachable)?;

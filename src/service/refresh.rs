@@ -24,6 +24,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument as _;
+
 use super::sessions::ActiveSession;
 use super::{Refusal, Service};
 use crate::config::Revalidate;
@@ -128,12 +130,12 @@ impl Service {
             return Ok(active);
         }
         // Detached from the caller: a client hanging up must not cancel a started grant;
-        // tracked, so that shutdown waits for it.
+        // tracked, so that shutdown waits for it; still in the request's span (its trace).
         let this = self.clone();
         let key = active.key;
         let work = self
             .refreshes
-            .spawn(async move { this.refresh_with_lock(key, seen, kind).await });
+            .spawn(async move { this.refresh_with_lock(key, seen, kind).await }.in_current_span());
         match work.await {
             Ok(result) => result,
             Err(e) => {

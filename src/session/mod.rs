@@ -7,6 +7,7 @@ pub mod record;
 pub mod redis;
 pub mod store;
 pub mod tokens;
+mod traced;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -30,8 +31,15 @@ use crate::telemetry::metrics::Metrics;
 /// The session store the settings describe (Redis: standalone, Sentinel or Cluster). It
 /// connects lazily: a store that is down at start is not an error here.
 pub fn open_store(settings: &StoreSettings, metrics: Arc<Metrics>) -> Result<Arc<dyn SessionStore>, redis::SetupError> {
-    let store = redis::RedisStore::new(&settings.redis, settings.extra_ca_file.as_deref(), metrics)?;
-    Ok(Arc::new(store))
+    let store: Arc<dyn SessionStore> = Arc::new(redis::RedisStore::new(
+        &settings.redis,
+        settings.extra_ca_file.as_deref(),
+        metrics,
+    )?);
+    Ok(match settings.traced {
+        true => Arc::new(traced::TracedStore(store)),
+        false => store,
+    })
 }
 
 /// The opaque value in the browser's cookie: 256 random bits, base64url.

@@ -10,6 +10,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use tracing::Instrument as _;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -145,14 +146,26 @@ impl Metrics {
         self.refreshes.get_or_create(&KindLabels { kind }).inc();
     }
 
-    /// Times a call to the provider and counts it as an error when it fails.
+    /// Times a call to the provider and counts it as an error when it fails. The call runs
+    /// in a CLIENT span (debug level: free unless traced), whose context the request
+    /// carries out as `traceparent`.
     pub async fn provider_call<T, E>(
         &self,
         endpoint: &'static str,
         call: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
+        let span = tracing::debug_span!(
+            "provider",
+            otel.name = endpoint,
+            otel.kind = "client",
+            oidc.provider.endpoint = endpoint,
+            otel.status_code = tracing::field::Empty,
+        );
         let started = Instant::now();
-        let result = call.await;
+        let result = call.instrument(span.clone()).await;
+        if result.is_err() {
+            span.record("otel.status_code", "ERROR");
+        }
         let labels = EndpointLabels { endpoint };
         self.provider_seconds
             .get_or_create(&labels)

@@ -33,3 +33,4 @@ mod startup;
 mod store;
 mod store_conformance;
 mod store_replica;
+mod traces;

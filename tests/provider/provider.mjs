@@ -135,6 +135,8 @@ const stats = {
   backchannel_logout_ok: 0,
   backchannel_logout_errors: 0,
   last_backchannel_error: null,
+  // Every incoming W3C traceparent, by route (the service's outgoing calls carry one when traced).
+  traceparents: [],
   par_requests: 0,
   introspection_requests: 0,
   // Header and claims of every client assertion received, with the route it came to.
@@ -313,6 +315,8 @@ server.listen(port, '127.0.0.1', () => {
   // refresh token still counts as a refresh grant the OP saw).
   provider.use(async (ctx, next) => {
     await next();
+    const traceparent = ctx.get('traceparent');
+    if (traceparent) stats.traceparents.push({ route: ctx.oidc?.route ?? ctx.path, traceparent });
     if (ctx.method === 'POST' && ctx.oidc?.route === 'token') {
       stats.token_requests += 1;
       const grantType = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type;

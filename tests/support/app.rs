@@ -173,8 +173,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 /// Runs the service in-process on the given listeners; it stops when the sender drops.
 pub fn start_service(vars: Vec<(String, String)>, public: TcpListener, internal: TcpListener) -> oneshot::Sender<()> {
     let settings = Settings::from_vars(vars).expect("test settings are valid");
-    static LOGS: std::sync::OnceLock<Option<tracing_appender::non_blocking::WorkerGuard>> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| oidc_session::telemetry::init(settings.log_format, &settings.log_filter));
+    static LOGS: std::sync::OnceLock<Option<oidc_session::telemetry::Telemetry>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| oidc_session::telemetry::init(settings.log_format, &settings.log_filter, None).ok());
     let app = Application::with_listeners(settings, public, internal).expect("the app builds");
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run(async move {

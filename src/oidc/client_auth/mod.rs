@@ -68,7 +68,10 @@ pub(crate) async fn authenticated_post(
     endpoints: &Endpoints,
     mut form: Vec<(String, String)>,
 ) -> Result<reqwest::RequestBuilder, SignError> {
-    let mut request = http.post(url.clone()).header("accept", "application/json");
+    let mut request = http
+        .post(url.clone())
+        .header("accept", "application/json")
+        .headers(crate::telemetry::trace::outgoing_headers());
     let set = |form: &mut Vec<(String, String)>, name: &str, value: String| {
         form.retain(|(k, _)| k != name);
         form.push((name.to_owned(), value));
