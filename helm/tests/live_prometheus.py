@@ -47,18 +47,6 @@ def log(msg: str) -> None:
     print(f"[live-prometheus {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def http(url: str, method: str = "GET", headers: dict | None = None, body: bytes | None = None):
     req = urllib.request.Request(url, method=method, headers=headers or {}, data=body)
     try:
@@ -283,7 +271,7 @@ def main() -> int:
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="live-prometheus."))
     procs = Processes(scratch)
     try:
-        redis_port, public_port, internal_port, prom_port = free_ports(4)
+        redis_port, public_port, internal_port, prom_port = bench.free_ports(4)
         public, internal = f"http://127.0.0.1:{public_port}", f"http://127.0.0.1:{internal_port}"
         procs.start("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
                               "--save", "", "--appendonly", "no"])

@@ -27,21 +27,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import CLK_TCK, browser, cookie_value, med, opts, parse_wrk, sign_in, tree_ticks  # noqa: E402
+from benchlib import CLK_TCK, browser, cookie_value, free_ports, med, opts, parse_wrk, sign_in, tree_ticks  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def free_ports(n):
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def wait_http(url, status=200, tries=300):

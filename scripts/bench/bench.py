@@ -36,13 +36,12 @@ import base64
 import json
 import os
 import re
-import socket
 import sys
 import time
 import urllib.request
 import uuid
 
-from benchlib import (CLK_TCK, browser, cookie_value, cpu_ticks, env_summary, fmt_int, fmt_kb, fmt_mb,
+from benchlib import (CLK_TCK, browser, cookie_value, cpu_ticks, env_summary, fmt_int, fmt_kb, fmt_mb, free_ports,
                       fmt_ms, fmt_x, log_summary, med, opts, parse_wrk, redis_cmd, redis_info, rss_kb,
                       sign_in, tree_ticks)
 
@@ -64,14 +63,7 @@ def cmd_ticks(argv):
 
 
 def cmd_free_ports(n):
-    socks = []
-    for _ in range(int(n)):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    print(" ".join(str(s.getsockname()[1]) for s in socks))
-    for s in socks:
-        s.close()
+    print(" ".join(str(p) for p in free_ports(int(n))))
 
 
 def cmd_signin(argv):

@@ -86,6 +86,19 @@ def sign_in(opener, start, done, user, stop_at_prefix=False):
     raise SystemExit("sign-in: no redirect to %s after 25 steps:\n  %s" % (done, "\n  ".join(trail)))
 
 
+def free_ports(n):
+    """`n` loopback ports free at the moment of asking."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def cookie_value(jar, name):
     values = [c.value for c in jar if c.name == name]
     if not values:
