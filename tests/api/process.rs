@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::support::app::{
     browser, free_listener, location, session_cookie, set_cookies, wait_until_ready, CLIENT_ID, CLIENT_SECRET,
 };
-use crate::support::provider::{sign_in, TestProvider};
+use crate::support::provider::{code_in, sign_in, TestProvider};
 use crate::support::redis::TestRedis;
 
 struct Binary {
@@ -142,13 +142,7 @@ async fn the_logs_of_a_full_login_refresh_and_logout_hold_no_token_code_cookie_o
         &format!("{}/auth/callback", binary.public),
     )
     .await;
-    let code = url::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = code_in(&callback);
     let landed = browser.get(&callback).send().await.unwrap();
     let session = session_cookie(landed.headers()).unwrap();
     let mut secrets = stored_tokens(&redis);

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::support::app::{browser, location, session_cookie, wait_until_ready, CLIENT_ID, CLIENT_SECRET};
 use crate::support::child::{reserve_port, Guarded, Scratch};
 use crate::support::otlp::{Receiver, Span, CLIENT, SERVER};
-use crate::support::provider::{sign_in, TestProvider};
+use crate::support::provider::{code_in, sign_in, TestProvider};
 use crate::support::redis::TestRedis;
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -102,12 +102,7 @@ async fn a_sign_in_a_refresh_a_forward_auth_and_a_logout_arrive_as_span_trees_ov
         &format!("{}/auth/callback", app.public),
     )
     .await;
-    let code = url::Url::parse(&callback)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
-        .expect("the callback carries a code");
+    let code = code_in(&callback);
     let answer = browser
         .get(&callback)
         .header("traceparent", format!("00-{TRACE}-{PARENT}-01"))

@@ -182,6 +182,16 @@ async fn keep_output(mut out: impl AsyncRead + Unpin, log: Arc<Mutex<String>>) {
     }
 }
 
+/// The authorization code in the provider's redirect to the callback.
+pub fn code_in(callback: &str) -> String {
+    url::Url::parse(callback)
+        .expect("an absolute callback URL")
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("the callback carries a code")
+}
+
 /// Signs `login` in at the provider as a browser would, starting from an
 /// authorization URL, and returns the callback URL (starting with
 /// `redirect_prefix`, carrying `code`/`state` or `error`) without following it.
