@@ -37,6 +37,9 @@ pub(crate) struct InternalApi {
     pub(crate) cookies: Cookies,
     /// `OIDC_INTROSPECTION_SECRET`: what callers must send as `Authorization: Bearer`.
     pub(crate) secret: Option<Secret>,
+    /// Rate-limits the warning about forward-auth rules sent below `/forward-auth`; one
+    /// per listener, shared by its handlers.
+    pub(crate) ignored_rules: Arc<crate::util::throttle::Throttle>,
 }
 
 /// `{"session": …}`, or `{"token": …}` with `OIDC_BEARER_AUDIENCES` set.
@@ -168,7 +171,7 @@ impl InternalApi {
         if self.authorize(req).is_err() {
             return Err(ForwardAuthError::wrong_secret());
         }
-        let rules = forward_auth::rules(req).map_err(ForwardAuthError::bad_rules)?;
+        let rules = forward_auth::rules(req, &self.ignored_rules).map_err(ForwardAuthError::bad_rules)?;
         let original = Original::read(req);
         if self.service.accepts_bearer_tokens() {
             if let Some(token) = forward_auth::bearer_token(req, self.secret.is_some()) {

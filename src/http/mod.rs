@@ -32,6 +32,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// What the HTTP layer owns: the cookies' shape and the internal API's secret.
 #[derive(Clone)]
 pub(crate) struct Http {
+    /// One throttle for the forward-auth sub-path warning, whichever handler writes it.
+    ignored_rules: Arc<crate::util::throttle::Throttle>,
     service: Arc<Service>,
     cookies: Cookies,
     internal_secret: Option<Secret>,
@@ -43,6 +45,9 @@ pub(crate) struct Http {
 impl Http {
     pub(crate) fn new(service: Arc<Service>, settings: &Settings) -> Self {
         Self {
+            ignored_rules: Arc::new(crate::util::throttle::Throttle::new(
+                internal::forward_auth::IGNORED_RULES_WARNING_EVERY,
+            )),
             service,
             cookies: Cookies::new(settings.cookie.clone()),
             internal_secret: settings.introspection_secret.clone(),
@@ -83,6 +88,7 @@ impl Http {
             service: self.service.clone(),
             cookies: self.cookies.clone(),
             secret: self.internal_secret.clone(),
+            ignored_rules: self.ignored_rules.clone(),
         }
     }
 

@@ -3,7 +3,6 @@
 //! the decision is `Service::forward_auth`'s.
 
 use std::sync::Arc;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use poem::Request;
@@ -169,11 +168,12 @@ impl ForwardAuthError {
 
 /// The route's rules: the query of the bare URL. Below it, the query is the original
 /// request's (Envoy) and is not read.
-pub(crate) fn rules(req: &Request) -> Result<RouteRules<'_>, RuleError> {
+/// `ignored` rate-limits the warning about rule parameters sent below it.
+pub(crate) fn rules<'r>(req: &'r Request, ignored: &Throttle) -> Result<RouteRules<'r>, RuleError> {
     if req.uri().path() == PATH {
         RouteRules::parse(req.uri().query().unwrap_or(""))
     } else {
-        warn_of_ignored_rules(req.uri().query().unwrap_or(""));
+        warn_of_ignored_rules(req.uri().query().unwrap_or(""), ignored);
         Ok(RouteRules::default())
     }
 }
@@ -191,13 +191,13 @@ pub(crate) fn bearer_token(req: &Request, secret_set: bool) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// At most one warning a minute about rule parameters below `/forward-auth`.
-static IGNORED_RULES: LazyLock<Throttle> = LazyLock::new(|| Throttle::new(Duration::from_secs(60)));
+/// How often the warning about rule parameters below `/forward-auth` may be written.
+pub(crate) const IGNORED_RULES_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// A proxy configured with `/forward-auth/?allowed_groups=admins` (one slash too many)
 /// has no rule checked at all, and lets every signed-in user through: say so in the log.
 /// Envoy's appended original query may trip this too, hence the rate limit.
-fn warn_of_ignored_rules(query: &str) {
+fn warn_of_ignored_rules(query: &str, throttle: &Throttle) {
     let mut names: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
         .map(|(name, _)| name.into_owned())
         .filter(|name| name == "mode" || PARAMETERS.contains(&name.as_str()))
@@ -206,7 +206,7 @@ fn warn_of_ignored_rules(query: &str) {
     if names.is_empty() {
         return;
     }
-    if let Some(suppressed) = IGNORED_RULES.allow("sub-path rules") {
+    if let Some(suppressed) = throttle.allow("sub-path rules") {
         tracing::warn!(
             parameters = %names.join(","),
             suppressed,

@@ -159,7 +159,7 @@ fn a_page_load_names_html_navigates_and_is_not_an_xhr() {
 #[test]
 fn rules_are_read_from_the_bare_url_only() {
     let bare = request(Method::GET, "/forward-auth?mode=redirect&allowed_groups=a", &[]);
-    let rules = rules(&bare).unwrap();
+    let rules = rules(&bare, &throttle()).unwrap();
     assert!(rules.redirect);
     let bad = request(Method::GET, "/forward-auth?allowed_groups=", &[]);
     assert_eq!(rules_of(&bad), Err(RuleError::Empty("allowed_groups")));
@@ -170,13 +170,20 @@ fn rules_are_read_from_the_bare_url_only() {
     assert_eq!(rules_of(&root), Ok(RouteRules::default()));
 }
 
+fn throttle() -> Throttle {
+    Throttle::new(IGNORED_RULES_WARNING_EVERY)
+}
+
 fn rules_of(req: &Request) -> Result<RouteRules<'_>, RuleError> {
-    rules(req)
+    rules(req, &throttle())
 }
 
 #[test]
 fn rule_parameters_below_forward_auth_are_warned_about_once_a_minute() {
-    let logged = |uri: &str| crate::util::test_log::logged(|| drop(rules(&request(Method::GET, uri, &[])).unwrap()));
+    // A throttle of its own: what other tests log cannot use up this one's warning.
+    let throttle = throttle();
+    let logged =
+        |uri: &str| crate::util::test_log::logged(|| drop(rules(&request(Method::GET, uri, &[]), &throttle).unwrap()));
     assert!(!logged("/forward-auth?allowed_groups=admins").contains("WARN"));
     assert!(
         !logged("/forward-auth/app/page?q=1").contains("WARN"),
