@@ -35,7 +35,15 @@ else
   echo "dependency audit skipped: no advisory database at $advisory_db (set ADVISORY_DB to a checkout of rustsec/advisory-db)"
 fi
 
-cargo test --locked --all-targets
+# Built first, then run under a deadline: a test that hangs fails the run with its name
+# (libtest names every test still running after 60 s) instead of stalling CI. The suite takes
+# about 5 minutes on 2 cores; TEST_TIMEOUT overrides the deadline.
+cargo test --locked --all-targets --no-run
+timeout --kill-after=30s "${TEST_TIMEOUT:-30m}" cargo test --locked --all-targets || {
+  status=$?
+  [ $status -ne 124 ] || echo "the tests did not finish within ${TEST_TIMEOUT:-30m}: a test hangs (see the names above)" >&2
+  exit $status
+}
 if [ -x .ci/deploy-checks ] && [ "${SKIP_DEPLOY_CHECKS:-}" != 1 ]; then
   .ci/deploy-checks
 fi

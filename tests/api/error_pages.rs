@@ -1,18 +1,15 @@
 //! What a browser is told when the provider fails: a short message, never the error chain
 //! with the provider's addresses (that goes to the log).
 
+use std::time::{Duration, Instant};
+
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::app::{browser, free_listener, spawn_app, start_service, TestApp, CLIENT_ID};
 use crate::support::forging_provider::spawn_against_forger_prepared;
+use crate::support::net::ClosedPort;
 use crate::support::redis::TestRedis;
-
-/// A URL on which nothing listens.
-fn dead_url() -> String {
-    let port = free_listener().local_addr().unwrap().port();
-    format!("http://127.0.0.1:{port}")
-}
 
 fn assert_short(page: &str, dead: &str) {
     assert!(
@@ -29,7 +26,8 @@ fn assert_short(page: &str, dead: &str) {
 
 #[tokio::test]
 async fn an_unreachable_token_endpoint_gives_a_502_page_without_the_error_chain() {
-    let dead = dead_url();
+    let closed = ClosedPort::new();
+    let dead = closed.url();
     let token_endpoint = format!("{dead}/token");
     let app = spawn_against_forger_prepared(
         |forge| *forge.discovery_extra.lock().unwrap() = json!({ "token_endpoint": token_endpoint }),
@@ -48,7 +46,8 @@ async fn an_unreachable_token_endpoint_gives_a_502_page_without_the_error_chain(
 
 #[tokio::test]
 async fn a_provider_not_yet_discovered_gives_a_503_page_without_the_error_chain() {
-    let dead = dead_url();
+    let closed = ClosedPort::new();
+    let dead = closed.url();
     let redis = TestRedis::start();
     let (public, internal) = (free_listener(), free_listener());
     let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
@@ -62,13 +61,22 @@ async fn a_provider_not_yet_discovered_gives_a_503_page_without_the_error_chain(
     ];
     let _stop = start_service(vars.map(|(k, v)| (k.to_owned(), v)).to_vec(), public, internal);
     // Wait until readiness reports the failed discovery (its error is what a page could leak).
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let ready = client.get(format!("{internal_url}/readyz")).send().await.unwrap();
-        if ready.text().await.unwrap().contains("cannot reach") {
+        let text = ready.text().await.unwrap();
+        if text.contains("cannot reach") {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            Instant::now() < deadline,
+            "readiness never reported the failed discovery: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     let response = browser().get(format!("{public_url}/auth/login")).send().await.unwrap();

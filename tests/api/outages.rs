@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::app::{browser, free_listener, spawn_app, start_service, CLIENT_ID};
+use crate::support::net::ClosedPort;
 use crate::support::provider::TestProvider;
 use crate::support::redis::TestRedis;
 
@@ -61,7 +62,9 @@ async fn with_redis_down_every_endpoint_answers_503_and_recovers_without_a_resta
 #[tokio::test]
 async fn a_provider_down_at_start_leaves_the_service_live_but_unready_until_it_answers() {
     let redis = TestRedis::start();
-    let op_port = free_listener().local_addr().unwrap().port();
+    // Held until the provider starts, so that no other test's server takes the port.
+    let op = ClosedPort::new();
+    let op_port = op.port();
     let (public, internal) = (free_listener(), free_listener());
     let public_url = format!("http://127.0.0.1:{}", public.local_addr().unwrap().port());
     let internal_url = format!("http://127.0.0.1:{}", internal.local_addr().unwrap().port());
@@ -85,6 +88,7 @@ async fn a_provider_down_at_start_leaves_the_service_live_but_unready_until_it_a
     let login = client.get(format!("{public_url}/auth/login")).send().await.unwrap();
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
 
+    drop(op);
     let provider = TestProvider::start(json!({
         "port": op_port,
         "clients": [{"client_id": CLIENT_ID, "token_endpoint_auth_method": "none",

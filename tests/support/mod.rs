@@ -11,6 +11,7 @@ pub mod flows;
 pub mod forge;
 pub mod forging_provider;
 pub mod header_echo;
+pub mod net;
 pub mod otlp;
 pub mod provider;
 pub mod proxy;

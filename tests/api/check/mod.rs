@@ -6,8 +6,9 @@ mod one_wrong_setting;
 
 use serde_json::json;
 
-use crate::support::app::{free_listener, spawn_app_with, Options, CLIENT_ID};
+use crate::support::app::{spawn_app_with, Options, CLIENT_ID};
 use crate::support::forging_provider::ForgingProvider;
+use crate::support::net::ClosedPort;
 use crate::support::redis::TestRedis;
 
 pub(crate) async fn check(vars: &[(&str, String)]) -> (Option<i32>, String) {
@@ -104,8 +105,8 @@ async fn a_provider_lacking_features_gets_one_line_each_and_a_wrong_auth_method_
 #[tokio::test]
 async fn an_unreachable_provider_names_the_variable_and_hints_at_the_discovery_url() {
     let redis = TestRedis::start();
-    let closed = free_listener().local_addr().unwrap().port();
-    let (code, out) = check(&base(&format!("http://127.0.0.1:{closed}"), &redis.url)).await;
+    let closed = ClosedPort::new();
+    let (code, out) = check(&base(&closed.url(), &redis.url)).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("PROBLEM  cannot reach the provider"), "{out}");
     assert!(
@@ -133,8 +134,12 @@ async fn an_issuer_differing_by_a_trailing_slash_says_exactly_what_to_set() {
 #[tokio::test]
 async fn an_unreachable_redis_names_oidc_redis_url() {
     let provider = ForgingProvider::start().await;
-    let closed = free_listener().local_addr().unwrap().port();
-    let (code, out) = check(&base(&provider.forge.issuer, &format!("redis://127.0.0.1:{closed}"))).await;
+    let closed = ClosedPort::new();
+    let (code, out) = check(&base(
+        &provider.forge.issuer,
+        &format!("redis://127.0.0.1:{}", closed.port()),
+    ))
+    .await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("Redis is unreachable: check OIDC_REDIS_URL"), "{out}");
 }
