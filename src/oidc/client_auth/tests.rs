@@ -243,3 +243,65 @@ fn without_a_certificate_the_header_names_the_key_by_kid_alone() {
         "{header}"
     );
 }
+
+/// An RSA signature takes milliseconds; made inline it would stall every request sharing
+/// the worker thread (the internal hot path included). Polled once, the request is not
+/// ready: the signature is being made on the blocking pool. Awaited, it carries a valid
+/// assertion.
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_assertion_is_signed_on_the_blocking_pool_not_on_the_worker_thread() {
+    use std::future::Future as _;
+    use std::task::Poll;
+
+    let vars = [
+        ("OIDC_ISSUER_URL", "https://id.example".to_owned()),
+        ("OIDC_CLIENT_ID", "my-app".to_owned()),
+        ("OIDC_REDIRECT_URI", "https://app.example.com/auth/callback".to_owned()),
+        ("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt".to_owned()),
+        ("OIDC_CLIENT_PRIVATE_KEY", rsa_pkcs8(2048)),
+    ];
+    let settings = crate::config::Settings::from_vars(vars.map(|(k, v)| (k.to_owned(), v)))
+        .expect("valid settings")
+        .provider;
+    let url = |path: &str| url::Url::parse(&format!("https://id.example{path}")).unwrap();
+    let endpoints = super::Endpoints {
+        authorization: url("/authorize"),
+        token: url("/token"),
+        userinfo: None,
+        jwks: url("/jwks"),
+        end_session: None,
+        revocation: None,
+        introspection: None,
+        pushed_authorization: None,
+        client_assertion_algs: None,
+    };
+    let http = openidconnect::reqwest::Client::new();
+    let form = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+    let mut post = std::pin::pin!(super::authenticated_post(
+        &http,
+        &endpoints.token,
+        &settings,
+        &endpoints,
+        form
+    ));
+
+    let first = std::future::poll_fn(|cx| Poll::Ready(post.as_mut().poll(cx))).await;
+    assert!(
+        first.is_pending(),
+        "the assertion was signed inline, on the worker thread"
+    );
+
+    let request = post.await.expect("signed").build().unwrap();
+    let body = std::str::from_utf8(request.body().and_then(|b| b.as_bytes()).expect("a form body")).unwrap();
+    let assertion = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "client_assertion")
+        .expect("a client assertion")
+        .1
+        .into_owned();
+    let crate::config::ClientAuth::PrivateKeyJwt(keys) = &settings.client_auth else {
+        panic!("private_key_jwt settings")
+    };
+    let (header, claims) = verify(keys, None, &assertion);
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(claims["aud"], "https://id.example");
+}
