@@ -3,6 +3,7 @@ service CPU and system calls per request, `/introspect` and `/forward-auth` at 3
 connections, as ratios to `redis-benchmark` GET on the same Redis in the same round.
 
     python3 scripts/bench/ab.py --before BIN --after BIN [--rounds 3] [--duration 5] [--replica yes]
+                                [--topology standalone|sentinel|cluster]
 
 Starts a throw-away redis-server, the test provider (tests/provider/provider.mjs) and both
 binaries with their default configuration (as scripts/bench/run.sh does), signs one user in
@@ -11,7 +12,10 @@ order alternating between rounds. CPU per request is the service's utime+stime o
 run (/proc/<pid>/stat); system calls per request come from `strace -c -f` attached for a
 separate short run (strace slows the service, so that run's rate is not reported). Redis
 CPU per request counts the server and, with `--replica yes`, a replica attached to it
-(`--replicaof`), which applies whatever the master replicates. Prints
+(`--replicaof`), which applies whatever the master replicates. `--topology sentinel`: a
+master, its replica and one sentinel (the services find the master through it);
+`--topology cluster`: three masters with a replica each (`redis-benchmark --cluster`); Redis
+CPU then counts every node. Prints
 a Markdown report: medians of the rounds. Needs wrk, redis-server, redis-benchmark, strace,
 Node.js 20+ and `npm ci --prefix tests/provider`.
 """
@@ -27,9 +31,40 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import CLK_TCK, browser, cookie_value, free_ports, med, opts, parse_wrk, sign_in, tree_ticks  # noqa: E402
+from benchlib import (CLK_TCK, browser, cookie_value, free_ports, med, opts, parse_wrk, redis_cmd, sign_in,  # noqa: E402
+                      tree_ticks)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def cluster_ports(n):
+    """`n` free ports at most 55535 whose cluster bus port (+10000) is free too."""
+    import random
+    import socket
+
+    found = []
+    while len(found) < n:
+        port = random.randint(20000, 55535)
+        try:
+            for p in (port, port + 10000):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        if port not in found:
+            found.append(port)
+    return found
+
+
+def until(check, what, tries=300):
+    for _ in range(tries):
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"not ready: {what}")
 
 
 def wait_http(url, status=200, tries=300):
@@ -51,6 +86,10 @@ class Run:
         self.rounds = int(o.get("rounds", "3"))
         self.bins = {"before": os.path.abspath(o["before"]), "after": os.path.abspath(o["after"])}
         self.replica = o.get("replica") == "yes"
+        self.topology = o.get("topology", "standalone")
+        if self.topology not in ("standalone", "sentinel", "cluster"):
+            raise SystemExit("--topology is standalone, sentinel or cluster")
+        self.redis_env = None
 
     def spawn(self, name, args, env=None, stdin=None):
         log = open(os.path.join(self.dir, name + ".log"), "w")
@@ -68,16 +107,53 @@ class Run:
             except subprocess.TimeoutExpired:
                 p.kill()
 
+    def redis(self, name, port, *extra):
+        os.makedirs(os.path.join(self.dir, name), exist_ok=True)
+        return self.spawn(name, ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                 "--appendonly", "no", "--loglevel", "warning", "--dir", os.path.join(self.dir, name),
+                                 *extra])
+
+    def start_sentinel(self, master, replica):
+        """A master with one replica and one sentinel watching them (as scripts/bench/chaos.sh)."""
+        sentinel = free_ports(1)[0]
+        self.redis_pids["master"] = self.redis("master", master).pid
+        self.redis_pids["replica"] = self.redis("replica", replica, "--replicaof", "127.0.0.1", str(master)).pid
+        conf = os.path.join(self.dir, "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {sentinel}\nbind 127.0.0.1\ndir {self.dir}\n"
+                    f"sentinel monitor mymaster 127.0.0.1 {master} 1\n")
+        self.redis_pids["sentinel"] = self.spawn("sentinel", ["redis-server", conf, "--sentinel"]).pid
+        until(lambda: redis_cmd(f"127.0.0.1:{sentinel}", "SENTINEL", "REPLICAS", "mymaster"), "the sentinel's replica")
+        self.redis_env = dict(OIDC_REDIS_SENTINELS=f"127.0.0.1:{sentinel}", OIDC_REDIS_SENTINEL_MASTER="mymaster")
+
+    def start_cluster(self):
+        """Three masters with a replica each (`redis-cli --cluster create --cluster-replicas 1`)."""
+        ports = cluster_ports(6)
+        self.redis_port = ports[0]
+        for i, port in enumerate(ports):
+            self.redis_pids[f"node{i}"] = self.redis(f"node{i}", port, "--cluster-enabled", "yes",
+                                                     "--cluster-node-timeout", "5000").pid
+        for port in ports:
+            until(lambda: redis_cmd(f"127.0.0.1:{port}", "PING") == "PONG", f"redis on {port}")
+        subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
+                        "--cluster-replicas", "1", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        for port in ports:
+            until(lambda: "cluster_state:ok" in redis_cmd(f"127.0.0.1:{port}", "CLUSTER", "INFO"), f"cluster on {port}")
+        self.redis_env = dict(OIDC_REDIS_CLUSTER_NODES=",".join(f"redis://127.0.0.1:{p}" for p in ports[:3]))
+
     def start(self):
         ports = free_ports(6)
         self.redis_port = ports[0]
-        redis = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"]
-        redis += ["--dir", self.dir]
-        self.redis_pids = {"redis": self.spawn("redis", redis + ["--port", str(ports[0])]).pid}
-        if self.replica:
-            replica = ["--port", str(ports[5]), "--replicaof", "127.0.0.1", str(ports[0]),
-                       "--repl-diskless-load", "swapdb"]
-            self.redis_pids["replica"] = self.spawn("replica", redis + replica).pid
+        self.redis_pids = {}
+        if self.topology == "sentinel":
+            self.start_sentinel(ports[0], ports[5])
+        elif self.topology == "cluster":
+            self.start_cluster()
+        else:
+            self.redis_pids["redis"] = self.redis("redis", ports[0]).pid
+            if self.replica:
+                self.redis_pids["replica"] = self.redis("replica", ports[5], "--replicaof", "127.0.0.1", str(ports[0]),
+                                                        "--repl-diskless-load", "swapdb").pid
         pub = {"before": ports[1], "after": ports[3]}
         self.internal = {"before": f"http://127.0.0.1:{ports[2]}", "after": f"http://127.0.0.1:{ports[4]}"}
         clients = [{"client_id": f"oidc-session-{v}", "token_endpoint_auth_method": "none",
@@ -96,10 +172,11 @@ class Run:
             env = {k: x for k, x in os.environ.items() if not k.startswith("OIDC_")}
             env.update(OIDC_ISSUER_URL=issuer, OIDC_CLIENT_ID=f"oidc-session-{v}",
                        OIDC_REDIRECT_URI=f"http://127.0.0.1:{pub[v]}/auth/callback", OIDC_PROMPT="consent",
-                       OIDC_REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/{i}", OIDC_REDIS_KEY_PREFIX="oidc:",
+                       OIDC_REDIS_KEY_PREFIX=f"oidc-{v}:",
                        OIDC_LISTEN_ADDR=f"127.0.0.1:{pub[v]}",
                        OIDC_INTERNAL_LISTEN_ADDR=self.internal[v].removeprefix("http://"),
                        OIDC_SESSION_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode())
+            env.update(self.redis_env or dict(OIDC_REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/{i}"))
             self.pids[v] = self.spawn("service-" + v, [self.bins[v]], env).pid
             wait_http(self.internal[v] + "/readyz")
             jar, opener = browser()
@@ -153,7 +230,8 @@ class Run:
 
     def redis_get(self, conns):
         n = 100_000
-        text = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.redis_port), "-c", str(conns),
+        cluster = ["--cluster"] if self.topology == "cluster" else []
+        text = subprocess.run(["redis-benchmark", *cluster, "-h", "127.0.0.1", "-p", str(self.redis_port), "-c", str(conns),
                                "-n", str(n), "-d", "1600", "-t", "get", "--csv"],
                               capture_output=True, text=True, check=True).stdout
         return float(re.search(r'"GET","([\d.]+)"', text).group(1))
@@ -189,7 +267,9 @@ def report(run, rows, sys_rows):
     print(f"`scripts/bench/ab.py`, {run.rounds} rounds interleaved (order alternating), wrk `-t2 -d{run.duration}s`,"
           f" `redis-benchmark -t get -d 1600 -n 100000` in each round; medians. {os.cpu_count()} CPUs, load"
           f" average at the end {load}; the machine was shared with other work.\n")
-    redis = "Redis + replica" if run.replica else "Redis"
+    redis = {"sentinel": "Redis master + replica + sentinel", "cluster": "Redis, 6 cluster nodes"}.get(
+        run.topology, "Redis + replica" if run.replica else "Redis")
+    print(f"Topology: {run.topology}" + (" with a replica" if run.replica else "") + ".\n")
     print(f"| build | endpoint | conns | req/s | × Redis GET | p99 ms | service CPU µs/req | {redis} CPU µs/req | errors |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for conns in (32, 8):
