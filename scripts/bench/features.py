@@ -211,10 +211,10 @@ class Run:
             subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency"] + args, stdout=f, check=True)
         return parse_wrk(out)
 
-    def measure(self, v, args, conns=32):
+    def measure(self, v, args, conns=32, name="wrk"):
         roots = {"s": self.pids[v], "redis": self.redis_pid}
         ticks, commands, calls, exports = tree_ticks(roots), self.commands(), self.provider_introspections(), self.sink.exports
-        result = self.wrk(args, conns, self.duration)
+        result = self.wrk(args, conns, self.duration, name)
         after = tree_ticks(roots)
         n = max(result["requests"], 1)
         result["cpu_us"] = (after["s"] - ticks["s"]) / CLK_TCK * 1e6 / n
@@ -254,7 +254,8 @@ def main():
             redis.append(run.redis_get())
             for name in names[r % len(names):] + names[:r % len(names)]:
                 v, args = rows[name]
-                results.setdefault(name, []).append(run.measure(v, args))
+                slug = re.sub(r"\W+", "-", name).strip("-")
+                results.setdefault(name, []).append(run.measure(v, args, name=f"{slug}-{r + 1}"))
             par["alone"].append(run.measure("par", ["-s", os.path.join(run.dir, "introspect-par.lua"),
                                                     run.internal["par"] + "/introspect"]))
             logins, with_logins = run.logins_with_introspection()
@@ -263,7 +264,14 @@ def main():
             print(f"round {r + 1}/{run.rounds} done", file=sys.stderr)
     finally:
         run.stop()
+    print(f"raw wrk output and logs: {run.dir}", file=sys.stderr)
     report(run, results, redis, par)
+
+
+def errors(rs):
+    """Failed responses: non-2xx/3xx statuses and socket errors, when any."""
+    non_2xx, socket = sum(x["non_2xx"] for x in rs), sum(x["socket_errors"] for x in rs)
+    return "0" if non_2xx + socket == 0 else f"{non_2xx} non-2xx, {socket} socket"
 
 
 def report(run, results, redis, par):
@@ -282,7 +290,7 @@ def report(run, results, redis, par):
         calls = sum(x["provider_calls"] for x in rs)
         print(f"| {name} | {rps:,.0f} | {rps / base:.2f}× | {rps / redis_rps:.2f}× | {med([x['p99_ms'] for x in rs]):.2f} |"
               f" {med([x['cpu_us'] for x in rs]):.1f} | {med([x['commands'] for x in rs]):.2f} |"
-              f" {calls if 'opaque' in name else ''} | {sum(x['errors'] for x in rs)} |")
+              f" {calls if 'opaque' in name else ''} | {errors(rs)} |")
     print(f"| Redis GET (`redis-benchmark`, 32 connections) | {redis_rps:,.0f} | | 1.00× | | | | | |")
     exports = sum(x["exports"] for name, rs in results.items() if "tracing" in name for x in rs)
     opaque = sum(x["requests"] for x in results["forward-auth, opaque bearer token"])
@@ -297,9 +305,9 @@ def report(run, results, redis, par):
     print("| par instance (`OIDC_PAR=always`, private_key_jwt RSA-2048) | req/s | p99 ms | service CPU µs/req | errors |")
     print("|---|---:|---:|---:|---:|")
     print(f"| /introspect alone (32 connections) | {a:,.0f} | {med([x['p99_ms'] for x in alone]):.2f} |"
-          f" {med([x['cpu_us'] for x in alone]):.1f} | {sum(x['errors'] for x in alone)} |")
+          f" {med([x['cpu_us'] for x in alone]):.1f} | {errors(alone)} |")
     print(f"| /introspect while anonymous logins run | {w:,.0f} ({w / a:.2f}×) | {med([x['p99_ms'] for x in with_logins]):.2f} |"
-          f" | {sum(x['errors'] for x in with_logins)} |")
+          f" | {errors(with_logins)} |")
     print(f"| anonymous `GET /auth/login` ({LOGIN_CONNS} connections), 302s per second | {ok:,.0f} |"
           f" {med([x['p99_ms'] for x in logins]):.2f} | | |")
     print(f"| … answered 503 (`Retry-After`, the bound on anonymous provider work), per second | {refused:,.0f} | | | |")
