@@ -100,6 +100,9 @@ where
         .with_target(false)
         .with_location(false)
         .with_threads(false)
+        // Busy/idle time would cost two clock reads at every poll of every span, sampled
+        // or not; the span's own start and end are what a trace shows.
+        .with_tracked_inactivity(false)
 }
 
 fn sampler(s: &TraceSampler) -> Sampler {

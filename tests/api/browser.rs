@@ -138,8 +138,20 @@ async fn a_back_channel_logout_from_the_providers_own_logout_page_ends_the_brows
 }
 
 #[tokio::test]
-async fn a_route_that_needs_a_recent_sign_in_sends_the_browser_back_to_the_provider_and_a_script_gets_the_401() {
-    let site = site(Kind::Caddy, vec![]).await;
+async fn behind_caddy_a_route_that_needs_a_recent_sign_in_sends_the_browser_back_to_the_provider_and_a_script_gets_the_401(
+) {
+    recent_sign_in_route(Kind::Caddy).await;
+}
+
+#[tokio::test]
+async fn behind_nginx_a_route_that_needs_a_recent_sign_in_sends_the_browser_back_to_the_provider_and_a_script_gets_the_401(
+) {
+    recent_sign_in_route(Kind::Nginx).await;
+}
+
+/// `/admin/security/` of the example configuration: `admins` who signed in within 5 minutes.
+async fn recent_sign_in_route(kind: Kind) {
+    let site = site(kind, vec![]).await;
     let browser = Browser::start().await;
     browser.goto(&format!("{}/reports", site.url)).await;
     sign_in_at_the_provider(&browser, &site, "admin-dana").await;

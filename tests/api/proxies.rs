@@ -213,3 +213,32 @@ async fn identity_headers_sent_by_the_client_never_reach_the_app(kind: Kind) {
         );
     }
 }
+
+/// README's nginx step-up lines are the example's (which the browser tests run in nginx):
+/// every line of the snippet, but its comments, is a line of the template.
+#[test]
+fn every_line_of_the_readmes_nginx_step_up_snippet_is_in_the_example_template() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let template = std::fs::read_to_string(root.join("examples/nginx/app.conf.template")).unwrap();
+    let section = &readme[readme.find("### Step-up per route").expect("the README section")..];
+    let snippet = section
+        .split("```nginx\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("an nginx snippet in the step-up section");
+    let lines: Vec<&str> = template.lines().map(str::trim).collect();
+    let mut checked = 0;
+    for line in snippet
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        assert!(
+            lines.contains(&line),
+            "README's `{line}` is not in examples/nginx/app.conf.template"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} lines compared");
+}
