@@ -57,4 +57,7 @@ fi
 # debug binary just built (its numbers mean nothing; nothing is written in the repository).
 if [ "${SKIP_BENCH_SMOKE:-}" != 1 ]; then
   scripts/bench/run.sh --smoke --bin "${CARGO_TARGET_DIR:-target}/debug/oidc-session"
+  # The feature rows (docs/PERFORMANCE.md, "Features"), once, one second each.
+  python3 scripts/bench/features.py --bin "${CARGO_TARGET_DIR:-target}/debug/oidc-session" --rounds 1 --duration 1 >/dev/null
+  echo "features.py smoke run complete"
 fi
