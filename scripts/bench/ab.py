@@ -21,18 +21,16 @@ Node.js 20+ and `npm ci --prefix tests/provider`.
 """
 
 import base64
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import (CLK_TCK, browser, cookie_value, free_ports, med, opts, parse_wrk, redis_cmd, sign_in,  # noqa: E402
-                      tree_ticks)
+from benchlib import (CLK_TCK, Processes, browser, cookie_value, free_ports, introspect_script, med, opts,  # noqa: E402
+                      parse_wrk, redis_cmd, sign_in, tree_ticks, until, wait_http)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -56,32 +54,10 @@ def cluster_ports(n):
     return found
 
 
-def until(check, what, tries=300):
-    for _ in range(tries):
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"not ready: {what}")
-
-
-def wait_http(url, status=200, tries=300):
-    for _ in range(tries):
-        try:
-            if urllib.request.urlopen(url, timeout=2).status == status:
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"not ready: {url}")
-
-
 class Run:
     def __init__(self, o):
         self.dir = tempfile.mkdtemp(prefix="oidc-session-ab.")
-        self.procs = []
+        self.procs = Processes(self.dir)
         self.duration = int(o.get("duration", "5"))
         self.rounds = int(o.get("rounds", "3"))
         self.bins = {"before": os.path.abspath(o["before"]), "after": os.path.abspath(o["after"])}
@@ -91,27 +67,11 @@ class Run:
             raise SystemExit("--topology is standalone, sentinel or cluster")
         self.redis_env = None
 
-    def spawn(self, name, args, env=None, stdin=None):
-        log = open(os.path.join(self.dir, name + ".log"), "w")
-        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE if stdin else log, stderr=log,
-                             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
-        self.procs.append(p)
-        return p
-
-    def stop(self):
-        for p in reversed(self.procs):
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
     def redis(self, name, port, *extra):
         os.makedirs(os.path.join(self.dir, name), exist_ok=True)
-        return self.spawn(name, ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                                 "--appendonly", "no", "--loglevel", "warning", "--dir", os.path.join(self.dir, name),
-                                 *extra])
+        return self.procs.spawn(name, ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                                       "--appendonly", "no", "--loglevel", "warning",
+                                       "--dir", os.path.join(self.dir, name), *extra])
 
     def start_sentinel(self, master, replica):
         """A master with one replica and one sentinel watching them (as scripts/bench/chaos.sh)."""
@@ -122,7 +82,7 @@ class Run:
         with open(conf, "w") as f:
             f.write(f"port {sentinel}\nbind 127.0.0.1\ndir {self.dir}\n"
                     f"sentinel monitor mymaster 127.0.0.1 {master} 1\n")
-        self.redis_pids["sentinel"] = self.spawn("sentinel", ["redis-server", conf, "--sentinel"]).pid
+        self.redis_pids["sentinel"] = self.procs.spawn("sentinel", ["redis-server", conf, "--sentinel"]).pid
         until(lambda: redis_cmd(f"127.0.0.1:{sentinel}", "SENTINEL", "REPLICAS", "mymaster"), "the sentinel's replica")
         self.redis_env = dict(OIDC_REDIS_SENTINELS=f"127.0.0.1:{sentinel}", OIDC_REDIS_SENTINEL_MASTER="mymaster")
 
@@ -158,16 +118,8 @@ class Run:
         self.internal = {"before": f"http://127.0.0.1:{ports[2]}", "after": f"http://127.0.0.1:{ports[4]}"}
         clients = [{"client_id": f"oidc-session-{v}", "token_endpoint_auth_method": "none",
                     "redirect_uris": [f"http://127.0.0.1:{pub[v]}/auth/callback"]} for v in pub]
-        env = dict(os.environ, TEST_OP_CONFIG=json.dumps({"port": 0, "access_token_ttl": 3600, "clients": clients}))
-        provider = self.spawn("provider", ["node", os.path.join(ROOT, "tests/provider/provider.mjs")], env, stdin=True)
-        issuer = None
-        for line in provider.stdout:
-            if line.startswith(b"READY "):
-                issuer = line.split()[1].decode()
-                break
-        if issuer is None:
-            raise SystemExit("the provider did not start")
-        self.pids, self.cookies = {}, {}
+        issuer = self.procs.provider(ROOT, {"port": 0, "access_token_ttl": 3600, "clients": clients})
+        self.pids, self.cookies, self.scripts = {}, {}, {}
         for i, v in enumerate(("before", "after")):
             env = {k: x for k, x in os.environ.items() if not k.startswith("OIDC_")}
             env.update(OIDC_ISSUER_URL=issuer, OIDC_CLIENT_ID=f"oidc-session-{v}",
@@ -177,20 +129,17 @@ class Run:
                        OIDC_INTERNAL_LISTEN_ADDR=self.internal[v].removeprefix("http://"),
                        OIDC_SESSION_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode())
             env.update(self.redis_env or dict(OIDC_REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/{i}"))
-            self.pids[v] = self.spawn("service-" + v, [self.bins[v]], env).pid
+            self.pids[v] = self.procs.spawn("service-" + v, [self.bins[v]], env).pid
             wait_http(self.internal[v] + "/readyz")
             jar, opener = browser()
             done = f"http://127.0.0.1:{pub[v]}/ab-signed-in"
             sign_in(opener, f"http://127.0.0.1:{pub[v]}/auth/login?return_to=/ab-signed-in", done, "ab-user")
             self.cookies[v] = cookie_value(jar, "oidc_session")
-            lua = os.path.join(self.dir, f"introspect-{v}.lua")
-            with open(lua, "w") as f:
-                f.write('wrk.method = "POST"\nwrk.body = \'{"session":"%s"}\'\n'
-                        'wrk.headers["Content-Type"] = "application/json"\n' % self.cookies[v])
+            self.scripts[v] = introspect_script(self.dir, v, self.cookies[v])
 
     def wrk_args(self, v, endpoint):
         if endpoint == "introspect":
-            return ["-s", os.path.join(self.dir, f"introspect-{v}.lua"), self.internal[v] + "/introspect"]
+            return ["-s", self.scripts[v], self.internal[v] + "/introspect"]
         return ["-H", f"Cookie: oidc_session={self.cookies[v]}", self.internal[v] + "/forward-auth"]
 
     def wrk(self, v, endpoint, conns, seconds):
@@ -257,7 +206,7 @@ def main():
                 for conns in (32, 8):
                     sys_rows[(v, endpoint, conns)] = run.syscalls(v, endpoint, conns)
     finally:
-        run.stop()
+        run.procs.stop()
     report(run, rows, sys_rows)
 
 

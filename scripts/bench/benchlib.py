@@ -1,13 +1,17 @@
-"""What bench.py, soak.py and chaos.py share (Python 3 standard library only): a browser
-enough for the provider's login and consent forms, a Redis client, CPU sampling from /proc,
-option parsing, and the parsing and formatting of measurements for the reports."""
+"""What bench.py, soak.py, chaos.py, ab.py and features.py share (Python 3 standard library
+only): a browser enough for the provider's login and consent forms, a Redis client, CPU
+sampling from /proc, option parsing, the processes a benchmark starts (the test provider
+among them), and the parsing and formatting of measurements for the reports."""
 
 import html.parser
 import http.cookiejar
+import json
 import os
 import re
 import socket
 import statistics
+import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -276,3 +280,66 @@ def log_summary(d):
     by_level = ", ".join(f"{n} {k}" for k, n in sorted(levels.items()))
     return (f"The service wrote {len(data.splitlines())} log lines ({len(data) / 1024:.1f} KB"
             + (f"; {by_level}" if by_level else "") + ") over the whole run.")
+
+
+# --- processes the A/B and feature benchmarks start -------------------------------------
+
+
+def until(check, what, tries=300):
+    """Calls `check` every 0.1 s until it returns something true (exceptions count as no)."""
+    for _ in range(tries):
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"not ready: {what}")
+
+
+def wait_http(url, status=200, tries=300):
+    until(lambda: urllib.request.urlopen(url, timeout=2).status == status, url, tries)
+
+
+class Processes:
+    """Child processes logging into `dir` (one `<name>.log` each), stopped together."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        self.procs = []
+
+    def spawn(self, name, args, env=None, stdin=False):
+        """With `stdin`, the child's stdin and stdout are pipes (the test provider exits
+        when its stdin closes and prints `READY <issuer>` on stdout)."""
+        log = open(os.path.join(self.dir, name + ".log"), "w")
+        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE if stdin else log, stderr=log,
+                             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def provider(self, root, config):
+        """Starts tests/provider/provider.mjs with `config`; returns its issuer."""
+        env = dict(os.environ, TEST_OP_CONFIG=json.dumps(config))
+        provider = self.spawn("provider", ["node", os.path.join(root, "tests/provider/provider.mjs")], env, stdin=True)
+        for line in provider.stdout:
+            if line.startswith(b"READY "):
+                return line.split()[1].decode()
+        raise SystemExit("the provider did not start")
+
+
+def introspect_script(dir, name, session):
+    """A wrk script that POSTs `{"session": …}` to /introspect; returns its path."""
+    path = os.path.join(dir, f"introspect-{name}.lua")
+    with open(path, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.body = \'{"session":"%s"}\'\n'
+                'wrk.headers["Content-Type"] = "application/json"\n' % session)
+    return path

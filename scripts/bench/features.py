@@ -35,13 +35,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
-from benchlib import (CLK_TCK, browser, cookie_value, free_ports, med, opts, parse_wrk,  # noqa: E402
-                      redis_cmd, sign_in, tree_ticks)
+from benchlib import (CLK_TCK, Processes, browser, cookie_value, free_ports, introspect_script, med, opts,  # noqa: E402
+                      parse_wrk, redis_cmd, sign_in, tree_ticks, wait_http)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 INSTANCES = ("default", "assertion", "bearer", "tracing", "par")
@@ -67,17 +66,6 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def wait_http(url, status=200, tries=300):
-    for _ in range(tries):
-        try:
-            if urllib.request.urlopen(url, timeout=2).status == status:
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise SystemExit(f"not ready: {url}")
-
-
 def openssl_key(*args):
     return subprocess.run(["openssl", "genpkey", *args], capture_output=True, text=True, check=True).stdout
 
@@ -85,31 +73,15 @@ def openssl_key(*args):
 class Run:
     def __init__(self, o):
         self.dir = tempfile.mkdtemp(prefix="oidc-session-features.")
-        self.procs = []
+        self.procs = Processes(self.dir)
         self.duration = int(o.get("duration", "5"))
         self.rounds = int(o.get("rounds", "3"))
         self.bin = os.path.abspath(o["bin"])
 
-    def spawn(self, name, args, env=None, stdin=False):
-        log = open(os.path.join(self.dir, name + ".log"), "w")
-        p = subprocess.Popen(args, env=env, stdout=subprocess.PIPE if stdin else log, stderr=log,
-                             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
-        self.procs.append(p)
-        return p
-
-    def stop(self):
-        for p in reversed(self.procs):
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-
     def start(self):
         ports = free_ports(2 + 2 * len(INSTANCES))
         self.redis_port, sink_port = ports[0], ports[1]
-        self.redis_pid = self.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
+        self.redis_pid = self.procs.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
                                               "--save", "", "--appendonly", "no", "--dir", self.dir]).pid
         sink = http.server.ThreadingHTTPServer(("127.0.0.1", sink_port), Sink)
         threading.Thread(target=sink.serve_forever, daemon=True).start()
@@ -130,15 +102,7 @@ class Run:
                                      "grant_types": ["client_credentials"], "response_types": [],
                                      "redirect_uris": []}],
                   "resource_servers": {API: "jwt", OPAQUE_API: "opaque"}}
-        provider = self.spawn("provider", ["node", os.path.join(ROOT, "tests/provider/provider.mjs")],
-                              dict(os.environ, TEST_OP_CONFIG=json.dumps(config)), stdin=True)
-        self.issuer = None
-        for line in provider.stdout:
-            if line.startswith(b"READY "):
-                self.issuer = line.split()[1].decode()
-                break
-        if self.issuer is None:
-            raise SystemExit("the provider did not start")
+        self.issuer = self.procs.provider(ROOT, config)
         extra = {
             "default": {},
             "assertion": {"OIDC_ASSERTION_KEY": openssl_key("-algorithm", "EC", "-pkeyopt",
@@ -151,7 +115,7 @@ class Run:
                     "OIDC_CLIENT_PRIVATE_KEY": openssl_key("-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")},
         }
         self.extra_names = {v: sorted(extra[v]) for v in INSTANCES}
-        self.pids, self.cookies = {}, {}
+        self.pids, self.cookies, self.scripts = {}, {}, {}
         for i, v in enumerate(INSTANCES):
             env = {k: x for k, x in os.environ.items() if not k.startswith(("OIDC_", "OTEL_"))}
             env.update(OIDC_ISSUER_URL=self.issuer, OIDC_CLIENT_ID=f"bench-{v}",
@@ -160,7 +124,7 @@ class Run:
                        OIDC_LISTEN_ADDR=f"127.0.0.1:{pub[v]}",
                        OIDC_INTERNAL_LISTEN_ADDR=self.internal[v].removeprefix("http://"),
                        OIDC_SESSION_ENCRYPTION_KEY=base64.b64encode(os.urandom(32)).decode(), **extra[v])
-            self.pids[v] = self.spawn("service-" + v, [self.bin], env).pid
+            self.pids[v] = self.procs.spawn("service-" + v, [self.bin], env).pid
             wait_http(self.internal[v] + "/readyz")
             jar, opener = browser()
             done = f"http://127.0.0.1:{pub[v]}/bench-signed-in"
@@ -168,9 +132,7 @@ class Run:
             start = f"http://127.0.0.1:{pub[v]}/auth/login?return_to=/bench-signed-in&max_age=3600"
             sign_in(opener, start, done, "bench-user")
             self.cookies[v] = cookie_value(jar, "oidc_session")
-            with open(os.path.join(self.dir, f"introspect-{v}.lua"), "w") as f:
-                f.write('wrk.method = "POST"\nwrk.body = \'{"session":"%s"}\'\n'
-                        'wrk.headers["Content-Type"] = "application/json"\n' % self.cookies[v])
+            self.scripts[v] = introspect_script(self.dir, v, self.cookies[v])
         self.login_url = f"http://127.0.0.1:{pub['par']}/auth/login"
         self.tokens = {kind: self.client_credentials(resource) for kind, resource in (("jwt", API), ("opaque", OPAQUE_API))}
         if self.tokens["jwt"].count(".") != 2 or "." in self.tokens["opaque"]:
@@ -188,7 +150,7 @@ class Run:
         """Row name -> (instance, wrk arguments after the connection options)."""
         fa = lambda v, query="": self.internal[v] + "/forward-auth" + query  # noqa: E731
         cookie = lambda v: ["-H", f"Cookie: oidc_session={self.cookies[v]}"]  # noqa: E731
-        introspect = lambda v: ["-s", os.path.join(self.dir, f"introspect-{v}.lua"), self.internal[v] + "/introspect"]  # noqa: E731
+        introspect = lambda v: ["-s", self.scripts[v], self.internal[v] + "/introspect"]  # noqa: E731
         bearer = lambda kind: ["-H", f"Authorization: Bearer {self.tokens[kind]}", "-H", "Accept: application/json"]  # noqa: E731
         return {
             "forward-auth, default": ("default", cookie("default") + [fa("default")]),
@@ -234,7 +196,7 @@ class Run:
         with open(logins_out, "w") as f:
             logins = subprocess.Popen(["wrk", "-t1", f"-c{conns}", f"-d{self.duration}s", "--latency",
                                        self.login_url], stdout=f)
-            introspect = self.measure("par", ["-s", os.path.join(self.dir, "introspect-par.lua"),
+            introspect = self.measure("par", ["-s", self.scripts["par"],
                                               self.internal["par"] + "/introspect"])
             logins.wait()
         return parse_wrk(logins_out), introspect
@@ -265,7 +227,7 @@ def main():
         # Last: thousands of anonymous logins fill the test provider's in-memory store, whose
         # LRU then forgets the opaque token the bearer rows introspect.
         for r in range(run.rounds):
-            par["alone"].append(run.measure("par", ["-s", os.path.join(run.dir, "introspect-par.lua"),
+            par["alone"].append(run.measure("par", ["-s", run.scripts["par"],
                                                     run.internal["par"] + "/introspect"]))
             for conns in LOGIN_CONNS:
                 logins, with_logins = run.logins_with_introspection(conns)
@@ -273,7 +235,7 @@ def main():
                 par[("with", conns)].append(with_logins)
             print(f"logins round {r + 1}/{run.rounds} done", file=sys.stderr)
     finally:
-        run.stop()
+        run.procs.stop()
         if o.get("keep") == "yes":
             print(f"raw wrk output and logs: {run.dir}", file=sys.stderr)
         else:
