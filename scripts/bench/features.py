@@ -81,8 +81,9 @@ class Run:
     def start(self):
         ports = free_ports(2 + 2 * len(INSTANCES))
         self.redis_port, sink_port = ports[0], ports[1]
-        self.redis_pid = self.procs.spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
-                                              "--save", "", "--appendonly", "no", "--dir", self.dir]).pid
+        redis = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port), "--save", "",
+                 "--appendonly", "no", "--dir", self.dir]
+        self.redis_pid = self.procs.spawn("redis", redis).pid
         sink = http.server.ThreadingHTTPServer(("127.0.0.1", sink_port), Sink)
         threading.Thread(target=sink.serve_forever, daemon=True).start()
         pub = {v: ports[2 + 2 * i] for i, v in enumerate(INSTANCES)}
@@ -114,7 +115,6 @@ class Run:
             "par": {"OIDC_PAR": "always", "OIDC_CLIENT_AUTH_METHOD": "private_key_jwt",
                     "OIDC_CLIENT_PRIVATE_KEY": openssl_key("-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048")},
         }
-        self.extra_names = {v: sorted(extra[v]) for v in INSTANCES}
         self.pids, self.cookies, self.scripts = {}, {}, {}
         for i, v in enumerate(INSTANCES):
             env = {k: x for k, x in os.environ.items() if not k.startswith(("OIDC_", "OTEL_"))}
