@@ -9,9 +9,8 @@ use oidc_session::session::{SessionKey, SessionRecord};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::app::{
-    browser, free_listener, location, session_cookie, set_cookies, wait_until_ready, CLIENT_ID, CLIENT_SECRET,
-};
+use crate::support::app::{browser, location, session_cookie, set_cookies, wait_until_ready, CLIENT_ID, CLIENT_SECRET};
+use crate::support::child::reserve_port;
 use crate::support::provider::{code_in, sign_in, TestProvider};
 use crate::support::redis::TestRedis;
 
@@ -90,7 +89,7 @@ impl Binary {
 }
 
 fn ports() -> (u16, u16) {
-    let (a, b) = (free_listener(), free_listener());
+    let (a, b) = (reserve_port(), reserve_port());
     (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
@@ -265,7 +264,7 @@ async fn a_wrong_redis_password_stops_the_start_naming_the_variable() {
 /// The binary's log of one sign-in with `username_claim`.
 async fn sign_in_log(username_claim: &str) -> String {
     let redis = TestRedis::start();
-    let (public, internal) = (free_listener(), free_listener());
+    let (public, internal) = (reserve_port(), reserve_port());
     let (public_port, internal_port) = (
         public.local_addr().unwrap().port(),
         internal.local_addr().unwrap().port(),

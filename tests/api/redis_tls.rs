@@ -6,7 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::app::{free_listener, spawn_app_with, Options, CLIENT_ID};
+use crate::support::app::{spawn_app_with, Options, CLIENT_ID};
+use crate::support::child::reserve_port;
 use crate::support::flows::core_flows;
 use crate::support::redis::TestRedis;
 use crate::support::tls::TestTls;
@@ -35,7 +36,7 @@ async fn the_core_flows_work_against_standalone_redis_over_tls_signed_by_a_priva
 
 /// The binary's exit status and its stderr, against a TLS Redis with `extra_ca` (if any).
 async fn start_against(redis: &TestRedis, extra_ca: Option<&std::path::Path>) -> (Option<i32>, String) {
-    let (public, internal) = (free_listener(), free_listener());
+    let (public, internal) = (reserve_port(), reserve_port());
     let (public_port, internal_port) = (
         public.local_addr().unwrap().port(),
         internal.local_addr().unwrap().port(),

@@ -10,6 +10,7 @@ use oidc_session::startup::{Application, StartupError};
 use tokio::sync::oneshot;
 
 use crate::support::app::{free_listener, CLIENT_ID};
+use crate::support::child::reserve_port;
 use crate::support::topology::{TestSentinel, MASTER_NAME};
 
 /// A provider that is never ready: it counts connections and hangs up on each, so the
@@ -95,7 +96,7 @@ async fn binary(args: &[&str], vars: &[(&str, String)]) -> (Option<i32>, String)
 }
 
 fn base_vars() -> Vec<(&'static str, String)> {
-    let (public, internal) = (free_listener(), free_listener());
+    let (public, internal) = (reserve_port(), reserve_port());
     let port = |l: std::net::TcpListener| l.local_addr().unwrap().port();
     let (public, internal) = (port(public), port(internal));
     vec![

@@ -131,10 +131,14 @@ impl Drop for Scratch {
 /// A loopback port for a server that cannot be handed an open socket (nginx, caddy),
 /// held until just before that server starts. It is picked below the kernel's ephemeral
 /// range, so no `bind(…:0)` elsewhere (Redis, providers, other listeners) can take it in
-/// the moment between.
+/// the moment between. Ports are handed out in turn from a random start, so two tests of
+/// this process never get the same one while either waits to use it.
 pub fn reserve_port() -> std::net::TcpListener {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: std::sync::OnceLock<AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU32::new(rand::random::<u32>() % 12_000));
     for _ in 0..200 {
-        let port = 20_000 + rand::random::<u16>() % 12_000;
+        let port = 20_000 + (next.fetch_add(1, Ordering::Relaxed) % 12_000) as u16;
         if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
             return listener;
         }
