@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use super::access_token::{check_claims, AccessClaims, AccessTokenError};
+use super::body::{read_limited, ANSWER_LIMIT};
 use super::client_auth::authenticated_post;
 use super::discovery::Endpoints;
 use crate::config::ProviderSettings;
@@ -43,10 +44,63 @@ pub(crate) async fn introspect(
         );
         return Err(AccessTokenError::IntrospectionFailed);
     }
-    let body = response.bytes().await.map_err(|e| failed("reading", &e))?;
+    let body = read_limited(response, ANSWER_LIMIT)
+        .await
+        .map_err(|e| failed("reading", &e))?;
     let answer: Map<String, Value> = serde_json::from_slice(&body).map_err(|e| failed("not JSON", &e))?;
     if answer.get("active") != Some(&Value::Bool(true)) {
         return Err(AccessTokenError::Inactive);
     }
     check_claims(answer, audiences, false, settings.clock_skew, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use crate::oidc::access_token::AccessTokenError;
+    use crate::oidc::provider::OpenIdProvider;
+    use crate::oidc::test_server::{discovery_document, http_provider, serve};
+
+    /// A provider whose introspection answer for an active token carries `padding` bytes.
+    async fn provider_answering_with(padding: usize) -> Arc<crate::oidc::client::HttpProvider> {
+        let issuer = Arc::new(Mutex::new(String::new()));
+        let base = issuer.clone();
+        let url = serve(Arc::new(move |line: &str| {
+            let i = base.lock().unwrap().clone();
+            if line.starts_with("POST /introspect") {
+                let answer = json!({"active": true, "sub": "alice", "iss": i, "exp": crate::domain::now() + 300,
+                    "padding": "x".repeat(padding)});
+                (200, answer, Duration::ZERO)
+            } else if line.starts_with("GET /jwks") {
+                (200, json!({"keys": []}), Duration::ZERO)
+            } else {
+                let mut document = discovery_document(&i);
+                document["introspection_endpoint"] = json!(format!("{i}/introspect"));
+                (200, document, Duration::ZERO)
+            }
+        }))
+        .await;
+        *issuer.lock().unwrap() = url.clone();
+        let provider = http_provider(&url);
+        provider.load().await.expect("discovery");
+        provider
+    }
+
+    #[tokio::test]
+    async fn an_introspection_answer_past_the_size_limit_is_refused_and_one_within_it_is_judged() {
+        let small = provider_answering_with(10).await;
+        let claims = small
+            .introspect_token("opaque", &[])
+            .await
+            .expect("a small answer is read");
+        assert_eq!(claims.sub, "alice");
+
+        let large = provider_answering_with(super::ANSWER_LIMIT).await;
+        let refused = large.introspect_token("opaque", &[]).await.unwrap_err();
+        assert!(matches!(refused, AccessTokenError::IntrospectionFailed), "{refused:?}");
+    }
 }
