@@ -43,6 +43,8 @@ impl Listener {
                 "/auth/logout",
                 "/auth/backchannel-logout",
                 "/auth/jwks.json",
+                "/auth/sessions",
+                "/auth/sessions/{id}",
             ],
             Self::Internal => &[
                 "/introspect",
@@ -51,13 +53,24 @@ impl Listener {
                 "/readyz",
                 "/metrics",
                 "/openapi.json",
+                "/.well-known/jwks.json",
+                "/admin/sessions",
+                "/admin/sessions/{id}",
             ],
         }
     }
 
-    /// The route template for metrics: a known path, or `other` (bounded label values).
+    /// The route template for metrics and span names: a known path (`{id}` standing for one
+    /// path segment), or `other` (bounded label values).
     fn route_of(self, path: &str) -> &'static str {
-        self.routes().iter().find(|r| **r == path).copied().unwrap_or("other")
+        let matches = |route: &str| match route.strip_suffix("/{id}") {
+            Some(prefix) => path
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|id| !id.is_empty() && !id.contains('/')),
+            None => route == path,
+        };
+        self.routes().iter().find(|r| matches(r)).copied().unwrap_or("other")
     }
 }
 
@@ -315,6 +328,25 @@ mod tests {
             Ok::<_, std::io::Error>(vec![b'x'; 4096])
         });
         Body::from_bytes_stream(chunks)
+    }
+
+    #[test]
+    fn every_path_of_both_listeners_has_its_route_template_and_anything_else_is_other() {
+        for (listener, path, route) in [
+            (Listener::Public, "/auth/login", "/auth/login"),
+            (Listener::Public, "/auth/sessions", "/auth/sessions"),
+            (Listener::Public, "/auth/sessions/k3J9x", "/auth/sessions/{id}"),
+            (Listener::Public, "/auth/sessions/", "other"),
+            (Listener::Public, "/auth/sessions/a/b", "other"),
+            (Listener::Public, "/admin/sessions", "other"),
+            (Listener::Internal, "/.well-known/jwks.json", "/.well-known/jwks.json"),
+            (Listener::Internal, "/admin/sessions", "/admin/sessions"),
+            (Listener::Internal, "/admin/sessions/abc", "/admin/sessions/{id}"),
+            (Listener::Internal, "/admin/sessionsX", "other"),
+            (Listener::Internal, "/nowhere", "other"),
+        ] {
+            assert_eq!(listener.route_of(path), route, "{path}");
+        }
     }
 
     #[tokio::test]

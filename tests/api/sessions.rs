@@ -308,9 +308,13 @@ async fn the_openapi_document_lists_every_endpoint_of_both_listeners() {
         "/auth/me",
         "/auth/logout",
         "/auth/backchannel-logout",
+        "/auth/refresh",
+        "/auth/sessions",
+        "/auth/sessions/{id}",
         "/introspect",
         "/forward-auth",
         "/.well-known/jwks.json",
+        "/metrics",
         "/healthz",
         "/readyz",
     ] {
