@@ -182,6 +182,7 @@ impl InternalApi {
                     }
                     Verdict::InvalidToken(refused) => Err(ForwardAuthError::invalid_token(refused)),
                     Verdict::Deny(refusal) => Err(ForwardAuthError::refused(refusal, original.page_load)),
+                    Verdict::StepUp { step_up, .. } => Err(ForwardAuthError::step_up(&step_up)),
                     _ => Err(ForwardAuthError::no_session()),
                 };
             }

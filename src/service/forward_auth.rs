@@ -120,13 +120,19 @@ impl Service {
             Ok(bearer) => bearer,
             Err(refused) => return Verdict::InvalidToken(refused),
         };
-        // Step-up rules read the token's own `auth_time`/`acr`: a token without them fails.
+        // Step-up rules read the token's own `auth_time`/`acr`: a token without them fails,
+        // and its caller gets the RFC 9470 challenge (a token from a fresher sign-in passes).
         let authentication = Authentication::from_claims(&bearer.claims.to_map());
-        if let Err(refusal) = self
+        match self
             .admits(&bearer.identity)
             .and_then(|()| rules.check(&bearer.identity, &authentication, now()))
         {
-            return Verdict::Deny(refusal);
+            Ok(()) => {}
+            Err(refusal) if refusal.is_step_up() => {
+                let step_up = rules.step_up();
+                return Verdict::StepUp { step_up, sign_in: None };
+            }
+            Err(refusal) => return Verdict::Deny(refusal),
         }
         let assertion = self.assertion(&bearer.holder, &bearer.identity, rules, original, Some(bearer.exp));
         Verdict::AllowBearer(bearer, assertion)

@@ -71,6 +71,26 @@ async fn the_sign_in_rules_and_the_route_rules_apply_to_a_tokens_identity() {
 }
 
 #[tokio::test]
+async fn a_token_that_fails_only_a_step_up_rule_is_asked_to_authenticate_again_not_refused() {
+    let h = bearers(&[]);
+    let token = access_token("ann");
+    let recent = RouteRules::parse("max_age=300").unwrap();
+    match h.service.forward_auth_bearer(&token, &recent, None).await {
+        Verdict::StepUp { step_up, sign_in } => {
+            assert!(sign_in.is_none(), "never a redirect for a token");
+            assert_eq!(step_up.parameters(), [("max_age", "300".to_owned())]);
+        }
+        _ => panic!("a token without auth_time fails max_age as a step-up"),
+    }
+    // With another rule failing too, it is refused.
+    let both = RouteRules::parse("max_age=300&allowed_groups=admins").unwrap();
+    assert!(matches!(
+        h.service.forward_auth_bearer(&token, &both, None).await,
+        Verdict::Deny(_)
+    ));
+}
+
+#[tokio::test]
 async fn without_bearer_audiences_introspection_never_judges_a_token() {
     let h = harness_with(&[]);
     assert!(!h.service.accepts_bearer_tokens());

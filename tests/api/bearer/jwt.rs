@@ -74,6 +74,34 @@ async fn a_token_for_another_resource_or_a_forged_one_gets_the_rfc_6750_401_neve
 }
 
 #[tokio::test]
+async fn a_token_without_a_recent_sign_in_on_a_step_up_route_gets_the_rfc_9470_challenge() {
+    let app = spawn_with_bearers(Options::default()).await;
+    // A client-credentials token has no auth_time: no sign-in is recent enough.
+    let token = client_credentials(&app, API).await;
+    let asked = app
+        .gate_bearer("?mode=redirect&max_age=300", &token)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::UNAUTHORIZED, "never a redirect for a token");
+    let challenge = header(&asked, "www-authenticate");
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_user_authentication\"") && challenge.contains("max_age"),
+        "{challenge}"
+    );
+    let body: Value = asked.json().await.unwrap();
+    assert_eq!(body["error"], "insufficient_user_authentication");
+
+    let refused = app
+        .gate_bearer("?max_age=300&allowed_groups=admins", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "another rule fails too");
+}
+
+#[tokio::test]
 async fn an_authorization_code_token_carries_the_users_identity_and_the_route_rules_apply() {
     let app = spawn_with_bearers(Options {
         env: vec![
