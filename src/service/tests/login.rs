@@ -123,6 +123,20 @@ async fn a_callback_naming_another_issuer_creates_no_session() {
 }
 
 #[tokio::test]
+async fn a_login_too_large_for_its_binding_cookie_is_refused_as_such_not_as_a_bad_return_to() {
+    let h = harness();
+    let long_path = format!("/{}", "a".repeat(2_000));
+    let fits = h.service.start_login(Some(&long_path), (None, None)).await;
+    assert!(fits.is_ok(), "a long return_to alone fits: {:?}", fits.err());
+
+    let acr_values = vec!["x".repeat(150); 10].join(" ");
+    let refused = h.service.start_login(Some(&long_path), (None, Some(&acr_values))).await;
+    let refused = refused.err().expect("too large for a cookie");
+    assert!(matches!(refused, LoginError::TooLargeForCookie), "{refused:?}");
+    assert_eq!(refused.reason(), "login_too_large");
+}
+
+#[tokio::test]
 async fn an_id_token_with_another_logins_nonce_creates_no_session() {
     let h = harness();
     let started = h.start().await;
