@@ -60,21 +60,31 @@ fn assertion_audience(settings: &Settings, found: &Discovered, report: &mut Repo
     report.ok(format!(
         "private_key_jwt: assertions carry aud = {audience} (OIDC_CLIENT_ASSERTION_AUDIENCE: {named})"
     ));
-    let host = url::Url::parse(&provider.issuer)
+    let has_certificate = keys.certificate().is_some();
+    for warning in known_wants(&provider.issuer, &provider.assertion_audience, has_certificate) {
+        report.warn(warning);
+    }
+}
+
+/// What a provider recognised by its issuer's host documents and this configuration lacks.
+fn known_wants(issuer: &str, audience: &AssertionAudience, has_certificate: bool) -> Vec<String> {
+    let host = url::Url::parse(issuer)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned));
     let host = host.as_deref().unwrap_or("");
     let entra = host == "login.microsoftonline.com" || host.ends_with(".ciamlogin.com");
     let okta = host.ends_with(".okta.com") || host.ends_with(".oktapreview.com");
-    if (entra || okta) && provider.assertion_audience == AssertionAudience::Issuer {
-        report.warn(format!(
+    let mut wants = Vec::new();
+    if (entra || okta) && *audience == AssertionAudience::Issuer {
+        wants.push(format!(
             "{} documents its token endpoint as the client assertion's aud: set OIDC_CLIENT_ASSERTION_AUDIENCE=token_endpoint",
             if entra { "Microsoft Entra ID" } else { "Okta" }
         ));
     }
-    if entra && keys.certificate().is_none() {
-        report.warn("Microsoft Entra ID identifies certificate credentials by thumbprint (x5t#S256): set OIDC_CLIENT_CERTIFICATE to the key's certificate");
+    if entra && !has_certificate {
+        wants.push("Microsoft Entra ID identifies certificate credentials by thumbprint (x5t#S256): set OIDC_CLIENT_CERTIFICATE to the key's certificate".to_owned());
     }
+    wants
 }
 
 fn par(settings: &Settings, found: &Discovered, report: &mut Report) {
@@ -98,5 +108,35 @@ fn par(settings: &Settings, found: &Discovered, report: &mut Report) {
             report.ok("pushed authorization requests: not advertised; the browser carries the authorization request")
         }
         (ParMode::Never, None) => report.ok("pushed authorization requests: not advertised, not used (OIDC_PAR=never)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entra_and_okta_are_told_to_use_the_token_endpoint_and_entra_a_certificate_others_nothing() {
+        let entra = "https://login.microsoftonline.com/tenant-id/v2.0";
+        let okta = "https://example.okta.com/oauth2/default";
+        let issuer = AssertionAudience::Issuer;
+        let endpoint = AssertionAudience::TokenEndpoint;
+
+        let said = known_wants(entra, &issuer, false);
+        assert_eq!(said.len(), 2, "{said:?}");
+        assert!(
+            said[0].starts_with("Microsoft Entra ID documents its token endpoint"),
+            "{said:?}"
+        );
+        assert!(said[1].contains("OIDC_CLIENT_CERTIFICATE"), "{said:?}");
+        assert!(known_wants(entra, &endpoint, true).is_empty());
+
+        let said = known_wants(okta, &issuer, false);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].starts_with("Okta documents") && said[0].contains("=token_endpoint"));
+        assert!(known_wants(okta, &endpoint, false).is_empty());
+
+        assert!(known_wants("https://auth.example.com/realms/main", &issuer, false).is_empty());
+        assert!(known_wants("https://notokta.com.evil.test", &issuer, false).is_empty());
     }
 }

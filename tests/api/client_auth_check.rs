@@ -116,6 +116,10 @@ async fn check_says_the_provider_takes_private_key_jwt_and_par_and_where_the_key
             key.kid, setup.public
         ),
         "ok       pushed authorization requests: advertised and used".to_owned(),
+        format!(
+            "ok       private_key_jwt: assertions carry aud = {} (OIDC_CLIENT_ASSERTION_AUDIENCE: issuer)",
+            setup.provider.issuer
+        ),
     ] {
         assert!(out.contains(&expected), "`{expected}` missing from:\n{out}");
     }
@@ -123,6 +127,22 @@ async fn check_says_the_provider_takes_private_key_jwt_and_par_and_where_the_key
         !out.contains(key.pem.lines().nth(1).unwrap()),
         "key material printed:\n{out}"
     );
+
+    let discovery: Value = reqwest::get(format!("{}/.well-known/openid-configuration", setup.provider.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token_endpoint = discovery["token_endpoint"].as_str().unwrap();
+    let (code, out) = setup
+        .check(&key, &[("OIDC_CLIENT_ASSERTION_AUDIENCE", "token_endpoint")])
+        .await;
+    assert_eq!(code, Some(0), "{out}");
+    let expected = format!(
+        "ok       private_key_jwt: assertions carry aud = {token_endpoint} (OIDC_CLIENT_ASSERTION_AUDIENCE: token_endpoint)"
+    );
+    assert!(out.contains(&expected), "`{expected}` missing from:\n{out}");
 }
 
 #[tokio::test]
