@@ -182,7 +182,7 @@ PUB="http://127.0.0.1:$PUBLIC" INT="http://127.0.0.1:$INTERNAL"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/logs/redis.log" 2>&1 &
 PIDS+=($!)
 
-# A private CA and a Redis server certificate for 127.0.0.1, as tests/common/tls.rs makes them.
+# A private CA and a Redis server certificate for 127.0.0.1, as tests/support/tls.rs makes them.
 CERTS="$WORK/certs"
 mkdir -p "$CERTS"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=image test CA" \

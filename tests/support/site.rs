@@ -26,9 +26,9 @@ pub struct Site {
 
 /// The app the proxy protects.
 pub enum Backend {
-    /// The in-process echo of `common::upstream` (identity headers by their dash names).
+    /// The in-process echo of `support::upstream` (identity headers by their dash names).
     Echo,
-    /// `common::header_echo`: a WSGI app that reads every alias of a header name as one.
+    /// `support::header_echo`: a WSGI app that reads every alias of a header name as one.
     Wsgi,
 }
 
