@@ -277,4 +277,16 @@ mod tests {
             assert_eq!(page.status().as_u16(), status, "page, {kind:?}");
         }
     }
+
+    #[test]
+    fn a_sign_in_refused_for_too_many_at_once_is_a_503_page_with_retry_after() {
+        let busy = PageError::from(LoginError::Par(TokenError::Busy)).into_response();
+        assert_eq!(busy.status().as_u16(), 503);
+        assert_eq!(busy.headers().get("retry-after").unwrap(), "2");
+        let down = PageError::from(LoginError::Par(TokenError::Unreachable("down".into()))).into_response();
+        assert!(
+            down.headers().get("retry-after").is_none(),
+            "only the busy answer says when"
+        );
+    }
 }
