@@ -123,6 +123,67 @@ def test_promtool_unit_tests_fire_and_resolve_every_alert(tmp_path):
         assert any(not c["exp_alerts"] for c in mine), f"{alert['alert']} never resolves in the unit tests"
 
 
+# Failed-sign-in reasons that are the service's, the provider's or the store's fault: they
+# count towards OidcSessionSignInsFailing. Every other reason the service emits is one of the
+# chart's user reasons ($userReasons in templates/prometheusrule.yaml), left out of it.
+FAULT_REASONS = {
+    "store",                 # Redis
+    "provider_not_ready",    # discovery or keys not loaded
+    "provider_unreachable",  # the token or PAR endpoint cannot be reached
+    "provider_error",        # the provider redirected back with an error to a login of this browser
+    "wrong_issuer",          # `iss` names another issuer: a misconfigured issuer, or a mix-up
+    "par",                   # the provider refused the pushed authorization request
+    "token_exchange",        # the provider refused the code (client credentials, redirect URI)
+    "id_token",              # the ID token fails verification (keys, algorithm, audience, clock)
+    "userinfo",              # the userinfo call failed
+    "tokens_too_large",      # the provider's tokens do not fit a session record
+}
+
+
+def emitted_login_reasons() -> set[str]:
+    """The labels the `reason()` functions in src/ return (LoginError::reason, and
+    Refusal::reason it passes the claim rules' refusals to)."""
+    reasons = set()
+    for f in sorted((chart_tool.REPO / "src").rglob("*.rs")):
+        text = f.read_text()
+        for m in re.finditer(r"\bfn reason\(", text):
+            start = text.index("{", m.end())
+            depth, end = 0, start
+            for end in range(start, len(text)):
+                depth += {"{": 1, "}": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            reasons |= set(re.findall(r'=>\s*"(\w+)"', text[start:end]))
+    return reasons
+
+
+def user_reasons() -> set[str]:
+    """The reasons OidcSessionSignInsFailing leaves out, as rendered (both sides alike)."""
+    expr = next(a["expr"] for a in obs.alerts() if a["alert"] == "OidcSessionSignInsFailing")
+    excluded = re.findall(r'reason!~"([^"]*)"', expr)
+    assert len(excluded) == 2 and excluded[0] == excluded[1], expr
+    return set(excluded[0].split("|"))
+
+
+def test_every_sign_in_failure_reason_is_either_the_users_or_a_fault():
+    emitted = emitted_login_reasons()
+    assert {"token_exchange", "unbound_provider_error", "group_not_allowed"} <= emitted, emitted
+    users = user_reasons()
+    assert not users & FAULT_REASONS, f"both the user's and a fault: {sorted(users & FAULT_REASONS)}"
+    unclassified = emitted - users - FAULT_REASONS
+    assert not unclassified, (
+        f"reasons emitted by src/ in neither $userReasons (prometheusrule.yaml) nor FAULT_REASONS: "
+        f"{sorted(unclassified)}")
+    stale = (users | FAULT_REASONS) - emitted
+    assert not stale, f"reasons no reason() in src/ returns any more: {sorted(stale)}"
+
+
+def test_every_sign_in_failure_reason_is_described_in_docs():
+    doc = DASHBOARD_DOC.read_text()
+    missing = sorted(r for r in emitted_login_reasons() if f"`{r}`" not in doc)
+    assert not missing, f"docs/DASHBOARD.md does not name these sign-in failure reasons: {missing}"
+
+
 def test_every_dashboard_panel_is_described_in_docs():
     doc = DASHBOARD_DOC.read_text()
     for panel in obs.panels(obs.dashboard()):
