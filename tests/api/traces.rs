@@ -141,6 +141,7 @@ async fn a_sign_in_a_refresh_a_forward_auth_and_a_logout_arrive_as_span_trees_ov
 
     let route =
         |r: &'static str| move |s: &Span| s.kind == SERVER && s.attributes.get("http.route").is_some_and(|v| v == r);
+    let login_span = receiver.wait_for("/auth/login", route("/auth/login")).await;
     let callback_span = receiver.wait_for("/auth/callback", route("/auth/callback")).await;
     let refresh_span = receiver.wait_for("/auth/refresh", route("/auth/refresh")).await;
     let forward_span = receiver.wait_for("/forward-auth", route("/forward-auth")).await;
@@ -187,6 +188,13 @@ async fn a_sign_in_a_refresh_a_forward_auth_and_a_logout_arrive_as_span_trees_ov
             "the provider's {endpoint} endpoint did not get {expected}: {stats}"
         );
     }
+    // The sign-in's start pushes its request (PAR): a CLIENT child of the login's span.
+    let push = named(&children(&spans, &login_span), "par");
+    assert_eq!(
+        (push.kind, push.trace_id.as_str()),
+        (CLIENT, login_span.trace_id.as_str())
+    );
+    assert_eq!(push.attributes["oidc.provider.endpoint"], "par");
     let save = named(&of_callback, "redis save");
     assert_eq!(
         (save.kind, save.attributes["db.system.name"].as_str()),
