@@ -286,13 +286,15 @@ impl<E: Endpoint> Endpoint for Observed<E> {
             }
         }
         let latency_ms = elapsed * 1000.0;
+        // In the span, so a traced request's line carries its trace id; the fields are
+        // repeated because a quiet route's span is off at the default level.
         if status >= 500 && quiet {
             // A 503 from /readyz is an answer (not ready yet), not a fault of the request.
-            tracing::info!(request_id, route, status, latency_ms, "request failed");
+            span.in_scope(|| tracing::info!(request_id, route, status, latency_ms, "request failed"));
         } else if status >= 500 {
-            tracing::warn!(request_id, route, status, latency_ms, "request failed");
+            span.in_scope(|| tracing::warn!(request_id, route, status, latency_ms, "request failed"));
         } else if elapsed >= SLOW.as_secs_f64() {
-            tracing::info!(request_id, route, status, latency_ms, "slow request finished");
+            span.in_scope(|| tracing::info!(request_id, route, status, latency_ms, "slow request finished"));
         } else if quiet {
             span.in_scope(|| tracing::debug!(status, latency_ms, "request finished"));
         } else {

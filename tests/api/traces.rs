@@ -83,7 +83,7 @@ fn named<'a>(spans: &[&'a Span], name: &str) -> &'a Span {
 #[tokio::test]
 async fn a_sign_in_a_refresh_a_forward_auth_and_a_logout_arrive_as_span_trees_over_otlp_http() {
     let (receiver, endpoint) = Receiver::http().await;
-    let (app, provider, _redis) = start(&[
+    let (app, provider, mut redis) = start(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
         ("OTEL_SERVICE_NAME", "oidc-session-under-test"),
         ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci"),
@@ -254,6 +254,35 @@ async fn a_sign_in_a_refresh_a_forward_auth_and_a_logout_arrive_as_span_trees_ov
         .all(|h| h.get("x-otlp-key").is_some_and(|v| v == "k-123")));
     let log = app.child.log();
     assert!(log.contains(&format!("\"trace_id\":\"{TRACE}\"")), "{log}");
+
+    // So does the line of a request that failed (the store is down: 503).
+    redis.stop();
+    let failing_trace = "0af7651916cd43dd8448eb211c80319c";
+    let failed = reqwest::Client::new()
+        .get(format!("{}/auth/me", app.public))
+        .header("cookie", format!("oidc_session={session}"))
+        .header("traceparent", format!("00-{failing_trace}-{PARENT}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The log writer runs beside the request: wait (bounded) for the line to land.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let log = app.child.log();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("request failed") && l.contains("/auth/me"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed-request line in:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(line.contains(&format!("\"trace_id\":\"{failing_trace}\"")), "{line}");
 }
 
 #[tokio::test]
