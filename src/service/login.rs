@@ -12,7 +12,7 @@ use crate::oidc::claims::merge_claims;
 use crate::oidc::id_token::IdTokenError;
 use crate::oidc::login::{TokenError, UserinfoError};
 use crate::oidc::provider::NotReady;
-use crate::session::{NewSession, PendingLogin, SaveError, SessionId, StoreError, TooLarge};
+use crate::session::{NewSession, PendingLogin, SaveError, SessionId, SessionKey, StoreError, TooLarge};
 
 /// The longest sealed login a browser reliably keeps (4 KB per cookie, name and
 /// attributes included).
@@ -210,14 +210,8 @@ impl Service {
         binding: Option<&str>,
         previous: Option<&str>,
     ) -> Result<FinishedLogin, LoginError> {
-        let result = self.complete_login(callback, binding).await;
-        if let (Ok(_), Some(previous)) = (&result, previous.and_then(SessionId::parse)) {
-            // A new login replaces the browser's old session rather than leaving it behind.
-            // Not revoked at the provider: both may share one grant.
-            if let Err(e) = self.sessions.remove(&previous.key()).await {
-                tracing::warn!(error = %e, "removing the session this login replaces failed");
-            }
-        }
+        let previous = previous.and_then(SessionId::parse).map(|id| id.key());
+        let result = self.complete_login(callback, binding, previous).await;
         match &result {
             Ok(_) => self.metrics.login("completed", ""),
             Err(e) => self.metrics.login("failed", e.reason()),
@@ -225,7 +219,12 @@ impl Service {
         result
     }
 
-    async fn complete_login(&self, callback: Callback, binding: Option<&str>) -> Result<FinishedLogin, LoginError> {
+    async fn complete_login(
+        &self,
+        callback: Callback,
+        binding: Option<&str>,
+        previous: Option<SessionKey>,
+    ) -> Result<FinishedLogin, LoginError> {
         if let Some(error) = callback.error {
             // The attempt is over either way; its binding cookie is cleared by the handler.
             // The provider's text is shown only to the browser whose login this answers.
@@ -327,6 +326,15 @@ impl Service {
         self.sessions
             .create(&session.key(), new, self.settings.session.idle_timeout)
             .await?;
+        if let Some(previous) = previous {
+            // A new login replaces the browser's old session rather than leaving it behind,
+            // and before the per-user limit is applied: the replaced session must not count,
+            // or another device's session would end in its place. Not revoked at the
+            // provider: both may share one grant.
+            if let Err(e) = self.sessions.remove(&previous).await {
+                tracing::warn!(error = %e, "removing the session this login replaces failed");
+            }
+        }
         self.limit_sessions_of(&sub, &session.key()).await;
         Ok(FinishedLogin {
             session,

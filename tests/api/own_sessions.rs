@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::app::{session_redis_key, spawn_app, start_replica, TestApp};
+use crate::support::app::{session_redis_key, spawn_app, spawn_app_with, start_replica, Options, TestApp};
 
 /// A browser with its own cookies and `User-Agent`.
 fn browser_as(user_agent: &str) -> reqwest::Client {
@@ -175,4 +175,50 @@ async fn logout_everywhere_ends_every_session_of_the_user_and_a_get_only_asks() 
     assert!(!app.is_active(&phone).await, "the user's other session ended too");
     assert!(app.is_active(&henry).await, "another user's did not");
     assert!(app.metrics().await.contains("kind=\"everywhere\""));
+}
+
+#[tokio::test]
+async fn a_sign_in_beyond_the_per_user_limit_ends_the_oldest_session_and_revokes_its_token() {
+    let app = spawn_app_with(Options {
+        env: vec![("OIDC_MAX_SESSIONS_PER_USER", "2".into())],
+        ..Options::default()
+    })
+    .await;
+    let laptop = app.sign_in_with(&browser_as("Laptop/1.0"), "alice").await;
+    let laptops_token = app.stored_tokens(&laptop)["refresh_token"]
+        .as_str()
+        .expect("offline_access gave a refresh token")
+        .to_owned();
+    // Sessions are ordered by their absolute end, to the second: the laptop's is the oldest.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let phone_browser = browser_as("Phone/1.0");
+    let old_phone = app.sign_in_with(&phone_browser, "alice").await;
+    let henry = app.sign_in_with(&browser_as("Henry/1.0"), "henry").await;
+    assert!(app.is_active(&laptop).await, "within the limit");
+
+    // Signing in again from the phone replaces its session: no other ends.
+    let phone = app.sign_in_with(&phone_browser, "alice").await;
+    assert!(!app.is_active(&old_phone).await, "replaced");
+    assert!(app.is_active(&laptop).await, "a re-sign-in does not count twice");
+
+    let tablet = app.sign_in_with(&browser_as("Tablet/1.0"), "alice").await;
+    assert!(!app.is_active(&laptop).await, "the oldest ended");
+    let me = with_cookie(reqwest::Method::GET, format!("{}/auth/me", app.public), &laptop)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    for live in [&phone, &tablet, &henry] {
+        assert!(app.is_active(live).await, "the others stay");
+    }
+    assert_eq!(list(&app.public, &tablet).await.len(), 2);
+    // Revoked off the response path: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.use_refresh_token_at_provider(&laptops_token).await != StatusCode::BAD_REQUEST {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ended session's token is never revoked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

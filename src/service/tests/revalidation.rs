@@ -8,6 +8,7 @@ use super::scripted::ScriptedProvider;
 use super::{harness_with, user, Harness, SignedIn};
 use crate::domain::now;
 use crate::oidc::login::TokenError;
+use crate::service::login::LoginError;
 use crate::service::refresh::{RefreshError, RefreshKind};
 
 /// A user in group `group`, as an ID token or userinfo says.
@@ -198,4 +199,37 @@ async fn a_sign_in_beyond_the_per_user_limit_ends_the_oldest_session_and_revokes
         assert!(h.is_live(&live.cookie).await, "the others stay");
     }
     h.provider.wait_until_revoked(&first.refresh_token).await;
+}
+
+#[tokio::test]
+async fn signing_in_again_at_the_limit_replaces_this_browsers_session_and_ends_no_other() {
+    let h = harness_with(&[("OIDC_MAX_SESSIONS_PER_USER", "2")]);
+    let laptop = h.sign_in(user("ann")).await;
+    // The laptop's session is the oldest: the one the limit would end.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let phone = h.sign_in(user("ann")).await;
+
+    // A sign-in that fails (here a step-up without `auth_time`) ends nothing.
+    let started = h.start_stepping_up(Some("300"), None).await.expect("login starts");
+    let mut claims = user("ann");
+    claims["nonce"] = started.nonce.clone().into();
+    h.provider.script_exchange(Ok(ScriptedProvider::token_set(
+        Some(ScriptedProvider::id_token(claims)),
+        Some("refresh-refused"),
+    )));
+    let refused = h
+        .service
+        .finish_login(started.callback(), Some(&started.binding), Some(&phone.cookie))
+        .await;
+    assert!(matches!(refused, Err(LoginError::StepUp(_))), "{:?}", refused.err());
+    for live in [&laptop, &phone] {
+        assert!(h.is_live(&live.cookie).await, "a failed sign-in ends nothing");
+    }
+
+    // The phone signs in again: its new session takes the old one's place.
+    let again = h.sign_in_replacing(user("ann"), Some(&phone.cookie)).await;
+    assert!(!h.is_live(&phone.cookie).await, "the replaced session ended");
+    assert!(h.is_live(&again.cookie).await);
+    assert!(h.is_live(&laptop.cookie).await, "the other device's session stays");
+    assert!(h.provider.revoked().is_empty(), "no token revoked");
 }

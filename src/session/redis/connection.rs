@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deadpool_redis::redis::aio::{ConnectionLike, MultiplexedConnection};
 use deadpool_redis::redis::cluster_async::ClusterConnection;
-use deadpool_redis::redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use deadpool_redis::redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use deadpool_redis::{
     cluster, sentinel, ConnectionAddr, ConnectionInfo, CreatePoolError, PoolConfig, PoolError, RedisConnectionInfo,
     Runtime,
@@ -48,6 +48,34 @@ impl ConnectionLike for Conn {
         match self {
             Self::Multiplexed(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl Conn {
+    /// Whether each key exists, in order. On one node, one pipeline: one round trip however
+    /// many keys. In Cluster the keys lie in different hash slots, which one pipeline cannot
+    /// span (the cluster client refuses it as cross-slot, and a multi-key `EXISTS` only
+    /// sums), so one `EXISTS` each, sent together and routed by slot.
+    pub(crate) async fn exists_each(self, keys: Vec<String>) -> RedisResult<Vec<bool>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Self::Multiplexed(mut c) => {
+                let mut pipe = deadpool_redis::redis::pipe();
+                for key in &keys {
+                    pipe.exists(key);
+                }
+                pipe.query_async(&mut c).await
+            }
+            Self::Cluster(c) => {
+                let checks = keys.into_iter().map(|key| {
+                    let mut c = c.clone();
+                    async move { c.exists::<_, bool>(key).await }
+                });
+                futures_util::future::try_join_all(checks).await
+            }
         }
     }
 }

@@ -49,26 +49,21 @@ impl RedisStore {
 
     /// The sessions of an index that are still live, oldest first (by absolute end), and
     /// the fields of the others dropped. One read of the index, then one `EXISTS` per
-    /// session sent together (on the shared connection they leave in one write; in Cluster
-    /// each goes to its own node, since sessions live in other hash slots than the index).
+    /// unexpired session, all in one pipeline (one round trip however many sessions the
+    /// user has; see [`super::connection::Conn::exists_each`] for Cluster).
     pub(super) async fn live_in(&self, index: String) -> Result<Vec<SessionKey>, StoreError> {
         let now = now();
         let mut fields = self.fields(&index).await?;
         fields.sort_by(|(a, end_a), (b, end_b)| end_a.cmp(end_b).then_with(|| a.cmp(b)));
-        let checks = fields.iter().map(|(field, end)| {
-            let session = self.session_key(&SessionKey(field.clone()));
-            let unexpired = *end > now;
-            async move {
-                if !unexpired {
-                    return Ok(false);
-                }
-                self.run(|mut c| async move { c.exists::<_, bool>(session).await })
-                    .await
-            }
-        });
-        let alive = futures_util::future::try_join_all(checks).await?;
-        let (mut live, mut dead) = (Vec::new(), Vec::new());
-        for ((field, _), alive) in fields.into_iter().zip(alive) {
+        let (unexpired, passed): (Vec<_>, Vec<_>) = fields.into_iter().partition(|(_, end)| *end > now);
+        let mut dead: Vec<String> = passed.into_iter().map(|(field, _)| field).collect();
+        let keys = unexpired
+            .iter()
+            .map(|(field, _)| self.session_key(&SessionKey(field.clone())))
+            .collect();
+        let alive = self.run(|c| c.exists_each(keys)).await?;
+        let mut live = Vec::new();
+        for ((field, _), alive) in unexpired.into_iter().zip(alive) {
             if alive {
                 live.push(SessionKey(field));
             } else {
