@@ -62,6 +62,7 @@ checks![
     locks::only_the_owner_of_a_lock_can_unlock_it,
     locks::a_lock_expires_by_itself,
     logout::the_indexes_list_live_sessions_by_sid_and_by_sub_and_not_removed_ones,
+    logout::a_users_sessions_are_listed_oldest_first_by_absolute_end,
     logout::a_logout_token_id_is_remembered_until_forgotten,
     logout::a_remembered_logout_token_id_expires_after_its_ttl,
     logins::a_login_state_is_claimed_once,

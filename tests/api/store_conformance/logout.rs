@@ -30,6 +30,21 @@ pub(super) async fn the_indexes_list_live_sessions_by_sid_and_by_sub_and_not_rem
     assert!(store.keys_by_sid(&laptop_sid).await.unwrap().is_empty());
 }
 
+pub(super) async fn a_users_sessions_are_listed_oldest_first_by_absolute_end(store: Store) {
+    // Saved in neither order of their ends nor of their keys: the per-user limit ends the
+    // first ones listed, which must be the oldest.
+    let ann = unique("ann");
+    let mut saved = Vec::new();
+    for minutes in [50, 10, 40, 20, 30] {
+        let (key, record) = session_of(&ann, &unique("sid"), Duration::from_secs(60 * minutes));
+        store.save(&key, &record, LONG).await.unwrap();
+        saved.push((minutes, key));
+    }
+    saved.sort_by_key(|(minutes, _)| *minutes);
+    let oldest_first: Vec<_> = saved.into_iter().map(|(_, key)| key).collect();
+    assert_eq!(store.keys_by_sub(&ann).await.unwrap(), oldest_first);
+}
+
 pub(super) async fn a_logout_token_id_is_remembered_until_forgotten(store: Store) {
     let jti = unique("jti");
     assert!(
