@@ -37,6 +37,9 @@ pub struct Forge {
     pub client_auth: Mutex<Option<(ClientAuth, String)>>,
     /// When set, the authorization, token and userinfo endpoints answer only this status.
     pub fail_with: Mutex<Option<u16>>,
+    /// When set, a code grant gets this OAuth error after the client authenticated (how
+    /// some providers answer a client that lacks the grant).
+    pub code_grant_refused: Mutex<Option<(u16, &'static str)>>,
     /// How many times the JWKS was fetched.
     pub jwks_fetches: std::sync::atomic::AtomicUsize,
 }
@@ -106,6 +109,7 @@ impl ForgingProvider {
             token_extra: Mutex::new(json!({})),
             client_auth: Mutex::new(None),
             fail_with: Mutex::new(None),
+            code_grant_refused: Mutex::new(None),
             jwks_fetches: Default::default(),
         });
         let app = Route::new()
@@ -218,6 +222,9 @@ fn token(forge: Data<&Arc<Forge>>, request: &poem::Request, Form(form): Form<Has
         }
     }
     let code_grant = form.get("grant_type").map(String::as_str) == Some("authorization_code");
+    if let (true, Some((status, error))) = (code_grant, *forge.code_grant_refused.lock().unwrap()) {
+        return oauth_error(status, error);
+    }
     if code_grant && form.get("code").map(String::as_str) != Some("forged-code") {
         return oauth_error(400, "invalid_grant");
     }

@@ -93,6 +93,27 @@ async fn a_wrong_client_secret_is_a_problem_naming_the_secret_the_method_and_wha
     );
 }
 
+/// oidc-provider answers a client without the code grant `invalid_request`; others answer
+/// `unauthorized_client`, as they may answer wrong credentials, which the forging provider
+/// imitates.
+#[tokio::test]
+async fn a_client_refused_as_unauthorized_client_is_told_its_credentials_or_its_grant_may_be_the_cause() {
+    let provider = ForgingProvider::start().await;
+    let redis = TestRedis::start();
+    *provider.forge.client_auth.lock().unwrap() = Some((ClientAuth::Basic, CLIENT_SECRET.into()));
+    *provider.forge.code_grant_refused.lock().unwrap() = Some((400, "unauthorized_client"));
+    let line = the_one_problem(&vars(&provider.forge.issuer, &redis, SECRET_BASIC)).await;
+    assert!(line.contains("(400 unauthorized_client"), "{line}");
+    let (credentials, grant) = (line.find("OIDC_CLIENT_SECRET"), line.find("authorization_code grant"));
+    assert!(
+        credentials.is_some() && grant.is_some() && credentials < grant,
+        "the credentials first, then the grant: {line}"
+    );
+
+    *provider.forge.code_grant_refused.lock().unwrap() = None;
+    assert_no_problem(&vars(&provider.forge.issuer, &redis, SECRET_BASIC)).await;
+}
+
 #[tokio::test]
 async fn a_secret_sent_for_a_client_registered_as_public_says_to_unset_it() {
     let provider = real_provider(json!({}), true).await;
