@@ -223,6 +223,53 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
 }
 
 #[tokio::test]
+async fn sigterm_during_a_refresh_whose_caller_gave_up_keeps_the_rotated_tokens() {
+    let redis = TestRedis::start();
+    let (public_port, internal_port) = ports();
+    let public = format!("http://127.0.0.1:{public_port}");
+    // The provider rotates the refresh token at once and answers 1.5 s later.
+    let provider = TestProvider::start(json!({"port": 0, "refresh_delay_ms": 1500, "clients": [{
+        "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "token_endpoint_auth_method": "client_secret_basic",
+        "redirect_uris": [format!("{public}/auth/callback")],
+    }]}))
+    .await;
+    let mut binary = Binary::start(&provider.issuer, &redis, public_port, internal_port);
+    wait_until_ready(&binary.internal).await;
+    let browser = browser();
+    let login = browser.get(format!("{public}/auth/login")).send().await.unwrap();
+    let callback = sign_in(&browser, &location(&login), "alice", &format!("{public}/auth/callback")).await;
+    let landed = browser.get(&callback).send().await.unwrap();
+    let session = session_cookie(landed.headers()).unwrap();
+    let before = stored_tokens(&redis);
+
+    // The caller gives up while the provider has rotated the tokens but not yet answered;
+    // then SIGTERM. The grant's answer must still be stored before the process exits, or
+    // the session's next refresh presents a refresh token the provider has replaced.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .post(format!("{public}/auth/refresh"))
+        .header("cookie", format!("oidc_session={session}"))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()), "the caller hangs up first");
+    binary.sigterm();
+
+    assert_eq!(binary.exit_code(), Some(0));
+    assert_eq!(provider.refresh_grants().await, 1);
+    // One session: its ID, access and refresh token, in that order (the provider may keep
+    // the ID token on a refresh).
+    let after = stored_tokens(&redis);
+    assert_eq!((before.len(), after.len()), (3, 3));
+    assert!(
+        !after.contains(&before[1]) && !after.contains(&before[2]),
+        "the rotated access and refresh tokens are stored, not lost with the process"
+    );
+}
+
+#[tokio::test]
 async fn a_wrong_redis_password_stops_the_start_naming_the_variable() {
     let redis = TestRedis::start();
     let mut conn = redis.connection();

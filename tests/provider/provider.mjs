@@ -23,6 +23,8 @@
 //                                       // with the new overrides; {"disabled": true} removes
 //                                       // the account, as an administrator deleting a user)
 //     "par": true,                           // Pushed Authorization Requests (default on)
+//     "refresh_delay_ms": 0,                 // hold each refresh grant's answer this long
+//                                            // (after the tokens are rotated): a slow provider
 //     "client_auth_signing_algs": ["PS256"], // optional: the only algorithms accepted (and
 //                                            // advertised) for private_key_jwt assertions
 //     "extra_clients": [{ … }],              // more clients, e.g. an API client with the
@@ -102,6 +104,7 @@ const accessTokenTtl = Number(config.access_token_ttl ?? 300);
 const idTokenTtl = Number(config.id_token_ttl ?? 300);
 const refreshTokenTtl = Number(config.refresh_token_ttl ?? 24 * 60 * 60);
 const rotateRefreshTokens = config.rotate_refresh_tokens ?? true;
+const refreshDelayMs = Number(config.refresh_delay_ms ?? 0);
 const backchannelLogout = config.backchannel_logout ?? true;
 const revocation = config.revocation ?? true;
 const accounts = config.accounts ?? {};
@@ -320,7 +323,10 @@ server.listen(port, '127.0.0.1', () => {
     if (ctx.method === 'POST' && ctx.oidc?.route === 'token') {
       stats.token_requests += 1;
       const grantType = ctx.oidc.params?.grant_type ?? ctx.oidc.body?.grant_type;
-      if (grantType === 'refresh_token') stats.refresh_grants += 1;
+      if (grantType === 'refresh_token') {
+        stats.refresh_grants += 1;
+        if (refreshDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, refreshDelayMs));
+      }
       if (grantType === 'authorization_code') stats.authorization_code_grants += 1;
     }
     if (ctx.method === 'POST' && ctx.oidc?.route === 'introspection') {
