@@ -5,8 +5,8 @@ use openidconnect::reqwest;
 
 /// Discovery documents and key sets: large providers publish tens of keys, far below this.
 pub(crate) const METADATA_LIMIT: usize = 1024 * 1024;
-/// Token, userinfo, pushed-authorization, revocation and introspection answers: a token set larger than
-/// this could not be stored anyway (see `session::tokens`).
+/// Token, userinfo, pushed-authorization, revocation and introspection answers: a token
+/// set larger than this could not be stored anyway (see `session::tokens`).
 pub(crate) const ANSWER_LIMIT: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
