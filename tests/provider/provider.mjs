@@ -135,6 +135,7 @@ const stats = {
   token_requests: 0,
   refresh_grants: 0,
   authorization_code_grants: 0,
+  revocations: 0,
   backchannel_logout_ok: 0,
   backchannel_logout_errors: 0,
   last_backchannel_error: null,
@@ -328,6 +329,9 @@ server.listen(port, '127.0.0.1', () => {
         if (refreshDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, refreshDelayMs));
       }
       if (grantType === 'authorization_code') stats.authorization_code_grants += 1;
+    }
+    if (ctx.method === 'POST' && ctx.oidc?.route === 'revocation') {
+      stats.revocations += 1;
     }
     if (ctx.method === 'POST' && ctx.oidc?.route === 'introspection') {
       stats.introspection_requests += 1;
