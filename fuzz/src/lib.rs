@@ -335,10 +335,10 @@ pub fn stored_tokens(data: &[u8]) {
             assert_eq!(stored.open(None, &key).expect("packed just now"), tokens);
         }
     }
-    let plain = StoredTokens::Plain(data.to_vec()).open(None, &key);
+    let plain = StoredTokens::Plain(data.to_vec().into()).open(None, &key);
     assert_eq!(plain.ok(), f::unpack_tokens(data));
-    assert!(StoredTokens::Sealed(data.to_vec()).open(None, &key).is_err());
-    let _ = StoredTokens::Sealed(data.to_vec()).open(Some(&ring()), &key);
+    assert!(StoredTokens::Sealed(data.to_vec().into()).open(None, &key).is_err());
+    let _ = StoredTokens::Sealed(data.to_vec().into()).open(Some(&ring()), &key);
 }
 
 /// A claim path from configuration (first line), applied to claims as JSON (the rest).

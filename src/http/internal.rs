@@ -129,7 +129,9 @@ impl InternalApi {
         self.authorize(req)?;
         let (session, token) = body.0.map(|b| (b.session, b.token)).unwrap_or_default();
         if let Some(token) = token {
-            let bearer = self.service.introspect_bearer(&token).await;
+            // Boxed: the bearer path's future (a provider call) would otherwise make every
+            // session introspection's future that much larger.
+            let bearer = Box::pin(self.service.introspect_bearer(&token)).await;
             return Ok(IntrospectResponse::Ok(Json(
                 bearer.map_or_else(Introspection::default, |b| bearer_introspection(&b)),
             )));
@@ -176,7 +178,9 @@ impl InternalApi {
         if self.service.accepts_bearer_tokens() {
             if let Some(token) = forward_auth::bearer_token(req, self.secret.is_some()) {
                 // Judged by the token alone: its cookie, if any, is not read.
-                return match self.service.forward_auth_bearer(token, &rules, original.url).await {
+                // Boxed, as in `introspect`.
+                let verdict = Box::pin(self.service.forward_auth_bearer(token, &rules, original.url)).await;
+                return match verdict {
                     Verdict::AllowBearer(bearer, assertion) => {
                         Ok(ForwardAuthResponse::allow_bearer(&bearer, assertion))
                     }

@@ -123,7 +123,6 @@ impl Http {
         let spec = self.openapi_json();
         let metrics = self.service.metrics().clone();
         let internal = Listener::Internal;
-        let introspect = internal::hot::Introspect(self.internal());
         let forward_auth = || {
             let endpoint = internal::hot::ForwardAuth(self.internal());
             Observed::route(
@@ -145,19 +144,19 @@ impl Http {
                 "/",
                 OpenApiService::new((self.internal(), self.admin()), TITLE, VERSION),
             );
-        Route::new()
-            .at(
-                "/introspect",
-                RouteMethod::new().post(Observed::route(
-                    introspect,
-                    internal,
-                    "/introspect",
-                    metrics.clone(),
-                    self.traced,
-                )),
-            )
+        let introspect = || {
+            let endpoint = internal::hot::Introspect(self.internal());
+            Observed::route(endpoint, internal, "/introspect", metrics.clone(), self.traced)
+        };
+        let routes = Route::new()
+            .at("/introspect", RouteMethod::new().post(introspect()))
             .at(internal::forward_auth::PATH, forward_auth())
             .at("/forward-auth/*original", forward_auth())
-            .nest("/", Observed::any(rest, internal, metrics.clone(), self.traced))
+            .nest("/", Observed::any(rest, internal, metrics.clone(), self.traced));
+        internal::hot::HotFirst {
+            introspect: introspect(),
+            forward_auth: forward_auth(),
+            routes,
+        }
     }
 }

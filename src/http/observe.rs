@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use poem::error::ReadBodyError;
-use poem::http::{HeaderValue, StatusCode};
-use poem::{Endpoint, IntoResponse, Request, Response};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use poem::http::{HeaderName, HeaderValue, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Request, Response};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tracing::Instrument;
@@ -105,17 +107,35 @@ async fn limit_body(mut req: Request) -> Result<Request, Response> {
         req.set_body(body);
         return Ok(req);
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, body.into_bytes_limit(MAX_BODY)).await {
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body, MAX_BODY)).await {
         Ok(Ok(bytes)) => {
             req.set_body(bytes);
             Ok(req)
         }
-        Ok(Err(ReadBodyError::PayloadTooLarge)) => Err(too_large()),
-        Ok(Err(_)) => Err(refuse(StatusCode::BAD_REQUEST, "the request body could not be read")),
+        Ok(Err(BodyError::TooLarge)) => Err(too_large()),
+        Ok(Err(BodyError::Unreadable)) => Err(refuse(StatusCode::BAD_REQUEST, "the request body could not be read")),
         Err(_) => Err(refuse(
             StatusCode::REQUEST_TIMEOUT,
             "the request body took too long to arrive",
         )),
+    }
+}
+
+pub(crate) enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// A body's bytes, refused as soon as they pass `limit`. Frame by frame rather than with
+/// poem's `into_bytes_limit`, whose 4 KiB buffer is zeroed and copied through on every
+/// call and makes each future that awaits it 4 KiB larger (docs/DESIGN.md, "Where the hot
+/// path's time goes"); a body already in memory comes back without a copy.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    let body: BoxBody<Bytes, std::io::Error> = body.into();
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Unreadable),
     }
 }
 
@@ -234,6 +254,9 @@ macro_rules! server_span {
     };
 }
 
+/// A constant, so that naming the header allocates nothing.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
 /// A given `X-Request-Id` if it is sane, else 128 random bits.
 fn request_id(req: &Request) -> String {
     req.header("x-request-id")
@@ -300,8 +323,8 @@ impl<E: Endpoint> Endpoint for Observed<E> {
         } else {
             span.in_scope(|| tracing::info!(status, latency_ms, "request finished"));
         }
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", v);
+        if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(request_id)) {
+            response.headers_mut().insert(X_REQUEST_ID, v);
         }
         if self.listener == Listener::Public {
             response

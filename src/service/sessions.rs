@@ -57,15 +57,17 @@ impl Service {
             return Ok(None);
         }
         // Without a refresh token nothing can renew the access token: the session ends with it.
+        // The rare branches' futures are boxed: inline, their size (a provider call's) would
+        // be every request's, copied into each box poem puts a request's future in.
         if record.access_token_expires_at.is_some_and(|at| at <= now) && !self.has_refresh_token(&key, &record) {
-            self.end(&key, Revocation::Later).await?;
+            Box::pin(self.end(&key, Revocation::Later)).await?;
             return Ok(None);
         }
         let active = self.active(key, record);
         if !self.revalidation_due(&active, now) {
             return Ok(Some(active));
         }
-        Ok(self.revalidated(active).await)
+        Ok(Box::pin(self.revalidated(active)).await)
     }
 
     /// Ends the user's oldest sessions beyond `OIDC_MAX_SESSIONS_PER_USER` (oldest by
@@ -137,7 +139,8 @@ impl Service {
                 access_token: None,
             });
         }
-        let session = self.fresh(active).await?;
+        // Boxed, as `session`'s rare branches are.
+        let session = Box::pin(self.fresh(active)).await?;
         let access_token = self.tokens(&session.key, &session.record).map(|t| t.access_token);
         Some(Exposed { session, access_token })
     }

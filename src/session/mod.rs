@@ -19,7 +19,7 @@ pub use crate::util::random_token;
 use crate::util::sha256_base64url;
 pub use pending::PendingLogins;
 pub use persist::{NewSession, SaveError, Sessions};
-pub use record::RecordError;
+pub use record::{RecordError, StoredMetadata};
 pub use store::{Mark, SessionStore, StoreError};
 pub use tokens::{StoredTokens, TooLarge};
 
@@ -59,7 +59,8 @@ impl SessionId {
 
     /// Accepts only values this service could have issued, so garbage never reaches Redis.
     pub fn parse(value: &str) -> Option<Self> {
-        let ok = value.len() == 43 && URL_SAFE_NO_PAD.decode(value).is_ok_and(|b| b.len() == 32);
+        // Decoded into a buffer of exactly 32 bytes: a value that decodes to more fails.
+        let ok = value.len() == 43 && URL_SAFE_NO_PAD.decode_slice(value, &mut [0; 32]).is_ok_and(|n| n == 32);
         ok.then(|| Self(value.to_owned()))
     }
 
@@ -125,6 +126,8 @@ pub struct SessionRecord {
     /// With `OIDC_SESSION_ENCRYPTION_KEY`: the metadata's authentication tag (keyed
     /// BLAKE3), so that a record changed in the store reads as no session.
     pub tag: Option<[u8; 32]>,
+    /// The metadata as read from the store, which the tag is checked against.
+    pub stored: StoredMetadata,
 }
 
 /// A login that has been started and not yet finished, as its sealed cookie carries it.
@@ -147,9 +150,20 @@ mod tests {
 
     #[test]
     fn only_well_formed_session_ids_are_accepted() {
-        let id = SessionId::generate();
-        assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
-        for bad in ["", "x", "../../etc/passwd", &"A".repeat(44), &"!".repeat(43)] {
+        for _ in 0..100 {
+            let id = SessionId::generate();
+            assert_eq!(SessionId::parse(id.as_str()), Some(id.clone()));
+        }
+        // The last: 43 characters whose final one carries bits past the 32 bytes.
+        let stray_bits = format!("{}B", "A".repeat(42));
+        for bad in [
+            "",
+            "x",
+            "../../etc/passwd",
+            &"A".repeat(44),
+            &"!".repeat(43),
+            &stray_bits,
+        ] {
             assert!(SessionId::parse(bad).is_none(), "{bad}");
         }
     }

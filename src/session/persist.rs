@@ -3,13 +3,15 @@
 //! packed and sealed here, so neither the service nor a backend ever handles ciphertext
 //! (oauth2-proxy's persistence layer works the same way).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::store::Mark;
 use super::tokens::{TooLarge, MAX_RECORD_BYTES};
 use super::{
-    Authentication, Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredTokens, Tokens,
+    Authentication, Claims, Identity, SessionKey, SessionRecord, SessionStore, StoreError, StoredMetadata,
+    StoredTokens, Tokens,
 };
 use crate::crypto::{KeyRing, Purpose};
 
@@ -120,6 +122,7 @@ impl Sessions {
             authentication: new.authentication,
             user_agent: new.user_agent,
             tag: None,
+            stored: StoredMetadata::default(),
         };
         record.tag = self.tag(key, &record);
         within_limit(&record)?;
@@ -136,6 +139,7 @@ impl Sessions {
     ) -> Result<(SessionRecord, bool), SaveError> {
         record.tokens = StoredTokens::seal(tokens, self.keys.as_ref(), key)?;
         record.refreshable = Some(tokens.refresh_token.is_some());
+        record.stored = StoredMetadata::default();
         record.tag = self.tag(key, &record);
         within_limit(&record)?;
         let updated = self.store.update(key, &record, idle).await?;
@@ -179,9 +183,13 @@ impl Sessions {
         let Some(ring) = &self.keys else {
             return true;
         };
+        let metadata = match record.stored.bytes() {
+            Some(stored) => Cow::Borrowed(stored),
+            None => Cow::Owned(record.metadata_bytes()),
+        };
         let valid = record
             .tag
-            .is_some_and(|tag| ring.verify(&tag, &[key.0.as_bytes(), &record.metadata_bytes()]));
+            .is_some_and(|tag| ring.verify(&tag, &[key.0.as_bytes(), &metadata]));
         if !valid {
             tracing::warn!("a stored session failed its integrity check: treated as no session");
         }
@@ -203,4 +211,71 @@ fn within_limit(record: &SessionRecord) -> Result<(), TooLarge> {
         return Err(TooLarge(len));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::memory::MemoryStore;
+
+    const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+    fn record() -> SessionRecord {
+        let tokens = Tokens {
+            id_token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln".into(),
+            access_token: "access".into(),
+            refresh_token: None,
+        };
+        SessionRecord {
+            identity: Identity {
+                sub: "alice".into(),
+                groups: vec!["users".into()],
+                ..Identity::default()
+            },
+            sid: None,
+            claims: Claims::default(),
+            created_at: 1_700_000_000,
+            expires_at: 1_700_086_400,
+            access_token_expires_at: None,
+            refreshed_at: 0,
+            refreshable: Some(false),
+            authentication: Authentication::default(),
+            user_agent: None,
+            tokens: StoredTokens::seal(&tokens, Some(&KeyRing::parse(KEY).unwrap()), &key()).unwrap(),
+            tag: None,
+            stored: StoredMetadata::default(),
+        }
+    }
+
+    fn key() -> SessionKey {
+        SessionKey("k".repeat(43))
+    }
+
+    #[test]
+    fn a_record_read_from_the_store_is_checked_against_the_bytes_read_not_a_rewrite_of_its_fields() {
+        let sessions = Sessions::new(Arc::new(MemoryStore::new()), Some(KeyRing::parse(KEY).unwrap()));
+        let mut built = record();
+        built.tag = sessions.tag(&key(), &built);
+        assert!(
+            sessions.authentic(&key(), &built),
+            "built here: checked against its fields"
+        );
+        let value = built.encode();
+        let read = SessionRecord::decode(&value).unwrap();
+        assert!(sessions.authentic(&key(), &read), "read as written");
+
+        // The same metadata with a space added: it reads back as the same fields, but it is
+        // not what was tagged.
+        let length = u32::from_be_bytes(value[1..5].try_into().unwrap()) as usize;
+        let metadata = std::str::from_utf8(&value[5..5 + length])
+            .unwrap()
+            .replacen(',', ", ", 1);
+        let mut respaced = vec![value[0]];
+        respaced.extend_from_slice(&u32::try_from(metadata.len()).unwrap().to_be_bytes());
+        respaced.extend_from_slice(metadata.as_bytes());
+        respaced.extend_from_slice(&value[5 + length..]);
+        let changed = SessionRecord::decode(&respaced).unwrap();
+        assert_eq!(changed, read, "the same fields");
+        assert!(!sessions.authentic(&key(), &changed));
+    }
 }

@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::tokens::StoredTokens;
@@ -37,6 +38,32 @@ pub enum RecordError {
     Metadata(#[source] serde_json::Error),
     #[error("the stored session's tokens have an unknown mode ({0})")]
     TokenMode(u8),
+}
+
+/// The metadata exactly as a record was read from the store, so that its authentication
+/// tag is checked against the stored bytes rather than a re-serialization of the parsed
+/// fields (once per request on the hot path). Not part of the record's value: any two are
+/// equal. Empty for a record built here, and emptied when a read record is written back
+/// (`Sessions::update`), whose metadata may have changed.
+#[derive(Clone, Default)]
+pub struct StoredMetadata(Option<Bytes>);
+
+impl StoredMetadata {
+    pub fn bytes(&self) -> Option<&[u8]> {
+        self.0.as_deref()
+    }
+}
+
+impl PartialEq for StoredMetadata {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for StoredMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredMetadata({} bytes)", self.0.as_ref().map_or(0, Bytes::len))
+    }
 }
 
 /// [`SessionRecord`] without its tokens, borrowed when written and owned when read: a JSON
@@ -145,8 +172,14 @@ impl SessionRecord {
         value
     }
 
-    /// Parses the metadata only; the tokens are copied as they are.
+    /// Parses the metadata only; the tokens are kept as they are.
     pub fn decode(value: &[u8]) -> Result<Self, RecordError> {
+        Self::decode_owned(Bytes::copy_from_slice(value))
+    }
+
+    /// As [`Self::decode`], without copying: the tokens and the stored metadata are slices
+    /// of `value`.
+    pub fn decode_owned(value: Bytes) -> Result<Self, RecordError> {
         match value.first() {
             Some(&FORMAT_VERSION) => {}
             other => return Err(RecordError::Version(other.copied())),
@@ -155,15 +188,18 @@ impl SessionRecord {
         let length = u32::from_be_bytes(length.try_into().expect("four bytes")) as usize;
         let (metadata, rest) = value[HEADER..].split_at_checked(length).ok_or(RecordError::Truncated)?;
         let (&mode, tokens) = rest.split_first().ok_or(RecordError::Truncated)?;
+        // Where the tokens start in `value`, after the mode byte (and the tag).
+        let start = value.len() - tokens.len();
         let (tag, tokens) = match mode {
-            PLAIN => (None, StoredTokens::Plain(tokens.to_vec())),
-            SEALED => (None, StoredTokens::Sealed(tokens.to_vec())),
+            PLAIN => (None, StoredTokens::Plain(value.slice(start..))),
+            SEALED => (None, StoredTokens::Sealed(value.slice(start..))),
             SEALED_TAGGED => {
-                let (tag, tokens) = tokens.split_first_chunk::<TAG>().ok_or(RecordError::Truncated)?;
-                (Some(*tag), StoredTokens::Sealed(tokens.to_vec()))
+                let (tag, _) = tokens.split_first_chunk::<TAG>().ok_or(RecordError::Truncated)?;
+                (Some(*tag), StoredTokens::Sealed(value.slice(start + TAG..)))
             }
             other => return Err(RecordError::TokenMode(other)),
         };
+        let stored = StoredMetadata(Some(value.slice(HEADER..HEADER + length)));
         let Metadata(
             identity,
             sid,
@@ -189,6 +225,7 @@ impl SessionRecord {
             user_agent: user_agent.map(Cow::into_owned),
             tokens,
             tag,
+            stored,
         })
     }
 }
@@ -239,6 +276,7 @@ mod tests {
             user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0".into()),
             tokens: StoredTokens::seal(&tokens, keys, &key()).unwrap(),
             tag: keys.map(|_| [7; 32]),
+            stored: StoredMetadata::default(),
         }
     }
 

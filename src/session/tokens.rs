@@ -13,6 +13,8 @@
 //!          segment length << 1 | 1 if it is in the tail, then its bytes if it is not
 //! ```
 
+use bytes::Bytes;
+
 use super::SessionKey;
 use crate::crypto::{DecryptError, KeyRing};
 use crate::domain::Tokens;
@@ -35,9 +37,9 @@ const COMPACT: u8 = 2;
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoredTokens {
     /// Packed, in clear (no `OIDC_SESSION_ENCRYPTION_KEY`).
-    Plain(Vec<u8>),
+    Plain(Bytes),
     /// Packed, then sealed (nonce, ciphertext, tag), bound to the session key.
-    Sealed(Vec<u8>),
+    Sealed(Bytes),
 }
 
 impl std::fmt::Debug for StoredTokens {
@@ -74,15 +76,15 @@ impl StoredTokens {
     pub fn seal(tokens: &Tokens, keys: Option<&KeyRing>, key: &SessionKey) -> Result<Self, TooLarge> {
         let packed = pack(tokens)?;
         Ok(match keys {
-            None => Self::Plain(packed),
-            Some(ring) => Self::Sealed(ring.seal(&packed, key.0.as_bytes())),
+            None => Self::Plain(packed.into()),
+            Some(ring) => Self::Sealed(ring.seal(&packed, key.0.as_bytes()).into()),
         })
     }
 
     pub fn open(&self, keys: Option<&KeyRing>, key: &SessionKey) -> Result<Tokens, OpenError> {
         let opened;
         let packed = match (self, keys) {
-            (Self::Plain(bytes), _) => bytes.as_slice(),
+            (Self::Plain(bytes), _) => &bytes[..],
             (Self::Sealed(sealed), Some(ring)) => {
                 opened = ring.open(sealed, key.0.as_bytes())?;
                 opened.as_slice()
@@ -334,12 +336,12 @@ mod tests {
             .as_bytes()
             .to_vec();
         for end in 0..plain.len() {
-            assert!(StoredTokens::Plain(plain[..end].to_vec())
+            assert!(StoredTokens::Plain(Bytes::copy_from_slice(&plain[..end]))
                 .open(None, &session())
                 .is_err());
         }
         for end in 0..sealed.len() {
-            let cut = StoredTokens::Sealed(sealed[..end].to_vec());
+            let cut = StoredTokens::Sealed(Bytes::copy_from_slice(&sealed[..end]));
             assert!(cut.open(Some(&ring), &session()).is_err());
         }
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -347,9 +349,9 @@ mod tests {
             let mut bytes = plain.clone();
             let i = rng.gen_range(0..bytes.len());
             bytes[i] ^= 1 << rng.gen_range(0..8);
-            let _ = StoredTokens::Plain(bytes).open(None, &session()); // Ok or Err; no panic
+            let _ = StoredTokens::Plain(bytes.into()).open(None, &session()); // Ok or Err; no panic
             let noise: Vec<u8> = (0..rng.gen_range(0..64)).map(|_| rng.gen()).collect();
-            let _ = StoredTokens::Plain(noise.clone()).open(None, &session());
+            let _ = StoredTokens::Plain(noise.clone().into()).open(None, &session());
             let _ = unpack(&noise);
         }
         // Bodies and tails that do not fit together, each in a valid deflate stream.
@@ -365,11 +367,11 @@ mod tests {
             (&[&jws[..], &jws, &[ABSENT]].concat(), &[7][..]),
             (&[&jws[..], &jws, &[ABSENT]].concat(), &[7, 8, 9][..]),
         ] {
-            let stored = StoredTokens::Plain(packed(body, tail));
+            let stored = StoredTokens::Plain(packed(body, tail).into());
             assert!(stored.open(None, &session()).is_err(), "{body:?} {tail:?}");
         }
         let fits = [&jws[..], &jws, &[ABSENT]].concat();
-        assert!(StoredTokens::Plain(packed(&fits, &[7, 8]))
+        assert!(StoredTokens::Plain(packed(&fits, &[7, 8]).into())
             .open(None, &session())
             .is_ok());
     }
@@ -387,7 +389,7 @@ mod tests {
         let bomb = packed(&vec![0u8; MAX_TOKENS_BYTES + 1], &[]);
         assert!(bomb.len() < 1024);
         assert!(matches!(
-            StoredTokens::Plain(bomb).open(None, &session()),
+            StoredTokens::Plain(bomb.into()).open(None, &session()),
             Err(OpenError::Damaged)
         ));
     }

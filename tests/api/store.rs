@@ -57,6 +57,7 @@ pub(crate) fn session(sub: &str, lifetime: u64) -> (SessionKey, SessionRecord) {
         user_agent: None,
         tokens: StoredTokens::seal(&tokens, None, &key).unwrap(),
         tag: None,
+        stored: Default::default(),
     };
     (key, record)
 }
@@ -211,4 +212,37 @@ async fn a_login_drops_the_users_sessions_that_ended_by_idle_timeout_from_the_lo
             .trim_start_matches("oidc:session:{")
             .trim_end_matches('}')
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_of_concurrent_requests_go_to_redis_together_and_each_gets_its_own_answer() {
+    let s = Arc::new(start());
+    let mut reads = Vec::new();
+    for i in 0..32 {
+        let (key, record) = session(&format!("user-{i}"), 3600);
+        if i % 4 == 3 {
+            // A key of another type among them: its read alone is absent.
+            let _: () = s.query(&["HSET", &redis_key(&key), "v", "x"]);
+            reads.push((key, None));
+        } else {
+            s.store.save(&key, &record, IDLE).await.unwrap();
+            reads.push((key, Some(record.identity.sub)));
+        }
+    }
+    let before = s.store.read_pipelines_sent();
+    // As requests arrive: each in its own task.
+    let requests = tokio::task::JoinSet::from_iter(reads.into_iter().map(|(key, sub)| {
+        let s = s.clone();
+        async move {
+            let read = s.store.load(&key, IDLE, now()).await.unwrap();
+            assert_eq!(read.map(|r| r.identity.sub), sub);
+        }
+    }));
+    requests.join_all().await;
+    let pipelines = s.store.read_pipelines_sent() - before;
+    assert!(
+        (1..=16).contains(&pipelines),
+        "32 reads went out in {pipelines} pipelines"
+    );
+    assert_eq!(s.metrics.redis_errors.get(), 0);
 }

@@ -206,6 +206,7 @@ fn session_of(sub: &str, sid: &str, lifetime: Duration) -> (SessionKey, SessionR
         user_agent: Some("Mozilla/5.0 (conformance)".into()),
         tokens: StoredTokens::seal(&tokens, Some(ring()), &key).expect("small tokens"),
         tag: None,
+        stored: Default::default(),
     };
     record.tag = Some(ring().tag(&[key.0.as_bytes(), &record.metadata_bytes()]));
     (key, record)

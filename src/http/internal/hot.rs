@@ -3,12 +3,43 @@
 //! request skips the router's layers and the introspection is serialized by serde in one
 //! pass instead of through an intermediate `serde_json::Value` (docs/PERFORMANCE.md).
 
-use poem::http::StatusCode;
+use poem::http::header::CONTENT_TYPE;
+use poem::http::{HeaderValue, Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use poem_openapi::payload::Json;
 
-use super::{InternalApi, IntrospectResponse};
+use super::{InternalApi, IntrospectResponse, Introspection};
 use crate::http::lenient::LenientJson;
+
+/// The internal listener's routes, with the two hot ones matched first by plain
+/// comparison: poem's router would look the path up in its tree and store the matched
+/// pattern in the request and the response (two maps allocated per request). Every other
+/// request, and these paths with another method or below `/forward-auth/`, goes to
+/// `routes`, which holds the same endpoints: the answers are the same either way.
+pub(crate) struct HotFirst<I, F, R> {
+    pub(crate) introspect: I,
+    pub(crate) forward_auth: F,
+    pub(crate) routes: R,
+}
+
+impl<I, F, R> Endpoint for HotFirst<I, F, R>
+where
+    I: Endpoint<Output = Response>,
+    F: Endpoint<Output = Response>,
+    R: Endpoint,
+{
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        if req.uri().path() == super::forward_auth::PATH {
+            self.forward_auth.call(req).await
+        } else if req.method() == Method::POST && req.uri().path() == "/introspect" {
+            self.introspect.call(req).await
+        } else {
+            self.routes.call(req).await.map(IntoResponse::into_response)
+        }
+    }
+}
 
 pub(crate) struct Introspect(pub(crate) InternalApi);
 
@@ -18,13 +49,23 @@ impl Endpoint for Introspect {
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let body = LenientJson::read(req.take_body()).await;
         Ok(match self.0.introspect(&req, body).await {
-            Ok(IntrospectResponse::Ok(Json(introspection))) => match serde_json::to_vec(&introspection) {
-                Ok(json) => Response::builder().content_type("application/json").body(json),
+            Ok(IntrospectResponse::Ok(Json(introspection))) => match to_json(&introspection) {
+                Ok(json) => Response::builder()
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    .body(json),
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
             },
             Err(e) => e.into_response(),
         })
     }
+}
+
+/// Serialized into a buffer that most answers fit, rather than one grown (and copied) as
+/// the fields are written.
+fn to_json(introspection: &Introspection) -> serde_json::Result<Vec<u8>> {
+    let mut json = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut json, introspection)?;
+    Ok(json)
 }
 
 pub(crate) struct ForwardAuth(pub(crate) InternalApi);

@@ -16,6 +16,11 @@ use deadpool_redis::{
 use super::tls::Clients;
 use crate::config::{RedisMode, Secret};
 
+/// How long a command on a multiplexed connection may wait for its answer (sending it
+/// included) before it fails with a timeout; set on every connection, so that the bound
+/// does not rest on the redis crate's default.
+pub(crate) const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// One connection that many requests share: multiplexed for standalone and Sentinel,
 /// the cluster client's connection (which routes by slot and follows MOVED/ASK) for Cluster.
 #[derive(Clone)]
@@ -162,12 +167,16 @@ impl Factory {
 
     /// A fresh connection, taken out of the pool to be shared.
     pub(crate) async fn connect(&self) -> Result<Conn, PoolError> {
-        Ok(match self {
+        let mut conn = match self {
             Self::Standalone(pool) => Conn::Multiplexed(deadpool_redis::Connection::take(pool.get().await?)),
             Self::Sentinel(pool) => Conn::Multiplexed(sentinel::Connection::take(pool.get().await?)),
             Self::Cluster(pool) => Conn::Cluster(cluster::Connection::take(pool.get().await?)),
             Self::Trusting(clients) => trusting(clients).await.map_err(PoolError::Backend)?,
-        })
+        };
+        if let Conn::Multiplexed(c) = &mut conn {
+            c.set_response_timeout(COMMAND_TIMEOUT);
+        }
+        Ok(conn)
     }
 }
 

@@ -33,6 +33,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod batch;
 mod connection;
 mod indexes;
 mod slide;
@@ -50,7 +51,8 @@ use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
 use crate::util::sha256_base64url;
 
-/// Every store call answers within this bound, or fails with [`StoreError::Timeout`].
+/// Every store call answers within this bound, or fails with [`StoreError::Timeout`]
+/// (a command on a connection already open: within `connection::COMMAND_TIMEOUT`).
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Width of the active-sessions gauge's buckets, in seconds.
@@ -121,6 +123,7 @@ pub enum SetupError {
 pub struct RedisStore {
     factory: Factory,
     shared: Mutex<Option<Conn>>,
+    reads: batch::Batcher,
     sliding: Sliding,
     prefix: String,
     unlock_script: Script,
@@ -140,6 +143,7 @@ impl RedisStore {
         Ok(Self {
             factory,
             shared: Mutex::new(None),
+            reads: batch::Batcher::default(),
             sliding: Sliding::default(),
             prefix: settings.key_prefix.clone(),
             unlock_script: Script::new(UNLOCK),
@@ -147,8 +151,20 @@ impl RedisStore {
         })
     }
 
+    /// How many pipelines have carried the hot path's reads (`GET` + `PTTL` of one or more
+    /// sessions) on a single-node connection; for tests and diagnostics.
+    pub fn read_pipelines_sent(&self) -> u64 {
+        self.reads.pipelines_sent()
+    }
+
     fn session_key(&self, key: &SessionKey) -> String {
-        format!("{}session:{{{}}}", self.prefix, key.0)
+        // Once per request on the hot path: one allocation of the right size, no formatting.
+        let mut name = String::with_capacity(self.prefix.len() + "session:{}".len() + key.0.len());
+        name.push_str(&self.prefix);
+        name.push_str("session:{");
+        name.push_str(&key.0);
+        name.push('}');
+        name
     }
 
     /// Same hash tag as the session: both live in one Cluster slot.
@@ -204,28 +220,27 @@ impl RedisStore {
         F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
-        let attempt = async {
-            let conn = self.connection().await?;
-            op(conn).await.map_err(|e| {
-                // READONLY: a failover demoted the node we talk to; MASTERDOWN likewise.
-                // Reconnecting asks the sentinels (or the cluster) for the master again.
-                let demoted = matches!(e.code(), Some("READONLY" | "MASTERDOWN"));
-                if demoted
-                    || e.is_io_error()
-                    || e.is_connection_dropped()
-                    || e.is_timeout()
-                    || e.is_connection_refusal()
-                {
-                    self.shared.lock().expect("not poisoned").take();
+        let shared = self.shared.lock().expect("not poisoned").clone();
+        let result = match shared {
+            // A multiplexed connection bounds each of its commands itself
+            // (`connection::COMMAND_TIMEOUT`): a second timer would cost every request a
+            // timer-wheel entry and clock reads, and bound nothing more.
+            Some(conn @ Conn::Multiplexed(_)) => self.on(conn, op).await,
+            shared => {
+                let attempt = async {
+                    let conn = match shared {
+                        Some(conn) => conn,
+                        None => self.connection().await?,
+                    };
+                    self.on(conn, op).await
+                };
+                match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        self.shared.lock().expect("not poisoned").take();
+                        Err(StoreError::Timeout(OPERATION_TIMEOUT))
+                    }
                 }
-                store_error(e)
-            })
-        };
-        let result = match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
-            Ok(result) => result,
-            Err(_) => {
-                self.shared.lock().expect("not poisoned").take();
-                Err(StoreError::Timeout(OPERATION_TIMEOUT))
             }
         };
         if result.is_err() {
@@ -234,8 +249,28 @@ impl RedisStore {
         result
     }
 
+    /// `op` on `conn`; a connection that failed is dropped for the next call to replace.
+    async fn on<T, F, Fut>(&self, conn: Conn, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        op(conn).await.map_err(|e| {
+            // READONLY: a failover demoted the node we talk to; MASTERDOWN likewise.
+            // Reconnecting asks the sentinels (or the cluster) for the master again.
+            let demoted = matches!(e.code(), Some("READONLY" | "MASTERDOWN"));
+            if demoted || e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
+                self.shared.lock().expect("not poisoned").take();
+            }
+            if e.is_timeout() {
+                return StoreError::Timeout(connection::COMMAND_TIMEOUT);
+            }
+            store_error(e)
+        })
+    }
+
     fn decode(raw: Option<Vec<u8>>) -> Result<Option<SessionRecord>, StoreError> {
-        raw.map(|bytes| SessionRecord::decode(&bytes).map_err(|e| StoreError::Corrupt(Box::new(e))))
+        raw.map(|bytes| SessionRecord::decode_owned(bytes.into()).map_err(|e| StoreError::Corrupt(Box::new(e))))
             .transpose()
     }
 
@@ -331,11 +366,19 @@ impl SessionStore for RedisStore {
     async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
         let session_key = self.session_key(key);
         // Reads only, in one round trip: a read that slid the expiry every time would reach
-        // every replica as a write (see `slide_due`).
-        let mut lookup = redis::pipe();
-        lookup.get(&session_key).cmd("PTTL").arg(&session_key);
+        // every replica as a write (see `slide_due`). On one node, sent together with the
+        // other requests' reads (`batch`).
         let (raw, ttl_ms): (Option<Vec<u8>>, i64) = self
-            .run(|mut c| async move { absent_if_wrong_type(lookup.query_async(&mut c).await) })
+            .run(|c| async {
+                absent_if_wrong_type(match c {
+                    Conn::Multiplexed(_) => self.reads.lookup(c, session_key.clone()).await,
+                    Conn::Cluster(mut c) => {
+                        let mut lookup = redis::pipe();
+                        lookup.get(&session_key).cmd("PTTL").arg(&session_key);
+                        lookup.query_async(&mut c).await
+                    }
+                })
+            })
             .await?;
         let Some(record) = Self::decode(raw)? else {
             return Ok(None);
