@@ -86,8 +86,9 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reads every request body here, within [`MAX_BODY`] and [`BODY_READ_TIMEOUT`], and hands
 /// it on in memory. However it is framed (`Content-Length`, chunked, or an HTTP/2 stream
 /// that declares no length), a body over the bound is refused with 413 as soon as the
-/// bound is passed: memory never grows with the bytes a client sends.
-async fn limit_body(mut req: Request) -> Result<Request, Response> {
+/// bound is passed: memory never grows with the bytes a client sends. The request is
+/// borrowed, not moved in and out: each move would be a copy of it kept in the future.
+async fn limit_body(req: &mut Request) -> Result<(), Response> {
     let refuse = |status: StatusCode, description: &str| {
         let body = serde_json::json!({"error": "invalid_request", "error_description": description});
         Response::builder()
@@ -105,12 +106,12 @@ async fn limit_body(mut req: Request) -> Result<Request, Response> {
     if body.is_empty() {
         // GETs and bodiless POSTs (the hot path): nothing to read.
         req.set_body(body);
-        return Ok(req);
+        return Ok(());
     }
     match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body, MAX_BODY)).await {
         Ok(Ok(bytes)) => {
             req.set_body(bytes);
-            Ok(req)
+            Ok(())
         }
         Ok(Err(BodyError::TooLarge)) => Err(too_large()),
         Ok(Err(BodyError::Unreadable)) => Err(refuse(StatusCode::BAD_REQUEST, "the request body could not be read")),
@@ -268,7 +269,7 @@ fn request_id(req: &Request) -> String {
 impl<E: Endpoint> Endpoint for Observed<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> poem::Result<Response> {
+    async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let request_id = request_id(&req);
         let route = match &self.fixed {
             Some(fixed) => fixed.route,
@@ -292,8 +293,8 @@ impl<E: Endpoint> Endpoint for Observed<E> {
             tracing::info_span!("request", request_id = %request_id, method = %req.method(), route)
         };
         let started = Instant::now();
-        let mut response = match limit_body(req).await {
-            Ok(req) => match self.inner.call(req).instrument(span.clone()).await {
+        let mut response = match limit_body(&mut req).await {
+            Ok(()) => match self.inner.call(req).instrument(span.clone()).await {
                 Ok(r) => r.into_response(),
                 Err(e) => e.into_response(),
             },
@@ -377,10 +378,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_of_unknown_length_is_cut_off_just_past_the_limit_with_413() {
         let pulled = Arc::new(AtomicUsize::new(0));
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(poem::http::Method::POST)
             .body(endless(pulled.clone()));
-        let refused = limit_body(req).await.unwrap_err();
+        let refused = limit_body(&mut req).await.unwrap_err();
         assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(pulled.load(Ordering::Relaxed) <= MAX_BODY + 4096);
     }
@@ -389,22 +390,22 @@ mod tests {
     async fn a_body_that_stops_arriving_gets_408_after_the_body_read_timeout() {
         let stalled = futures_util::stream::once(async { Ok::<_, std::io::Error>(vec![b'x'; 10]) })
             .chain(futures_util::stream::pending());
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(poem::http::Method::POST)
             .body(Body::from_bytes_stream(stalled));
-        let refused = limit_body(req).await.unwrap_err();
+        let refused = limit_body(&mut req).await.unwrap_err();
         assert_eq!(refused.status(), StatusCode::REQUEST_TIMEOUT);
     }
 
     #[tokio::test]
     async fn a_body_within_the_limit_is_handed_on_whole() {
-        let req = Request::builder()
+        let mut req = Request::builder()
             .method(poem::http::Method::POST)
             .body(Body::from_bytes_stream(futures_util::stream::iter([
                 Ok::<_, std::io::Error>("logout_token="),
                 Ok("abc"),
             ])));
-        let mut req = limit_body(req).await.unwrap();
+        limit_body(&mut req).await.unwrap();
         assert_eq!(req.take_body().into_string().await.unwrap(), "logout_token=abc");
     }
 }
