@@ -246,3 +246,23 @@ async fn reads_of_concurrent_requests_go_to_redis_together_and_each_gets_its_own
     );
     assert_eq!(s.metrics.redis_errors.get(), 0);
 }
+
+#[test]
+fn a_read_after_the_runtime_that_started_the_reads_task_has_shut_down_is_still_answered() {
+    let s = start();
+    let (key, record) = session("kim", 3600);
+    let first = tokio::runtime::Runtime::new().unwrap();
+    first.block_on(async {
+        s.store.save(&key, &record, IDLE).await.unwrap();
+        assert!(s.store.load(&key, IDLE, now()).await.unwrap().is_some());
+    });
+    // Its tasks (the reads' sender, the connection's driver) are gone with it.
+    drop(first);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        // The connection opened on the first runtime may fail once; no read waits forever.
+        let once = tokio::time::timeout(Duration::from_secs(5), s.store.load(&key, IDLE, now())).await;
+        assert!(once.is_ok(), "a read waited for a task that is gone");
+        let again = tokio::time::timeout(Duration::from_secs(5), s.store.load(&key, IDLE, now())).await;
+        assert!(again.expect("answered").unwrap().is_some());
+    });
+}

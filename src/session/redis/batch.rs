@@ -10,8 +10,8 @@
 //! Only for a connection to one node: a Cluster pipeline cannot span hash slots, so Cluster
 //! reads go out one by one as before.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use redis::{FromRedisValue, RedisError, RedisResult, Value};
@@ -35,18 +35,20 @@ struct Queue {
     queued: Notify,
     /// Pipelines sent, for [`Batcher::pipelines_sent`].
     sent: AtomicU64,
+    /// The sending task is running (it clears this when it ends, however it ends).
+    running: AtomicBool,
 }
 
 /// Owns the task that sends the queued reads; the task ends when this is dropped.
 #[derive(Default)]
 pub(super) struct Batcher {
     queue: Arc<Queue>,
-    sender: OnceLock<JoinHandle<()>>,
+    sender: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Drop for Batcher {
     fn drop(&mut self) {
-        if let Some(task) = self.sender.get() {
+        if let Some(task) = self.sender.get_mut().expect("not poisoned").take() {
             task.abort();
         }
     }
@@ -57,9 +59,7 @@ impl Batcher {
     /// read gets its own answer: an error reply to one (a key of another type) is that
     /// read's alone. Bounded by the connection's command timeout, as any command on it.
     pub(super) async fn lookup(&self, conn: Conn, key: String) -> RedisResult<Lookup> {
-        // Started here, inside the runtime, rather than when the store is built.
-        self.sender
-            .get_or_init(|| tokio::spawn(send_queued(self.queue.clone())));
+        self.ensure_sender();
         let (reply, answer) = oneshot::channel();
         let first = {
             let mut waiting = self.queue.waiting.lock().expect("not poisoned");
@@ -72,16 +72,40 @@ impl Batcher {
         answer.await.unwrap_or_else(|_| Err(gone()))
     }
 
+    /// Starts the sending task here, inside the runtime, rather than when the store is
+    /// built; and again if it is gone (its runtime shut down), so that no read waits for a
+    /// task that will never come. One atomic load while it runs.
+    fn ensure_sender(&self) {
+        if self.queue.running.load(Ordering::Acquire) {
+            return;
+        }
+        let mut sender = self.sender.lock().expect("not poisoned");
+        if !self.queue.running.load(Ordering::Acquire) {
+            self.queue.running.store(true, Ordering::Release);
+            *sender = Some(tokio::spawn(send_queued(Running(self.queue.clone()))));
+        }
+    }
+
     /// How many pipelines have carried the reads so far.
     pub(super) fn pipelines_sent(&self) -> u64 {
         self.queue.sent.load(Ordering::Relaxed)
     }
 }
 
+/// The sending task's hold on the queue; says the task is gone when dropped.
+struct Running(Arc<Queue>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.store(false, Ordering::Release);
+    }
+}
+
 /// The sending task: woken by the first read queued, it yields once, so that the requests
 /// already ready on its worker queue theirs, then sends all of them. Pipelines in flight are
 /// awaited here together, so a slow answer does not hold back the next batch.
-async fn send_queued(queue: Arc<Queue>) {
+async fn send_queued(running: Running) {
+    let queue = &running.0;
     let mut in_flight = FuturesUnordered::new();
     loop {
         tokio::select! {

@@ -30,17 +30,19 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod batch;
 mod connection;
 mod indexes;
+mod shared;
 mod slide;
 mod tls;
 
 use connection::{Conn, Factory};
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
+use shared::{Shared, OPERATION_TIMEOUT};
 pub use slide::SLIDE_INTERVAL;
 use slide::{slide_due, Sliding};
 pub use tls::TrustError;
@@ -50,10 +52,6 @@ use super::{now, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
 use crate::util::sha256_base64url;
-
-/// Every store call answers within this bound, or fails with [`StoreError::Timeout`]
-/// (a command on a connection already open: within `connection::COMMAND_TIMEOUT`).
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Width of the active-sessions gauge's buckets, in seconds.
 const GAUGE_BUCKET: u64 = 600;
@@ -67,30 +65,6 @@ return 0
 /// The gauge bucket of a session: its absolute end, rounded up.
 fn bucket_of(expires_at: u64) -> u64 {
     expires_at.div_ceil(GAUGE_BUCKET) * GAUGE_BUCKET
-}
-
-/// Redis refuses who we are (wrong or missing password, or an ACL that forbids a
-/// command or key): told apart from an outage by the error's kind, not its text.
-fn refuses_credentials(e: &RedisError) -> bool {
-    e.kind() == redis::ErrorKind::AuthenticationFailed || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
-}
-
-fn store_error(e: RedisError) -> StoreError {
-    if refuses_credentials(&e) {
-        StoreError::Refused(Box::new(e))
-    } else if tls::untrusted_certificate(&e) {
-        StoreError::UntrustedCertificate(Box::new(e))
-    } else {
-        StoreError::Unavailable(Box::new(e))
-    }
-}
-
-fn pool_error(e: deadpool_redis::PoolError) -> StoreError {
-    match e {
-        deadpool_redis::PoolError::Backend(e) => store_error(e),
-        other if tls::untrusted_certificate(&other) => StoreError::UntrustedCertificate(Box::new(other)),
-        other => StoreError::Unavailable(Box::new(other)),
-    }
 }
 
 /// Also inside a pipeline's error (the hot path's `GET` + `PTTL`).
@@ -121,8 +95,7 @@ pub enum SetupError {
 }
 
 pub struct RedisStore {
-    factory: Factory,
-    shared: Mutex<Option<Conn>>,
+    shared: Shared,
     reads: batch::Batcher,
     sliding: Sliding,
     prefix: String,
@@ -141,8 +114,7 @@ impl RedisStore {
             None => Factory::new(&settings.mode, OPERATION_TIMEOUT)?,
         };
         Ok(Self {
-            factory,
-            shared: Mutex::new(None),
+            shared: Shared::new(factory, metrics.clone()),
             reads: batch::Batcher::default(),
             sliding: Sliding::default(),
             prefix: settings.key_prefix.clone(),
@@ -204,69 +176,13 @@ impl RedisStore {
         }
     }
 
-    async fn connection(&self) -> Result<Conn, StoreError> {
-        if let Some(conn) = self.shared.lock().expect("not poisoned").clone() {
-            return Ok(conn);
-        }
-        let conn = self.factory.connect().await.map_err(pool_error)?;
-        *self.shared.lock().expect("not poisoned") = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// Runs one operation on the shared connection, bounded in time; a broken
-    /// connection is dropped so that the next call reconnects.
+    /// Runs one operation on the shared connection (see [`Shared::run`]).
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
-        let shared = self.shared.lock().expect("not poisoned").clone();
-        let result = match shared {
-            // A multiplexed connection bounds each of its commands itself
-            // (`connection::COMMAND_TIMEOUT`): a second timer would cost every request a
-            // timer-wheel entry and clock reads, and bound nothing more.
-            Some(conn @ Conn::Multiplexed(_)) => self.on(conn, op).await,
-            shared => {
-                let attempt = async {
-                    let conn = match shared {
-                        Some(conn) => conn,
-                        None => self.connection().await?,
-                    };
-                    self.on(conn, op).await
-                };
-                match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        self.shared.lock().expect("not poisoned").take();
-                        Err(StoreError::Timeout(OPERATION_TIMEOUT))
-                    }
-                }
-            }
-        };
-        if result.is_err() {
-            self.metrics.redis_errors.inc();
-        }
-        result
-    }
-
-    /// `op` on `conn`; a connection that failed is dropped for the next call to replace.
-    async fn on<T, F, Fut>(&self, conn: Conn, op: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(Conn) -> Fut,
-        Fut: std::future::Future<Output = Result<T, RedisError>>,
-    {
-        op(conn).await.map_err(|e| {
-            // READONLY: a failover demoted the node we talk to; MASTERDOWN likewise.
-            // Reconnecting asks the sentinels (or the cluster) for the master again.
-            let demoted = matches!(e.code(), Some("READONLY" | "MASTERDOWN"));
-            if demoted || e.is_io_error() || e.is_connection_dropped() || e.is_timeout() || e.is_connection_refusal() {
-                self.shared.lock().expect("not poisoned").take();
-            }
-            if e.is_timeout() {
-                return StoreError::Timeout(connection::COMMAND_TIMEOUT);
-            }
-            store_error(e)
-        })
+        self.shared.run(op).await
     }
 
     fn decode(raw: Option<Vec<u8>>) -> Result<Option<SessionRecord>, StoreError> {
@@ -389,7 +305,7 @@ impl SessionStore for RedisStore {
             return Ok(None);
         }
         if slide_due(ttl_ms, idle, record.expires_at, now) {
-            if let Some(conn) = self.shared.lock().expect("not poisoned").clone() {
+            if let Some(conn) = self.shared.current() {
                 self.sliding
                     .start(conn, &self.metrics, session_key, idle, record.expires_at, now);
             }
