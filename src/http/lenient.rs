@@ -45,7 +45,7 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
 
 impl<T: ParseFromJSON> LenientJson<T> {
     pub(crate) async fn read(body: Body) -> Self {
-        let Ok(bytes) = super::observe::read_body(body, MAX_BODY).await else {
+        let Ok(bytes) = super::body::read_body(body, MAX_BODY).await else {
             return Self(None);
         };
         if bytes.is_empty() {

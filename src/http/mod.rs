@@ -1,6 +1,7 @@
 //! HTTP: the public and internal listeners' routes and middleware.
 
 mod backchannel;
+mod body;
 pub(crate) mod cookie;
 pub(crate) mod error;
 pub(crate) mod internal;

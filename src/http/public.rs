@@ -260,7 +260,7 @@ async fn form_says_everywhere(req: &Request, body: poem::Body) -> bool {
     if !is_form {
         return false;
     }
-    let Ok(bytes) = super::observe::read_body(body, MAX_LOGOUT_FORM).await else {
+    let Ok(bytes) = super::body::read_body(body, MAX_LOGOUT_FORM).await else {
         return false;
     };
     url::form_urlencoded::parse(&bytes).any(|(k, v)| k == "everywhere" && is_true(&v))

@@ -11,7 +11,7 @@
 //!
 //! Either way it is shut down gracefully (HTTP/2: GOAWAY) and dropped if it is still
 //! there, with still no request in flight, a moment later. Request bodies are bounded in
-//! size and time by `observe::limit_body`.
+//! size and time by `body::limit_body`.
 
 use std::convert::Infallible;
 use std::io;
