@@ -347,7 +347,13 @@ async fn sign_in_log(username_claim: &str) -> String {
     let callback = sign_in(&browser, &location(&login), "alice", &format!("{public}/auth/callback")).await;
     let landed = browser.get(&callback).send().await.unwrap();
     assert_eq!(landed.status(), reqwest::StatusCode::FOUND, "the sign-in succeeds");
-    child.kill().await.unwrap();
+    // Stopped with SIGTERM, not killed: log lines go out through a background writer, and
+    // only an orderly exit is sure to have written them all.
+    drop(browser);
+    let pid = child.id().expect("running").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exited = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+    assert!(exited.is_ok(), "the process did not exit after SIGTERM");
     let log = std::fs::read_to_string(&log_file).unwrap();
     std::fs::remove_file(&log_file).unwrap();
     log
