@@ -123,9 +123,10 @@ async fn send_queued(running: Running) {
 }
 
 async fn send(batch: Vec<Waiting>) {
-    // Every read carries the shared connection it was given; a read given a newer one
-    // (after a reconnect) rides with the others on the first's, which is as good.
-    let mut conn = batch[0].conn.clone();
+    // Every read carries the shared connection it was given; they differ only around a
+    // reconnect, and the one queued last is the newest. Should it fail after all, every read
+    // of the batch gets the error and the store drops the connection, as for one read.
+    let mut conn = batch[batch.len() - 1].conn.clone();
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     for waiting in &batch {

@@ -280,17 +280,18 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, key: &SessionKey, idle: Duration, now: u64) -> Result<Option<SessionRecord>, StoreError> {
-        let session_key = self.session_key(key);
         // Reads only, in one round trip: a read that slid the expiry every time would reach
         // every replica as a write (see `slide_due`). On one node, sent together with the
-        // other requests' reads (`batch`).
+        // other requests' reads (`batch`), which take the key's name; the rare branches
+        // below name it again.
+        let name = self.session_key(key);
         let (raw, ttl_ms): (Option<Vec<u8>>, i64) = self
             .run(|c| async {
                 absent_if_wrong_type(match c {
-                    Conn::Multiplexed(_) => self.reads.lookup(c, session_key.clone()).await,
+                    Conn::Multiplexed(_) => self.reads.lookup(c, name).await,
                     Conn::Cluster(mut c) => {
                         let mut lookup = redis::pipe();
-                        lookup.get(&session_key).cmd("PTTL").arg(&session_key);
+                        lookup.get(&name).cmd("PTTL").arg(&name);
                         lookup.query_async(&mut c).await
                     }
                 })
@@ -300,14 +301,15 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         if record.expires_at <= now {
-            self.run(|mut c| async move { c.del::<_, ()>(session_key).await })
-                .await?;
+            let name = self.session_key(key);
+            self.run(|mut c| async move { c.del::<_, ()>(name).await }).await?;
             return Ok(None);
         }
         if slide_due(ttl_ms, idle, record.expires_at, now) {
             if let Some(conn) = self.shared.current() {
+                let name = self.session_key(key);
                 self.sliding
-                    .start(conn, &self.metrics, session_key, idle, record.expires_at, now);
+                    .start(conn, &self.metrics, name, idle, record.expires_at, now);
             }
         }
         Ok(Some(record))
