@@ -1,6 +1,8 @@
 //! Request bodies: read whole before a handler sees them, bounded in size and in time, so a
 //! client can neither grow the service's memory nor hold a connection with a trickle.
 
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,7 +43,14 @@ pub(super) async fn limit_body(req: &mut Request) -> Result<(), Response> {
         req.set_body(body);
         return Ok(());
     }
-    match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(body, MAX_BODY)).await {
+    let mut read = pin!(read_body(body, MAX_BODY));
+    // A small body comes in the same packets as the head: hyper has it whole before the
+    // handler runs, and it is taken without arming (or even building) the timer.
+    let read = match futures_util::poll!(read.as_mut()) {
+        Poll::Ready(read) => Ok(read),
+        Poll::Pending => tokio::time::timeout(BODY_READ_TIMEOUT, read).await,
+    };
+    match read {
         Ok(Ok(bytes)) => {
             req.set_body(bytes);
             Ok(())

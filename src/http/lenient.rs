@@ -1,17 +1,21 @@
 //! A JSON request body that is optional and never fails to parse: introspection must
 //! answer `{"active": false}` for garbage, not a 400 or 415.
+//!
+//! Read by serde straight into the type; poem-openapi describes it in the document (its
+//! own parser would first build a `serde_json::Value`, a map allocated per request).
 
 use poem::{Body, Request, RequestBody};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
-use poem_openapi::types::{ParseFromJSON, Type};
+use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
+use serde::de::DeserializeOwned;
 
 /// The largest body read; anything larger is treated as garbage.
 const MAX_BODY: usize = 16 * 1024;
 
 pub(crate) struct LenientJson<T>(pub Option<T>);
 
-impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
+impl<'a, T: DeserializeOwned + Type + Send> ApiExtractor<'a> for LenientJson<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
     type ParamType = ();
     type ParamRawType = ();
@@ -43,7 +47,7 @@ impl<'a, T: ParseFromJSON + Type + Send> ApiExtractor<'a> for LenientJson<T> {
     }
 }
 
-impl<T: ParseFromJSON> LenientJson<T> {
+impl<T: DeserializeOwned> LenientJson<T> {
     pub(crate) async fn read(body: Body) -> Self {
         let Ok(bytes) = super::body::read_body(body, MAX_BODY).await else {
             return Self(None);
@@ -51,7 +55,6 @@ impl<T: ParseFromJSON> LenientJson<T> {
         if bytes.is_empty() {
             return Self(None);
         }
-        let value = serde_json::from_slice(&bytes).ok();
-        Self(value.and_then(|v| T::parse_from_json(Some(v)).ok()))
+        Self(serde_json::from_slice(&bytes).ok())
     }
 }

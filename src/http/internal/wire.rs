@@ -6,6 +6,7 @@ use poem_openapi::registry::MetaSchemaRef;
 use poem_openapi::types::{ParseFromJSON, ParseResult, ToJSON, Type};
 use serde_json::Value;
 
+use super::IntrospectRequest;
 use crate::session::Claims;
 
 /// A header value from a claim: UTF-8 sent as is (as oauth2-proxy does; poem-openapi's
@@ -107,6 +108,97 @@ impl ParseFromJSON for Claims {
     }
 }
 
+/// Read as poem-openapi reads it from a `serde_json::Value` (tested): other fields ignored,
+/// `null` as absent, a number or boolean as its text, a field given twice taken from its
+/// last value, an array or object refusing the whole body. Written out because serde's
+/// derive refuses a field given twice.
+impl<'de> serde::Deserialize<'de> for IntrospectRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Session,
+            Token,
+            #[serde(other)]
+            Other,
+        }
+
+        struct Fields;
+
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = IntrospectRequest;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<IntrospectRequest, A::Error> {
+                let mut request = IntrospectRequest {
+                    session: None,
+                    token: None,
+                };
+                while let Some(field) = map.next_key()? {
+                    match field {
+                        Field::Session => request.session = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                        Field::Token => request.token = map.next_value::<Option<Text>>()?.map(|t| t.0),
+                        Field::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(request)
+            }
+        }
+
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+/// A string field as poem-openapi reads one: a string, or a number or boolean as its JSON text.
+struct Text(String);
+
+impl<'de> serde::Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Scalar;
+
+        impl serde::de::Visitor<'_> for Scalar {
+            type Value = Text;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+
+            fn visit_string<E>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
+
+            fn visit_bool<E>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+
+            fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+
+            fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Text, E> {
+                serde_json::Number::from_f64(v)
+                    .map(|n| Text(n.to_string()))
+                    .ok_or_else(|| E::custom("not a finite number"))
+            }
+        }
+
+        deserializer.deserialize_any(Scalar)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use poem_openapi::types::ToHeader;
@@ -136,5 +228,44 @@ mod tests {
         );
         assert_eq!(sent(groups_header(&[])), b"");
         assert_eq!(sent(groups_header(&["Ärzte".into()])), "Ärzte".as_bytes());
+    }
+    #[test]
+    fn an_introspection_body_is_read_as_the_openapi_parser_reads_it() {
+        use poem_openapi::types::ParseFromJSON;
+        let fields = |r: IntrospectRequest| (r.session, r.token);
+        for body in [
+            r#"{"session":"abc"}"#,
+            r#"{"token":"t","session":"s","other":[1,{"x":null}]}"#,
+            r#"{"session":"first","session":"last"}"#,
+            r#"{"session":null}"#,
+            r#"{"session":"caf\u00e9\n"}"#,
+            r#"{"sess\u0069on":"escaped name"}"#,
+            r#"{}"#,
+            r#"{"session":5}"#,
+            r#"{"session":-5,"token":true}"#,
+            r#"{"session":1.5e3}"#,
+            r#"{"session":18446744073709551615}"#,
+            r#"{"session":1e400}"#,
+            r#"{"session":[]}"#,
+            r#"{"token":{"a":1}}"#,
+            r#"["session"]"#,
+            r#""session""#,
+            r#"{"session":"x"} trailing"#,
+            r#"{"session":"x""#,
+            "null",
+        ] {
+            let by_serde = serde_json::from_str::<IntrospectRequest>(body).ok().map(fields);
+            let by_openapi = serde_json::from_str::<Value>(body)
+                .ok()
+                .and_then(|v| IntrospectRequest::parse_from_json(Some(v)).ok())
+                .map(fields);
+            assert_eq!(by_serde, by_openapi, "{body}");
+        }
+        assert_eq!(
+            serde_json::from_str::<IntrospectRequest>(r#"{"session":"first","session":"last"}"#)
+                .map(fields)
+                .unwrap(),
+            (Some("last".into()), None)
+        );
     }
 }
