@@ -6,6 +6,7 @@
 pub(crate) mod assertion;
 pub(crate) mod backchannel;
 pub(crate) mod bearer;
+mod due;
 pub(crate) mod error;
 pub(crate) mod forward_auth;
 pub(crate) mod login;

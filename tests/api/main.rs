@@ -33,4 +33,5 @@ mod startup;
 mod store;
 mod store_conformance;
 mod store_replica;
+mod stored;
 mod traces;

@@ -6,17 +6,12 @@ use redis::AsyncCommands;
 
 use super::{absent_if_wrong_type, RedisStore};
 use crate::session::{now, SessionKey, SessionRecord, StoreError};
-use crate::util::sha256_base64url;
 
 impl RedisStore {
-    pub(super) fn index_key(&self, kind: &str, value: &str) -> String {
-        format!("{}{kind}:{{{}}}", self.prefix, sha256_base64url(value.as_bytes()))
-    }
-
     /// The back-channel logout indexes a session is listed in: `sub`, and `sid` when it has one.
     pub(super) fn indexes(&self, record: &SessionRecord) -> (String, Option<String>) {
-        let sub = self.index_key("sub", &record.identity.sub);
-        (sub, record.sid.as_deref().map(|sid| self.index_key("sid", sid)))
+        let sub = self.keys.index("sub", &record.identity.sub);
+        (sub, record.sid.as_deref().map(|sid| self.keys.index("sid", sid)))
     }
 
     /// Lists a session in an index until its absolute end, and drops the fields of sessions
@@ -59,7 +54,7 @@ impl RedisStore {
         let mut dead: Vec<String> = passed.into_iter().map(|(field, _)| field).collect();
         let keys = unexpired
             .iter()
-            .map(|(field, _)| self.session_key(&SessionKey(field.clone())))
+            .map(|(field, _)| self.keys.session(&SessionKey(field.clone())))
             .collect();
         let alive = self.run(|c| c.exists_each(keys)).await?;
         let mut live = Vec::new();

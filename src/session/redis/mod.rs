@@ -9,38 +9,28 @@
 //! never runs. When the shared connection breaks or a command times out, it is dropped and
 //! the next request takes a new one, so an outage heals by itself.
 //!
-//! Key layout (`P` = `OIDC_REDIS_KEY_PREFIX`; `{…}` is a Cluster hash tag; `K`, `S`, `H`
-//! are base64url SHA-256, 43 characters):
-//! - `P session:{K}`  string: the record as [`SessionRecord::encode`] lays it out;
-//!   TTL = idle timeout, never past the absolute end. Read with `GET` + `PTTL`, ended with `GETDEL`.
-//! - `P session:{K}:lock`  refresh lock (owner token), expires by itself
-//! - `P login:{S}`    a completed login's `state` (single use), TTL = login timeout
-//! - `P login-key`    the key that seals pending logins when no OIDC_SESSION_ENCRYPTION_KEY
-//!   is set: 32 random bytes, created by the first replica that needs it
-//! - `P sid:{H}` / `P sub:{H}`  hashes, session key → absolute end, for back-channel logout
-//!   (small hashes are compact listpacks; before Redis 7.2 small sets of strings are not)
-//! - `P jti:{H}`      seen logout-token ids
-//! - `P session-ends` hash, absolute end rounded up to 10 minutes → sessions ending then
-//!   (the active-sessions gauge; no per-session entry)
+//! The key layout is in `keys.rs`.
 //!
 //! A key of another type at a session or index key reads as absent, never as an error,
 //! and the next write replaces it. No key name is shared with the earlier layout (hex
 //! names, a `P sessions` sorted set), so replicas of both can run side by side during a
 //! rolling update. See docs/DESIGN.md for the record layout and the commands.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 mod batch;
 mod connection;
+mod gauge;
 mod indexes;
+mod keys;
 mod shared;
 mod slide;
 mod tls;
 
 use connection::{Conn, Factory};
+use keys::KeyNames;
 use redis::{AsyncCommands, RedisError, RedisResult, Script};
 use shared::{Shared, OPERATION_TIMEOUT};
 pub use slide::SLIDE_INTERVAL;
@@ -51,21 +41,12 @@ use super::store::{Mark, SessionStore, StoreError};
 use super::{now, SessionKey, SessionRecord};
 use crate::config::RedisSettings;
 use crate::telemetry::metrics::Metrics;
-use crate::util::sha256_base64url;
-
-/// Width of the active-sessions gauge's buckets, in seconds.
-const GAUGE_BUCKET: u64 = 600;
 
 /// Deletes a lock only if its value is still ours.
 const UNLOCK: &str = r#"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 "#;
-
-/// The gauge bucket of a session: its absolute end, rounded up.
-fn bucket_of(expires_at: u64) -> u64 {
-    expires_at.div_ceil(GAUGE_BUCKET) * GAUGE_BUCKET
-}
 
 /// Also inside a pipeline's error (the hot path's `GET` + `PTTL`).
 fn is_wrong_type(e: &RedisError) -> bool {
@@ -98,7 +79,7 @@ pub struct RedisStore {
     shared: Shared,
     reads: batch::Batcher,
     sliding: Sliding,
-    prefix: String,
+    keys: KeyNames,
     unlock_script: Script,
     metrics: Arc<Metrics>,
 }
@@ -117,7 +98,7 @@ impl RedisStore {
             shared: Shared::new(factory, metrics.clone()),
             reads: batch::Batcher::default(),
             sliding: Sliding::default(),
-            prefix: settings.key_prefix.clone(),
+            keys: KeyNames::new(&settings.key_prefix),
             unlock_script: Script::new(UNLOCK),
             metrics,
         })
@@ -129,27 +110,12 @@ impl RedisStore {
         self.reads.pipelines_sent()
     }
 
-    fn session_key(&self, key: &SessionKey) -> String {
-        // Once per request on the hot path: one allocation of the right size, no formatting.
-        let mut name = String::with_capacity(self.prefix.len() + "session:{}".len() + key.0.len());
-        name.push_str(&self.prefix);
-        name.push_str("session:{");
-        name.push_str(&key.0);
-        name.push('}');
-        name
-    }
-
-    /// Same hash tag as the session: both live in one Cluster slot.
-    fn lock_key(&self, key: &SessionKey) -> String {
-        format!("{}session:{{{}}}:lock", self.prefix, key.0)
-    }
-
     /// `SET` of a session: it lives for the idle timeout, or until its absolute end when
     /// that comes first. `XX`: only over a session that still exists.
     fn set_session(&self, key: &SessionKey, record: &SessionRecord, idle: Duration, existing: bool) -> redis::Cmd {
         let idle = idle.as_secs().max(1);
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.session_key(key)).arg(record.encode());
+        cmd.arg(self.keys.session(key)).arg(record.encode());
         if existing {
             cmd.arg("XX");
         }
@@ -159,21 +125,6 @@ impl RedisStore {
             cmd.arg("EX").arg(idle);
         }
         cmd
-    }
-
-    /// Session counts by gauge bucket, for the active-sessions gauge.
-    fn counter_key(&self) -> String {
-        format!("{}session-ends", self.prefix)
-    }
-
-    /// `P login:{S}` for logins, `P jti:{H}` for logout tokens (the layout's names).
-    fn mark_key(&self, mark: Mark, id: &str) -> String {
-        match mark {
-            Mark::Login => format!("{}login:{{{}}}", self.prefix, sha256_base64url(id.as_bytes())),
-            Mark::LogoutToken => self.index_key("jti", id),
-            // Beside the session (same hash tag), like its lock.
-            Mark::RevalidationBackoff => format!("{}session:{{{id}}}:retry", self.prefix),
-        }
     }
 
     /// Runs one operation on the shared connection (see [`Shared::run`]).
@@ -207,14 +158,6 @@ impl RedisStore {
             .await?;
         Ok(set.is_some())
     }
-
-    /// Adds `delta` to the gauge bucket of sessions ending at `expires_at`.
-    async fn count(&self, expires_at: u64, delta: i64) -> Result<(), StoreError> {
-        let counter = self.counter_key();
-        let bucket = bucket_of(expires_at);
-        self.run(|mut c| async move { c.hincr::<_, _, _, ()>(counter, bucket, delta).await })
-            .await
-    }
 }
 
 #[async_trait::async_trait]
@@ -247,7 +190,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn try_lock(&self, key: &SessionKey, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let lock = self.lock_key(key);
+        let lock = self.keys.lock(key);
         let owner = owner.to_owned();
         let ms = ttl.as_millis().max(1) as u64;
         let set: Option<String> = self
@@ -266,7 +209,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn unlock(&self, key: &SessionKey, owner: &str) -> Result<(), StoreError> {
-        let lock = self.lock_key(key);
+        let lock = self.keys.lock(key);
         let owner = owner.to_owned();
         self.run(|mut c| async move {
             self.unlock_script
@@ -284,7 +227,7 @@ impl SessionStore for RedisStore {
         // every replica as a write (see `slide_due`). On one node, sent together with the
         // other requests' reads (`batch`), which take the key's name; the rare branches
         // below name it again.
-        let name = self.session_key(key);
+        let name = self.keys.session(key);
         let (raw, ttl_ms): (Option<Vec<u8>>, i64) = self
             .run(|c| async {
                 absent_if_wrong_type(match c {
@@ -301,13 +244,13 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         if record.expires_at <= now {
-            let name = self.session_key(key);
+            let name = self.keys.session(key);
             self.run(|mut c| async move { c.del::<_, ()>(name).await }).await?;
             return Ok(None);
         }
         if slide_due(ttl_ms, idle, record.expires_at, now) {
             if let Some(conn) = self.shared.current() {
-                let name = self.session_key(key);
+                let name = self.keys.session(key);
                 self.sliding
                     .start(conn, &self.metrics, name, idle, record.expires_at, now);
             }
@@ -316,7 +259,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn remove(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        let session_key = self.session_key(key);
+        let session_key = self.keys.session(key);
         let raw: Option<Vec<u8>> = self
             .run(|mut c| async move {
                 match c.get_del(&session_key).await {
@@ -334,10 +277,7 @@ impl SessionStore for RedisStore {
         tokio::try_join!(
             async {
                 // A passed bucket is dropped at the next scrape anyway; do not bring it back.
-                match bucket_of(record.expires_at) > now() {
-                    true => self.count(record.expires_at, -1).await,
-                    false => Ok(()),
-                }
+                self.uncount(record.expires_at).await
             },
             self.unlist(sub, key),
             async {
@@ -351,15 +291,15 @@ impl SessionStore for RedisStore {
     }
 
     async fn keys_by_sid(&self, sid: &str) -> Result<Vec<SessionKey>, StoreError> {
-        self.keys_in(self.index_key("sid", sid)).await
+        self.keys_in(self.keys.index("sid", sid)).await
     }
 
     async fn keys_by_sub(&self, sub: &str) -> Result<Vec<SessionKey>, StoreError> {
-        self.live_in(self.index_key("sub", sub)).await
+        self.live_in(self.keys.index("sub", sub)).await
     }
 
     async fn peek(&self, key: &SessionKey) -> Result<Option<SessionRecord>, StoreError> {
-        let session_key = self.session_key(key);
+        let session_key = self.keys.session(key);
         let raw: Option<Vec<u8>> = self
             .run(|mut c| async move { absent_if_wrong_type(c.get(session_key).await) })
             .await?;
@@ -367,7 +307,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn peek_many(&self, keys: &[SessionKey]) -> Result<Vec<Option<(SessionRecord, u64)>>, StoreError> {
-        let session_keys: Vec<String> = keys.iter().map(|k| self.session_key(k)).collect();
+        let session_keys: Vec<String> = keys.iter().map(|k| self.keys.session(k)).collect();
         // Sent at once on the multiplexed connection: one round trip for all of them. Each
         // GET + PTTL pair names one key, so it stays within one hash slot on a cluster.
         let raw: Vec<(Option<Vec<u8>>, i64)> = self
@@ -401,21 +341,21 @@ impl SessionStore for RedisStore {
     }
 
     async fn mark_once(&self, mark: Mark, id: &str, ttl: Duration) -> Result<bool, StoreError> {
-        self.set_once(self.mark_key(mark, id), ttl).await
+        self.set_once(self.keys.mark(mark, id), ttl).await
     }
 
     async fn is_marked(&self, mark: Mark, id: &str) -> Result<bool, StoreError> {
-        let key = self.mark_key(mark, id);
+        let key = self.keys.mark(mark, id);
         self.run(|mut c| async move { c.exists(key).await }).await
     }
 
     async fn unmark(&self, mark: Mark, id: &str) -> Result<(), StoreError> {
-        let key = self.mark_key(mark, id);
+        let key = self.keys.mark(mark, id);
         self.run(|mut c| async move { c.del::<_, ()>(key).await }).await
     }
 
     async fn shared_key(&self, name: &str, candidate: &[u8; 32]) -> Result<Vec<u8>, StoreError> {
-        let key = format!("{}{name}", self.prefix);
+        let key = self.keys.named(name);
         let candidate = candidate.to_vec();
         let value: Option<Vec<u8>> = self
             .run(|mut c| async move {
@@ -435,19 +375,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn count_sessions(&self, now: u64) -> Result<u64, StoreError> {
-        let counter = self.counter_key();
-        let key = counter.clone();
-        let buckets: HashMap<String, i64> = self.run(|mut c| async move { c.hgetall(key).await }).await?;
-        let (live, passed): (Vec<_>, Vec<_>) = buckets
-            .into_iter()
-            .partition(|(bucket, _)| bucket.parse::<u64>().is_ok_and(|end| end > now));
-        if !passed.is_empty() {
-            let fields: Vec<String> = passed.into_iter().map(|(bucket, _)| bucket).collect();
-            self.run(|mut c| async move { c.hdel::<_, _, ()>(counter, fields).await })
-                .await?;
-        }
-        // A removal racing a scrape can leave a bucket below zero for a moment.
-        Ok(live.into_iter().map(|(_, n)| n).sum::<i64>().max(0) as u64)
+        self.counted(now).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
