@@ -266,3 +266,35 @@ fn a_read_after_the_runtime_that_started_the_reads_task_has_shut_down_is_still_a
         assert!(again.expect("answered").unwrap().is_some());
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_shared_connection_breaks_concurrent_requests_open_one_new_connection_not_one_each() {
+    let s = Arc::new(start());
+    let (key, record) = session("lee", 3600);
+    s.store.save(&key, &record, IDLE).await.unwrap();
+    let wave = || {
+        tokio::task::JoinSet::from_iter((0..32).map(|_| {
+            let (s, key) = (s.clone(), key.clone());
+            async move { s.store.load(&key, IDLE, now()).await.map(|r| r.is_some()) }
+        }))
+        .join_all()
+    };
+    let opened = || {
+        let info: String = s.query(&["INFO", "stats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("INFO stats has total_connections_received")
+    };
+    let before = opened();
+    // Redis closes the store's connection, as a restart or a failover would. The requests
+    // then on their way fail (and the store lets the connection go), or find it gone; all
+    // that need a new one need it at the same moment.
+    let _: u64 = s.query(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    wave().await;
+    let answers = wave().await;
+    assert!(answers.iter().all(|a| matches!(a, Ok(true))), "{answers:?}");
+    // Less the connections of `CLIENT KILL` and of the second `INFO`.
+    let new = opened() - before - 2;
+    assert_eq!(new, 1, "64 requests opened {new} connections to replace one");
+}

@@ -7,7 +7,8 @@
 //! deadpool-redis is only the connection factory: it bounds connection set-up; the
 //! connection is taken out of the pool, so the pool's recycle check (`UNWATCH` + `PING`)
 //! never runs. When the shared connection breaks or a command times out, it is dropped and
-//! the next request takes a new one, so an outage heals by itself.
+//! the next request opens a new one (the others waiting at that moment share it), so an
+//! outage heals by itself.
 //!
 //! The key layout is in `keys.rs`.
 //!
