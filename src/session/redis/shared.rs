@@ -130,7 +130,9 @@ impl Shared {
                 let attempt = async {
                     let current = match shared {
                         Some(current) => current,
-                        None => self.connection().await?,
+                        // Boxed: connecting is rare, and its future (the lock, the
+                        // connection's set-up) would otherwise enlarge every command's.
+                        None => Box::pin(self.connection()).await?,
                     };
                     used.store(current.id, Ordering::Relaxed);
                     self.on(current, op).await
