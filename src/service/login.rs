@@ -148,8 +148,24 @@ impl LoginError {
 }
 
 impl Service {
-    /// `step_up` holds the raw `max_age` and `acr_values` of the request, if given.
+    /// `step_up` holds the raw `max_age` and `acr_values` of the request, if given. Counted
+    /// as started, or as failed with its reason: a login refused here (the provider's PAR
+    /// endpoint or the store down, a bad `return_to`) never reaches the callback, which
+    /// counts the others.
     pub(crate) async fn start_login(
+        &self,
+        return_to: Option<&str>,
+        step_up: (Option<&str>, Option<&str>),
+    ) -> Result<StartedLogin, LoginError> {
+        let started = self.begin_login(return_to, step_up).await;
+        match &started {
+            Ok(_) => self.metrics.login("started", ""),
+            Err(e) => self.metrics.login("failed", e.reason()),
+        }
+        started
+    }
+
+    async fn begin_login(
         &self,
         return_to: Option<&str>,
         step_up: (Option<&str>, Option<&str>),
@@ -192,7 +208,6 @@ impl Service {
                 TokenError::NotReady(e) => LoginError::ProviderNotReady(e),
                 e => LoginError::Par(e),
             })?;
-        self.metrics.login("started", "");
         Ok(StartedLogin {
             authorize_url,
             state: request.state,

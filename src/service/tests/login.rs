@@ -137,6 +137,24 @@ async fn a_login_too_large_for_its_binding_cookie_is_refused_as_such_not_as_a_ba
 }
 
 #[tokio::test]
+async fn a_login_refused_before_the_provider_counts_as_failed_with_its_reason_and_not_as_started() {
+    let h = harness();
+    let refused = h
+        .service
+        .start_login(Some("https://elsewhere.example/"), (None, None))
+        .await;
+    assert_eq!(refused.err().map(|e| e.reason()), Some("return_to"));
+    assert!(h.service.start_login(None, (None, None)).await.is_ok());
+    let text = h.service.metrics_text().await;
+    for line in [
+        "oidc_session_logins_total{outcome=\"failed\",reason=\"return_to\"} 1",
+        "oidc_session_logins_total{outcome=\"started\",reason=\"\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn an_id_token_with_another_logins_nonce_creates_no_session() {
     let h = harness();
     let started = h.start().await;
