@@ -14,14 +14,33 @@ impl Service {
     /// provider or the sign-in rules no longer admit it; as it was when the provider is down
     /// or failing (tried again after [`REVALIDATION_BACKOFF`](super::refresh::REVALIDATION_BACKOFF)).
     pub(crate) async fn revalidated(self: &Arc<Self>, active: ActiveSession) -> Option<ActiveSession> {
-        match self.refresh(active.clone(), RefreshKind::Revalidate).await {
+        self.refreshed_or_kept(active, RefreshKind::Revalidate).await
+    }
+
+    /// Refreshed; `None` when the refresh ended the session; as it was when it failed.
+    async fn refreshed_or_kept(self: &Arc<Self>, active: ActiveSession, kind: RefreshKind) -> Option<ActiveSession> {
+        match self.refresh(active.clone(), kind).await {
             Ok(refreshed) => Some(refreshed),
             Err(RefreshError::Ended) => None,
             Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "revalidating a session failed: kept as it was");
+                let what = match kind {
+                    RefreshKind::Revalidate => "revalidating a session",
+                    _ => "refreshing before handing out the access token",
+                };
+                tracing::warn!(error = %error_chain(&e), "{what} failed: the session is kept as it was");
                 Some(active)
             }
         }
+    }
+
+    /// Before an access token is handed out, refresh it if it expires within
+    /// `OIDC_REFRESH_LEEWAY`. A refresh that ends the session ends it here too; a provider
+    /// that is down leaves the current token in place.
+    pub(crate) async fn fresh(self: &Arc<Self>, active: ActiveSession) -> Option<ActiveSession> {
+        if !active.access_token_due(self.settings.session.refresh_leeway.as_secs()) {
+            return Some(active);
+        }
+        self.refreshed_or_kept(active, RefreshKind::Due).await
     }
 
     /// Whether the session's identity is due to be checked again: by `OIDC_REVALIDATE`,
@@ -49,24 +68,5 @@ impl ActiveSession {
         self.record
             .access_token_expires_at
             .is_some_and(|at| at <= now.saturating_add(leeway))
-    }
-}
-
-impl Service {
-    /// Before an access token is handed out, refresh it if it expires within
-    /// `OIDC_REFRESH_LEEWAY`. A refresh that ends the session ends it here too; a provider
-    /// that is down leaves the current token in place.
-    pub(crate) async fn fresh(self: &Arc<Self>, active: ActiveSession) -> Option<ActiveSession> {
-        if !active.access_token_due(self.settings.session.refresh_leeway.as_secs()) {
-            return Some(active);
-        }
-        match self.refresh(active.clone(), RefreshKind::Due).await {
-            Ok(refreshed) => Some(refreshed),
-            Err(RefreshError::Ended) => None,
-            Err(e) => {
-                tracing::warn!(error = %error_chain(&e), "refresh before handing out the access token failed");
-                Some(active)
-            }
-        }
     }
 }

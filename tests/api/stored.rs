@@ -6,7 +6,30 @@ use oidc_session::session::SessionId;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::app::{session_redis_key, spawn_app, spawn_app_with, Options};
+use oidc_session::session::SessionRecord;
+
+use crate::support::app::{session_redis_key, spawn_app, spawn_app_with, Options, TestApp};
+
+/// `OIDC_SESSION_ENCRYPTION_KEY` of the tests that set one.
+const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The service with an encryption key: its records carry a tag.
+async fn with_encryption_key() -> TestApp {
+    spawn_app_with(Options {
+        env: vec![("OIDC_SESSION_ENCRYPTION_KEY", ENCRYPTION_KEY.into())],
+        ..Options::default()
+    })
+    .await
+}
+
+/// Writes `record` over the session's, as someone with write access to Redis could.
+fn overwrite(app: &TestApp, session: &str, record: &SessionRecord) {
+    redis::cmd("SET")
+        .arg(session_redis_key(session))
+        .arg(record.encode())
+        .query::<()>(&mut app.redis.connection())
+        .unwrap();
+}
 
 #[tokio::test]
 async fn redis_holds_no_usable_cookie_value() {
@@ -19,7 +42,7 @@ async fn redis_holds_no_usable_cookie_value() {
 
 #[tokio::test]
 async fn with_an_encryption_key_redis_holds_no_token_in_clear() {
-    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let key = ENCRYPTION_KEY;
     let app = spawn_app_with(Options {
         env: vec![
             ("OIDC_SESSION_ENCRYPTION_KEY", key.into()),
@@ -115,14 +138,7 @@ async fn a_redis_acl_user_limited_to_the_key_prefix_is_enough_for_every_flow() {
 
 #[tokio::test]
 async fn a_session_record_changed_in_redis_reads_as_no_session_when_an_encryption_key_is_set() {
-    let app = spawn_app_with(Options {
-        env: vec![(
-            "OIDC_SESSION_ENCRYPTION_KEY",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
-        )],
-        ..Options::default()
-    })
-    .await;
+    let app = with_encryption_key().await;
     let session = app.sign_in("ivy").await;
     let untouched = app.stored_record(&session);
     assert!(untouched.tag.is_some(), "the metadata carries a tag");
@@ -131,43 +147,22 @@ async fn a_session_record_changed_in_redis_reads_as_no_session_when_an_encryptio
     // Someone with write access to Redis grants the session a group.
     let mut forged = untouched.clone();
     forged.identity.groups.push("admins".into());
-    let mut conn = app.redis.connection();
-    redis::cmd("SET")
-        .arg(session_redis_key(&session))
-        .arg(forged.encode())
-        .query::<()>(&mut conn)
-        .unwrap();
+    overwrite(&app, &session, &forged);
     assert_eq!(app.introspect(&session).await, json!({"active": false}));
     let me = app.browser.get(format!("{}/auth/me", app.public)).send().await.unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
 
     // The record as the service wrote it is still accepted: the check is what refused.
-    redis::cmd("SET")
-        .arg(session_redis_key(&session))
-        .arg(untouched.encode())
-        .query::<()>(&mut conn)
-        .unwrap();
+    overwrite(&app, &session, &untouched);
     assert!(app.is_active(&session).await);
 }
 
 #[tokio::test]
 async fn a_session_record_with_its_tag_removed_reads_as_no_session_when_an_encryption_key_is_set() {
-    let app = spawn_app_with(Options {
-        env: vec![(
-            "OIDC_SESSION_ENCRYPTION_KEY",
-            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into(),
-        )],
-        ..Options::default()
-    })
-    .await;
+    let app = with_encryption_key().await;
     let session = app.sign_in("jay").await;
     let mut stripped = app.stored_record(&session);
     stripped.tag = None;
-    let mut conn = app.redis.connection();
-    redis::cmd("SET")
-        .arg(session_redis_key(&session))
-        .arg(stripped.encode())
-        .query::<()>(&mut conn)
-        .unwrap();
+    overwrite(&app, &session, &stripped);
     assert!(!app.is_active(&session).await);
 }
