@@ -230,10 +230,15 @@ async fn reads_of_concurrent_requests_go_to_redis_together_and_each_gets_its_own
         }
     }
     let before = s.store.read_pipelines_sent();
-    // As requests arrive: each in its own task.
+    // 32 requests in flight at once, each in its own task. They start together: spawned one
+    // by one from the test's thread, each could finish before the next is spawned when the
+    // machine is busy, and the reads would be sequential, not concurrent.
+    let together = Arc::new(tokio::sync::Barrier::new(reads.len()));
     let requests = tokio::task::JoinSet::from_iter(reads.into_iter().map(|(key, sub)| {
         let s = s.clone();
+        let together = together.clone();
         async move {
+            together.wait().await;
             let read = s.store.load(&key, IDLE, now()).await.unwrap();
             assert_eq!(read.map(|r| r.identity.sub), sub);
         }
