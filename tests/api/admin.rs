@@ -4,7 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::app::{spawn_app, spawn_app_with, start_replica, Options, TestApp};
+use crate::support::app::{spawn_app, spawn_app_with, Options, TestApp};
+use crate::support::replica::start_replica;
 
 const ADMIN: &str = "admin-secret-for-the-operator-api";
 const INTROSPECTION: &str = "introspection-secret-for-proxies";

@@ -216,7 +216,7 @@ async fn a_logout_sent_to_one_replica_ends_a_session_created_through_another() {
     let ann = app.session_for("ann", "sid-ann-1").await;
     // A second replica: same provider, same Redis, its own listeners.
     let replica =
-        crate::support::app::start_replica(&app.provider.forge.issuer, &app.public, &app.redis.url, &[]).await;
+        crate::support::replica::start_replica(&app.provider.forge.issuer, &app.public, &app.redis.url, &[]).await;
     let replica = replica.public.clone();
     let response = reqwest::Client::new()
         .post(format!("{replica}/auth/backchannel-logout"))

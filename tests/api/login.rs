@@ -2,10 +2,9 @@ use reqwest::StatusCode;
 use serde_json::json;
 use url::Url;
 
-use crate::support::app::{
-    browser, location, session_cookie, set_cookies, spawn_app, spawn_app_with, start_replica, Options,
-};
+use crate::support::app::{browser, location, session_cookie, set_cookies, spawn_app, spawn_app_with, Options};
 use crate::support::provider::sign_in;
+use crate::support::replica::start_replica;
 
 #[tokio::test]
 async fn a_public_client_signs_in_and_gets_an_httponly_session_cookie() {

@@ -4,7 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::app::{session_redis_key, spawn_app, spawn_app_with, start_replica, Options, TestApp};
+use crate::support::app::{session_redis_key, spawn_app, spawn_app_with, Options, TestApp};
+use crate::support::replica::start_replica;
 
 /// A browser with its own cookies and `User-Agent`.
 fn browser_as(user_agent: &str) -> reqwest::Client {

@@ -5,7 +5,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::app::{introspect_at, spawn_app, spawn_app_with, start_replica, Options};
+use crate::support::app::{introspect_at, spawn_app, spawn_app_with, Options};
+use crate::support::replica::start_replica;
 
 async fn sleep_secs(secs: f64) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;

@@ -6,12 +6,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::support::app::{
-    browser, introspect_at, session_redis_key, spawn_app_with, start_replica, Options, CLIENT_ID,
-};
+use crate::support::app::{browser, introspect_at, session_redis_key, spawn_app_with, Options, CLIENT_ID};
 use crate::support::flows::core_flows;
 use crate::support::forge::logout_claims;
 use crate::support::forging_provider::spawn_against_forger;
+use crate::support::replica::start_replica;
 use crate::support::topology::{TestCluster, TestSentinel, MASTER_NAME};
 
 fn sentinel_env(sentinel: &TestSentinel) -> Vec<(&'static str, String)> {

@@ -16,6 +16,7 @@ pub mod otlp;
 pub mod provider;
 pub mod proxy;
 pub mod redis;
+pub mod replica;
 pub mod site;
 pub mod tls;
 pub mod topology;
