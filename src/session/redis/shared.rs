@@ -41,9 +41,34 @@ fn pool_error(e: deadpool_redis::PoolError) -> StoreError {
     }
 }
 
-pub(super) struct Shared {
-    factory: Factory,
-    current: Mutex<Option<Current>>,
+/// What [`Shared`] needs of its connections, apart from Redis so that how a connection is
+/// shared and replaced is tested on its own.
+pub(super) trait Connect {
+    type Conn: Clone;
+
+    fn connect(&self) -> impl std::future::Future<Output = Result<Self::Conn, deadpool_redis::PoolError>> + Send;
+
+    /// The connection bounds each of its commands itself, so no timer is needed around one.
+    fn bounds_its_commands(conn: &Self::Conn) -> bool;
+}
+
+impl Connect for Factory {
+    type Conn = Conn;
+
+    fn connect(&self) -> impl std::future::Future<Output = Result<Conn, deadpool_redis::PoolError>> + Send {
+        Factory::connect(self)
+    }
+
+    /// A multiplexed connection does (`connection::COMMAND_TIMEOUT`); the cluster client
+    /// does not.
+    fn bounds_its_commands(conn: &Conn) -> bool {
+        matches!(conn, Conn::Multiplexed(_))
+    }
+}
+
+pub(super) struct Shared<C: Connect = Factory> {
+    factory: C,
+    current: Mutex<Option<Current<C::Conn>>>,
     /// Held while a connection is opened: requests that find none wait for that one.
     connecting: tokio::sync::Mutex<()>,
     opened: AtomicU64,
@@ -53,13 +78,13 @@ pub(super) struct Shared {
 /// The shared connection and which one it is: a failure on a connection already replaced
 /// must not drop its replacement.
 #[derive(Clone)]
-struct Current {
+struct Current<T> {
     id: u64,
-    conn: Conn,
+    conn: T,
 }
 
-impl Shared {
-    pub(super) fn new(factory: Factory, metrics: Arc<Metrics>) -> Self {
+impl<C: Connect> Shared<C> {
+    pub(super) fn new(factory: C, metrics: Arc<Metrics>) -> Self {
         Self {
             factory,
             current: Mutex::new(None),
@@ -70,18 +95,18 @@ impl Shared {
     }
 
     /// The open connection, if there is one.
-    pub(super) fn current(&self) -> Option<Conn> {
+    pub(super) fn current(&self) -> Option<C::Conn> {
         self.entry().map(|current| current.conn)
     }
 
-    fn entry(&self) -> Option<Current> {
+    fn entry(&self) -> Option<Current<C::Conn>> {
         self.current.lock().expect("not poisoned").clone()
     }
 
     /// The open connection, or a new one. One request opens it while those that need it at
     /// the same moment wait and share it: after a restart, a burst of requests replaces the
     /// connection once, not once each.
-    async fn connection(&self) -> Result<Current, StoreError> {
+    async fn connection(&self) -> Result<Current<C::Conn>, StoreError> {
         if let Some(current) = self.entry() {
             return Ok(current);
         }
@@ -110,7 +135,7 @@ impl Shared {
     /// connection is dropped so that the next call reconnects.
     pub(super) async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(Conn) -> Fut,
+        F: FnOnce(C::Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         let shared = self.entry();
@@ -118,12 +143,7 @@ impl Shared {
             // A multiplexed connection bounds each of its commands itself
             // (`connection::COMMAND_TIMEOUT`): a second timer would cost every request a
             // timer-wheel entry and clock reads, and bound nothing more.
-            Some(
-                current @ Current {
-                    conn: Conn::Multiplexed(_),
-                    ..
-                },
-            ) => self.on(current, op).await,
+            Some(current) if C::bounds_its_commands(&current.conn) => self.on(current, op).await,
             shared => {
                 // Which connection the attempt used, once it has one (`u64::MAX`: none yet).
                 let used = AtomicU64::new(shared.as_ref().map_or(u64::MAX, |c| c.id));
@@ -155,9 +175,9 @@ impl Shared {
     }
 
     /// `op` on the connection; one that failed is dropped for the next call to replace.
-    async fn on<T, F, Fut>(&self, current: Current, op: F) -> Result<T, StoreError>
+    async fn on<T, F, Fut>(&self, current: Current<C::Conn>, op: F) -> Result<T, StoreError>
     where
-        F: FnOnce(Conn) -> Fut,
+        F: FnOnce(C::Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         op(current.conn).await.map_err(|e| {
@@ -172,5 +192,86 @@ impl Shared {
             }
             store_error(e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections that are their number: the first opened is 0.
+    #[derive(Default)]
+    struct Numbered(AtomicU64);
+
+    impl Connect for Numbered {
+        type Conn = u64;
+
+        fn connect(&self) -> impl std::future::Future<Output = Result<u64, deadpool_redis::PoolError>> + Send {
+            let number = self.0.fetch_add(1, Ordering::Relaxed);
+            async move { Ok(number) }
+        }
+
+        fn bounds_its_commands(_: &u64) -> bool {
+            true
+        }
+    }
+
+    fn broken() -> RedisError {
+        std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the connection broke").into()
+    }
+
+    async fn used(shared: &Shared<Numbered>) -> u64 {
+        shared
+            .run(|conn| async move { Ok::<_, RedisError>(conn) })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_broken_connection_is_replaced_by_the_next_command() {
+        let shared = Shared::new(Numbered::default(), Arc::new(Metrics::new()));
+        assert_eq!(used(&shared).await, 0);
+        assert_eq!(
+            used(&shared).await,
+            0,
+            "the connection is shared, not opened per command"
+        );
+        assert!(shared.run(|_| async { Err::<(), _>(broken()) }).await.is_err());
+        assert_eq!(used(&shared).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_failure_on_a_connection_already_replaced_leaves_its_replacement_in_place() {
+        let shared = Arc::new(Shared::new(Numbered::default(), Arc::new(Metrics::new())));
+        assert_eq!(used(&shared).await, 0);
+
+        // A command that is slow on connection 0, and fails only after it is replaced.
+        let (started, on_first) = tokio::sync::oneshot::channel();
+        let (fail, failed) = tokio::sync::oneshot::channel::<()>();
+        let slow = tokio::spawn({
+            let shared = shared.clone();
+            async move {
+                shared
+                    .run(|conn| async move {
+                        started.send(conn).unwrap();
+                        let _ = failed.await;
+                        Err::<(), _>(broken())
+                    })
+                    .await
+            }
+        });
+        assert_eq!(on_first.await.unwrap(), 0);
+        // Another command finds connection 0 broken: it is dropped, and the next replaces it.
+        assert!(shared.run(|_| async { Err::<(), _>(broken()) }).await.is_err());
+        assert_eq!(used(&shared).await, 1);
+
+        // The slow command's failure is about connection 0, not 1.
+        fail.send(()).unwrap();
+        assert!(slow.await.unwrap().is_err());
+        assert_eq!(
+            used(&shared).await,
+            1,
+            "the replacement was dropped and a third connection opened"
+        );
     }
 }
