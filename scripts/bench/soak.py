@@ -222,7 +222,7 @@ def cmd_render_soak(argv):
     w("")
     w("RSS counts as flat when the last sample is within 5 % of the first one after warm-up. The keys are bounded")
     w("when a session leaves nothing behind once logged out (the load's own session and the loop's current one are")
-    w(f"at most 2 × 4 keys) and the only other keys are the completed logins' single-use `login:` markers, each of")
+    w("at most 2 × 4 keys) and the only other keys are the completed logins' single-use `login:` markers, each of")
     w(f"which expires {LOGIN_TIMEOUT // 60} minutes after its login: their number follows the login rate and stops")
     w("growing once the soak is longer than the login timeout (the loop counts its logins; the load's own sign-in and")
     w("a login in flight at a sample are the 2 it does not count). Keys of any other kind: at most"
