@@ -184,6 +184,11 @@ wait_http() { # url, expected status, what, pid of the process that should answe
   die "$3 not ready ($1 answered $code, expected $2)"
 }
 
+# shellcheck source=scripts/bench/apache.sh
+. "$HERE/apache.sh"
+# shellcheck source=scripts/bench/requests.sh
+. "$HERE/requests.sh"
+
 if [ "$MODE" = chaos ]; then
   # shellcheck source=scripts/bench/chaos.sh
   . "$HERE/chaos.sh"
@@ -291,67 +296,7 @@ wait_http "$B_INT/readyz" 200 "the second service instance (mini-OP)" "$SVC_KC"
 wait_http "$T_INT/readyz" 200 "the tuned service instance" "$SVC_T"
 
 # Apache + mod_auth_openidc: the peer, on the same Redis and the same provider.
-mkdir -p "$RUN/apache-run" "$RUN/www/login" "$RUN/www/protected" "$RUN/www/public"
-for d in login protected public; do echo ok >"$RUN/www/$d/ok.txt"; done
-chmod -R a+rX "$RUN/www"
-M=/usr/lib/apache2/modules
-cat >"$RUN/apache.conf" <<EOF
-ServerName 127.0.0.1
-Listen 127.0.0.1:$P_APACHE
-PidFile $RUN/apache-run/apache.pid
-DefaultRuntimeDir $RUN/apache-run
-ErrorLog $RUN/apache.log
-LogLevel warn
-User www-data
-Group www-data
-LoadModule mpm_event_module $M/mod_mpm_event.so
-LoadModule authn_core_module $M/mod_authn_core.so
-LoadModule authz_core_module $M/mod_authz_core.so
-LoadModule authz_user_module $M/mod_authz_user.so
-LoadModule auth_openidc_module $M/mod_auth_openidc.so
-# Keep-alive without a per-connection request limit: the peer's best case, like the service's.
-KeepAlive On
-MaxKeepAliveRequests 0
-DocumentRoot $RUN/www
-<Directory $RUN/www>
-  Require all granted
-</Directory>
-
-OIDCProviderMetadataURL $ISSUER/.well-known/openid-configuration
-OIDCClientID apache-bench
-OIDCClientSecret $APACHE_SECRET
-OIDCProviderTokenEndpointAuth client_secret_basic
-OIDCRedirectURI $APACHE/oidc/redirect_uri
-OIDCCryptoPassphrase $(head -c 24 /dev/urandom | base64)
-OIDCScope "openid profile email"
-OIDCPKCEMethod S256
-OIDCSessionType server-cache
-OIDCCacheType redis
-OIDCRedisCacheServer 127.0.0.1:$P_REDIS
-OIDCSessionInactivityTimeout 28800
-OIDCSessionMaxDuration 604800
-
-<Location /oidc/>
-  AuthType openid-connect
-  Require valid-user
-</Location>
-<Location /login/>
-  AuthType openid-connect
-  Require valid-user
-</Location>
-# The benchmarked location: 401 instead of a redirect without a session, so a lost session
-# shows up as errors in wrk's count.
-<Location /protected/>
-  AuthType openid-connect
-  Require valid-user
-  OIDCUnAuthAction 401
-</Location>
-${BENCH_APACHE_EXTRA:-}
-EOF
-/usr/sbin/apache2 -f "$RUN/apache.conf" -DFOREGROUND >"$RUN/apache-stdout.log" 2>&1 &
-APACHE_PID=$!
-PIDS+=("$APACHE_PID")
-wait_http "$APACHE/protected/ok.txt" 401 "Apache" "$APACHE_PID"
+start_apache
 
 # --- sign in once, idle RSS ---------------------------------------------------------------
 log "signing in to the service and to Apache through the provider's login and consent pages"
@@ -396,66 +341,8 @@ logins() { # round
   fi
 }
 
-# --- back-channel logout tokens -------------------------------------------------------------
-log "signing $BCL_TOKENS valid logout tokens (2 processes)"
-EXP=$(($(date +%s) + 3600))
-sign_tokens() {
-  node "$HERE/mini-op.mjs" sign-logout-tokens --key "$RUN/mini-op-key.pem" --kid "$MINI_KID" \
-    --iss "$MINI_ISSUER" --aud oidc-session --exp "$EXP" --count "$1"
-}
-sign_tokens $((BCL_TOKENS / 2)) >"$RUN/tokens-1.txt" &
-s1=$!
-sign_tokens $((BCL_TOKENS - BCL_TOKENS / 2)) >"$RUN/tokens-2.txt" &
-s2=$!
-wait $s1 $s2
-cat "$RUN/tokens-1.txt" "$RUN/tokens-2.txt" >"$RUN/logout-tokens.txt"
-rm "$RUN/tokens-1.txt" "$RUN/tokens-2.txt"
-PROBE=$(sign_tokens 1)
-code=$(curl -s -o "$RUN/probe.txt" -w '%{http_code}' --data-urlencode "logout_token=$PROBE" "$B_PUB/auth/backchannel-logout")
-[ "$code" = 200 ] || die "a valid logout token got $code: $(cat "$RUN/probe.txt")"
-REFUSED=$(py refused-logout-token --jwks "$(curl -sf "$ISSUER/.well-known/openid-configuration" \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["jwks_uri"])')" --iss "$ISSUER" --aud oidc-session)
-code=$(curl -s -o "$RUN/probe.txt" -w '%{http_code}' --data-urlencode "logout_token=$REFUSED" "$A_PUB/auth/backchannel-logout")
-[ "$code" = 400 ] || die "a badly signed logout token got $code: $(cat "$RUN/probe.txt")"
-
-cat >"$RUN/introspect.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '{"session":"$SESSION"}'
-wrk.headers["Content-Type"] = "application/json"
-EOF
-cat >"$RUN/introspect-expired.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '{"session":"$KC_SESSION"}'
-wrk.headers["Content-Type"] = "application/json"
-EOF
-cat >"$RUN/bcl-refused.lua" <<EOF
-wrk.method = "POST"
-wrk.body = "logout_token=$REFUSED"
-wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-EOF
-# Each wrk thread sends its own share of the tokens, each once; past the end it starts over
-# (replays, answered 400 and counted as errors in the report).
-cat >"$RUN/bcl-valid.lua" <<'EOF'
-local threads = 0
-function setup(thread)
-  thread:set("id", threads)
-  threads = threads + 1
-  thread:set("nthreads", 2)
-end
-local tokens, i = {}, 0
-function init(args)
-  local n = 0
-  for line in io.lines(args[1]) do
-    if n % nthreads == id then tokens[#tokens + 1] = "logout_token=" .. line end
-    n = n + 1
-  end
-end
-local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
-function request()
-  i = i + 1
-  return wrk.format("POST", nil, headers, tokens[(i - 1) % #tokens + 1])
-end
-EOF
+# --- back-channel logout tokens, the wrk scripts ----------------------------------------------
+prepare_requests
 
 # The Redis commands behind one /introspect and one /forward-auth, seen with MONITOR; the one
 # that names the session is replayed by redis-benchmark in every round (the service's own
@@ -482,37 +369,8 @@ mapfile -t REPLAY <"$RUN/replay-introspect.args"
 # --- the rounds ---------------------------------------------------------------------------------
 HALF=$(awk "BEGIN { print $DURATION / 2 }")
 DIAG_DURATION=$(((DURATION + 1) / 2))
-ticks() { # CPU ticks so far of the service instances, redis-server and Apache, to $1
-  py ticks "service=$SVC" "service_kc=$SVC_KC" "service_tuned=$SVC_T" "redis=$REDIS_PID" "apache=$APACHE_PID" >"$1"
-}
-CONNECTIONS=32
-bench() { # name, duration (s), wrk arguments…; output in $RUN/round$r-name.txt
-  local name=$1 dur=$2 base
-  shift 2
-  base="$RUN/round$r-$name"
-  ticks "$base-ticks-before.json"
-  /usr/bin/time -f '%U %S' -o "$base-client-cpu.txt" wrk -t2 -c"$CONNECTIONS" -d"${dur}s" --latency "$@" >"$base.txt"
-  ticks "$base-ticks-after.json"
-}
-bench_c8() { CONNECTIONS=8 bench "$@"; } # the latency target's load: 8 connections
-rbench() { # name, requests, redis-benchmark arguments…; output in $RUN/round$r-name.csv
-  local name=$1 n=$2 base
-  shift 2
-  base="$RUN/round$r-$name"
-  echo "$n" >"$base.n"
-  ticks "$base-ticks-before.json"
-  /usr/bin/time -f '%U %S' -o "$base-client-cpu.txt" \
-    redis-benchmark -h 127.0.0.1 -p "$P_REDIS" -c 32 -n "$n" --csv "$@" >"$base.csv"
-  ticks "$base-ticks-after.json"
-}
-bench_sampled() { # as bench, sampling the service's RSS mid-run
-  local name=$1 sampler
-  (sleep "$HALF"; grep VmRSS "/proc/$SVC/status") >"$RUN/round$r-$name-rss.txt" &
-  sampler=$!
-  bench "$@"
-  wait $sampler
-}
-rps() { sed -n 's/^Requests\/sec: *//p' "$RUN/round$r-$1.txt"; }
+# shellcheck source=scripts/bench/measure.sh
+. "$HERE/measure.sh"
 
 for r in $(seq 1 "$ROUNDS"); do
   log "round $r/$ROUNDS: $LOGINS logins against the test provider, $SESSIONS with Keycloak-sized tokens"
