@@ -67,7 +67,7 @@ impl Connect for Factory {
 }
 
 pub(super) struct Shared<C: Connect = Factory> {
-    factory: C,
+    connector: C,
     current: Mutex<Option<Current<C::Conn>>>,
     /// Held while a connection is opened: requests that find none wait for that one.
     connecting: tokio::sync::Mutex<()>,
@@ -84,9 +84,9 @@ struct Current<T> {
 }
 
 impl<C: Connect> Shared<C> {
-    pub(super) fn new(factory: C, metrics: Arc<Metrics>) -> Self {
+    pub(super) fn new(connector: C, metrics: Arc<Metrics>) -> Self {
         Self {
-            factory,
+            connector,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             opened: AtomicU64::new(0),
@@ -114,7 +114,7 @@ impl<C: Connect> Shared<C> {
         if let Some(current) = self.entry() {
             return Ok(current);
         }
-        let conn = self.factory.connect().await.map_err(pool_error)?;
+        let conn = self.connector.connect().await.map_err(pool_error)?;
         let current = Current {
             id: self.opened.fetch_add(1, Ordering::Relaxed),
             conn,
@@ -140,8 +140,8 @@ impl<C: Connect> Shared<C> {
     {
         let shared = self.entry();
         let result = match shared {
-            // A multiplexed connection bounds each of its commands itself
-            // (`connection::COMMAND_TIMEOUT`): a second timer would cost every request a
+            // A connection that bounds each of its commands itself (a multiplexed one:
+            // `connection::COMMAND_TIMEOUT`): a second timer would cost every request a
             // timer-wheel entry and clock reads, and bound nothing more.
             Some(current) if C::bounds_its_commands(&current.conn) => self.on(current, op).await,
             shared => {
@@ -199,11 +199,13 @@ impl<C: Connect> Shared<C> {
 mod tests {
     use super::*;
 
-    /// Connections that are their number: the first opened is 0.
+    /// Connections that are their number: the first opened is 0. `BOUNDED`: whether they
+    /// bound their commands themselves (as multiplexed ones do) or need the store's timer
+    /// (as the cluster client's do).
     #[derive(Default)]
-    struct Numbered(AtomicU64);
+    struct Numbered<const BOUNDED: bool>(AtomicU64);
 
-    impl Connect for Numbered {
+    impl<const BOUNDED: bool> Connect for Numbered<BOUNDED> {
         type Conn = u64;
 
         fn connect(&self) -> impl std::future::Future<Output = Result<u64, deadpool_redis::PoolError>> + Send {
@@ -212,7 +214,7 @@ mod tests {
         }
 
         fn bounds_its_commands(_: &u64) -> bool {
-            true
+            BOUNDED
         }
     }
 
@@ -220,7 +222,7 @@ mod tests {
         std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the connection broke").into()
     }
 
-    async fn used(shared: &Shared<Numbered>) -> u64 {
+    async fn used<const BOUNDED: bool>(shared: &Shared<Numbered<BOUNDED>>) -> u64 {
         shared
             .run(|conn| async move { Ok::<_, RedisError>(conn) })
             .await
@@ -229,7 +231,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_broken_connection_is_replaced_by_the_next_command() {
-        let shared = Shared::new(Numbered::default(), Arc::new(Metrics::new()));
+        let shared = Shared::new(Numbered::<true>::default(), Arc::new(Metrics::new()));
         assert_eq!(used(&shared).await, 0);
         assert_eq!(
             used(&shared).await,
@@ -242,7 +244,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_on_a_connection_already_replaced_leaves_its_replacement_in_place() {
-        let shared = Arc::new(Shared::new(Numbered::default(), Arc::new(Metrics::new())));
+        let shared = Arc::new(Shared::new(Numbered::<true>::default(), Arc::new(Metrics::new())));
         assert_eq!(used(&shared).await, 0);
 
         // A command that is slow on connection 0, and fails only after it is replaced.
@@ -273,5 +275,18 @@ mod tests {
             1,
             "the replacement was dropped and a third connection opened"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_command_on_a_connection_without_its_own_bound_times_out_and_the_connection_is_replaced() {
+        let shared = Shared::new(Numbered::<false>::default(), Arc::new(Metrics::new()));
+        assert_eq!(used(&shared).await, 0);
+        let stalled = shared.run(|_| std::future::pending::<Result<(), RedisError>>()).await;
+        assert!(
+            matches!(stalled, Err(StoreError::Timeout(t)) if t == OPERATION_TIMEOUT),
+            "{stalled:?}"
+        );
+        assert_eq!(shared.metrics.redis_errors.get(), 1);
+        assert_eq!(used(&shared).await, 1, "the connection that did not answer was dropped");
     }
 }
