@@ -289,4 +289,33 @@ mod tests {
         assert_eq!(shared.metrics.redis_errors.get(), 1);
         assert_eq!(used(&shared).await, 1, "the connection that did not answer was dropped");
     }
+
+    /// Connections that take a while to open, as over a network.
+    #[derive(Default)]
+    struct Slow(AtomicU64);
+
+    impl Connect for Slow {
+        type Conn = u64;
+
+        fn connect(&self) -> impl std::future::Future<Output = Result<u64, deadpool_redis::PoolError>> + Send {
+            let number = self.0.fetch_add(1, Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(number)
+            }
+        }
+
+        fn bounds_its_commands(_: &u64) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_that_find_no_connection_at_the_same_moment_open_one_and_share_it() {
+        let shared = Shared::new(Slow::default(), Arc::new(Metrics::new()));
+        let requests = (0..32).map(|_| shared.run(|conn| async move { Ok::<_, RedisError>(conn) }));
+        let used: Vec<u64> = futures_util::future::try_join_all(requests).await.unwrap();
+        assert!(used.iter().all(|&conn| conn == 0), "{used:?}");
+        assert_eq!(shared.connector.0.load(Ordering::Relaxed), 1, "connections opened");
+    }
 }
