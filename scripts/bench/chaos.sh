@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # scripts/bench/run.sh --chaos: failures under load (issue 17). Sourced by run.sh once its
-# helpers (py, start_node, wait_ready_line, wait_http, log, die) and cleanup trap are set.
+# helpers (py, start_node, start_ready, wait_http, log, die) and cleanup trap are set.
 #
 # Two service instances (release build) against the test provider: A on a standalone Redis
 # with an append-only file fsynced at every write (so a killed Redis keeps its data), B on
@@ -24,13 +24,13 @@ B_PUB="http://127.0.0.1:$P_B_PUB" B_INT="http://127.0.0.1:$P_B_INT"
 mkdir -p "$RUN/redis-a" "$RUN/master" "$RUN/replica" "$RUN/sentinel"
 
 start_redis() { # log name, port, directory, extra arguments…; sets LAST_PID
-  local name=$1 port=$2 dir=$3 i
+  local name=$1 port=$2 dir=$3
   shift 3
   redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save "" --loglevel warning "$@" \
     >>"$RUN/$name.log" 2>&1 &
   LAST_PID=$!
   PIDS+=("$LAST_PID")
-  for i in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.1; done
+  for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && return; sleep 0.1; done
   die "redis-server $name did not start"
 }
 start_redis_a() {
@@ -51,7 +51,7 @@ sentinel failover-timeout mymaster 10000
 EOC
 redis-server "$RUN/sentinel/sentinel.conf" --sentinel >>"$RUN/sentinel.log" 2>&1 &
 PIDS+=($!)
-for i in $(seq 100); do
+for _ in $(seq 100); do
   [ "$(redis-cli -p "$P_SENTINEL" sentinel replicas mymaster 2>/dev/null | grep -c '^slave$')" = 1 ] && break
   sleep 0.2
 done
@@ -67,10 +67,10 @@ start_provider() { # port
   PROVIDER_RUN=$((PROVIDER_RUN + 1))
   TEST_OP_CONFIG=$(provider_config "$1")
   export TEST_OP_CONFIG
-  start_node "provider$PROVIDER_RUN" tests/provider/provider.mjs
+  start_ready "provider$PROVIDER_RUN" tests/provider/provider.mjs
   unset TEST_OP_CONFIG
   PROVIDER_PID=${PIDS[-1]}
-  ISSUER=$(wait_ready_line "provider$PROVIDER_RUN")
+  ISSUER=$READY
 }
 start_provider 0
 P_OP=${ISSUER##*:}
@@ -143,7 +143,7 @@ mark "provider-down-30s B lost=$(cx check --internal "$B_INT" --sessions "$RUN/s
 OLD_MASTER=$(sentinel_master)
 mark "sentinel-failover B start"
 kill -KILL "$MASTER_PID"
-for i in $(seq 300); do [ "$(sentinel_master)" != "$OLD_MASTER" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(sentinel_master)" != "$OLD_MASTER" ] && break; sleep 0.1; done
 mark "sentinel-failover B end"
 check sentinel-failover B "$B_INT" "$RUN/sessions-b.txt"
 

@@ -165,13 +165,26 @@ start_node() { # name, then the node command line; stdout goes to $RUN/name.out
   # shellcheck disable=SC2034 # fd stays open until this shell exits; that is its use
   exec {fd}>"$RUN/$name.stdin"
 }
-wait_ready_line() { # name -> the READY line's fields after READY
+wait_ready_line() { # name -> the READY line's fields after READY; fails after 30 s without one
   local i
   for i in $(seq 300); do
     if grep -q '^READY ' "$RUN/$1.out" 2>/dev/null; then sed -n 's/^READY //p' "$RUN/$1.out"; return; fi
     sleep 0.1
   done
-  die "$1 did not start"
+  return 1
+}
+# start_node, then its READY line's fields in READY. A start that prints no READY line within
+# 30 s is stopped and made once more, as NAME-retry: a start that stalls was seen rarely on a
+# loaded machine (tests/support/provider.rs retries the test provider the same way).
+start_ready() { # name, then the node command line
+  local name=$1
+  shift
+  start_node "$name" "$@"
+  READY=$(wait_ready_line "$name") && return
+  log "$name printed no READY line within 30 s (its log ends: $(tail -n 1 "$RUN/$name.log" 2>/dev/null)); starting it again"
+  kill "${PIDS[-1]}" 2>/dev/null || true
+  start_node "$name-retry" "$@"
+  READY=$(wait_ready_line "$name-retry") || die "$name did not start, twice (see $RUN/$name.log and $RUN/$name-retry.log)"
 }
 wait_http() { # url, expected status, what, pid of the process that should answer
   local i code
@@ -227,16 +240,16 @@ export TEST_OP_CONFIG="{\"port\": 0, \"access_token_ttl\": $ACCESS_TTL, \"client
   {\"client_id\": \"apache-bench\", \"client_secret\": \"$APACHE_SECRET\",
    \"token_endpoint_auth_method\": \"client_secret_basic\",
    \"redirect_uris\": [\"$APACHE/oidc/redirect_uri\"]}]}"
-start_node provider tests/provider/provider.mjs
+start_ready provider tests/provider/provider.mjs
 unset TEST_OP_CONFIG
-ISSUER=$(wait_ready_line provider)
+ISSUER=$READY
 
 if [ "$MODE" != soak ]; then
   node "$HERE/mini-op.mjs" keygen "$RUN/mini-op-key.pem"
   # Access tokens that expire at once: its sessions are in the state most of a session's life is
   # spent in with short-lived access tokens (alive through the refresh token they hold).
-  start_node mini-op "$HERE/mini-op.mjs" serve --key "$RUN/mini-op-key.pem" --client-id oidc-session --access-ttl 1
-  read -r MINI_ISSUER MINI_KID <<<"$(wait_ready_line mini-op)"
+  start_ready mini-op "$HERE/mini-op.mjs" serve --key "$RUN/mini-op-key.pem" --client-id oidc-session --access-ttl 1
+  read -r MINI_ISSUER MINI_KID <<<"$READY"
   MINI_BASE=${MINI_ISSUER%/realms/*}
 fi
 

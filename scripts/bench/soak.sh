@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The soak (`scripts/bench/run.sh --soak`), sourced by run.sh once the service runs and SESSION
 # is signed in: wrk on /introspect and /forward-auth for SOAK_SECONDS while the soak.py
 # driver signs in, refreshes and logs out in a loop and samples the service's RSS and Redis's
